@@ -1,0 +1,57 @@
+# libsuprsend: build, install, test, demo, bench.
+#   make                  release library into dist/ (lib/, include/, lib/pkgconfig/)
+#   make install PREFIX=/some/dir   the same tree under PREFIX (default /usr/local)
+#   make test             installs what is missing, builds, runs every test suite
+#   make demo             the examples against the built-in local hub (or the real hub when
+#                         SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET are set)
+#   make bench            benchmarks; prints a table, writes bench/results/latest.json
+PREFIX ?= /usr/local
+PYTHON ?= python3
+ROOT := $(abspath .)
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: all lib install deps deps-build test test-core test-hub test-c test-python test-bench demo bench clean
+
+all: lib
+
+lib: deps-build
+	scripts/build-lib.sh "$(ROOT)/dist"
+
+install: deps-build
+	scripts/build-lib.sh "$(PREFIX)"
+
+# Build-time packages only (libcurl and OpenSSL headers, pkg-config).
+deps-build:
+	@scripts/install-deps.sh build
+
+# Everything the tests need: the build packages, Python packages, nginx for the bench smoke.
+deps:
+	@scripts/install-deps.sh all
+
+test: deps lib test-core test-hub test-c test-python test-bench
+	@echo "make test: all suites passed"
+
+test-core:
+	swift test
+
+test-hub:
+	$(PYTHON) -m pytest -q tools/hub/tests
+
+test-c: lib
+	tests/c/run.sh
+
+test-python: lib
+	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \
+		$(PYTHON) -m pytest -q bindings/python/tests
+
+test-bench: lib
+	$(PYTHON) bench/run.py --smoke
+
+demo: deps-build lib
+	examples/run-demo.sh
+
+bench: deps lib
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf .build dist

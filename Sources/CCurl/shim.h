@@ -1,0 +1,29 @@
+#ifndef SUPRSEND_CCURL_SHIM_H
+#define SUPRSEND_CCURL_SHIM_H
+/*
+ * libcurl for Swift. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot
+ * call; these typed wrappers fix the argument type of each kind of option instead.
+ */
+#include <curl/curl.h>
+
+typedef size_t (*suprsend_curl_data_fn)(char *data, size_t size, size_t nmemb, void *user_data);
+
+static inline CURLcode suprsend_curl_set_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode suprsend_curl_set_string(CURL *handle, CURLoption option, const char *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode suprsend_curl_set_pointer(CURL *handle, CURLoption option, void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode suprsend_curl_set_offset(CURL *handle, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode suprsend_curl_set_data_fn(CURL *handle, CURLoption option, suprsend_curl_data_fn fn) {
+    return curl_easy_setopt(handle, option, fn);
+}
+static inline CURLcode suprsend_curl_get_long(CURL *handle, CURLINFO info, long *value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+#endif

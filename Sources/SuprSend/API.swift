@@ -1,0 +1,348 @@
+// The C API of include/suprsend.h. Each function checks its arguments, calls the core, and
+// turns a thrown error into a status plus suprsend_last_error(). `@c @implementation`
+// makes the compiler check every signature against the hand-written header.
+import CSuprSend
+import Glibc
+import SuprSendCore
+
+// MARK: - Version and status
+
+nonisolated(unsafe) private let versionCString = CText.immortal(Configuration.version)
+nonisolated(unsafe) private let statusNameCStrings: [Int32: UnsafePointer<CChar>] = {
+    let all: [Status] = [.ok, .argument, .validation, .tooLarge, .attachment, .network, .http,
+                         .timeout, .queueFull, .storage, .closed, .internal]
+    return Dictionary(uniqueKeysWithValues: all.map { ($0.rawValue, CText.immortal("\($0.name)")) })
+}()
+nonisolated(unsafe) private let unknownStatusCString = CText.immortal("SUPRSEND_E_UNKNOWN")
+
+@c @implementation
+public func suprsend_version() -> UnsafePointer<CChar>! { versionCString }
+
+@c @implementation
+public func suprsend_version_number() -> Int32 { Configuration.versionNumber }
+
+@c @implementation
+public func suprsend_status_name(_ status: Int32) -> UnsafePointer<CChar>! {
+    statusNameCStrings[status] ?? unknownStatusCString
+}
+
+@c @implementation
+public func suprsend_last_error() -> UnsafePointer<CChar>! { LastError.current }
+
+/// Runs a body that may fail and gives the C status: the common shape of the setters.
+private func status(_ body: () throws(SuprSendError) -> Void) -> Int32 {
+    do {
+        try body()
+        return Status.ok.rawValue
+    } catch {
+        return LastError.report(error)
+    }
+}
+
+// MARK: - Options
+
+@c @implementation
+public func suprsend_options_new(_ key: UnsafePointer<CChar>!, _ secret: UnsafePointer<CChar>!) -> OpaquePointer! {
+    do throws(SuprSendError) {
+        let configuration = try Configuration(workspaceKey: try CText.decode(key, "workspace_key"),
+                                              workspaceSecret: try CText.decode(secret, "workspace_secret"))
+        return Handle.make(OptionsObject(configuration))
+    } catch {
+        _ = LastError.report(error)
+        return nil
+    }
+}
+
+/// Applies a change to the options behind a handle.
+private func updateOptions(_ handle: OpaquePointer?, _ change: (inout Configuration) throws(SuprSendError) -> Void) -> Int32 {
+    status { () throws(SuprSendError) in
+        let options: OptionsObject = try Handle.require(handle, "options")
+        try change(&options.configuration)
+    }
+}
+
+@c @implementation
+public func suprsend_options_set_base_url(_ options: OpaquePointer!, _ url: UnsafePointer<CChar>!) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setBaseURL(try CText.decode(url, "base_url")) }
+}
+
+@c @implementation
+public func suprsend_options_set_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setTimeout(milliseconds: milliseconds) }
+}
+
+@c @implementation
+public func suprsend_options_set_connect_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setConnectTimeout(milliseconds: milliseconds) }
+}
+
+@c @implementation
+public func suprsend_options_set_proxy(_ options: OpaquePointer!, _ url: UnsafePointer<CChar>!) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setProxy(try CText.decodeOptional(url, "proxy")) }
+}
+
+@c @implementation
+public func suprsend_options_set_ca_file(_ options: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setCAFile(try CText.decodeOptional(path, "ca_file")) }
+}
+
+@c @implementation
+public func suprsend_options_set_max_retries(_ options: OpaquePointer!, _ count: Int32) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setMaxRetries(Int(count)) }
+}
+
+@c @implementation
+public func suprsend_options_set_max_event_bytes(_ options: OpaquePointer!, _ bytes: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setMaxEventBytes(bytes) }
+}
+
+@c @implementation
+public func suprsend_options_set_auto_idempotency(_ options: OpaquePointer!, _ on: Int32) -> Int32 {
+    updateOptions(options) { configuration in configuration.autoIdempotency = on != 0 }
+}
+
+/// The host's callback and its pointer, carried into the core's logger. The host promises
+/// the callback may be called from any thread (suprsend.h), which is what makes this Sendable.
+private struct HostLogCallback: @unchecked Sendable {
+    let function: suprsend_log_fn
+    let userData: UnsafeMutableRawPointer?
+
+    func callAsFunction(_ level: LogLevel, _ message: String) {
+        message.withCString { function(level.rawValue, $0, userData) }
+    }
+}
+
+@c @implementation
+public func suprsend_options_set_log(_ options: OpaquePointer!, _ minimumLevel: Int32, _ function: suprsend_log_fn!,
+                                     _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    updateOptions(options) { configuration in
+        guard let function else {
+            configuration.logger = .off
+            return
+        }
+        let callback = HostLogCallback(function: function, userData: userData)
+        configuration.logger = Logger(minimumLevel: minimumLevel, sink: { callback($0, $1) })
+    }
+}
+
+@c @implementation
+public func suprsend_options_free(_ options: OpaquePointer!) {
+    Handle.release(options, as: OptionsObject.self)
+}
+
+// MARK: - Client
+
+@c @implementation
+public func suprsend_client_new(_ options: OpaquePointer!, _ out: UnsafeMutablePointer<OpaquePointer?>!) -> Int32 {
+    out?.pointee = nil
+    return status { () throws(SuprSendError) in
+        guard let out else { throw SuprSendError(.argument, "out: must not be NULL") }
+        let optionsObject: OptionsObject = try Handle.require(options, "options")
+        let client = try Client(configuration: optionsObject.configuration)
+        out.pointee = Handle.make(ClientObject(client))
+    }
+}
+
+@c @implementation
+public func suprsend_client_free(_ client: OpaquePointer!) {
+    Handle.release(client, as: ClientObject.self)
+}
+
+// MARK: - Events
+
+@c @implementation
+public func suprsend_event_new(_ distinctId: UnsafePointer<CChar>!, _ eventName: UnsafePointer<CChar>!) -> OpaquePointer! {
+    do throws(SuprSendError) {
+        let event = Event(distinctId: try CText.decode(distinctId, "distinct_id"),
+                          name: try CText.decode(eventName, "event name"))
+        return Handle.make(EventObject(event))
+    } catch {
+        _ = LastError.report(error)
+        return nil
+    }
+}
+
+/// Applies a change to the event behind a handle.
+private func updateEvent(_ handle: OpaquePointer?, _ change: (inout Event) throws(SuprSendError) -> Void) -> Int32 {
+    status { () throws(SuprSendError) in
+        let object: EventObject = try Handle.require(handle, "event")
+        try change(&object.event)
+    }
+}
+
+@c @implementation
+public func suprsend_event_set_properties_json(_ event: OpaquePointer!, _ json: UnsafePointer<CChar>!) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in
+        guard let json else {
+            try event.setProperties(json: [])
+            return
+        }
+        let length = strlen(json)
+        let bytes = json.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+        try event.setProperties(json: bytes)
+    }
+}
+
+@c @implementation
+public func suprsend_event_set_idempotency_key(_ event: OpaquePointer!, _ key: UnsafePointer<CChar>!) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in event.idempotencyKey = try CText.decodeOptional(key, "idempotency_key") }
+}
+
+@c @implementation
+public func suprsend_event_set_tenant_id(_ event: OpaquePointer!, _ tenantId: UnsafePointer<CChar>!) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in event.tenantId = try CText.decodeOptional(tenantId, "tenant_id") }
+}
+
+@c @implementation
+public func suprsend_event_add_attachment(_ event: OpaquePointer!, _ pathOrURL: UnsafePointer<CChar>!,
+                                          _ fileName: UnsafePointer<CChar>!, _ ignoreIfError: Int32) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in
+        try event.addAttachment(try CText.decode(pathOrURL, "attachment path or URL"),
+                                fileName: try CText.decodeOptional(fileName, "attachment file name"),
+                                ignoreIfError: ignoreIfError != 0)
+    }
+}
+
+@c @implementation
+public func suprsend_event_free(_ event: OpaquePointer!) {
+    Handle.release(event, as: EventObject.self)
+}
+
+// MARK: - Sending one event
+
+@c @implementation
+public func suprsend_track_event(_ client: OpaquePointer!, _ event: OpaquePointer!,
+                                 _ out: UnsafeMutablePointer<OpaquePointer?>!) -> Int32 {
+    out?.pointee = nil
+    do throws(SuprSendError) {
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        let eventObject: EventObject = try Handle.require(event, "event")
+        let result = try clientObject.client.track(eventObject.event)
+        out?.pointee = Handle.make(ResponseObject(result))
+        if !result.accepted {
+            LastError.set(result.statusCode > 0 ? "HTTP \(result.statusCode): \(result.message)" : result.message)
+        }
+        return result.status.rawValue
+    } catch {
+        return LastError.report(error)
+    }
+}
+
+@c @implementation
+public func suprsend_response_success(_ response: OpaquePointer!) -> Int32 {
+    guard let object: ResponseObject = Handle.get(response) else { return 0 }
+    return object.accepted ? 1 : 0
+}
+
+@c @implementation
+public func suprsend_response_status_code(_ response: OpaquePointer!) -> Int32 {
+    guard let object: ResponseObject = Handle.get(response) else { return 0 }
+    return object.statusCode
+}
+
+@c @implementation
+public func suprsend_response_message(_ response: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: ResponseObject = Handle.get(response) else { return CText.empty }
+    return object.message.cString
+}
+
+@c @implementation
+public func suprsend_response_body(_ response: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: ResponseObject = Handle.get(response) else { return CText.empty }
+    return object.body.cString
+}
+
+@c @implementation
+public func suprsend_response_free(_ response: OpaquePointer!) {
+    Handle.release(response, as: ResponseObject.self)
+}
+
+// MARK: - Bulk
+
+@c @implementation
+public func suprsend_bulk_new(_ client: OpaquePointer!) -> OpaquePointer! {
+    guard let clientObject: ClientObject = Handle.get(client) else {
+        LastError.set("client: must not be NULL")
+        return nil
+    }
+    return Handle.make(BulkObject(clientObject))
+}
+
+@c @implementation
+public func suprsend_bulk_append(_ bulk: OpaquePointer!, _ event: OpaquePointer!) -> Int32 {
+    do throws(SuprSendError) {
+        let bulkObject: BulkObject = try Handle.require(bulk, "bulk")
+        let eventObject: EventObject = try Handle.require(event, "event")
+        let appended = try bulkObject.batch.append(eventObject.event)
+        guard appended == .ok else {
+            // Kept as a failed record; the message says why it will not be sent.
+            LastError.set("event kept as a failed record: \(bulkObject.batch.lastRejectionMessage ?? "invalid")")
+            return appended.rawValue
+        }
+        return Status.ok.rawValue
+    } catch {
+        return LastError.report(error)
+    }
+}
+
+@c @implementation
+public func suprsend_bulk_count(_ bulk: OpaquePointer!) -> Int {
+    guard let object: BulkObject = Handle.get(bulk) else { return 0 }
+    return object.batch.count
+}
+
+@c @implementation
+public func suprsend_bulk_trigger(_ bulk: OpaquePointer!, _ out: UnsafeMutablePointer<OpaquePointer?>!) -> Int32 {
+    out?.pointee = nil
+    do throws(SuprSendError) {
+        let bulkObject: BulkObject = try Handle.require(bulk, "bulk")
+        let result = try bulkObject.batch.trigger()
+        out?.pointee = Handle.make(BulkResponseObject(result))
+        if let first = result.failedRecords.first {
+            LastError.set("\(result.failure) of \(result.total) events failed; first: \(first.error)")
+        }
+        return result.firstFailureStatus.rawValue
+    } catch {
+        return LastError.report(error)
+    }
+}
+
+@c @implementation
+public func suprsend_bulk_free(_ bulk: OpaquePointer!) {
+    Handle.release(bulk, as: BulkObject.self)
+}
+
+@c @implementation
+public func suprsend_bulk_response_status(_ response: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: BulkResponseObject = Handle.get(response) else { return CText.empty }
+    return object.status.cString
+}
+
+@c @implementation
+public func suprsend_bulk_response_total(_ response: OpaquePointer!) -> Int {
+    guard let object: BulkResponseObject = Handle.get(response) else { return 0 }
+    return object.result.total
+}
+
+@c @implementation
+public func suprsend_bulk_response_success(_ response: OpaquePointer!) -> Int {
+    guard let object: BulkResponseObject = Handle.get(response) else { return 0 }
+    return object.result.success
+}
+
+@c @implementation
+public func suprsend_bulk_response_failure(_ response: OpaquePointer!) -> Int {
+    guard let object: BulkResponseObject = Handle.get(response) else { return 0 }
+    return object.result.failure
+}
+
+@c @implementation
+public func suprsend_bulk_response_failed_records_json(_ response: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: BulkResponseObject = Handle.get(response) else { return CText.empty }
+    return object.failedRecordsJSON.cString
+}
+
+@c @implementation
+public func suprsend_bulk_response_free(_ response: OpaquePointer!) {
+    Handle.release(response, as: BulkResponseObject.self)
+}

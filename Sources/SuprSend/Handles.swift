@@ -1,0 +1,77 @@
+import SuprSendCore
+
+/// The objects behind the opaque C handles. Each is a Swift object retained once when its
+/// handle is given out and released by the matching _free.
+final class OptionsObject {
+    var configuration: Configuration
+    init(_ configuration: Configuration) { self.configuration = configuration }
+}
+
+final class ClientObject {
+    let client: Client
+    init(_ client: Client) { self.client = client }
+}
+
+final class EventObject {
+    var event: Event
+    init(_ event: Event) { self.event = event }
+}
+
+final class ResponseObject {
+    let accepted: Bool
+    let statusCode: Int32
+    let message: OwnedCString
+    let body: OwnedCString
+
+    init(_ result: Client.TrackResult) {
+        accepted = result.accepted
+        statusCode = Int32(clamping: result.statusCode)
+        message = OwnedCString(result.message)
+        body = OwnedCString(bytes: result.body)
+    }
+}
+
+final class BulkObject {
+    /// The bulk keeps its client alive, so freeing the client first cannot break it.
+    let owner: ClientObject
+    let batch: BulkBatch
+    init(_ owner: ClientObject) {
+        self.owner = owner
+        self.batch = BulkBatch(client: owner.client)
+    }
+}
+
+final class BulkResponseObject {
+    let result: BulkResult
+    let status: OwnedCString
+    let failedRecordsJSON: OwnedCString
+
+    init(_ result: BulkResult) {
+        self.result = result
+        status = OwnedCString(result.status)
+        failedRecordsJSON = OwnedCString(bytes: result.failedRecordsJSON())
+    }
+}
+
+/// Converting between objects and the pointers C holds.
+enum Handle {
+    static func make<T: AnyObject>(_ object: T) -> OpaquePointer {
+        OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+    }
+
+    static func get<T: AnyObject>(_ pointer: OpaquePointer?, as type: T.Type = T.self) -> T? {
+        guard let pointer else { return nil }
+        return Unmanaged<T>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    static func release<T: AnyObject>(_ pointer: OpaquePointer?, as type: T.Type) {
+        guard let pointer else { return }
+        Unmanaged<T>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    }
+
+    /// The object behind a handle, or an argument error naming it.
+    static func require<T: AnyObject>(_ pointer: OpaquePointer?, _ name: String, as type: T.Type = T.self) throws(SuprSendError) -> T {
+        guard let object: T = get(pointer) else { throw SuprSendError(.argument, "\(name): must not be NULL") }
+        return object
+    }
+}

@@ -1,0 +1,79 @@
+/// Everything a client is made from. The C options object holds one; each setter checks
+/// its value, so that a bad option is reported where it is set, not when a client is made.
+public struct Configuration: Sendable {
+    public static let sdkName = "suprsend-c"
+    public static let version = "0.1.0"
+    public static let versionNumber: Int32 = 1000
+    /// Sent as User-Agent and as properties.$ss_sdk_version.
+    public static let userAgent = "\(sdkName)/\(version) (linux; swift)"
+    public static let timeoutRange = 1...3_600_000
+
+    public let workspaceKey: String
+    public let workspaceSecret: String
+    public private(set) var baseURL = BaseURL.default
+    public private(set) var timeoutMilliseconds = 30_000
+    public private(set) var connectTimeoutMilliseconds = 10_000
+    public private(set) var proxy: String?
+    public private(set) var caFile: String?
+    public private(set) var maxRetries = RetryPolicy.defaultMaxRetries
+    public private(set) var maxEventBytes = EventRules.defaultMaxEventBytes
+    public var autoIdempotency = true
+    public var logger = Logger.off
+
+    public init(workspaceKey: String, workspaceSecret: String) throws(SuprSendError) {
+        let key = workspaceKey.trimmingWhitespace()
+        let secret = workspaceSecret.trimmingWhitespace()
+        guard !key.isEmpty else { throw .argument("workspace_key: must not be empty") }
+        guard !secret.isEmpty else { throw .argument("workspace_secret: must not be empty") }
+        guard !key.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: ":") }) else {
+            throw .argument("workspace_key: must not contain ':' or control characters")
+        }
+        self.workspaceKey = key
+        self.workspaceSecret = secret
+    }
+
+    public mutating func setBaseURL(_ url: String) throws(SuprSendError) {
+        baseURL = try BaseURL.normalize(url)
+    }
+
+    public mutating func setTimeout(milliseconds: Int) throws(SuprSendError) {
+        guard Self.timeoutRange.contains(milliseconds) else {
+            throw .argument("timeout_ms: must be from 1 to 3600000 (got \(milliseconds))")
+        }
+        timeoutMilliseconds = milliseconds
+    }
+
+    public mutating func setConnectTimeout(milliseconds: Int) throws(SuprSendError) {
+        guard Self.timeoutRange.contains(milliseconds) else {
+            throw .argument("connect_timeout_ms: must be from 1 to 3600000 (got \(milliseconds))")
+        }
+        connectTimeoutMilliseconds = milliseconds
+    }
+
+    public mutating func setProxy(_ url: String?) throws(SuprSendError) {
+        let trimmed = url?.trimmingWhitespace() ?? ""
+        guard !trimmed.utf8.contains(where: { $0 < 0x20 }) else {
+            throw .argument("proxy: must not contain control characters")
+        }
+        proxy = trimmed.isEmpty ? nil : trimmed
+    }
+
+    public mutating func setCAFile(_ path: String?) throws(SuprSendError) {
+        let value = path ?? ""
+        caFile = value.isEmpty ? nil : value
+    }
+
+    public mutating func setMaxRetries(_ count: Int) throws(SuprSendError) {
+        guard (0...RetryPolicy.maxRetriesLimit).contains(count) else {
+            throw .argument("max_retries: must be from 0 to \(RetryPolicy.maxRetriesLimit) (got \(count))")
+        }
+        maxRetries = count
+    }
+
+    public mutating func setMaxEventBytes(_ bytes: Int) throws(SuprSendError) {
+        guard (1024...EventRules.maxEventBytesLimit).contains(bytes) else {
+            throw .argument("max_event_bytes: must be from 1024 to \(EventRules.maxEventBytesLimit) (got \(bytes))")
+        }
+        maxEventBytes = bytes
+    }
+}

@@ -1,0 +1,163 @@
+/// Sends one request body to an endpoint of the hub: signs it, hands it to the transport,
+/// and retries what the retry classes allow. Every attempt is signed anew with a fresh
+/// Date; the body, and so each event's $insert_id and idempotency key, stays the same.
+///
+/// It knows nothing of events or of the C API, so a background worker can drive it as
+/// well as a caller's thread.
+public final class RequestSender: Sendable {
+    public enum Endpoint: Sendable {
+        case event
+        case bulk
+
+        var path: String {
+            switch self {
+            case .event: "v2/event/"
+            case .bulk: "v2/bulk/event/"
+            }
+        }
+    }
+
+    /// How a request ended after all its attempts.
+    public struct Delivery: Sendable {
+        /// The last answer, when one came.
+        public var answer: HTTPAnswer?
+        /// Why no answer came, when none did.
+        public var failure: TransportFailure?
+        public var attempts: Int
+    }
+
+    public static let contentType = "application/json; charset=utf-8"
+
+    let baseURL: String
+    /// The path part of the base URL, which the signature's request URI starts with.
+    let basePath: String
+    let workspaceKey: String
+    let workspaceSecret: String
+    let transport: HTTPTransport
+    let retryPolicy: RetryPolicy
+    let logger: Logger
+    let sleep: @Sendable (Double) -> Void
+    let unitRandom: @Sendable () -> Double
+    let now: @Sendable () -> Int
+
+    public init(baseURL: String, workspaceKey: String, workspaceSecret: String, transport: HTTPTransport,
+                retryPolicy: RetryPolicy, logger: Logger,
+                sleep: (@Sendable (Double) -> Void)? = nil,
+                unitRandom: (@Sendable () -> Double)? = nil,
+                now: (@Sendable () -> Int)? = nil) {
+        self.baseURL = baseURL
+        self.basePath = BaseURL.path(of: baseURL)
+        self.workspaceKey = workspaceKey
+        self.workspaceSecret = workspaceSecret
+        self.transport = transport
+        self.retryPolicy = retryPolicy
+        self.logger = logger
+        self.sleep = sleep ?? { Clock.sleep(seconds: $0) }
+        self.unitRandom = unitRandom ?? { SecureRandom.unitInterval() }
+        self.now = now ?? { Clock.nowSeconds() }
+    }
+
+    public func send(_ endpoint: Endpoint, body: [UInt8]) -> Delivery {
+        let url = baseURL + endpoint.path
+        let requestURI = basePath + endpoint.path
+        let attemptsAllowed = retryPolicy.maxRetries + 1
+        var attempt = 0
+        while true {
+            attempt += 1
+            let request = signedRequest(url: url, requestURI: requestURI, body: body)
+            logRequest(request, attempt: attempt, of: attemptsAllowed)
+            let started = Clock.monotonicSeconds()
+            let result = transport.post(request)
+            let elapsed = Clock.monotonicSeconds() - started
+
+            let retryAfter: Double?
+            let reason: String
+            switch result {
+            case .success(let answer):
+                logAnswer(answer, seconds: elapsed)
+                guard RetryPolicy.isRetryable(status: answer.status), attempt < attemptsAllowed else {
+                    return Delivery(answer: answer, failure: nil, attempts: attempt)
+                }
+                retryAfter = answer.retryAfter.flatMap { RetryPolicy.parseRetryAfter($0, nowUnixSeconds: now()) }
+                reason = "HTTP \(answer.status)"
+            case .failure(let failure):
+                logger.log(.debug, "<- no answer after \(milliseconds(elapsed)) ms: \(failure.message)")
+                guard failure.kind == .transient, attempt < attemptsAllowed else {
+                    return Delivery(answer: nil, failure: failure, attempts: attempt)
+                }
+                retryAfter = nil
+                reason = failure.message
+            }
+            let wait = retryPolicy.delay(beforeRetry: attempt, retryAfter: retryAfter, unitRandom: unitRandom)
+            logger.log(.warning, "attempt \(attempt) of \(attemptsAllowed) to POST \(url) failed (\(reason)); "
+                + "retrying in \(milliseconds(wait)) ms")
+            sleep(wait)
+        }
+    }
+
+    private func signedRequest(url: String, requestURI: String, body: [UInt8]) -> HTTPRequest {
+        let date = HTTPDate.format(unixSeconds: now())
+        let signature = body.withUnsafeBytes {
+            RequestSigner.signature(method: "POST", body: $0, contentType: Self.contentType, date: date,
+                                    requestURI: requestURI, secret: workspaceSecret)
+        }
+        return HTTPRequest(url: url,
+                           headers: ["Content-Type: \(Self.contentType)", "Date: \(date)",
+                                     "Authorization: \(workspaceKey):\(signature)"],
+                           body: body)
+    }
+
+    /// Request and response lines at debug level. The signature is never logged: with the
+    /// body and date it would let a reader replay the request.
+    private func logRequest(_ request: HTTPRequest, attempt: Int, of attempts: Int) {
+        guard logger.isEnabled(.debug) else { return }
+        let headers = request.headers.map { $0.hasPrefix("Authorization:") ? "Authorization: \(workspaceKey):[redacted]" : $0 }
+        logger.log(.debug, "-> POST \(request.url) (attempt \(attempt) of \(attempts), \(request.body.count) bytes) "
+            + headers.joined(separator: " | ") + " | body: " + excerpt(request.body))
+    }
+
+    private func logAnswer(_ answer: HTTPAnswer, seconds: Double) {
+        guard logger.isEnabled(.debug) else { return }
+        logger.log(.debug, "<- HTTP \(answer.status) in \(milliseconds(seconds)) ms (\(answer.body.count) bytes)"
+            + (answer.retryAfter.map { " Retry-After: \($0)" } ?? "") + " | body: " + excerpt(answer.body))
+    }
+
+    private func excerpt(_ bytes: [UInt8]) -> String {
+        let limit = 1000
+        if bytes.count <= limit { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: bytes[0..<limit], as: UTF8.self) + "… (\(bytes.count - limit) more bytes)"
+    }
+
+    private func milliseconds(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
+}
+
+/// The hub's base URL, as the options give it.
+public enum BaseURL {
+    public static let `default` = "https://hub.suprsend.com/"
+
+    /// Trims it, checks it, and makes it end in '/'. Only http and https, with a host, and
+    /// no query or fragment (the endpoint paths are appended to it).
+    public static func normalize(_ raw: String) throws(SuprSendError) -> String {
+        var url = raw.trimmingWhitespace()
+        let lowered = url.lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else {
+            throw .argument("base_url: must start with http:// or https:// ('\(raw)')")
+        }
+        let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
+        let host = afterScheme.prefix(while: { $0 != "/" })
+        guard !host.isEmpty else { throw .argument("base_url: has no host ('\(raw)')") }
+        guard !url.contains("?"), !url.contains("#"), !url.contains(where: { $0.isWhitespace }) else {
+            throw .argument("base_url: must not contain a query, a fragment or white space ('\(raw)')")
+        }
+        if !url.hasSuffix("/") { url += "/" }
+        return url
+    }
+
+    /// "/" for "https://hub.suprsend.com/", "/proxy/" for "http://127.0.0.1:8080/proxy/".
+    static func path(of url: String) -> String {
+        guard let schemeEnd = url.firstRange(of: "://") else { return "/" }
+        let rest = url[schemeEnd.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return "/" }
+        return String(rest[slash...])
+    }
+}

@@ -1,0 +1,200 @@
+import Glibc
+
+/// An attachment for email, as it goes into properties.$attachments.
+public enum Attachment: Sendable, Equatable {
+    /// Downloaded by the hub; `ignoreIfError` lets the hub go on when the download fails.
+    case url(String, fileName: String?, ignoreIfError: Bool)
+    /// A local file, read when added and sent inline as base64.
+    case inline(fileName: String, contentType: String, base64: [UInt8], ignoreIfError: Bool)
+
+    /// The largest file that can fit in any event: base64 grows it by 4/3 and no event may
+    /// exceed the highest size limit, so a bigger file is refused before it is read whole.
+    static let maxFileBytes = EventRules.maxEventBytesLimit / 4 * 3
+
+    static func make(_ pathOrURL: String, fileName: String?, ignoreIfError: Bool) throws(SuprSendError) -> Attachment {
+        let trimmed = pathOrURL.trimmingWhitespace()
+        guard !trimmed.isEmpty else { throw .argument("attachment: path or URL must not be empty") }
+        let name = fileName.flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
+        let lowered = trimmed.lowercased()
+        if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
+            return .url(trimmed, fileName: name, ignoreIfError: ignoreIfError)
+        }
+        let path = expandTilde(trimmed)
+        let contents = try readFile(path)
+        let contentType = ContentType.detect(contents: contents, fileName: name ?? path)
+        let encoded = contents.withUnsafeBytes { base64Bytes($0) }
+        return .inline(fileName: name ?? baseName(path), contentType: contentType, base64: encoded, ignoreIfError: ignoreIfError)
+    }
+
+    /// "~" and "~/..." become the home directory ($HOME, else the password database).
+    static func expandTilde(_ path: String) -> String {
+        guard path == "~" || path.hasPrefix("~/") else { return path }
+        var home: String?
+        if let value = getenv("HOME"), value.pointee != 0 {
+            home = String(cString: value)
+        } else if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir {
+            home = String(cString: directory)
+        }
+        guard let home else { return path }
+        return home + path.dropFirst()
+    }
+
+    static func baseName(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return parts.last.map(String.init) ?? path
+    }
+
+    private static func readFile(_ path: String) throws(SuprSendError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw SuprSendError(.attachment, "attachment '\(path)': cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw SuprSendError(.attachment, "attachment '\(path)': cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw SuprSendError(.attachment, "attachment '\(path)': not a regular file")
+        }
+        guard Int(info.st_size) <= maxFileBytes else {
+            throw SuprSendError(.tooLarge, "attachment '\(path)': \(info.st_size) bytes is more than any event can carry "
+                + "(at most \(maxFileBytes) bytes before base64); send a URL instead")
+        }
+        var contents = [UInt8]()
+        contents.reserveCapacity(Int(info.st_size))
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SuprSendError(.attachment, "attachment '\(path)': cannot read: \(String(cString: strerror(errno)))")
+            }
+            contents.append(contentsOf: chunk[0..<count])
+            guard contents.count <= maxFileBytes else {
+                throw SuprSendError(.tooLarge, "attachment '\(path)': more than any event can carry "
+                    + "(at most \(maxFileBytes) bytes before base64); send a URL instead")
+            }
+        }
+        return contents
+    }
+}
+
+/// The MIME type of a file: from its first bytes where they say, from its extension
+/// otherwise, and application/octet-stream as the last resort.
+enum ContentType {
+    static let fallback = "application/octet-stream"
+
+    private static let byExtension: [String: String] = [
+        "pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+        "gif": "image/gif", "webp": "image/webp", "svg": "image/svg+xml", "bmp": "image/bmp",
+        "txt": "text/plain", "text": "text/plain", "log": "text/plain", "md": "text/markdown",
+        "csv": "text/csv", "tsv": "text/tab-separated-values", "html": "text/html", "htm": "text/html",
+        "xml": "application/xml", "json": "application/json", "ics": "text/calendar",
+        "zip": "application/zip", "gz": "application/gzip",
+        "doc": "application/msword", "xls": "application/vnd.ms-excel", "ppt": "application/vnd.ms-powerpoint",
+        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt": "application/vnd.oasis.opendocument.text", "ods": "application/vnd.oasis.opendocument.spreadsheet",
+        "mp3": "audio/mpeg", "mp4": "video/mp4", "wav": "audio/wav",
+    ]
+
+    static func detect(contents: [UInt8], fileName: String) -> String {
+        let fileExtension = pathExtension(fileName)
+        if let sniffed = sniff(contents, fileExtension: fileExtension) { return sniffed }
+        if let known = byExtension[fileExtension] { return known }
+        return looksLikeText(contents) ? "text/plain" : fallback
+    }
+
+    static func pathExtension(_ name: String) -> String {
+        let base = Attachment.baseName(name)
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return "" }
+        return base[base.index(after: dot)...].lowercased()
+    }
+
+    private static func sniff(_ bytes: [UInt8], fileExtension: String) -> String? {
+        func starts(_ magic: [UInt8]) -> Bool { bytes.count >= magic.count && bytes[0..<magic.count].elementsEqual(magic) }
+        if starts(Array("%PDF-".utf8)) { return "application/pdf" }
+        if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "image/png" }
+        if starts([0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
+        if starts(Array("GIF87a".utf8)) || starts(Array("GIF89a".utf8)) { return "image/gif" }
+        if starts(Array("RIFF".utf8)) && bytes.count >= 12 && bytes[8..<12].elementsEqual(Array("WEBP".utf8)) { return "image/webp" }
+        if starts([0x1F, 0x8B]) { return "application/gzip" }
+        if starts([0x50, 0x4B, 0x03, 0x04]) { return zipFlavour(bytes, fileExtension: fileExtension) }
+        if starts([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+            // The old binary Office formats share one container: the extension tells which.
+            return ["doc", "xls", "ppt"].contains(fileExtension) ? byExtension[fileExtension] : "application/x-ole-storage"
+        }
+        if looksLikeHTML(bytes) { return "text/html" }
+        return nil
+    }
+
+    /// Office documents are zip files; their first entry names tell which kind.
+    private static func zipFlavour(_ bytes: [UInt8], fileExtension: String) -> String {
+        if ["docx", "xlsx", "pptx", "odt", "ods"].contains(fileExtension), let known = byExtension[fileExtension] {
+            return known
+        }
+        let head = bytes.prefix(64 * 1024)
+        if contains(head, "word/") { return byExtension["docx"] ?? fallback }
+        if contains(head, "xl/") { return byExtension["xlsx"] ?? fallback }
+        if contains(head, "ppt/") { return byExtension["pptx"] ?? fallback }
+        return "application/zip"
+    }
+
+    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: String) -> Bool {
+        let pattern = Array(needle.utf8)
+        guard haystack.count >= pattern.count else { return false }
+        var index = haystack.startIndex
+        while index <= haystack.endIndex - pattern.count {
+            if haystack[index..<index + pattern.count].elementsEqual(pattern) { return true }
+            index += 1
+        }
+        return false
+    }
+
+    private static func looksLikeHTML(_ bytes: [UInt8]) -> Bool {
+        var start = 0
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
+        while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
+        let head = String(decoding: bytes[start..<min(bytes.count, start + 15)], as: UTF8.self).lowercased()
+        return head.hasPrefix("<!doctype html") || head.hasPrefix("<html")
+    }
+
+    /// Valid UTF-8 with no control characters but tab, newline, carriage return and form feed.
+    private static func looksLikeText(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        for byte in bytes.prefix(8192) where byte < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains(byte) {
+            return false
+        }
+        return validateUTF8(bytes.prefix(8192))
+    }
+
+    private static func validateUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return bytes.count == 8192 // a cut at the sample's end is not an error
+            }
+        }
+    }
+}
+
+extension String {
+    /// Without leading and trailing white space (Unicode's, as Python's str.strip()).
+    func trimmingWhitespace() -> String {
+        // Fast path: the usual name or id begins and ends with printable ASCII.
+        if let first = utf8.first, let last = utf8.last,
+           first > 0x20, first < 0x7F, last > 0x20, last < 0x7F {
+            return self
+        }
+        guard let first = firstIndex(where: { !$0.isWhitespace }),
+              let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        if first == startIndex && index(after: last) == endIndex { return self }
+        return String(self[first...last])
+    }
+}

@@ -1,0 +1,74 @@
+/// An event as the caller built it, before any rule is checked. Content rules are checked
+/// when the event is sent or appended to a bulk (see `EventRules`), so that a bulk can
+/// report a bad event as a failed record instead of refusing it.
+public struct Event: Sendable {
+    public var distinctId: String
+    public var name: String
+    public internal(set) var properties: EventProperties = .empty
+    /// The caller's key, as given (trimmed when sent). Nil or empty means none.
+    public var idempotencyKey: String?
+    public var tenantId: String?
+    public internal(set) var attachments: [Attachment] = []
+    /// Local files that could not be read but were marked ignore_if_error: logged when sent.
+    public internal(set) var skippedAttachments: [String] = []
+
+    /// Fixed when the event is made, so that every send of it (a retry, or the caller
+    /// sending the same event again) carries the same $insert_id and $time, and the hub
+    /// can tell a repeat from a new event.
+    public let insertId: String
+    public let createdAtMilliseconds: Int64
+
+    public init(distinctId: String, name: String) {
+        self.distinctId = distinctId
+        self.name = name
+        self.insertId = UUIDv4.make()
+        self.createdAtMilliseconds = Clock.nowMilliseconds()
+    }
+
+    /// Sets the properties from the text of one JSON object, checked strictly now and later
+    /// sent as given. Empty text means none. On error the earlier properties are kept.
+    public mutating func setProperties(json: [UInt8]) throws(SuprSendError) {
+        properties = try EventProperties(json: json)
+    }
+
+    /// Adds a URL attachment or reads a local file into one (see `Attachment`).
+    public mutating func addAttachment(_ pathOrURL: String, fileName: String?, ignoreIfError: Bool) throws(SuprSendError) {
+        do {
+            attachments.append(try Attachment.make(pathOrURL, fileName: fileName, ignoreIfError: ignoreIfError))
+        } catch let error where ignoreIfError && error.status == .attachment {
+            skippedAttachments.append(error.message)
+        }
+    }
+}
+
+/// The caller's properties: the bytes of one JSON object, checked and kept exactly as given,
+/// with its top-level keys decoded for the reserved-name rule.
+public struct EventProperties: Sendable {
+    public static let maxDepth = 64
+    static let empty = EventProperties(objectBytes: Array("{}".utf8), isEmpty: true, topLevelKeys: [])
+
+    /// The object from its '{' to its '}'.
+    let objectBytes: [UInt8]
+    let isEmpty: Bool
+    let topLevelKeys: [String]
+
+    private init(objectBytes: [UInt8], isEmpty: Bool, topLevelKeys: [String]) {
+        self.objectBytes = objectBytes
+        self.isEmpty = isEmpty
+        self.topLevelKeys = topLevelKeys
+    }
+
+    init(json: [UInt8]) throws(SuprSendError) {
+        if json.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            self = .empty
+            return
+        }
+        let result = json.withUnsafeBufferPointer { JSONScanner.scanObject($0, maxDepth: Self.maxDepth) }
+        switch result {
+        case .failure(let error):
+            throw .argument("properties: \(error.message)")
+        case .success(let scan):
+            self.init(objectBytes: Array(json[scan.objectRange]), isEmpty: scan.isEmpty, topLevelKeys: scan.topLevelKeys)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import CCrypto
+
+/// Random bytes from OpenSSL's DRBG (already loaded with libcurl; fork-safe, no syscall per
+/// call), falling back to the system generator should it ever refuse.
+enum SecureRandom {
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        if RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(clamping: buffer.count)) == 1 {
+            return
+        }
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<buffer.count {
+            buffer[index] = UInt8(truncatingIfNeeded: generator.next())
+        }
+    }
+
+    /// A uniformly distributed Double in 0..<1, for retry jitter.
+    static func unitInterval() -> Double {
+        var value: UInt64 = 0
+        withUnsafeMutableBytes(of: &value) { fill($0) }
+        return Double(value >> 11) * (1.0 / Double(UInt64(1) << 53))
+    }
+}
+
+/// RFC 9562 version 4 UUIDs, the form of $insert_id and generated idempotency keys.
+enum UUIDv4 {
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func make() -> String {
+        var raw = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &raw) { bytes in
+            SecureRandom.fill(bytes)
+            bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
+            bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC variant
+        }
+        return withUnsafeBytes(of: &raw) { bytes in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var position = 0
+                for index in 0..<16 {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    out[position] = hexDigits[Int(bytes[index] >> 4)]
+                    out[position + 1] = hexDigits[Int(bytes[index] & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+import CCurl
+import Glibc
+
+/// libcurl's global state, set up once per process before the first handle. libcurl since
+/// 7.84 makes this call thread-safe; a Swift global is also initialised exactly once.
+private let curlGlobalInitCode: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+
+/// HTTP over libcurl. A pool of easy handles, one per thread sending at the same moment:
+/// each keeps its own connection alive between requests, so a client that sends 1,000
+/// events one by one opens one connection, not 1,000.
+public final class CurlTransport: HTTPTransport, @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var timeoutMilliseconds: Int = 30_000
+        public var connectTimeoutMilliseconds: Int = 10_000
+        public var proxy: String?
+        public var caFile: String?
+        public var userAgent: String = ""
+        public init() {}
+    }
+
+    private let settings: Settings
+    private let lock = Lock()
+    private var idleHandles: [CurlHandle] = []
+    private var ownerProcess: pid_t = getpid()
+
+    public init(settings: Settings) throws(TransportFailure) {
+        guard curlGlobalInitCode == CURLE_OK else {
+            throw TransportFailure(.permanent, "libcurl could not initialise: \(String(cString: curl_easy_strerror(curlGlobalInitCode)))")
+        }
+        self.settings = settings
+        // Fail now, not on the first event, if the settings are unusable.
+        let probe = try CurlHandle.make(settings: settings)
+        idleHandles.append(probe)
+    }
+
+    public func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
+        let handle: CurlHandle
+        do {
+            handle = try checkOut()
+        } catch {
+            return .failure(error)
+        }
+        let result = handle.post(request)
+        checkIn(handle)
+        return result
+    }
+
+    private func checkOut() throws(TransportFailure) -> CurlHandle {
+        let reused: CurlHandle? = lock.withLock {
+            let process = getpid()
+            if process != ownerProcess {
+                // A forked child inherited the parent's connections: using or even closing
+                // them (TLS close_notify) would disturb the parent, so they are left alone.
+                idleHandles.forEach { $0.abandon() }
+                idleHandles.removeAll()
+                ownerProcess = process
+            }
+            return idleHandles.popLast()
+        }
+        if let reused { return reused }
+        return try CurlHandle.make(settings: settings)
+    }
+
+    private func checkIn(_ handle: CurlHandle) {
+        lock.withLock {
+            if handle.process == ownerProcess { idleHandles.append(handle) } else { handle.abandon() }
+        }
+    }
+}
+
+/// One libcurl easy handle with its options set, and the buffers its callbacks fill.
+final class CurlHandle {
+    /// The most of a response body kept; the rest is read and dropped.
+    static let maxBodyBytes = 4 * 1024 * 1024
+
+    private let easy: UnsafeMutableRawPointer
+    let process: pid_t = getpid()
+    private var abandoned = false
+    /// libcurl keeps this pointer between calls, so it is allocated, not a Swift array.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        buffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        return buffer
+    }()
+    fileprivate var body: [UInt8] = []
+    fileprivate var retryAfter: String?
+
+    private init(easy: UnsafeMutableRawPointer) {
+        self.easy = easy
+    }
+
+    /// A handle with every fixed option set. On failure the half-made handle is freed by deinit.
+    static func make(settings: CurlTransport.Settings) throws(TransportFailure) -> CurlHandle {
+        guard let easy = curl_easy_init() else {
+            throw TransportFailure(.permanent, "libcurl could not create a handle")
+        }
+        let handle = CurlHandle(easy: easy)
+        try handle.configure(settings)
+        return handle
+    }
+
+    private func configure(_ settings: CurlTransport.Settings) throws(TransportFailure) {
+        var failed: (String, CURLcode)?
+        func set(_ what: String, _ code: CURLcode) {
+            if code != CURLE_OK && failed == nil { failed = (what, code) }
+        }
+        // No signals: libcurl would otherwise use SIGALRM for DNS timeouts, unsafe in a
+        // multi-threaded host.
+        set("nosignal", suprsend_curl_set_long(easy, CURLOPT_NOSIGNAL, 1))
+        set("timeout", suprsend_curl_set_long(easy, CURLOPT_TIMEOUT_MS, settings.timeoutMilliseconds))
+        set("connect timeout", suprsend_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMilliseconds))
+        set("protocols", suprsend_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
+        set("keep-alive", suprsend_curl_set_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
+        set("verify peer", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 1))
+        set("verify host", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
+        set("user agent", suprsend_curl_set_string(easy, CURLOPT_USERAGENT, settings.userAgent))
+        if let proxy = settings.proxy {
+            set("proxy", suprsend_curl_set_string(easy, CURLOPT_PROXY, proxy))
+        }
+        if let caFile = settings.caFile {
+            set("CA file", suprsend_curl_set_string(easy, CURLOPT_CAINFO, caFile))
+        }
+        set("write function", suprsend_curl_set_data_fn(easy, CURLOPT_WRITEFUNCTION, curlWriteBody))
+        set("header function", suprsend_curl_set_data_fn(easy, CURLOPT_HEADERFUNCTION, curlReadHeader))
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        set("write data", suprsend_curl_set_pointer(easy, CURLOPT_WRITEDATA, context))
+        set("header data", suprsend_curl_set_pointer(easy, CURLOPT_HEADERDATA, context))
+        set("error buffer", suprsend_curl_set_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer))
+        if let (what, code) = failed {
+            throw TransportFailure(.permanent, "libcurl refused the \(what) option: \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+
+    deinit {
+        if !abandoned { curl_easy_cleanup(easy) }
+        errorBuffer.deallocate()
+    }
+
+    /// Leaves the handle (and its connections) to the process that made it: nothing is
+    /// closed. Used in a forked child only.
+    func abandon() { abandoned = true }
+
+    func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
+        body.removeAll(keepingCapacity: true)
+        retryAfter = nil
+        errorBuffer[0] = 0
+
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, header)
+        }
+        // Never wait for "100 Continue": the hub answers at once.
+        headerList = curl_slist_append(headerList, "Expect:")
+        defer { curl_slist_free_all(headerList) }
+
+        var code = suprsend_curl_set_string(easy, CURLOPT_URL, request.url)
+        if code == CURLE_OK {
+            code = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+        }
+        if code == CURLE_OK {
+            code = request.body.withUnsafeBytes { bytes -> CURLcode in
+                // A NULL body would make libcurl read the request body from stdin.
+                let pointer = bytes.baseAddress ?? UnsafeRawPointer(emptyBody)
+                var result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                if result == CURLE_OK {
+                    result = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
+                }
+                if result == CURLE_OK {
+                    result = curl_easy_perform(easy)
+                }
+                return result
+            }
+        }
+        // The header list and body are freed after this call: leave no pointer to them.
+        _ = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
+
+        guard code == CURLE_OK else {
+            return .failure(TransportFailure(Self.kind(of: code), describe(code)))
+        }
+        var status = 0
+        _ = suprsend_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        return .success(HTTPAnswer(status: status, body: body, retryAfter: retryAfter))
+    }
+
+    private func describe(_ code: CURLcode) -> String {
+        let summary = String(cString: curl_easy_strerror(code))
+        let detail = String(cString: errorBuffer)
+        return detail.isEmpty || detail == summary ? summary : "\(summary): \(detail)"
+    }
+
+    /// Which failures another attempt may cure (wire-protocol.md, "Retry classes").
+    static func kind(of code: CURLcode) -> TransportFailure.Kind {
+        switch code {
+        case CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
+             CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING,
+             CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM,
+             CURLE_WEIRD_SERVER_REPLY:
+            return .transient
+        default:
+            return .permanent
+        }
+    }
+
+    fileprivate func appendBody(_ data: UnsafeRawBufferPointer) {
+        let room = Self.maxBodyBytes - body.count
+        if room > 0 { body.append(contentsOf: data.prefix(room)) }
+    }
+
+    fileprivate func readHeader(_ line: UnsafeRawBufferPointer) {
+        // A new status line starts a new header block (after "100 Continue", or a proxy's).
+        if line.starts(with: "HTTP/".utf8) {
+            retryAfter = nil
+            return
+        }
+        let name = "retry-after:".utf8
+        guard line.count > name.count,
+              zip(line.prefix(name.count), name).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) || $0 == $1 })
+        else { return }
+        let value = String(decoding: line.dropFirst(name.count), as: UTF8.self)
+        retryAfter = value.trimmingWhitespace()
+    }
+}
+
+nonisolated(unsafe) private let emptyBody: UnsafeMutablePointer<UInt8> = {
+    let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    pointer.initialize(to: 0)
+    return pointer
+}()
+
+private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    let total = size &* count
+    guard let data, let context else { return total }
+    Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue().appendBody(UnsafeRawBufferPointer(start: data, count: total))
+    return total
+}
+
+private func curlReadHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    let total = size &* count
+    guard let data, let context else { return total }
+    Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue().readHeader(UnsafeRawBufferPointer(start: data, count: total))
+    return total
+}

@@ -1,0 +1,45 @@
+/// One HTTP POST as the delivery machinery hands it to a transport: the body and headers
+/// are final and signed; the transport only moves bytes.
+public struct HTTPRequest: Sendable {
+    public var url: String
+    /// "Name: value" lines.
+    public var headers: [String]
+    public var body: [UInt8]
+}
+
+/// An answer from the server, whatever its status.
+public struct HTTPAnswer: Sendable, Equatable {
+    public var status: Int
+    public var body: [UInt8]
+    /// The Retry-After header, raw, when there was one.
+    public var retryAfter: String?
+
+    public init(status: Int, body: [UInt8], retryAfter: String? = nil) {
+        self.status = status
+        self.body = body
+        self.retryAfter = retryAfter
+    }
+}
+
+/// No answer: the request may or may not have reached the server.
+public struct TransportFailure: Error, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Worth another try: could not resolve or connect, reset, timed out, no reply.
+        case transient
+        /// Will fail the same way again: a malformed URL, a TLS certificate that is not trusted.
+        case permanent
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// Moves one request and its answer. Implementations must be safe to call from many
+/// threads at once; the delivery machinery does retries, not the transport.
+public protocol HTTPTransport: AnyObject, Sendable {
+    func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure>
+}

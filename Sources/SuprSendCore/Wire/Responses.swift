@@ -1,0 +1,136 @@
+/// What the hub answered, in any of the shapes wire-protocol.md ("Responses") lists, turned
+/// into a success flag and a readable message. Nothing here trusts the body's shape.
+enum HubResponses {
+    /// Longest message taken from a body that is not JSON (an HTML page, a plain string).
+    static let maxPlainMessageLength = 300
+
+    struct Single: Equatable {
+        var accepted: Bool
+        var message: String
+    }
+
+    static func single(status: Int, body: [UInt8]) -> Single {
+        let json = JSONValue.parse(body)
+        if (200..<300).contains(status) {
+            if let id = json?["message_id"]?.stringValue { return Single(accepted: true, message: id) }
+            if let text = json?["message"]?.stringValue { return Single(accepted: true, message: text) }
+            let plain = plainText(body)
+            return Single(accepted: true, message: plain.isEmpty || json != nil ? "OK" : plain)
+        }
+        return Single(accepted: false, message: errorMessage(status: status, body: body, json: json))
+    }
+
+    struct Record: Equatable {
+        var accepted: Bool
+        var statusCode: Int
+        var message: String
+    }
+
+    /// One record per event of a bulk request, positionally. A 2xx body without a record list
+    /// (as older hubs answer) accepts every event; a list of the wrong length fails the events
+    /// it does not cover instead of guessing.
+    static func bulk(status: Int, body: [UInt8], eventCount: Int) -> [Record] {
+        let json = JSONValue.parse(body)
+        guard (200..<300).contains(status) else {
+            let message = errorMessage(status: status, body: body, json: json)
+            return Array(repeating: Record(accepted: false, statusCode: status, message: message), count: eventCount)
+        }
+        guard let records = json?["records"]?.arrayValue else {
+            return Array(repeating: Record(accepted: true, statusCode: status, message: "OK"), count: eventCount)
+        }
+        return (0..<eventCount).map { index in
+            guard index < records.count else {
+                return Record(accepted: false, statusCode: 500,
+                              message: "the hub answered \(records.count) records for \(eventCount) events; none for this one")
+            }
+            return record(records[index], requestStatus: status)
+        }
+    }
+
+    private static func record(_ value: JSONValue, requestStatus: Int) -> Record {
+        let code = value["status_code"]?.intValue
+        let statusText = value["status"]?.stringValue?.lowercased()
+        let accepted = statusText == "success" || (statusText == nil && code.map { (200..<300).contains($0) } == true)
+        if accepted {
+            return Record(accepted: true, statusCode: code ?? requestStatus, message: value["message_id"]?.stringValue ?? "OK")
+        }
+        let message = messageFromJSON(value) ?? "the hub refused this event (\(statusText ?? "no status"))"
+        return Record(accepted: false, statusCode: code ?? 500, message: message)
+    }
+
+    /// A readable message for an error answer, whatever its body.
+    static func errorMessage(status: Int, body: [UInt8], json: JSONValue? = nil) -> String {
+        if let json = json ?? JSONValue.parse(body), let message = messageFromJSON(json) {
+            return message
+        }
+        let text = plainText(body)
+        let reason = text.isEmpty ? "no body" : text
+        return "HTTP \(status): \(reason)"
+    }
+
+    /// `{"error": {"message", "type"}}`, `{"error": "..."}`, `{"message", "detail"}`, or a JSON string.
+    private static func messageFromJSON(_ json: JSONValue) -> String? {
+        if let error = json["error"] {
+            if let message = error["message"]?.stringValue {
+                if let type = error["type"]?.stringValue, !type.isEmpty { return "\(message) (\(type))" }
+                return message
+            }
+            if let text = error.stringValue { return text }
+        }
+        let message = json["message"]?.stringValue
+        let detail = json["detail"]?.stringValue
+        switch (message, detail) {
+        case let (message?, detail?) where !detail.isEmpty && detail != message: return "\(message): \(detail)"
+        case let (message?, _): return message
+        case let (nil, detail?): return detail
+        default: return json.stringValue
+        }
+    }
+
+    /// The body as short readable text: an HTML page gives its title, or its text without
+    /// tags; anything else is cut to a sensible length. Invalid UTF-8 is repaired, not trusted.
+    static func plainText(_ body: [UInt8]) -> String {
+        // ASCII lower-casing keeps every byte where it was, so positions found in `lowered`
+        // are positions in `body`.
+        let lowered = body.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+        if firstIndex(of: "<html", in: lowered) != nil || firstIndex(of: "<!doctype", in: lowered) != nil {
+            if let open = firstIndex(of: "<title>", in: lowered), let close = firstIndex(of: "</title>", in: lowered),
+               open + 7 <= close {
+                let title = collapseWhitespace(String(decoding: body[(open + 7)..<close], as: UTF8.self))
+                if !title.isEmpty { return "HTML page: \(title)" }
+            }
+            return "HTML page: " + shorten(collapseWhitespace(stripTags(String(decoding: body, as: UTF8.self))))
+        }
+        return shorten(collapseWhitespace(String(decoding: body, as: UTF8.self)))
+    }
+
+    private static func firstIndex(of needle: StaticString, in haystack: [UInt8]) -> Int? {
+        let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        guard haystack.count >= pattern.count else { return nil }
+        for start in 0...(haystack.count - pattern.count)
+        where haystack[start] == pattern[0] && haystack[start..<(start + pattern.count)].elementsEqual(pattern) {
+            return start
+        }
+        return nil
+    }
+
+    private static func stripTags(_ text: String) -> String {
+        var result = ""
+        var inTag = false
+        for character in text {
+            if character == "<" { inTag = true; result.append(" ") }
+            else if character == ">" { inTag = false }
+            else if !inTag { result.append(character) }
+        }
+        return result
+    }
+
+    private static func collapseWhitespace(_ text: String) -> String {
+        text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    private static func shorten(_ text: String) -> String {
+        guard text.count > maxPlainMessageLength else { return text }
+        return String(text.prefix(maxPlainMessageLength)) + "…"
+    }
+}

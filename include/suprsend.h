@@ -1,0 +1,271 @@
+/*
+ * suprsend.h: send and track events with SuprSend, from C and anything that speaks C.
+ *
+ * This header is the whole public interface of libsuprsend. It is written by hand and
+ * is the single source of truth: the library is checked against it at compile time.
+ *
+ * A minimal program:
+ *
+ *     suprsend_options *opts = suprsend_options_new("WORKSPACE_KEY", "WORKSPACE_SECRET");
+ *     suprsend_client *client = NULL;
+ *     if (suprsend_client_new(opts, &client) != SUPRSEND_OK) { ...suprsend_last_error()... }
+ *     suprsend_options_free(opts);                      // the client keeps its own copy
+ *
+ *     suprsend_event *ev = suprsend_event_new("user_1", "product_purchased");
+ *     suprsend_event_set_properties_json(ev, "{\"first_name\":\"User\",\"spend\":10}");
+ *
+ *     suprsend_response *resp = NULL;
+ *     int rc = suprsend_track_event(client, ev, &resp);
+ *     if (rc != SUPRSEND_OK) fprintf(stderr, "%s: %s\n", suprsend_status_name(rc), suprsend_last_error());
+ *     suprsend_response_free(resp);
+ *     suprsend_event_free(ev);
+ *     suprsend_client_free(client);
+ *
+ * Conventions
+ *  - Every function that can fail returns an int status: SUPRSEND_OK (0) or one of the codes
+ *    below. suprsend_last_error() then tells what went wrong, in words, on this thread.
+ *  - Ownership is stated on each function. Every _new has a _free, and _free(NULL) does
+ *    nothing. Strings passed in are copied: the caller keeps ownership. Strings returned by
+ *    getters belong to the object they came from and live until that object is freed.
+ *  - No call aborts the process on bad input: NULL pointers, invalid UTF-8, malformed JSON
+ *    and absurd sizes are reported with a status and a message.
+ *  - Thread safety: a suprsend_client may be used from many threads at once. An options,
+ *    event, bulk or response object is used by one thread at a time.
+ *  - All text is UTF-8.
+ */
+#ifndef SUPRSEND_H
+#define SUPRSEND_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------- */
+
+#define SUPRSEND_VERSION_MAJOR 0
+#define SUPRSEND_VERSION_MINOR 1
+#define SUPRSEND_VERSION_PATCH 0
+#define SUPRSEND_VERSION_STRING "0.1.0"
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH, comparable with suprsend_version_number(). */
+#define SUPRSEND_VERSION_NUMBER 1000
+
+/* The version of the library loaded at run time, which may be newer than this header.
+ * The string is static: never free it. */
+const char *suprsend_version(void);
+int suprsend_version_number(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Status codes. Append-only: a value is never renumbered or reused.
+ * ------------------------------------------------------------------------------------- */
+
+#define SUPRSEND_OK            0  /* done */
+#define SUPRSEND_E_ARGUMENT    1  /* NULL handle or string, invalid UTF-8, malformed JSON, bad option value */
+#define SUPRSEND_E_VALIDATION  2  /* the event breaks a rule of the protocol (names, keys, tenant, ...) */
+#define SUPRSEND_E_TOO_LARGE   3  /* the event or a request body is over its size limit */
+#define SUPRSEND_E_ATTACHMENT  4  /* a local attachment could not be read */
+#define SUPRSEND_E_NETWORK     5  /* the hub could not be reached, or did not answer in time */
+#define SUPRSEND_E_HTTP        6  /* the hub answered with an error status (see the response) */
+#define SUPRSEND_E_TIMEOUT     7  /* a flush or close deadline passed (background delivery) */
+#define SUPRSEND_E_QUEUE_FULL  8  /* the background queue is full (background delivery) */
+#define SUPRSEND_E_STORAGE     9  /* the durable outbox failed (background delivery) */
+#define SUPRSEND_E_CLOSED     10  /* the client is closing or closed */
+#define SUPRSEND_E_INTERNAL   99  /* a bug in the library: please report it */
+
+/* The name of a status code, e.g. "SUPRSEND_E_VALIDATION"; "SUPRSEND_E_UNKNOWN" for a value
+ * that is not a code. The string is static: never free it. */
+const char *suprsend_status_name(int status);
+
+/* A human-readable message about the last call on this thread that failed, e.g.
+ * "event name: must not start with '$' or 'ss_' ('$purchase')". Never NULL ("" when there
+ * is nothing to tell). Owned by the library; valid until the next suprsend_* call on this
+ * thread. A call that succeeds may leave the previous message in place. */
+const char *suprsend_last_error(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------------------- */
+
+/* Levels, with the same numbers as Python's logging module. */
+#define SUPRSEND_LOG_DEBUG   10  /* each request and response line; Authorization is redacted */
+#define SUPRSEND_LOG_INFO    20
+#define SUPRSEND_LOG_WARNING 30  /* retries, skipped attachments */
+#define SUPRSEND_LOG_ERROR   40
+
+/* Receives one preformatted line (no trailing newline) at a time. Called on the thread
+ * that made the request, possibly from many threads at once; the message is valid only
+ * during the call. It must not call back into the same client. */
+typedef void (*suprsend_log_fn)(int level, const char *message, void *user_data);
+
+/* ---------------------------------------------------------------------------------------
+ * Options and client
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct suprsend_options suprsend_options;
+typedef struct suprsend_client  suprsend_client;
+
+/* Options for a client, with the workspace's key and secret (both copied). Returns NULL,
+ * with suprsend_last_error() set, when either is NULL, empty or not valid UTF-8.
+ * Free with suprsend_options_free(). */
+suprsend_options *suprsend_options_new(const char *workspace_key, const char *workspace_secret);
+
+/* The hub's base URL; default "https://hub.suprsend.com/". http:// or https:// only. It may
+ * carry a path ("http://127.0.0.1:8080/proxy/"); a missing final '/' is added. */
+int suprsend_options_set_base_url(suprsend_options *opts, const char *url);
+
+/* Time allowed for one whole HTTP attempt, in ms; default 30000. Range 1..3600000. */
+int suprsend_options_set_timeout_ms(suprsend_options *opts, long ms);
+
+/* Time allowed to connect, in ms; default 10000. Range 1..3600000. */
+int suprsend_options_set_connect_timeout_ms(suprsend_options *opts, long ms);
+
+/* A proxy URL, as libcurl understands it ("http://proxy:3128", "socks5h://..."). NULL or ""
+ * removes it (libcurl's own environment variables, such as https_proxy, still apply). */
+int suprsend_options_set_proxy(suprsend_options *opts, const char *url);
+
+/* A PEM file of CA certificates to trust instead of the system's. NULL or "" restores the
+ * default. TLS peer verification is always on; there is no way to turn it off. */
+int suprsend_options_set_ca_file(suprsend_options *opts, const char *path);
+
+/* Retries after a failed attempt that may succeed later (could not connect, timeout,
+ * 408, 429, 500, 502, 503, 504); default 3, 0 = none, at most 20. Waits grow exponentially
+ * with full jitter (0.5 s base, 30 s cap); a Retry-After header sets the least wait (at
+ * most 60 s). Every attempt is signed anew and carries the same $insert_id and
+ * idempotency key, so the hub can drop a duplicate. */
+int suprsend_options_set_max_retries(suprsend_options *opts, int n);
+
+/* The largest serialized event accepted, in bytes; default 102400 (100 KiB, as SuprSend's
+ * documentation says), at most 819200 (800 KiB). At least 1024. */
+int suprsend_options_set_max_event_bytes(suprsend_options *opts, long bytes);
+
+/* With on != 0 (the default) an event sent without an idempotency key gets a random one
+ * (a UUID) when it is first prepared, so a retry can never be processed twice. With 0,
+ * no key is sent unless the caller set one. */
+int suprsend_options_set_auto_idempotency(suprsend_options *opts, int on);
+
+/* Where log lines go: fn receives every line at min_level or above. fn NULL turns logging
+ * off (the default). */
+int suprsend_options_set_log(suprsend_options *opts, int min_level, suprsend_log_fn fn, void *user_data);
+
+void suprsend_options_free(suprsend_options *opts);
+
+/* A client for one workspace. Copies opts, which the caller may free at once. On success
+ * *out holds the client, to be freed with suprsend_client_free(); on failure *out is NULL.
+ * A client reuses its connections and may be shared by many threads. */
+int suprsend_client_new(const suprsend_options *opts, suprsend_client **out);
+
+/* Frees the client. No other thread may be using it. */
+void suprsend_client_free(suprsend_client *client);
+
+/* ---------------------------------------------------------------------------------------
+ * Events
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct suprsend_event suprsend_event;
+
+/* A new event for the user distinct_id, named event_name (both copied). Returns NULL, with
+ * suprsend_last_error() set, only when an argument is NULL or not valid UTF-8: the content
+ * rules (empty, reserved names) are checked when the event is sent or appended, so that a
+ * bulk can report the event as a failed record. Free with suprsend_event_free(). */
+suprsend_event *suprsend_event_new(const char *distinct_id, const char *event_name);
+
+/* The event's properties, as the text of one JSON object (RFC 8259, UTF-8, nesting at most
+ * 64 deep). Replaces earlier properties. The text is validated now and later sent as given,
+ * without reordering or re-escaping. NULL or "" means no properties. Returns
+ * SUPRSEND_E_ARGUMENT, and keeps the earlier properties, when the text is not a JSON object. */
+int suprsend_event_set_properties_json(suprsend_event *event, const char *json_object);
+
+/* The idempotency key: the hub processes only the first event with a given key in 24 hours.
+ * Trimmed; at most 255 characters. NULL or "" removes it. */
+int suprsend_event_set_idempotency_key(suprsend_event *event, const char *key);
+
+/* The tenant the event belongs to: at most 64 characters of A-Z a-z 0-9 _ -. NULL or ""
+ * removes it. */
+int suprsend_event_set_tenant_id(suprsend_event *event, const char *tenant_id);
+
+/* Adds an attachment (for email). path_or_url is either an http:// or https:// URL, which
+ * the hub downloads, or a local file ("~/" is expanded), which is read now and sent inline
+ * (base64, with a content type found from its content or its extension). file_name NULL
+ * derives the name from the path or URL. With ignore_if_error != 0 a file that cannot be
+ * read is skipped (the call returns SUPRSEND_OK and a warning is logged when the event is
+ * sent), and the hub goes on without a URL it cannot download; with 0 it returns
+ * SUPRSEND_E_ATTACHMENT. A file too large for any event returns SUPRSEND_E_TOO_LARGE. */
+int suprsend_event_add_attachment(suprsend_event *event, const char *path_or_url,
+                                  const char *file_name, int ignore_if_error);
+
+void suprsend_event_free(suprsend_event *event);
+
+/* ---------------------------------------------------------------------------------------
+ * Sending one event
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct suprsend_response suprsend_response;
+
+/* Validates the event and sends it, retrying as set in the options; blocks until done.
+ * Returns SUPRSEND_OK only when the hub accepted the event. Otherwise:
+ *  - SUPRSEND_E_ARGUMENT, _VALIDATION, _TOO_LARGE: nothing was sent, *out is NULL;
+ *  - SUPRSEND_E_HTTP: the hub refused it; SUPRSEND_E_NETWORK: no answer after all tries.
+ * Whenever a request was made, *out (if out is not NULL) receives a response to be freed
+ * with suprsend_response_free(), also on failure. The event is not changed and may be sent
+ * again (with the same $insert_id and idempotency key: a resend is a retry). */
+int suprsend_track_event(suprsend_client *client, const suprsend_event *event, suprsend_response **out);
+
+/* 1 when the hub accepted the event, else 0. */
+int suprsend_response_success(const suprsend_response *response);
+/* The HTTP status of the last attempt, or 0 when no answer came. */
+int suprsend_response_status_code(const suprsend_response *response);
+/* The message_id on success ("OK" or the hub's text when it gave none), the error text
+ * otherwise. Never NULL; owned by the response. */
+const char *suprsend_response_message(const suprsend_response *response);
+/* The body exactly as received ("" when none). Never NULL; owned by the response. */
+const char *suprsend_response_body(const suprsend_response *response);
+void suprsend_response_free(suprsend_response *response);
+
+/* ---------------------------------------------------------------------------------------
+ * Bulk
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct suprsend_bulk          suprsend_bulk;
+typedef struct suprsend_bulk_response suprsend_bulk_response;
+
+/* A new, empty bulk of events for client, which must outlive it. Returns NULL when client
+ * is NULL. Free with suprsend_bulk_free(). */
+suprsend_bulk *suprsend_bulk_new(suprsend_client *client);
+
+/* Copies the event into the bulk and validates it. An invalid event is kept as a failed
+ * record of the bulk's response (never sent), and its status (SUPRSEND_E_VALIDATION,
+ * _TOO_LARGE) is returned now as well. SUPRSEND_E_ARGUMENT, with nothing kept, when an
+ * argument is NULL or the bulk was already triggered. */
+int suprsend_bulk_append(suprsend_bulk *bulk, const suprsend_event *event);
+
+/* The number of events appended so far, valid or not. */
+long suprsend_bulk_count(const suprsend_bulk *bulk);
+
+/* Sends the valid events, in order, in requests of at most 100 events and 800 KiB, and
+ * merges the answers. *out receives the response (free it with
+ * suprsend_bulk_response_free()). Returns SUPRSEND_OK when every event was accepted; when
+ * some were not, the status of the first failure (the response tells which). A bulk is
+ * sent once: a second call returns SUPRSEND_E_ARGUMENT and sends nothing. */
+int suprsend_bulk_trigger(suprsend_bulk *bulk, suprsend_bulk_response **out);
+
+void suprsend_bulk_free(suprsend_bulk *bulk);
+
+/* "success" (no failures), "partial" or "fail" (no successes). An empty bulk is "success". */
+const char *suprsend_bulk_response_status(const suprsend_bulk_response *response);
+long suprsend_bulk_response_total(const suprsend_bulk_response *response);
+long suprsend_bulk_response_success(const suprsend_bulk_response *response);
+long suprsend_bulk_response_failure(const suprsend_bulk_response *response);
+/* The failed records as a JSON array of {"record": <event object>, "error": "<message>",
+ * "code": <int>} in the order appended; "[]" when none. Owned by the response. */
+const char *suprsend_bulk_response_failed_records_json(const suprsend_bulk_response *response);
+void suprsend_bulk_response_free(suprsend_bulk_response *response);
+
+/* Background delivery (a worker thread, a durable outbox, flush and close with deadlines)
+ * is planned for a later version; the status codes it will use are reserved above. */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUPRSEND_H */

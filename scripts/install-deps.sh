@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what libsuprsend needs on a fresh Debian machine, when it is missing.
+#   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour) and OpenSSL headers, pkg-config
+#   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
+#                           suprsend-py-sdk for interoperability and comparison, nginx)
+# As root it installs with apt-get and pip; otherwise it names what is missing and stops.
+set -euo pipefail
+what=${1:-all}
+
+apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config)
+[ "$what" = all ] && apt_packages+=(nginx-light)
+missing_apt=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$package")
+done
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "install-deps: apt-get install ${missing_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+  else
+    echo "install-deps: missing Debian packages: ${missing_apt[*]}" >&2
+    echo "install-deps: run: sudo apt-get install ${missing_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+[ "$what" = all ] || exit 0
+python=${PYTHON:-python3}
+missing_pip=()
+$python -c 'import pytest' 2>/dev/null || missing_pip+=(pytest)
+$python -c 'import suprsend' 2>/dev/null || missing_pip+=(suprsend-py-sdk)
+if [ ${#missing_pip[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] || [ -n "${VIRTUAL_ENV:-}" ]; then
+    echo "install-deps: pip install ${missing_pip[*]}"
+    $python -m pip install -q "${missing_pip[@]}"
+  else
+    echo "install-deps: missing Python packages: ${missing_pip[*]} (pip install ${missing_pip[*]})" >&2
+    exit 1
+  fi
+fi
