@@ -6,7 +6,7 @@ public struct EventRules: Sendable {
     public static let maxIdempotencyKeyLength = 255
     public static let maxTenantIdLength = 64
 
-    /// Names that start with '$' but that SuprSend defines and accepts from clients.
+    /// Names that start with '$' but that SuprSend defines and accepts from clients, spelled exactly.
     static let allowedReservedEventNames: Set<String> = [
         "$identify", "$notification_delivered", "$notification_dismiss", "$notification_clicked",
         "$app_launched", "$user_login", "$user_logout",
@@ -34,10 +34,10 @@ public struct EventRules: Sendable {
         }
 
         let name = event.name.trimmingWhitespace()
-        guard name.unicodeScalars.count >= 2 else {
+        guard Self.hasAtLeastTwoCharacters(name) else {
             throw .validation("event name: must be at least 2 characters ('\(name)')")
         }
-        if Self.hasReservedPrefix(name) && !Self.allowedReservedEventNames.contains(name.lowercased()) {
+        if Self.hasReservedPrefix(name) && !Self.allowedReservedEventNames.contains(name) {
             throw .validation("event name: must not start with '$' or 'ss_' ('\(name)'); these are reserved by SuprSend")
         }
 
@@ -50,7 +50,8 @@ public struct EventRules: Sendable {
 
         var idempotencyKey = event.idempotencyKey?.trimmingWhitespace()
         if idempotencyKey?.isEmpty == true { idempotencyKey = nil }
-        if let key = idempotencyKey, key.unicodeScalars.count > Self.maxIdempotencyKeyLength {
+        if let key = idempotencyKey, key.utf8.count > Self.maxIdempotencyKeyLength,
+           key.unicodeScalars.count > Self.maxIdempotencyKeyLength {
             throw .validation("idempotency_key: must be at most \(Self.maxIdempotencyKeyLength) characters "
                 + "(it has \(key.unicodeScalars.count))")
         }
@@ -70,6 +71,13 @@ public struct EventRules: Sendable {
             throw SuprSendError(.tooLarge, "event size: \(serializedBytes) bytes is over the limit of \(maxEventBytes) bytes"
                 + (maxEventBytes < Self.maxEventBytesLimit ? " (raise it with max_event_bytes, up to \(Self.maxEventBytesLimit))" : ""))
         }
+    }
+
+    /// Counting scalars walks the whole string; a scalar is at most 4 UTF-8 bytes, so a longer
+    /// name has two without counting.
+    static func hasAtLeastTwoCharacters(_ name: String) -> Bool {
+        let bytes = name.utf8.count
+        return bytes > 4 || (bytes >= 2 && name.unicodeScalars.count >= 2)
     }
 
     /// '$' or 'ss_' at the start, in any case.

@@ -1,7 +1,8 @@
 import CCrypto
+import Glibc
 
-/// Random bytes from OpenSSL's DRBG (already loaded with libcurl; fork-safe, no syscall per
-/// call), falling back to the system generator should it ever refuse.
+/// Random bytes from OpenSSL's DRBG (already loaded with libcurl), falling back to the
+/// system generator should it ever refuse.
 enum SecureRandom {
     static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
@@ -22,6 +23,37 @@ enum SecureRandom {
     }
 }
 
+/// Random bytes drawn in blocks: one RAND_bytes call costs thousands of instructions
+/// whatever its size, and every event needs 16 bytes for its $insert_id. The block is
+/// dropped in a forked child, which must never hand out the same ids as its parent.
+final class RandomPool: @unchecked Sendable {
+    static let shared = RandomPool()
+    private static let blockSize = 4096
+
+    private let lock = Lock()
+    private var block = [UInt8](repeating: 0, count: RandomPool.blockSize)
+    private var position = RandomPool.blockSize
+    private var process = getpid()
+
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard buffer.count <= Self.blockSize else { return SecureRandom.fill(buffer) }
+        lock.withLock {
+            let current = getpid()
+            if position + buffer.count > Self.blockSize || current != process {
+                block.withUnsafeMutableBytes { SecureRandom.fill($0) }
+                position = 0
+                process = current
+            }
+            block.withUnsafeBytes { source in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[position..<(position + buffer.count)]))
+            }
+            // Handed-out bytes are not kept around in memory.
+            block.withUnsafeMutableBytes { $0[position..<(position + buffer.count)].initializeMemory(as: UInt8.self, repeating: 0) }
+            position += buffer.count
+        }
+    }
+}
+
 /// RFC 9562 version 4 UUIDs, the form of $insert_id and generated idempotency keys.
 enum UUIDv4 {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
@@ -29,7 +61,7 @@ enum UUIDv4 {
     static func make() -> String {
         var raw = (UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &raw) { bytes in
-            SecureRandom.fill(bytes)
+            RandomPool.shared.fill(bytes)
             bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
             bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC variant
         }
