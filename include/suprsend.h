@@ -187,7 +187,8 @@ int suprsend_event_set_tenant_id(suprsend_event *event, const char *tenant_id);
 /* Adds an attachment (for email). path_or_url is either an http:// or https:// URL, which
  * the hub downloads, or a local file ("~/" is expanded), which is read now and sent inline
  * (base64, with a content type found from its content or its extension). file_name NULL
- * derives the name from the path or URL. With ignore_if_error != 0 a file that cannot be
+ * means the file's base name for a local file, and no name (JSON null: the hub names the
+ * download) for a URL. With ignore_if_error != 0 a file that cannot be
  * read is skipped (the call returns SUPRSEND_OK and a warning is logged when the event is
  * sent), and the hub goes on without a URL it cannot download; with 0 it returns
  * SUPRSEND_E_ATTACHMENT. A file too large for any event returns SUPRSEND_E_TOO_LARGE. */

@@ -84,6 +84,8 @@ final class CurlHandle {
     }()
     fileprivate var body: [UInt8] = []
     fileprivate var retryAfter: String?
+    /// What is left to send of the current request's body; valid only during perform.
+    fileprivate var pendingBody = UnsafeRawBufferPointer(start: nil, count: 0)
 
     private init(easy: UnsafeMutableRawPointer) {
         self.easy = easy
@@ -120,11 +122,17 @@ final class CurlHandle {
         if let caFile = settings.caFile {
             set("CA file", suprsend_curl_set_string(easy, CURLOPT_CAINFO, caFile))
         }
+        // The body goes through a read callback rather than CURLOPT_POSTFIELDS, so that libcurl
+        // cannot rewind and re-send it on its own (see suprsend_curl_refuse_rewinds).
+        set("post", suprsend_curl_set_long(easy, CURLOPT_POST, 1))
+        set("read function", suprsend_curl_set_data_fn(easy, CURLOPT_READFUNCTION, curlReadBody))
+        set("seek function", suprsend_curl_refuse_rewinds(easy))
         set("write function", suprsend_curl_set_data_fn(easy, CURLOPT_WRITEFUNCTION, curlWriteBody))
         set("header function", suprsend_curl_set_data_fn(easy, CURLOPT_HEADERFUNCTION, curlReadHeader))
         let context = Unmanaged.passUnretained(self).toOpaque()
         set("write data", suprsend_curl_set_pointer(easy, CURLOPT_WRITEDATA, context))
         set("header data", suprsend_curl_set_pointer(easy, CURLOPT_HEADERDATA, context))
+        set("read data", suprsend_curl_set_pointer(easy, CURLOPT_READDATA, context))
         set("error buffer", suprsend_curl_set_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer))
         if let (what, code) = failed {
             throw TransportFailure(.permanent, "libcurl refused the \(what) option: \(String(cString: curl_easy_strerror(code)))")
@@ -159,19 +167,13 @@ final class CurlHandle {
         }
         if code == CURLE_OK {
             code = request.body.withUnsafeBytes { bytes -> CURLcode in
-                // A NULL body would make libcurl read the request body from stdin.
-                let pointer = bytes.baseAddress ?? UnsafeRawPointer(emptyBody)
-                var result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
-                if result == CURLE_OK {
-                    result = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
-                }
-                if result == CURLE_OK {
-                    result = curl_easy_perform(easy)
-                }
-                return result
+                pendingBody = bytes
+                defer { pendingBody = UnsafeRawBufferPointer(start: nil, count: 0) }
+                let result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                return result == CURLE_OK ? curl_easy_perform(easy) : result
             }
         }
-        // The header list and body are freed after this call: leave no pointer to them.
+        // The header list is freed after this call: leave no pointer to it.
         _ = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
 
         guard code == CURLE_OK else {
@@ -194,11 +196,19 @@ final class CurlHandle {
         case CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
              CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING,
              CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-             CURLE_WEIRD_SERVER_REPLY:
+             CURLE_WEIRD_SERVER_REPLY, CURLE_SEND_FAIL_REWIND:
             return .transient
         default:
             return .permanent
         }
+    }
+
+    fileprivate func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let count = min(buffer.count, pendingBody.count)
+        guard count > 0, let destination = buffer.baseAddress, let source = pendingBody.baseAddress else { return 0 }
+        destination.copyMemory(from: source, byteCount: count)
+        pendingBody = UnsafeRawBufferPointer(rebasing: pendingBody[count...])
+        return count
     }
 
     fileprivate func appendBody(_ data: UnsafeRawBufferPointer) {
@@ -221,11 +231,12 @@ final class CurlHandle {
     }
 }
 
-nonisolated(unsafe) private let emptyBody: UnsafeMutablePointer<UInt8> = {
-    let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
-    pointer.initialize(to: 0)
-    return pointer
-}()
+
+private func curlReadBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let buffer, let context else { return 0 }
+    let room = UnsafeMutableRawBufferPointer(start: buffer, count: size &* count)
+    return Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue().readBody(into: room)
+}
 
 private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
     let total = size &* count
