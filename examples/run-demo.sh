@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# examples/run-demo.sh: build libsuprsend, build the C examples against dist/ with pkg-config,
+# and run them (this is `make demo`).
+#
+# Without SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET, a local hub (tools/hub) is
+# started on a free loopback port, the examples send to it with the demo workspace, and the
+# hub's view (stats and a summary of the events it accepted) is printed at the end.
+# With both set, the examples send to the real hub (or to SUPRSEND_BASE_URL, if set).
+#
+# Environment:
+#   SUPRSEND_SKIP_BUILD=1   do not run `make` (dist/ is already built)
+#   SUPRSEND_DEMO_OUT=DIR   where the example programs are built (default: a temporary directory)
+# Works from any directory. Exit status: 0 when every example succeeded.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-demo.XXXXXX")"
+out="${SUPRSEND_DEMO_OUT:-$work/bin}"
+hub_pid=""
+
+cleanup() {
+    if [[ -n "$hub_pid" ]] && kill -0 "$hub_pid" 2>/dev/null; then
+        kill "$hub_pid" 2>/dev/null || true
+        wait "$hub_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+# 1. The library, in dist/.
+if [[ "${SUPRSEND_SKIP_BUILD:-0}" != 1 ]]; then
+    banner "building libsuprsend (make -C $repo)"
+    make -C "$repo"
+fi
+export PKG_CONFIG_PATH="$repo/dist/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+if ! pkg-config --exists suprsend; then
+    echo "run-demo.sh: suprsend.pc not found in $repo/dist/lib/pkgconfig" >&2
+    exit 2
+fi
+
+# 2. The C examples, with pkg-config.
+banner "building examples/c (libsuprsend $(pkg-config --modversion suprsend))"
+make -C "$here/c" OUT="$out"
+
+# 3. Where to send: the real hub, or a local one.
+local_hub=0
+if [[ -n "${SUPRSEND_WORKSPACE_KEY:-}" && -n "${SUPRSEND_WORKSPACE_SECRET:-}" ]]; then
+    echo "Sending to ${SUPRSEND_BASE_URL:-the SuprSend hub} as workspace $SUPRSEND_WORKSPACE_KEY"
+else
+    local_hub=1
+    export SUPRSEND_WORKSPACE_KEY=demo_key SUPRSEND_WORKSPACE_SECRET=demo_secret
+    python3 "$repo/tools/hub/suprsend-hub" --host 127.0.0.1 --port 0 --port-file "$work/port" \
+        --workspace "$SUPRSEND_WORKSPACE_KEY:$SUPRSEND_WORKSPACE_SECRET" --quiet >"$work/hub.log" 2>&1 &
+    hub_pid=$!
+    for _ in $(seq 1 200); do
+        [[ -s "$work/port" ]] && break
+        if ! kill -0 "$hub_pid" 2>/dev/null; then
+            echo "run-demo.sh: the local hub exited:" >&2
+            cat "$work/hub.log" >&2
+            exit 2
+        fi
+        sleep 0.05
+    done
+    [[ -s "$work/port" ]] || { echo "run-demo.sh: the local hub did not start" >&2; exit 2; }
+    hub_url="http://127.0.0.1:$(tr -d '[:space:]' <"$work/port")/"
+    export SUPRSEND_BASE_URL="$hub_url"
+    echo "Local hub at $hub_url (workspace demo_key:demo_secret)"
+fi
+
+# 4. The examples.
+failed=()
+for example in track_event idempotency attachments bulk; do
+    banner "examples/c/$example.c"
+    if ! "$out/$example"; then
+        failed+=("$example")
+        echo "(exit status: failure)"
+    fi
+done
+
+# The Python example, once the binding is there.
+if [[ -f "$here/python/track_events.py" ]] &&
+    PYTHONPATH="$repo/bindings/python/src" SUPRSEND_LIBRARY="$repo/dist/lib/libsuprsend.so" \
+        python3 -c 'import suprsend_native' >/dev/null 2>&1; then
+    banner "examples/python/track_events.py"
+    if ! PYTHONPATH="$repo/bindings/python/src${PYTHONPATH:+:$PYTHONPATH}" \
+        SUPRSEND_LIBRARY="$repo/dist/lib/libsuprsend.so" python3 "$here/python/track_events.py"; then
+        failed+=("python/track_events.py")
+        echo "(exit status: failure)"
+    fi
+fi
+
+# 5. What the local hub saw.
+if [[ "$local_hub" == 1 ]]; then
+    banner "the hub's view"
+    python3 - "$hub_url" <<'PY' || echo "(could not read the hub's view)"
+import collections, json, sys, urllib.request
+
+base = sys.argv[1].rstrip("/")
+get = lambda path: json.load(urllib.request.urlopen(base + path, timeout=10))
+stats = get("/_hub/stats")
+print(f"requests {stats['requests']}, accepted {stats['accepted']}, duplicates {stats['duplicates']}, "
+      f"rejected {stats['rejected']}, connections {stats['connections']}")
+if stats.get("rejected_by_reason"):
+    print("rejected by reason:", json.dumps(stats["rejected_by_reason"]))
+events = get("/_hub/events")
+print(f"{len(events)} events accepted:")
+# One line per kind of event: bulk runs of the same name are folded into one.
+groups = collections.OrderedDict()
+for ev in events:
+    groups.setdefault(ev.get("event"), []).append(ev)
+for name, evs in groups.items():
+    first = evs[0]
+    props = {k: v for k, v in (first.get("properties") or {}).items() if not k.startswith("$")}
+    atts = (first.get("properties") or {}).get("$attachments") or []
+    line = f"  {name!s:22} x{len(evs):<4} first: distinct_id={first.get('distinct_id')!r}"
+    if first.get("$idempotency_key"):
+        line += f" idempotency_key={first['$idempotency_key']!r}"
+    print(line)
+    print(f"  {'':27} properties={json.dumps(props)[:100]}")
+    for a in atts:
+        what = a.get("url") or f"{a.get('contentType')}, {len(a.get('data') or '')} base64 chars"
+        print(f"  {'':27} attachment {a.get('filename')!r}: {what}")
+PY
+fi
+
+if ((${#failed[@]})); then
+    echo
+    echo "Failed: ${failed[*]}"
+    exit 1
+fi
+echo
+echo "All examples succeeded."

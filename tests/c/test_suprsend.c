@@ -1,0 +1,2244 @@
+/*
+ * test_suprsend.c: the C test program for libsuprsend.
+ *
+ * It includes only <suprsend.h> and libc/POSIX headers, is built with pkg-config from an
+ * installed prefix, and runs against a local SuprSend hub emulator (tools/hub/suprsend-hub).
+ * It talks to the hub's control API (/_hub/...) over a plain loopback socket with a tiny
+ * HTTP/1.0 client, and reads the hub's JSON answers with a tiny JSON parser, both below.
+ *
+ * Usage: test_suprsend [BASE_URL [WORKSPACE_KEY [WORKSPACE_SECRET]]]
+ *   or the environment: SUPRSEND_TEST_BASE_URL, SUPRSEND_TEST_WORKSPACE_KEY,
+ *   SUPRSEND_TEST_WORKSPACE_SECRET (defaults: demo_key / demo_secret).
+ *   SUPRSEND_TEST_VERBOSE=1 also prints each passing check.
+ *
+ * Output: one line per failed check (file:line, the expression and the values), then exactly
+ * one line "N passed, M failed". The exit status is 0 only when M == 0.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <suprsend.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* =======================================================================================
+ * The harness
+ * ===================================================================================== */
+
+static int g_passed, g_failed, g_verbose;
+static const char *g_section = "";
+/* A copy of suprsend_last_error() taken by the rc checks, before any other suprsend_* call. */
+static char g_err[4096];
+
+static void snap_err(void) {
+    const char *e = suprsend_last_error();
+    snprintf(g_err, sizeof g_err, "%s", e ? e : "(NULL)");
+}
+
+static void record(int ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) {
+        g_passed++;
+        if (!g_verbose) return;
+    } else {
+        g_failed++;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s %s:%d [%s] ", ok ? "ok  " : "FAIL", file, line, g_section);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+static int check_true(int cond, const char *file, int line, const char *expr) {
+    record(cond, file, line, "%s", expr);
+    return cond;
+}
+
+static int check_int(long long got, long long want, const char *file, int line, const char *expr) {
+    record(got == want, file, line, "%s: got %lld, expected %lld", expr, got, want);
+    return got == want;
+}
+
+static int check_cmp(long long got, const char *op, long long bound, int ok, const char *file,
+                     int line, const char *expr) {
+    record(ok, file, line, "%s: got %lld, expected %s %lld", expr, got, op, bound);
+    return ok;
+}
+
+static int check_str(const char *got, const char *want, const char *file, int line, const char *expr) {
+    int ok = got && want && strcmp(got, want) == 0;
+    if (!got && !want) ok = 1;
+    record(ok, file, line, "%s: got \"%.300s\", expected \"%.300s\"", expr, got ? got : "(NULL)",
+           want ? want : "(NULL)");
+    return ok;
+}
+
+/* Case-insensitive substring search. */
+static const char *str_icase_find(const char *hay, const char *needle) {
+    if (!hay || !needle) return NULL;
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == n) return hay;
+    }
+    return n == 0 ? hay : NULL;
+}
+
+static int check_contains(const char *hay, const char *needle, const char *file, int line,
+                          const char *expr) {
+    int ok = str_icase_find(hay, needle) != NULL;
+    record(ok, file, line, "%s: \"%.300s\" should contain \"%s\"", expr, hay ? hay : "(NULL)", needle);
+    return ok;
+}
+
+/* Checks a status code; snapshots suprsend_last_error() first, so CHECK_ERR_HAS can look at it. */
+static int check_rc(int got, int want, const char *file, int line, const char *expr) {
+    snap_err();
+    char gname[64], wname[64];
+    snprintf(gname, sizeof gname, "%s", suprsend_status_name(got));
+    snprintf(wname, sizeof wname, "%s", suprsend_status_name(want));
+    record(got == want, file, line, "%s: got %d %s, expected %d %s (last error: \"%.400s\")", expr,
+           got, gname, want, wname, g_err);
+    return got == want;
+}
+
+#define CHECK(c) check_true(!!(c), __FILE__, __LINE__, #c)
+#define CHECK_INT(a, b) check_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
+#define CHECK_LE(a, b) \
+    check_cmp((long long)(a), "<=", (long long)(b), (long long)(a) <= (long long)(b), __FILE__, __LINE__, #a)
+#define CHECK_GE(a, b) \
+    check_cmp((long long)(a), ">=", (long long)(b), (long long)(a) >= (long long)(b), __FILE__, __LINE__, #a)
+#define CHECK_STR(a, b) check_str((a), (b), __FILE__, __LINE__, #a " == " #b)
+#define CHECK_HAS(hay, needle) check_contains((hay), (needle), __FILE__, __LINE__, #hay)
+#define CHECK_RC(call, want) check_rc((call), (want), __FILE__, __LINE__, #call)
+/* After CHECK_RC (or snap_err()): the last error message mentions needle. */
+#define CHECK_ERR_HAS(needle) check_contains(g_err, (needle), __FILE__, __LINE__, "suprsend_last_error()")
+
+static void section(const char *name) {
+    g_section = name;
+    if (g_verbose) printf("== %s\n", name);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* =======================================================================================
+ * A tiny growable string
+ * ===================================================================================== */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) abort();
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) abort();
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_add(b, big, (size_t)n);
+    free(big);
+}
+
+/* =======================================================================================
+ * A tiny JSON parser (enough to read the hub's answers and the library's JSON output)
+ * ===================================================================================== */
+
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+
+typedef struct jval {
+    jtype type;
+    int b;
+    double n;
+    char *s; /* J_STR: decoded UTF-8 */
+    size_t slen;
+    struct jval **items; /* J_ARR and J_OBJ values */
+    char **keys;         /* J_OBJ keys, in document order */
+    size_t count;
+} jval;
+
+typedef struct {
+    const char *p, *end;
+    int depth;
+    int err;
+} jparser;
+
+static void jfree(jval *v) {
+    if (!v) return;
+    for (size_t i = 0; i < v->count; i++) {
+        jfree(v->items[i]);
+        if (v->keys) free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->s);
+    free(v);
+}
+
+static void jws(jparser *jp) {
+    while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r')) jp->p++;
+}
+
+static int jhex4(jparser *jp, unsigned *out) {
+    if (jp->end - jp->p < 4) return 0;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = jp->p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    jp->p += 4;
+    *out = v;
+    return 1;
+}
+
+static void put_utf8(sbuf *b, unsigned cp) {
+    char t[4];
+    size_t n;
+    if (cp < 0x80) { t[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { t[0] = (char)(0xC0 | (cp >> 6)); t[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
+    else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12)); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
+    } else {
+        t[0] = (char)(0xF0 | (cp >> 18)); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
+    }
+    sb_add(b, t, n);
+}
+
+static char *jstring(jparser *jp, size_t *len) {
+    if (jp->p >= jp->end || *jp->p != '"') { jp->err = 1; return NULL; }
+    jp->p++;
+    sbuf b = {0};
+    sb_add(&b, "", 0);
+    while (jp->p < jp->end && *jp->p != '"') {
+        unsigned char c = (unsigned char)*jp->p;
+        if (c < 0x20) { jp->err = 1; break; }
+        if (c != '\\') { sb_add(&b, jp->p, 1); jp->p++; continue; }
+        jp->p++;
+        if (jp->p >= jp->end) { jp->err = 1; break; }
+        char e = *jp->p++;
+        switch (e) {
+        case '"': sb_add(&b, "\"", 1); break;
+        case '\\': sb_add(&b, "\\", 1); break;
+        case '/': sb_add(&b, "/", 1); break;
+        case 'b': sb_add(&b, "\b", 1); break;
+        case 'f': sb_add(&b, "\f", 1); break;
+        case 'n': sb_add(&b, "\n", 1); break;
+        case 'r': sb_add(&b, "\r", 1); break;
+        case 't': sb_add(&b, "\t", 1); break;
+        case 'u': {
+            unsigned cp;
+            if (!jhex4(jp, &cp)) { jp->err = 1; break; }
+            if (cp >= 0xD800 && cp < 0xDC00 && jp->end - jp->p >= 6 && jp->p[0] == '\\' && jp->p[1] == 'u') {
+                unsigned lo;
+                jp->p += 2;
+                if (jhex4(jp, &lo) && lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            put_utf8(&b, cp);
+            break;
+        }
+        default: jp->err = 1;
+        }
+        if (jp->err) break;
+    }
+    if (jp->p >= jp->end || jp->err) { jp->err = 1; free(b.p); return NULL; }
+    jp->p++; /* closing quote */
+    *len = b.len;
+    return b.p;
+}
+
+static jval *jnew(jtype t) {
+    jval *v = calloc(1, sizeof *v);
+    if (!v) abort();
+    v->type = t;
+    return v;
+}
+
+static void jpush(jval *v, char *key, jval *item) {
+    v->items = realloc(v->items, (v->count + 1) * sizeof *v->items);
+    if (!v->items) abort();
+    if (v->type == J_OBJ) {
+        v->keys = realloc(v->keys, (v->count + 1) * sizeof *v->keys);
+        if (!v->keys) abort();
+        v->keys[v->count] = key;
+    }
+    v->items[v->count++] = item;
+}
+
+static jval *jvalue(jparser *jp) {
+    jws(jp);
+    if (jp->p >= jp->end || ++jp->depth > 200) { jp->err = 1; return NULL; }
+    jval *v = NULL;
+    char c = *jp->p;
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        v = jnew(obj ? J_OBJ : J_ARR);
+        jp->p++;
+        jws(jp);
+        if (jp->p < jp->end && *jp->p == (obj ? '}' : ']')) { jp->p++; goto done; }
+        for (;;) {
+            char *key = NULL;
+            if (obj) {
+                size_t kl;
+                jws(jp);
+                key = jstring(jp, &kl);
+                if (!key) break;
+                jws(jp);
+                if (jp->p >= jp->end || *jp->p != ':') { free(key); jp->err = 1; break; }
+                jp->p++;
+            }
+            jval *item = jvalue(jp);
+            if (!item) { free(key); jp->err = 1; break; }
+            jpush(v, key, item);
+            jws(jp);
+            if (jp->p < jp->end && *jp->p == ',') { jp->p++; continue; }
+            if (jp->p < jp->end && *jp->p == (obj ? '}' : ']')) { jp->p++; break; }
+            jp->err = 1;
+            break;
+        }
+    } else if (c == '"') {
+        v = jnew(J_STR);
+        v->s = jstring(jp, &v->slen);
+    } else if (c == 't' && jp->end - jp->p >= 4 && !strncmp(jp->p, "true", 4)) {
+        v = jnew(J_BOOL); v->b = 1; jp->p += 4;
+    } else if (c == 'f' && jp->end - jp->p >= 5 && !strncmp(jp->p, "false", 5)) {
+        v = jnew(J_BOOL); jp->p += 5;
+    } else if (c == 'n' && jp->end - jp->p >= 4 && !strncmp(jp->p, "null", 4)) {
+        v = jnew(J_NULL); jp->p += 4;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        char tmp[64];
+        size_t n = 0;
+        while (jp->p + n < jp->end && n < sizeof tmp - 1 && strchr("+-0123456789.eE", jp->p[n])) n++;
+        memcpy(tmp, jp->p, n);
+        tmp[n] = '\0';
+        v = jnew(J_NUM);
+        v->n = strtod(tmp, NULL);
+        jp->p += n;
+    } else {
+        jp->err = 1;
+    }
+done:
+    jp->depth--;
+    if (jp->err) { jfree(v); return NULL; }
+    return v;
+}
+
+/* Parses a whole document; NULL when it is not valid JSON. */
+static jval *jparse(const char *text) {
+    if (!text) return NULL;
+    jparser jp = {text, text + strlen(text), 0, 0};
+    jval *v = jvalue(&jp);
+    jws(&jp);
+    if (!v || jp.err || jp.p != jp.end) { jfree(v); return NULL; }
+    return v;
+}
+
+static jval *jget(const jval *v, const char *key) {
+    if (!v || v->type != J_OBJ) return NULL;
+    for (size_t i = 0; i < v->count; i++)
+        if (strcmp(v->keys[i], key) == 0) return v->items[i];
+    return NULL;
+}
+
+/* Follows a dotted path of object keys: jpath(ev, "properties.nested.k"). */
+static jval *jpath(const jval *v, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *save = NULL;
+    const jval *cur = v;
+    for (char *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) cur = jget(cur, tok);
+    return (jval *)cur;
+}
+
+static jval *jat(const jval *v, size_t i) {
+    if (!v || (v->type != J_ARR && v->type != J_OBJ) || i >= v->count) return NULL;
+    return v->items[i];
+}
+
+static const char *jstr(const jval *v) { return v && v->type == J_STR ? v->s : NULL; }
+static long long jnum(const jval *v, long long dflt) { return v && v->type == J_NUM ? (long long)v->n : dflt; }
+static size_t jlen(const jval *v) { return v && (v->type == J_ARR || v->type == J_OBJ) ? v->count : 0; }
+
+/* =======================================================================================
+ * Base64 (decode only) and other small helpers
+ * ===================================================================================== */
+
+static int b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes standard base64 (with '=' padding, whitespace ignored). Returns malloc'd bytes, or
+ * NULL on bad input. */
+static unsigned char *b64decode(const char *s, size_t *outlen) {
+    size_t n = strlen(s);
+    unsigned char *out = malloc(n / 4 * 3 + 4);
+    if (!out) abort();
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '\n' || c == '\r' || c == ' ') continue;
+        if (c == '=') { pad++; continue; }
+        int v = b64val(c);
+        if (v < 0 || pad) { free(out); return NULL; }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)((acc >> bits) & 0xFF);
+        }
+    }
+    *outlen = o;
+    return out;
+}
+
+static int is_uuid_v4(const char *s) {
+    if (!s || strlen(s) != 36) return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') return 0;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return s[14] == '4' && strchr("89abAB", s[19]) != NULL;
+}
+
+static char *xstrdup(const char *s) {
+    char *p = strdup(s ? s : "");
+    if (!p) abort();
+    return p;
+}
+
+static char *repeat_char(char c, size_t n) {
+    char *p = malloc(n + 1);
+    if (!p) abort();
+    memset(p, c, n);
+    p[n] = '\0';
+    return p;
+}
+
+static int write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    size_t w = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && w == len;
+}
+
+/* A run id, so that keys chosen here do not collide with an earlier run on the same hub. */
+static char g_run[32];
+
+/* =======================================================================================
+ * The hub's control API over a loopback socket (HTTP/1.0)
+ * ===================================================================================== */
+
+static char g_base_url[512];
+static char g_host[256];
+static char g_port[16];
+static char g_key[256] = "demo_key";
+static char g_secret[256] = "demo_secret";
+
+/* Splits "http://host:port/path" into g_host and g_port. */
+static int parse_base_url(const char *url) {
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0) return 0;
+    p += 7;
+    const char *end = p + strcspn(p, "/");
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (*p == '[') return 0; /* IPv6 literals are not needed here */
+    if (colon) {
+        snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - p), p);
+        snprintf(g_port, sizeof g_port, "%.*s", (int)(end - colon - 1), colon + 1);
+    } else {
+        snprintf(g_host, sizeof g_host, "%.*s", (int)(end - p), p);
+        snprintf(g_port, sizeof g_port, "80");
+    }
+    return g_host[0] != '\0';
+}
+
+/* One HTTP/1.0 request to the hub; returns the body (malloc'd, "" when none) or NULL on a
+ * transport error. *status gets the HTTP status. */
+static char *hub_http(const char *method, const char *path, const char *body, int *status) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (status) *status = 0;
+    if (getaddrinfo(g_host, g_port, &hints, &res) != 0 || !res) return NULL;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return NULL;
+
+    sbuf req = {0};
+    size_t blen = body ? strlen(body) : 0;
+    sb_printf(&req, "%s %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n", method, path, g_host, g_port);
+    if (body) sb_printf(&req, "Content-Type: application/json\r\n");
+    sb_printf(&req, "Content-Length: %zu\r\n\r\n", blen);
+    if (body) sb_add(&req, body, blen);
+    size_t off = 0;
+    while (off < req.len) {
+        ssize_t w = send(fd, req.p + off, req.len - off, 0);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(req.p);
+
+    sbuf resp = {0};
+    char buf[16384];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        sb_add(&resp, buf, (size_t)r);
+    }
+    close(fd);
+    if (!resp.p) return NULL;
+    int st = 0;
+    if (sscanf(resp.p, "HTTP/%*s %d", &st) != 1) st = 0;
+    if (status) *status = st;
+    char *hdr_end = strstr(resp.p, "\r\n\r\n");
+    char *out = xstrdup(hdr_end ? hdr_end + 4 : "");
+    free(resp.p);
+    return out;
+}
+
+static int hub_post(const char *path, const char *body) {
+    int st = 0;
+    char *r = hub_http("POST", path, body, &st);
+    free(r);
+    return st;
+}
+
+static void hub_reset(void) {
+    int st = hub_post("/_hub/reset", "{}");
+    if (st < 200 || st >= 300) {
+        printf("warning: POST /_hub/reset answered %d\n", st);
+    }
+}
+
+static void hub_faults(const char *script_json) {
+    sbuf b = {0};
+    sb_printf(&b, "{\"script\":%s}", script_json);
+    int st = hub_post("/_hub/faults", b.p);
+    free(b.p);
+    if (st < 200 || st >= 300) printf("warning: POST /_hub/faults answered %d\n", st);
+}
+
+static jval *hub_get_json(const char *path) {
+    int st = 0;
+    char *body = hub_http("GET", path, NULL, &st);
+    jval *v = jparse(body);
+    if (!v) printf("warning: GET %s answered %d with unparsable body: %.200s\n", path, st, body ? body : "(none)");
+    free(body);
+    return v;
+}
+
+/* One number from /_hub/stats; -1 when it cannot be read. */
+static long hub_stat(const char *name) {
+    jval *v = hub_get_json("/_hub/stats");
+    long n = (long)jnum(jget(v, name), -1);
+    jfree(v);
+    return n;
+}
+
+static long hub_rejected_by(const char *reason) {
+    jval *v = hub_get_json("/_hub/stats");
+    long n = (long)jnum(jget(jget(v, "rejected_by_reason"), reason), 0);
+    jfree(v);
+    return n;
+}
+
+/* The accepted events, as a JSON array. An element may be the event object itself, or a
+ * wrapper holding it under "event"/"body"/"payload": hub_event_at() unwraps. */
+static jval *hub_events(void) { return hub_get_json("/_hub/events"); }
+
+static jval *unwrap_event(jval *e) {
+    if (!e || e->type != J_OBJ) return e;
+    if (jget(e, "distinct_id")) return e;
+    static const char *wrappers[] = {"event", "body", "payload", "record", "data"};
+    for (size_t i = 0; i < sizeof wrappers / sizeof *wrappers; i++) {
+        jval *w = jget(e, wrappers[i]);
+        if (w && w->type == J_OBJ && jget(w, "distinct_id")) return w;
+    }
+    return e;
+}
+
+static jval *hub_event_at(jval *events, size_t i) { return unwrap_event(jat(events, i)); }
+
+/* The last accepted event whose properties.tag equals tag (NULL if none). */
+static jval *find_event_by_tag(jval *events, const char *tag) {
+    jval *found = NULL;
+    for (size_t i = 0; i < jlen(events); i++) {
+        jval *e = hub_event_at(events, i);
+        const char *t = jstr(jpath(e, "properties.tag"));
+        if (t && strcmp(t, tag) == 0) found = e;
+    }
+    return found;
+}
+
+/* =======================================================================================
+ * Library helpers
+ * ===================================================================================== */
+
+/* Options pointed at the test hub, with short retry settings. */
+static suprsend_options *test_opts(void) {
+    suprsend_options *o = suprsend_options_new(g_key, g_secret);
+    if (!o) {
+        snap_err();
+        printf("FATAL: suprsend_options_new failed: %s\n", g_err);
+        exit(2);
+    }
+    if (suprsend_options_set_base_url(o, g_base_url) != SUPRSEND_OK) {
+        snap_err();
+        printf("FATAL: set_base_url(%s) failed: %s\n", g_base_url, g_err);
+        exit(2);
+    }
+    suprsend_options_set_timeout_ms(o, 15000);
+    suprsend_options_set_connect_timeout_ms(o, 5000);
+    return o;
+}
+
+/* A client from opts; frees opts. Exits when it cannot be made (nothing else could run). */
+static suprsend_client *client_from(suprsend_options *o) {
+    suprsend_client *c = NULL;
+    int rc = suprsend_client_new(o, &c);
+    suprsend_options_free(o);
+    if (rc != SUPRSEND_OK || !c) {
+        snap_err();
+        printf("FATAL: suprsend_client_new: %s %s\n", suprsend_status_name(rc), g_err);
+        exit(2);
+    }
+    return c;
+}
+
+/* An event with properties {"tag": tag, ...extra}; extra is JSON members without braces. */
+static suprsend_event *tagged_event(const char *distinct_id, const char *name, const char *tag, const char *extra) {
+    suprsend_event *ev = suprsend_event_new(distinct_id, name);
+    if (!ev) return NULL;
+    sbuf b = {0};
+    sb_printf(&b, "{\"tag\":\"%s\"%s%s}", tag, extra && *extra ? "," : "", extra ? extra : "");
+    if (suprsend_event_set_properties_json(ev, b.p) != SUPRSEND_OK) {
+        snap_err();
+        printf("warning: set_properties_json(%s) failed: %s\n", b.p, g_err);
+    }
+    free(b.p);
+    return ev;
+}
+
+/* Sends a tagged event and returns the status; the response is freed. */
+static int send_tagged(suprsend_client *c, const char *id, const char *name, const char *tag, const char *extra) {
+    suprsend_event *ev = tagged_event(id, name, tag, extra);
+    if (!ev) return -1;
+    int rc = suprsend_track_event(c, ev, NULL);
+    snap_err();
+    suprsend_event_free(ev);
+    return rc;
+}
+
+/* =======================================================================================
+ * Tests
+ * ===================================================================================== */
+
+static void test_version(void) {
+    section("version");
+    CHECK(suprsend_version() != NULL);
+    CHECK_STR(suprsend_version(), SUPRSEND_VERSION_STRING);
+    CHECK_INT(suprsend_version_number(), SUPRSEND_VERSION_NUMBER);
+    CHECK_INT(SUPRSEND_VERSION_NUMBER,
+              SUPRSEND_VERSION_MAJOR * 1000000 + SUPRSEND_VERSION_MINOR * 1000 + SUPRSEND_VERSION_PATCH);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%d.%d.%d", SUPRSEND_VERSION_MAJOR, SUPRSEND_VERSION_MINOR, SUPRSEND_VERSION_PATCH);
+    CHECK_STR(SUPRSEND_VERSION_STRING, expect);
+    CHECK(suprsend_version() == suprsend_version()); /* static: same pointer */
+}
+
+static void test_status_names(void) {
+    section("status names");
+    static const struct { int code; const char *name; } codes[] = {
+        {SUPRSEND_OK, "SUPRSEND_OK"},
+        {SUPRSEND_E_ARGUMENT, "SUPRSEND_E_ARGUMENT"},
+        {SUPRSEND_E_VALIDATION, "SUPRSEND_E_VALIDATION"},
+        {SUPRSEND_E_TOO_LARGE, "SUPRSEND_E_TOO_LARGE"},
+        {SUPRSEND_E_ATTACHMENT, "SUPRSEND_E_ATTACHMENT"},
+        {SUPRSEND_E_NETWORK, "SUPRSEND_E_NETWORK"},
+        {SUPRSEND_E_HTTP, "SUPRSEND_E_HTTP"},
+        {SUPRSEND_E_TIMEOUT, "SUPRSEND_E_TIMEOUT"},
+        {SUPRSEND_E_QUEUE_FULL, "SUPRSEND_E_QUEUE_FULL"},
+        {SUPRSEND_E_STORAGE, "SUPRSEND_E_STORAGE"},
+        {SUPRSEND_E_CLOSED, "SUPRSEND_E_CLOSED"},
+        {SUPRSEND_E_INTERNAL, "SUPRSEND_E_INTERNAL"},
+    };
+    CHECK_INT(SUPRSEND_OK, 0);
+    CHECK_INT(SUPRSEND_E_CLOSED, 10);
+    CHECK_INT(SUPRSEND_E_INTERNAL, 99);
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        const char *n = suprsend_status_name(codes[i].code);
+        CHECK_STR(n, codes[i].name);
+    }
+    static const int unknown[] = {-1, 11, 12, 50, 98, 100, INT_MIN, INT_MAX};
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
+        const char *n = suprsend_status_name(unknown[i]);
+        CHECK_STR(n, "SUPRSEND_E_UNKNOWN");
+    }
+    CHECK(suprsend_last_error() != NULL);
+}
+
+static void test_options(void) {
+    section("options");
+    /* options_new with bad key/secret */
+    CHECK(suprsend_options_new(NULL, "s") == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    CHECK(suprsend_options_new("k", NULL) == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    CHECK(suprsend_options_new(NULL, NULL) == NULL);
+    CHECK(suprsend_options_new("", "s") == NULL);
+    snap_err();
+    CHECK_ERR_HAS("key");
+    CHECK(suprsend_options_new("k", "") == NULL);
+    snap_err();
+    CHECK_ERR_HAS("secret");
+    CHECK(suprsend_options_new("k\xff", "s") == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    CHECK(suprsend_options_new("k", "s\xc3\x28") == NULL);
+
+    suprsend_options *o = suprsend_options_new("k", "s");
+    CHECK(o != NULL);
+    if (!o) return;
+
+    /* base URL */
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:8080/"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_base_url(o, "https://hub.suprsend.com"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:8080/proxy/"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:8080/proxy"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_base_url(o, "ftp://x"), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("url");
+    CHECK_RC(suprsend_options_set_base_url(o, ""), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, "not a url"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://h\xff/"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(NULL, "http://x/"), SUPRSEND_E_ARGUMENT);
+
+    /* timeouts: range 1..3600000 */
+    static const long bad_ms[] = {0, -1, -1000, 3600001, LONG_MAX, LONG_MIN};
+    for (size_t i = 0; i < sizeof bad_ms / sizeof *bad_ms; i++) {
+        CHECK_RC(suprsend_options_set_timeout_ms(o, bad_ms[i]), SUPRSEND_E_ARGUMENT);
+        CHECK_ERR_HAS("timeout");
+        CHECK_RC(suprsend_options_set_connect_timeout_ms(o, bad_ms[i]), SUPRSEND_E_ARGUMENT);
+        CHECK_ERR_HAS("timeout");
+    }
+    CHECK_RC(suprsend_options_set_timeout_ms(o, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_timeout_ms(o, 3600000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_timeout_ms(o, 30000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_connect_timeout_ms(o, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_connect_timeout_ms(o, 3600000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_connect_timeout_ms(o, 10000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_timeout_ms(NULL, 1000), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_connect_timeout_ms(NULL, 1000), SUPRSEND_E_ARGUMENT);
+
+    /* proxy and CA file: NULL and "" reset */
+    CHECK_RC(suprsend_options_set_proxy(o, "http://proxy.example:3128"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_proxy(o, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_proxy(o, ""), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_proxy(o, "http://p\xff:1"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_proxy(NULL, "http://p:1"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_ca_file(o, "/etc/ssl/certs/ca-certificates.crt"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_ca_file(o, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_ca_file(o, ""), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_ca_file(o, "/tmp/\xff"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_ca_file(NULL, "/x.pem"), SUPRSEND_E_ARGUMENT);
+
+    /* retries: 0..20 */
+    CHECK_RC(suprsend_options_set_max_retries(o, -1), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("retr");
+    CHECK_RC(suprsend_options_set_max_retries(o, 21), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("retr");
+    CHECK_RC(suprsend_options_set_max_retries(o, INT_MAX), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_retries(o, INT_MIN), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_retries(o, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_retries(o, 20), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_retries(o, 3), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_retries(NULL, 3), SUPRSEND_E_ARGUMENT);
+
+    /* max event bytes: 1024..819200 */
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 100), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("byte");
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 1023), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 10000000), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("byte");
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 819201), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, -1), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, LONG_MAX), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 1024), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 819200), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 102400), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_event_bytes(NULL, 102400), SUPRSEND_E_ARGUMENT);
+
+    /* auto idempotency and logging */
+    CHECK_RC(suprsend_options_set_auto_idempotency(o, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_auto_idempotency(o, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_auto_idempotency(o, 7), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_auto_idempotency(NULL, 1), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, NULL, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_log(NULL, SUPRSEND_LOG_DEBUG, NULL, NULL), SUPRSEND_E_ARGUMENT);
+
+    /* a client from these options; the options are copied */
+    suprsend_client *c = NULL;
+    CHECK_RC(suprsend_client_new(o, &c), SUPRSEND_OK);
+    CHECK(c != NULL);
+    suprsend_options_free(o);
+    suprsend_client_free(c);
+
+    /* client_new with NULLs */
+    c = (suprsend_client *)&g_passed; /* a sentinel: must be overwritten with NULL */
+    CHECK_RC(suprsend_client_new(NULL, &c), SUPRSEND_E_ARGUMENT);
+    CHECK(c == NULL);
+    o = suprsend_options_new("k", "s");
+    CHECK_RC(suprsend_client_new(o, NULL), SUPRSEND_E_ARGUMENT);
+    suprsend_options_free(o);
+
+    /* _free(NULL) does nothing */
+    suprsend_options_free(NULL);
+    suprsend_client_free(NULL);
+}
+
+static void test_event_setters(void) {
+    section("event setters");
+    suprsend_event *ev;
+    CHECK(suprsend_event_new(NULL, "ev") == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    CHECK(suprsend_event_new("u", NULL) == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    CHECK(suprsend_event_new("u\xff", "ev") == NULL);
+    snap_err();
+    CHECK_ERR_HAS("distinct_id");
+    CHECK(suprsend_event_new("u", "ev\xc0\xaf") == NULL);
+    snap_err();
+    CHECK(g_err[0] != '\0');
+    /* content rules are checked later: these are created */
+    ev = suprsend_event_new("", "$reserved");
+    CHECK(ev != NULL);
+    suprsend_event_free(ev);
+
+    ev = suprsend_event_new("u", "ev");
+    CHECK(ev != NULL);
+    if (!ev) return;
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{\"a\":1}"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_properties_json(ev, "  {\"a\":{\"b\":[1,2,{\"c\":null}]}}  "), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{}"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_properties_json(ev, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_properties_json(ev, ""), SUPRSEND_OK);
+    static const char *bad_json[] = {
+        "{\"a\":1,}", "[1]", "\"x\"", "1", "null", "true", "{", "}", "{\"a\"}", "{\"a\":1}{\"b\":2}",
+        "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}", "{\"a\":01}", "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}",
+        "{\"a\":tru}", "{a:1}",
+    };
+    for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
+        int rc = suprsend_event_set_properties_json(ev, bad_json[i]);
+        if (!CHECK_RC(rc, SUPRSEND_E_ARGUMENT)) printf("     (json was: %s)\n", bad_json[i]);
+    }
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{\"a\":\"\xff\xfe\"}"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{\"\xed\xa0\x80\":1}"), SUPRSEND_E_ARGUMENT);
+    /* nesting deeper than 64 */
+    {
+        sbuf b = {0};
+        for (int i = 0; i < 100; i++) sb_puts(&b, "{\"a\":");
+        sb_puts(&b, "1");
+        for (int i = 0; i < 100; i++) sb_puts(&b, "}");
+        CHECK_RC(suprsend_event_set_properties_json(ev, b.p), SUPRSEND_E_ARGUMENT);
+        free(b.p);
+        sbuf d = {0};
+        for (int i = 0; i < 100000; i++) sb_puts(&d, "[");
+        sbuf e = {0};
+        sb_puts(&e, "{\"a\":");
+        sb_puts(&e, d.p);
+        CHECK_RC(suprsend_event_set_properties_json(ev, e.p), SUPRSEND_E_ARGUMENT);
+        free(d.p);
+        free(e.p);
+        sbuf s = {0};
+        for (int i = 0; i < 10; i++) sb_puts(&s, "{\"a\":");
+        sb_puts(&s, "1");
+        for (int i = 0; i < 10; i++) sb_puts(&s, "}");
+        CHECK_RC(suprsend_event_set_properties_json(ev, s.p), SUPRSEND_OK);
+        free(s.p);
+    }
+    CHECK_RC(suprsend_event_set_properties_json(NULL, "{}"), SUPRSEND_E_ARGUMENT);
+
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, "k-1"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, ""), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, "k\xff"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_set_idempotency_key(NULL, "k"), SUPRSEND_E_ARGUMENT);
+
+    CHECK_RC(suprsend_event_set_tenant_id(ev, "tenant_1-A"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, ""), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, "t\xff"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_set_tenant_id(NULL, "t"), SUPRSEND_E_ARGUMENT);
+
+    CHECK_RC(suprsend_event_add_attachment(ev, NULL, NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK(suprsend_event_add_attachment(ev, "", NULL, 0) != SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(NULL, "https://example.com/a.pdf", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment(ev, "https://example.com/\xff.pdf", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment(ev, "https://example.com/a.pdf", "a\xff.pdf", 0), SUPRSEND_E_ARGUMENT);
+
+    suprsend_event_free(ev);
+    suprsend_event_free(NULL);
+}
+
+static void test_null_everywhere(void) {
+    section("NULL handles");
+    suprsend_response *resp = (suprsend_response *)&g_passed;
+    CHECK_RC(suprsend_track_event(NULL, NULL, &resp), SUPRSEND_E_ARGUMENT);
+    CHECK(resp == NULL);
+    CHECK_RC(suprsend_track_event(NULL, NULL, NULL), SUPRSEND_E_ARGUMENT);
+    suprsend_event *ev = suprsend_event_new("u", "ev");
+    CHECK_RC(suprsend_track_event(NULL, ev, NULL), SUPRSEND_E_ARGUMENT);
+    suprsend_event_free(ev);
+
+    /* response getters on NULL */
+    CHECK_INT(suprsend_response_success(NULL), 0);
+    CHECK_INT(suprsend_response_status_code(NULL), 0);
+    CHECK(suprsend_response_message(NULL) != NULL);
+    CHECK_STR(suprsend_response_message(NULL), "");
+    CHECK(suprsend_response_body(NULL) != NULL);
+    CHECK_STR(suprsend_response_body(NULL), "");
+    suprsend_response_free(NULL);
+
+    /* bulk on NULL */
+    CHECK(suprsend_bulk_new(NULL) == NULL);
+    CHECK_RC(suprsend_bulk_append(NULL, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_INT(suprsend_bulk_count(NULL), 0);
+    suprsend_bulk_response *br = (suprsend_bulk_response *)&g_passed;
+    CHECK_RC(suprsend_bulk_trigger(NULL, &br), SUPRSEND_E_ARGUMENT);
+    CHECK(br == NULL || br == (suprsend_bulk_response *)&g_passed);
+    CHECK_RC(suprsend_bulk_trigger(NULL, NULL), SUPRSEND_E_ARGUMENT);
+    suprsend_bulk_free(NULL);
+    const char *st = suprsend_bulk_response_status(NULL);
+    CHECK(st == NULL || st[0] == '\0');
+    CHECK_INT(suprsend_bulk_response_total(NULL), 0);
+    CHECK_INT(suprsend_bulk_response_success(NULL), 0);
+    CHECK_INT(suprsend_bulk_response_failure(NULL), 0);
+    const char *fr = suprsend_bulk_response_failed_records_json(NULL);
+    CHECK(fr == NULL || fr[0] == '\0' || strcmp(fr, "[]") == 0);
+    suprsend_bulk_response_free(NULL);
+    CHECK(suprsend_last_error() != NULL);
+}
+
+/* The seed page's example event, tracked; then the hub's view of it. */
+static void test_track_basic(suprsend_client *c) {
+    section("track event");
+    hub_reset();
+    suprsend_event *ev = suprsend_event_new("0fxxx8f74-xxxx-41c5-8752-xxxcb6911fb08", "product_purchased");
+    CHECK(ev != NULL);
+    if (!ev) return;
+    const char *props =
+        "{\"tag\":\"basic\",\"first_name\":\"User\",\"spend_amount\":\"$10\",\"unicode\":\"caf\xc3\xa9 \\u2603\","
+        "\"nested_key_example\":{\"nested_key1\":\"some_value_1\",\"nested_key2\":{\"nested_key3\":\"some_value_3\"}},"
+        "\"list\":[1,2.5,true,null,\"x\"]}";
+    CHECK_RC(suprsend_event_set_properties_json(ev, props), SUPRSEND_OK);
+    /* a malformed replacement keeps the earlier properties */
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{\"a\":1,}"), SUPRSEND_E_ARGUMENT);
+    double before = now_ms();
+    suprsend_response *resp = (suprsend_response *)&g_passed;
+    int rc = suprsend_track_event(c, ev, &resp);
+    CHECK_RC(rc, SUPRSEND_OK);
+    CHECK(resp != NULL && resp != (suprsend_response *)&g_passed);
+    if (resp && resp != (suprsend_response *)&g_passed) {
+        CHECK_INT(suprsend_response_success(resp), 1);
+        CHECK_INT(suprsend_response_status_code(resp), 202);
+        const char *msg = suprsend_response_message(resp);
+        CHECK(msg != NULL && msg[0] != '\0');
+        const char *body = suprsend_response_body(resp);
+        CHECK(body != NULL);
+        jval *bj = jparse(body);
+        if (!CHECK(bj != NULL && bj->type == J_OBJ)) printf("     body: %.300s\n", body ? body : "(NULL)");
+        CHECK_STR(jstr(jget(bj, "status")), "success");
+        const char *mid = jstr(jget(bj, "message_id"));
+        if (mid) CHECK_STR(msg, mid);
+        jfree(bj);
+        suprsend_response_free(resp);
+    }
+
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    jval *e = find_event_by_tag(events, "basic");
+    CHECK(e != NULL);
+    if (e) {
+        CHECK_STR(jstr(jget(e, "event")), "product_purchased");
+        CHECK_STR(jstr(jget(e, "distinct_id")), "0fxxx8f74-xxxx-41c5-8752-xxxcb6911fb08");
+        CHECK_STR(jstr(jget(e, "env")), g_key);
+        CHECK_STR(jstr(jpath(e, "properties.first_name")), "User");
+        CHECK_STR(jstr(jpath(e, "properties.spend_amount")), "$10");
+        CHECK_STR(jstr(jpath(e, "properties.unicode")), "caf\xc3\xa9 \xe2\x98\x83");
+        CHECK_STR(jstr(jpath(e, "properties.nested_key_example.nested_key1")), "some_value_1");
+        CHECK_STR(jstr(jpath(e, "properties.nested_key_example.nested_key2.nested_key3")), "some_value_3");
+        jval *list = jpath(e, "properties.list");
+        CHECK_INT(jlen(list), 5);
+        CHECK(jat(list, 1) && jat(list, 1)->type == J_NUM && jat(list, 1)->n == 2.5);
+        CHECK(jat(list, 3) && jat(list, 3)->type == J_NULL);
+        /* properties keep the caller's order (they are sent as given) */
+        jval *p = jget(e, "properties");
+        CHECK(p && p->count >= 1 && strcmp(p->keys[0], "tag") == 0);
+        const char *iid = jstr(jget(e, "$insert_id"));
+        if (!CHECK(is_uuid_v4(iid))) printf("     $insert_id: %s\n", iid ? iid : "(missing)");
+        jval *t = jget(e, "$time");
+        CHECK(t && t->type == J_NUM);
+        double tm = t ? t->n : 0;
+        if (!CHECK(tm > before - 120000 && tm < now_ms() + 120000)) printf("     $time %.0f, now %.0f\n", tm, now_ms());
+        const char *sdk = jstr(jpath(e, "properties.$ss_sdk_version"));
+        CHECK(sdk != NULL && sdk[0] != '\0');
+        CHECK(jpath(e, "properties.$attachments") == NULL);
+        CHECK(jget(e, "tenant_id") == NULL);
+        /* auto idempotency is on by default */
+        const char *ik = jstr(jget(e, "$idempotency_key"));
+        CHECK(ik != NULL && ik[0] != '\0');
+    }
+    jfree(events);
+
+    /* resending the same event object is a retry: same $insert_id and key, so a duplicate */
+    hub_reset();
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    CHECK_INT(hub_stat("duplicates"), 1);
+    events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    jfree(events);
+    suprsend_event_free(ev);
+
+    /* an event without properties gets properties {} (plus the SDK's) */
+    hub_reset();
+    ev = suprsend_event_new("user_noprops", "no_props");
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    e = hub_event_at(events, 0);
+    CHECK(jget(e, "properties") && jget(e, "properties")->type == J_OBJ);
+    CHECK_STR(jstr(jget(e, "event")), "no_props");
+    jfree(events);
+
+    /* two events never share an $insert_id */
+    hub_reset();
+    CHECK_RC(send_tagged(c, "u1", "ev_a", "ins1", NULL), SUPRSEND_OK);
+    CHECK_RC(send_tagged(c, "u1", "ev_a", "ins2", NULL), SUPRSEND_OK);
+    events = hub_events();
+    const char *i1 = jstr(jget(find_event_by_tag(events, "ins1"), "$insert_id"));
+    const char *i2 = jstr(jget(find_event_by_tag(events, "ins2"), "$insert_id"));
+    CHECK(i1 && i2 && strcmp(i1, i2) != 0);
+    jfree(events);
+}
+
+/* Properties are sent as given, with the SDK's keys spliced in: every shape of object works,
+ * and strings with quotes, backslashes and control characters arrive intact. */
+static void test_json_shapes(suprsend_client *c) {
+    section("JSON shapes and escaping");
+    hub_reset();
+    static const char *shapes[] = {
+        "{}", "{ }", " {\n\t} ", "{\"tag\":\"s3\" }", " {\"tag\":\"s4\"}\n", "{\"tag\":\"s5\",\"b\":\"}\"}",
+        "{\"tag\":\"s6\",\"e\":{}}", "{\"tag\":\"s7\",\"q\":\"a\\\"b\\\\c\\u0000d\\n\"}", "\r\n{\r\n\"tag\" : \"s8\" ,\"n\":-1.5e3}\r\n",
+    };
+    size_t n = sizeof shapes / sizeof *shapes;
+    for (size_t i = 0; i < n; i++) {
+        suprsend_event *ev = suprsend_event_new("user_shape", "shape_event");
+        int rc = suprsend_event_set_properties_json(ev, shapes[i]);
+        if (!CHECK_RC(rc, SUPRSEND_OK)) printf("     (properties %s)\n", shapes[i]);
+        rc = suprsend_track_event(c, ev, NULL);
+        if (!CHECK_RC(rc, SUPRSEND_OK)) printf("     (properties %s)\n", shapes[i]);
+        suprsend_event_free(ev);
+    }
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), n);
+    for (size_t i = 0; i < jlen(events); i++) {
+        jval *p = jget(hub_event_at(events, i), "properties");
+        CHECK(p && p->type == J_OBJ && jget(p, "$ss_sdk_version") != NULL);
+    }
+    jval *s5 = find_event_by_tag(events, "s5");
+    CHECK_STR(jstr(jpath(s5, "properties.b")), "}");
+    jval *s7 = find_event_by_tag(events, "s7");
+    jval *q = jpath(s7, "properties.q");
+    CHECK(q && q->slen == 8 && memcmp(q->s, "a\"b\\c\0d\n", 8) == 0);
+    CHECK_INT(jnum(jpath(find_event_by_tag(events, "s8"), "properties.n"), 0), -1500);
+    jfree(events);
+
+    /* distinct id, event name, idempotency key with characters JSON must escape */
+    hub_reset();
+    const char *id = "we\"ird\\id\t\xe2\x9c\x93/\x01";
+    const char *name = "ev\"nt\\name";
+    const char *key = "key \"quoted\" \\ back";
+    suprsend_event *ev = tagged_event(id, name, "escaped", NULL);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, key), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    jval *e = find_event_by_tag(events, "escaped");
+    CHECK_STR(jstr(jget(e, "distinct_id")), id);
+    CHECK_STR(jstr(jget(e, "event")), name);
+    CHECK_STR(jstr(jget(e, "$idempotency_key")), key);
+    jfree(events);
+
+    /* a lone surrogate escape is not valid Unicode: refused before anything is sent */
+    hub_reset();
+    ev = suprsend_event_new("user_shape", "shape_event");
+    int rc = suprsend_event_set_properties_json(ev, "{\"tag\":\"lone\",\"s\":\"\\ud800\"}");
+    if (rc == SUPRSEND_OK) {
+        rc = suprsend_track_event(c, ev, NULL);
+        if (!CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT))
+            printf("     a lone surrogate \\ud800 in properties was sent: %s %s\n", suprsend_status_name(rc), suprsend_last_error());
+    } else {
+        CHECK_RC(rc, SUPRSEND_E_ARGUMENT);
+    }
+    suprsend_event_free(ev);
+    /* a proper surrogate pair is fine */
+    ev = suprsend_event_new("user_shape", "shape_event");
+    CHECK_RC(suprsend_event_set_properties_json(ev, "{\"tag\":\"pair\",\"s\":\"\\ud83d\\ude00\"}"), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    CHECK_STR(jstr(jpath(find_event_by_tag(events, "pair"), "properties.s")), "\xf0\x9f\x98\x80");
+    jfree(events);
+}
+
+static void test_idempotency(suprsend_client *c) {
+    section("idempotency");
+    hub_reset();
+    char key[128];
+    snprintf(key, sizeof key, "order-%s-1", g_run);
+    for (int i = 0; i < 2; i++) {
+        suprsend_event *ev = tagged_event("user_idem", "order_placed", "idem", NULL);
+        CHECK_RC(suprsend_event_set_idempotency_key(ev, key), SUPRSEND_OK);
+        suprsend_response *resp = NULL;
+        CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_OK);
+        CHECK_INT(suprsend_response_success(resp), 1);
+        CHECK_GE(suprsend_response_status_code(resp), 200);
+        CHECK_LE(suprsend_response_status_code(resp), 299);
+        suprsend_response_free(resp);
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(hub_stat("accepted"), 1);
+    CHECK_INT(hub_stat("duplicates"), 1);
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    CHECK_STR(jstr(jget(hub_event_at(events, 0), "$idempotency_key")), key);
+    jfree(events);
+
+    /* the key is trimmed */
+    hub_reset();
+    suprsend_event *ev = tagged_event("user_idem", "order_placed", "trim", NULL);
+    char padded[160], trimmed[128];
+    snprintf(trimmed, sizeof trimmed, "trim-%s", g_run);
+    snprintf(padded, sizeof padded, "  %s \t", trimmed);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, padded), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    CHECK_STR(jstr(jget(find_event_by_tag(events, "trim"), "$idempotency_key")), trimmed);
+    jfree(events);
+
+    /* 255 characters is fine; 256 is not */
+    char *k255 = repeat_char('k', 255);
+    memcpy(k255, g_run, strlen(g_run));
+    ev = tagged_event("user_idem", "order_placed", "k255", NULL);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, k255), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    free(k255);
+
+    char *k256 = repeat_char('k', 256);
+    ev = tagged_event("user_idem", "order_placed", "k256", NULL);
+    int rc = suprsend_event_set_idempotency_key(ev, k256);
+    if (rc == SUPRSEND_OK) {
+        suprsend_response *resp = (suprsend_response *)&g_passed;
+        CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_VALIDATION);
+        CHECK_ERR_HAS("idempotency");
+        CHECK(resp == NULL);
+    } else {
+        /* rejected at once is acceptable too, as a validation or argument error */
+        CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT);
+    }
+    suprsend_event_free(ev);
+    free(k256);
+
+    /* auto idempotency off: no key unless set */
+    suprsend_options *o = test_opts();
+    CHECK_RC(suprsend_options_set_auto_idempotency(o, 0), SUPRSEND_OK);
+    suprsend_client *c2 = client_from(o);
+    ev = tagged_event("user_noauto", "with_key", "noauto_key", NULL);
+    suprsend_event_set_idempotency_key(ev, trimmed);
+    hub_reset();
+    CHECK_RC(send_tagged(c2, "user_noauto", "no_auto_key", "noauto", NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c2, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    jval *e = find_event_by_tag(events, "noauto");
+    CHECK(e != NULL);
+    CHECK(e && jget(e, "$idempotency_key") == NULL);
+    CHECK_STR(jstr(jget(find_event_by_tag(events, "noauto_key"), "$idempotency_key")), trimmed);
+    jfree(events);
+    suprsend_client_free(c2);
+
+    /* auto on (default): a generated key that looks like a UUID */
+    hub_reset();
+    CHECK_RC(send_tagged(c, "user_auto", "auto_key", "auto", NULL), SUPRSEND_OK);
+    events = hub_events();
+    const char *ak = jstr(jget(find_event_by_tag(events, "auto"), "$idempotency_key"));
+    CHECK(ak != NULL && ak[0] != '\0');
+    jfree(events);
+}
+
+static void test_tenant(suprsend_client *c) {
+    section("tenant");
+    hub_reset();
+    suprsend_event *ev = tagged_event("user_t", "tenant_event", "tenant", NULL);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, "brand_A-1"), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    jval *events = hub_events();
+    CHECK_STR(jstr(jget(find_event_by_tag(events, "tenant"), "tenant_id")), "brand_A-1");
+    jfree(events);
+
+    char *t64 = repeat_char('t', 64), *t65 = repeat_char('t', 65);
+    const char *cases[] = {"bad tenant", "t!", "t/x", "t\xc3\xa9", " ", t65, NULL};
+    for (int i = 0; cases[i]; i++) {
+        ev = tagged_event("user_t", "tenant_event", "tenant_bad", NULL);
+        int rc = suprsend_event_set_tenant_id(ev, cases[i]);
+        if (rc == SUPRSEND_OK) {
+            suprsend_response *resp = (suprsend_response *)&g_passed;
+            if (!CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_VALIDATION)) printf("     tenant: %s\n", cases[i]);
+            else CHECK_ERR_HAS("tenant");
+            CHECK(resp == NULL);
+        } else {
+            if (!CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT)) printf("     tenant: %s\n", cases[i]);
+        }
+        suprsend_event_free(ev);
+    }
+    ev = tagged_event("user_t", "tenant_event", "tenant64", NULL);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, t64), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    free(t64);
+    free(t65);
+    CHECK_INT(hub_stat("accepted"), 2);
+}
+
+static char g_tmpdir[256];
+
+static void test_attachments(suprsend_client *c) {
+    section("attachments");
+    char pdf_path[512], png_path[512], noext_path[512], missing[512], big_path[512], mid_path[512];
+    static const unsigned char pdf[] = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n";
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 'I', 'H', 'D',
+                                        'R', 0,    0,   0,   1,    0,    0,    0,    1, 8, 6, 0, 0,    0,   0xFF, 0x00};
+    snprintf(pdf_path, sizeof pdf_path, "%s/invoice.pdf", g_tmpdir);
+    snprintf(png_path, sizeof png_path, "%s/logo.png", g_tmpdir);
+    snprintf(noext_path, sizeof noext_path, "%s/picture", g_tmpdir);
+    snprintf(missing, sizeof missing, "%s/does-not-exist.pdf", g_tmpdir);
+    CHECK(write_file(pdf_path, pdf, sizeof pdf - 1));
+    CHECK(write_file(png_path, png, sizeof png));
+    CHECK(write_file(noext_path, png, sizeof png));
+
+    hub_reset();
+    suprsend_event *ev = tagged_event("user_att", "invoice_generated", "att", NULL);
+    CHECK_RC(suprsend_event_add_attachment(ev, "https://www.adobe.com/sample_file.pdf", NULL, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(ev, "http://example.com/files/report?id=3", "report.csv", 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(ev, pdf_path, NULL, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(ev, png_path, NULL, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(ev, noext_path, NULL, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment(ev, pdf_path, "Invoice 42.pdf", 1), SUPRSEND_OK);
+    suprsend_response *resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_OK);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+
+    jval *events = hub_events();
+    jval *e = find_event_by_tag(events, "att");
+    jval *atts = jpath(e, "properties.$attachments");
+    CHECK(atts && atts->type == J_ARR);
+    CHECK_INT(jlen(atts), 6);
+    if (jlen(atts) == 6) {
+        jval *a0 = jat(atts, 0);
+        CHECK_STR(jstr(jget(a0, "url")), "https://www.adobe.com/sample_file.pdf");
+        /* A URL attachment without a file name is sent with "filename": null (the hub names it). */
+        CHECK(jget(a0, "filename") && jget(a0, "filename")->type == J_NULL);
+        CHECK(jget(a0, "ignore_if_error") && jget(a0, "ignore_if_error")->type == J_BOOL && !jget(a0, "ignore_if_error")->b);
+        CHECK(jget(a0, "data") == NULL);
+        jval *a1 = jat(atts, 1);
+        CHECK_STR(jstr(jget(a1, "url")), "http://example.com/files/report?id=3");
+        CHECK_STR(jstr(jget(a1, "filename")), "report.csv");
+        CHECK(jget(a1, "ignore_if_error") && jget(a1, "ignore_if_error")->b == 1);
+
+        struct { size_t idx; const char *name; const char *type; const unsigned char *bytes; size_t len; int ign; } want[] = {
+            {2, "invoice.pdf", "application/pdf", pdf, sizeof pdf - 1, 0},
+            {3, "logo.png", "image/png", png, sizeof png, 0},
+            {4, "picture", "image/png", png, sizeof png, 0},
+            {5, "Invoice 42.pdf", "application/pdf", pdf, sizeof pdf - 1, 1},
+        };
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+            jval *a = jat(atts, want[i].idx);
+            CHECK_STR(jstr(jget(a, "filename")), want[i].name);
+            CHECK_STR(jstr(jget(a, "contentType")), want[i].type);
+            CHECK(jget(a, "url") == NULL);
+            jval *ign = jget(a, "ignore_if_error");
+            CHECK(ign && ign->type == J_BOOL && ign->b == want[i].ign);
+            const char *data = jstr(jget(a, "data"));
+            CHECK(data != NULL);
+            if (data) {
+                size_t n = 0;
+                unsigned char *bytes = b64decode(data, &n);
+                CHECK(bytes != NULL);
+                CHECK_INT(n, want[i].len);
+                CHECK(bytes && n == want[i].len && memcmp(bytes, want[i].bytes, n) == 0);
+                free(bytes);
+            }
+        }
+    } else {
+        printf("     event: %s\n", e ? "present" : "missing");
+    }
+    jfree(events);
+
+    /* a missing file */
+    ev = tagged_event("user_att", "invoice_generated", "att_missing", NULL);
+    CHECK_RC(suprsend_event_add_attachment(ev, missing, NULL, 0), SUPRSEND_E_ATTACHMENT);
+    CHECK_ERR_HAS("does-not-exist.pdf");
+    /* a directory is not a readable file either */
+    CHECK_RC(suprsend_event_add_attachment(ev, g_tmpdir, NULL, 0), SUPRSEND_E_ATTACHMENT);
+    /* ... with ignore_if_error: OK, and the event goes without it */
+    CHECK_RC(suprsend_event_add_attachment(ev, missing, NULL, 1), SUPRSEND_OK);
+    hub_reset();
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    e = find_event_by_tag(events, "att_missing");
+    CHECK(e != NULL);
+    atts = jpath(e, "properties.$attachments");
+    CHECK(atts == NULL || jlen(atts) == 0);
+    jfree(events);
+
+    /* "~/" expands to the home directory */
+    {
+        const char *old_home = getenv("HOME");
+        char *saved = old_home ? xstrdup(old_home) : NULL;
+        setenv("HOME", g_tmpdir, 1);
+        ev = tagged_event("user_att", "invoice_generated", "att_home", NULL);
+        CHECK_RC(suprsend_event_add_attachment(ev, "~/invoice.pdf", NULL, 0), SUPRSEND_OK);
+        if (saved) setenv("HOME", saved, 1); else unsetenv("HOME");
+        free(saved);
+        hub_reset();
+        CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+        suprsend_event_free(ev);
+        events = hub_events();
+        CHECK_STR(jstr(jget(jat(jpath(find_event_by_tag(events, "att_home"), "properties.$attachments"), 0), "filename")),
+                  "invoice.pdf");
+        jfree(events);
+    }
+
+    /* sizes: a file too large for any event, and one too large for the default limit */
+    {
+        size_t big = 700 * 1024, mid = 90 * 1024;
+        unsigned char *buf = malloc(big);
+        if (!buf) abort();
+        for (size_t i = 0; i < big; i++) buf[i] = (unsigned char)(i * 131 + 7);
+        snprintf(big_path, sizeof big_path, "%s/big.bin", g_tmpdir);
+        snprintf(mid_path, sizeof mid_path, "%s/mid.bin", g_tmpdir);
+        CHECK(write_file(big_path, buf, big));
+        CHECK(write_file(mid_path, buf, mid));
+        free(buf);
+        ev = tagged_event("user_att", "invoice_generated", "att_big", NULL);
+        CHECK_RC(suprsend_event_add_attachment(ev, big_path, NULL, 0), SUPRSEND_E_TOO_LARGE);
+        CHECK_RC(suprsend_event_add_attachment(ev, mid_path, NULL, 0), SUPRSEND_OK);
+        suprsend_response *r2 = (suprsend_response *)&g_passed;
+        hub_reset();
+        CHECK_RC(suprsend_track_event(c, ev, &r2), SUPRSEND_E_TOO_LARGE);
+        CHECK(r2 == NULL);
+        CHECK_INT(hub_stat("requests"), 0);
+        suprsend_event_free(ev);
+    }
+}
+
+static void test_validation(suprsend_client *c) {
+    section("validation");
+    hub_reset();
+    struct { const char *id; const char *name; const char *props; const char *field; } bad[] = {
+        {"u", "$foo", NULL, "event"},
+        {"u", "ss_foo", NULL, "event"},
+        {"u", "SS_Foo", NULL, "event"},
+        {"u", "$Identify_me", NULL, "event"},
+        {"u", "  $foo", NULL, "event"},
+        {"u", "a", NULL, "event"},
+        {"u", " a ", NULL, "event"},
+        {"u", "", NULL, "event"},
+        {"u", "   ", NULL, "event"},
+        {"", "ev", NULL, "distinct_id"},
+        {"   ", "ev", NULL, "distinct_id"},
+        {"\t\n", "ev", NULL, "distinct_id"},
+        {"u", "ev", "{\"$x\":1}", "$x"},
+        {"u", "ev", "{\"ss_y\":1}", "ss_y"},
+        {"u", "ev", "{\"SS_Z\":{\"a\":1}}", "SS_Z"},
+        {"u", "ev", "{\"ok\":1,\"$ss_sdk_version\":\"x\"}", "$ss_sdk_version"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        suprsend_event *ev = suprsend_event_new(bad[i].id, bad[i].name);
+        CHECK(ev != NULL);
+        if (!ev) continue;
+        if (bad[i].props) CHECK_RC(suprsend_event_set_properties_json(ev, bad[i].props), SUPRSEND_OK);
+        suprsend_response *resp = (suprsend_response *)&g_passed;
+        int rc = suprsend_track_event(c, ev, &resp);
+        if (!CHECK_RC(rc, SUPRSEND_E_VALIDATION))
+            printf("     (distinct_id \"%s\", event \"%s\", properties %s)\n", bad[i].id, bad[i].name,
+                   bad[i].props ? bad[i].props : "none");
+        else if (!CHECK_ERR_HAS(bad[i].field))
+            printf("     (distinct_id \"%s\", event \"%s\")\n", bad[i].id, bad[i].name);
+        CHECK(resp == NULL);
+        if (rc == SUPRSEND_OK && resp != (suprsend_response *)&g_passed) suprsend_response_free(resp);
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(hub_stat("requests"), 0);
+
+    /* allowed: the SDK event names with '$', two characters, a '$' key in a nested object */
+    static const char *allowed[] = {"$identify", "$notification_delivered", "$notification_dismiss",
+                                    "$notification_clicked", "$app_launched", "$user_login", "$user_logout", "ab",
+                                    "ssfoo", "s_s", "evento_\xc3\xa9"};
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "allowed%zu", i);
+        int rc = send_tagged(c, "user_v", allowed[i], tag, "\"nested\":{\"$x\":1,\"ss_y\":2}");
+        if (!CHECK_RC(rc, SUPRSEND_OK)) printf("     (event \"%s\")\n", allowed[i]);
+    }
+    /* names and ids are trimmed */
+    CHECK_RC(send_tagged(c, "  user_trim  ", "  trimmed_event ", "trimmed", NULL), SUPRSEND_OK);
+    jval *events = hub_events();
+    jval *e = find_event_by_tag(events, "trimmed");
+    CHECK_STR(jstr(jget(e, "distinct_id")), "user_trim");
+    CHECK_STR(jstr(jget(e, "event")), "trimmed_event");
+    CHECK_INT(jnum(jpath(find_event_by_tag(events, "allowed0"), "properties.nested.$x"), -1), 1);
+    jfree(events);
+}
+
+static void test_sizes(void) {
+    section("event size");
+    size_t n = 200 * 1024;
+    char *filler = repeat_char('x', n);
+    sbuf props = {0};
+    sb_printf(&props, "\"blob\":\"%s\"", filler);
+    free(filler);
+
+    suprsend_options *o = test_opts();
+    suprsend_client *c = client_from(o);
+    hub_reset();
+    suprsend_event *ev = tagged_event("user_big", "big_event", "big", props.p);
+    suprsend_response *resp = (suprsend_response *)&g_passed;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_TOO_LARGE);
+    CHECK(resp == NULL);
+    CHECK_INT(hub_stat("requests"), 0);
+    suprsend_client_free(c);
+
+    o = test_opts();
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 819200), SUPRSEND_OK);
+    c = client_from(o);
+    resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_OK);
+    CHECK_INT(suprsend_response_status_code(resp), 202);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    jval *events = hub_events();
+    jval *e = find_event_by_tag(events, "big");
+    CHECK(e != NULL);
+    CHECK_INT(jpath(e, "properties.blob") ? jpath(e, "properties.blob")->slen : 0, n);
+    jfree(events);
+
+    /* over 800 KiB: too large even with the highest limit */
+    free(props.p);
+    props = (sbuf){0};
+    filler = repeat_char('y', 820 * 1024);
+    sb_printf(&props, "\"blob\":\"%s\"", filler);
+    free(filler);
+    ev = tagged_event("user_big", "big_event", "bigger", props.p);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_E_TOO_LARGE);
+    CHECK_ERR_HAS("byte");
+    suprsend_event_free(ev);
+    free(props.p);
+    suprsend_client_free(c);
+}
+
+static void test_retries(void) {
+    section("retries");
+    suprsend_options *o = test_opts();
+    suprsend_options_set_max_retries(o, 3);
+    suprsend_client *c = client_from(o);
+
+    /* two 503s, then success: 3 requests, one event */
+    hub_reset();
+    hub_faults("[{\"status\":503},{\"status\":503}]");
+    suprsend_response *resp = NULL;
+    suprsend_event *ev = tagged_event("u_r", "retry_event", "retry503", NULL);
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_OK);
+    CHECK_INT(suprsend_response_success(resp), 1);
+    CHECK_INT(suprsend_response_status_code(resp), 202);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    CHECK_INT(hub_stat("requests"), 3);
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    jfree(events);
+
+    /* 429 with Retry-After: 1 is waited for */
+    hub_reset();
+    hub_faults("[{\"status\":429,\"retry_after\":1}]");
+    double t0 = mono_s();
+    CHECK_RC(send_tagged(c, "u_r", "retry_event", "retry429", NULL), SUPRSEND_OK);
+    double dt = mono_s() - t0;
+    if (!CHECK(dt >= 0.9)) printf("     waited %.3f s\n", dt);
+    CHECK_INT(hub_stat("requests"), 2);
+
+    /* a 400 is not retried */
+    hub_reset();
+    hub_faults("[{\"status\":400}]");
+    ev = tagged_event("u_r", "retry_event", "retry400", NULL);
+    resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_HTTP);
+    CHECK(resp != NULL);
+    CHECK_INT(suprsend_response_success(resp), 0);
+    CHECK_INT(suprsend_response_status_code(resp), 400);
+    const char *msg = suprsend_response_message(resp);
+    CHECK(msg != NULL && msg[0] != '\0');
+    CHECK(suprsend_response_body(resp) != NULL);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    CHECK_INT(hub_stat("requests"), 1);
+    CHECK_INT(jlen(events = hub_events()), 0);
+    jfree(events);
+
+    /* wrong secret: the hub refuses the signature (a 4xx, not retried) */
+    {
+        suprsend_options *bo = suprsend_options_new(g_key, "definitely-not-the-secret");
+        suprsend_options_set_base_url(bo, g_base_url);
+        suprsend_client *bc = client_from(bo);
+        hub_reset();
+        ev = tagged_event("u_r", "retry_event", "badsig", NULL);
+        resp = NULL;
+        CHECK_RC(suprsend_track_event(bc, ev, &resp), SUPRSEND_E_HTTP);
+        CHECK_GE(suprsend_response_status_code(resp), 400);
+        CHECK_LE(suprsend_response_status_code(resp), 403);
+        CHECK(suprsend_response_message(resp)[0] != '\0');
+        CHECK_INT(hub_stat("requests"), 1);
+        suprsend_response_free(resp);
+        suprsend_event_free(ev);
+        suprsend_client_free(bc);
+    }
+
+    /* a drop after processing: the retry is a duplicate, one event */
+    hub_reset();
+    hub_faults("[{\"drop\":\"after_processing\"}]");
+    CHECK_RC(send_tagged(c, "u_r", "retry_event", "drop_after", NULL), SUPRSEND_OK);
+    events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    jfree(events);
+    CHECK_INT(hub_stat("duplicates"), 1);
+    CHECK_INT(hub_stat("requests"), 2);
+
+    /* a drop before processing: retried, one event */
+    hub_reset();
+    hub_faults("[{\"drop\":\"before_processing\"}]");
+    CHECK_RC(send_tagged(c, "u_r", "retry_event", "drop_before", NULL), SUPRSEND_OK);
+    events = hub_events();
+    CHECK_INT(jlen(events), 1);
+    jfree(events);
+    suprsend_client_free(c);
+
+    /* no retries: a 503 is final */
+    o = test_opts();
+    suprsend_options_set_max_retries(o, 0);
+    suprsend_options_set_timeout_ms(o, 500);
+    c = client_from(o);
+    hub_reset();
+    hub_faults("[{\"status\":503}]");
+    ev = tagged_event("u_r", "retry_event", "noretry503", NULL);
+    resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_HTTP);
+    CHECK_INT(suprsend_response_status_code(resp), 503);
+    CHECK_INT(suprsend_response_success(resp), 0);
+    CHECK(suprsend_response_message(resp)[0] != '\0');
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    CHECK_INT(hub_stat("requests"), 1);
+
+    /* no retries and no idempotency key: a request the hub processed but did not answer
+     * (on a kept-alive connection) must not be sent again by anyone, libcurl included */
+    {
+        suprsend_options *no = test_opts();
+        suprsend_options_set_max_retries(no, 0);
+        suprsend_options_set_auto_idempotency(no, 0);
+        suprsend_client *nc = client_from(no);
+        hub_reset();
+        CHECK_RC(send_tagged(nc, "u_r", "warm_up", "warmup", NULL), SUPRSEND_OK); /* opens the connection */
+        hub_faults("[{\"drop\":\"after_processing\"}]");
+        int drc = send_tagged(nc, "u_r", "retry_event", "noretry_drop", NULL);
+        CHECK_RC(drc, SUPRSEND_E_NETWORK);
+        jval *stats = hub_get_json("/_hub/stats");
+        if (!CHECK_INT(jnum(jget(stats, "requests"), -1), 2))
+            printf("     max_retries 0, but the request was sent again after the connection dropped\n");
+        CHECK_INT(jnum(jget(stats, "accepted"), -1), 2); /* the warm-up and the dropped one, once */
+        jfree(stats);
+        suprsend_client_free(nc);
+    }
+
+    /* a slow answer with a 500 ms timeout: a network error with status 0 */
+    hub_reset();
+    hub_faults("[{\"delay_ms\":1500}]");
+    ev = tagged_event("u_r", "retry_event", "slow", NULL);
+    resp = NULL;
+    t0 = mono_s();
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_NETWORK);
+    dt = mono_s() - t0;
+    if (!CHECK(dt < 1.4)) printf("     took %.3f s\n", dt);
+    if (resp) CHECK_INT(suprsend_response_status_code(resp), 0);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    suprsend_client_free(c);
+    nanosleep(&(struct timespec){1, 600000000L}, NULL); /* let the hub finish the slow request */
+
+    /* a closed port: a network error with status 0 */
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t sl = sizeof sa;
+        int port = 0;
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+            getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+            port = ntohs(sa.sin_port);
+        if (fd >= 0) close(fd); /* bound but never listening, then closed: nobody answers */
+        CHECK(port > 0);
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+        o = suprsend_options_new(g_key, g_secret);
+        CHECK_RC(suprsend_options_set_base_url(o, url), SUPRSEND_OK);
+        suprsend_options_set_max_retries(o, 0);
+        suprsend_options_set_connect_timeout_ms(o, 2000);
+        c = client_from(o);
+        ev = tagged_event("u_r", "retry_event", "closed", NULL);
+        resp = NULL;
+        t0 = mono_s();
+        CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_NETWORK);
+        CHECK(g_err[0] != '\0');
+        CHECK(mono_s() - t0 < 3.0);
+        if (resp) {
+            CHECK_INT(suprsend_response_status_code(resp), 0);
+            CHECK_INT(suprsend_response_success(resp), 0);
+            CHECK(suprsend_response_message(resp)[0] != '\0');
+        }
+        suprsend_response_free(resp);
+        suprsend_event_free(ev);
+        suprsend_client_free(c);
+    }
+}
+
+static void test_base_path(void) {
+    section("base URL with a path");
+    char url[600];
+    const char *suffixes[] = {"proxy/", "proxy", "a/b/"};
+    size_t blen = strlen(g_base_url);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(url, sizeof url, "%s%s%s", g_base_url, (blen && g_base_url[blen - 1] == '/') ? "" : "/", suffixes[i]);
+        suprsend_options *o = suprsend_options_new(g_key, g_secret);
+        CHECK_RC(suprsend_options_set_base_url(o, url), SUPRSEND_OK);
+        suprsend_options_set_max_retries(o, 0);
+        suprsend_client *c = client_from(o);
+        hub_reset();
+        char tag[32];
+        snprintf(tag, sizeof tag, "path%zu", i);
+        int rc = send_tagged(c, "u_path", "path_event", tag, NULL);
+        if (!CHECK_RC(rc, SUPRSEND_OK)) printf("     (base url %s)\n", url);
+        jval *events = hub_events();
+        CHECK(find_event_by_tag(events, tag) != NULL);
+        jfree(events);
+        suprsend_client_free(c);
+    }
+}
+
+static void test_bulk(suprsend_client *c) {
+    section("bulk");
+    hub_reset();
+    suprsend_bulk *b = suprsend_bulk_new(c);
+    CHECK(b != NULL);
+    if (!b) return;
+    CHECK_RC(suprsend_bulk_append(b, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_INT(suprsend_bulk_count(b), 0);
+    for (int i = 0; i < 250; i++) {
+        char id[32], extra[64];
+        const char *name = "bulk_event";
+        snprintf(id, sizeof id, "user_%d", i);
+        if (i == 17) name = "$bad_event";
+        if (i == 123) id[0] = '\0';
+        snprintf(extra, sizeof extra, "\"seq\":%d", i);
+        suprsend_event *ev = tagged_event(id, name, "bulk", extra);
+        int rc = suprsend_bulk_append(b, ev);
+        if (i == 17 || i == 123) CHECK_RC(rc, SUPRSEND_E_VALIDATION);
+        else if (rc != SUPRSEND_OK) CHECK_RC(rc, SUPRSEND_OK);
+        suprsend_event_free(ev); /* the bulk keeps a copy */
+    }
+    CHECK_INT(suprsend_bulk_count(b), 250);
+    CHECK_INT(hub_stat("requests"), 0);
+
+    suprsend_bulk_response *br = NULL;
+    int rc = suprsend_bulk_trigger(b, &br);
+    CHECK_RC(rc, SUPRSEND_E_VALIDATION);
+    CHECK(br != NULL);
+    CHECK_STR(suprsend_bulk_response_status(br), "partial");
+    CHECK_INT(suprsend_bulk_response_total(br), 250);
+    CHECK_INT(suprsend_bulk_response_success(br), 248);
+    CHECK_INT(suprsend_bulk_response_failure(br), 2);
+    const char *frj = suprsend_bulk_response_failed_records_json(br);
+    jval *fr = jparse(frj);
+    if (!CHECK(fr != NULL && fr->type == J_ARR)) printf("     failed_records_json: %.300s\n", frj ? frj : "(NULL)");
+    CHECK_INT(jlen(fr), 2);
+    if (jlen(fr) == 2) {
+        jval *f0 = jat(fr, 0), *f1 = jat(fr, 1);
+        CHECK_STR(jstr(jpath(f0, "record.event")), "$bad_event");
+        CHECK_INT(jnum(jpath(f0, "record.properties.seq"), -1), 17);
+        CHECK_HAS(jstr(jget(f0, "error")), "event");
+        CHECK_INT(jnum(jget(f0, "code"), -1), 500);
+        CHECK_STR(jstr(jpath(f1, "record.distinct_id")), "");
+        CHECK_INT(jnum(jpath(f1, "record.properties.seq"), -1), 123);
+        CHECK_HAS(jstr(jget(f1, "error")), "distinct_id");
+        CHECK_INT(jnum(jget(f1, "code"), -1), 500);
+    }
+    jfree(fr);
+
+    /* the hub: 3 bulk requests (100 + 100 + 48), 248 events in order, distinct insert ids */
+    CHECK_INT(hub_stat("requests"), 3);
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), 248);
+    int expect = 0, in_order = 1;
+    for (size_t i = 0; i < jlen(events); i++) {
+        if (expect == 17 || expect == 123) expect++;
+        long long seq = jnum(jpath(hub_event_at(events, i), "properties.seq"), -1);
+        if (seq != expect) {
+            if (in_order) printf("     event %zu has seq %lld, expected %d\n", i, seq, expect);
+            in_order = 0;
+        }
+        expect++;
+    }
+    CHECK(in_order);
+    int distinct = 1;
+    for (size_t i = 0; i < jlen(events) && distinct; i++) {
+        const char *a = jstr(jget(hub_event_at(events, i), "$insert_id"));
+        if (!is_uuid_v4(a)) distinct = 0;
+        for (size_t j = i + 1; j < jlen(events) && distinct; j++) {
+            const char *bb = jstr(jget(hub_event_at(events, j), "$insert_id"));
+            if (!a || !bb || strcmp(a, bb) == 0) distinct = 0;
+        }
+    }
+    CHECK(distinct);
+    CHECK_STR(jstr(jget(hub_event_at(events, 0), "env")), g_key);
+    CHECK_STR(jstr(jget(hub_event_at(events, 0), "distinct_id")), "user_0");
+    jfree(events);
+    suprsend_bulk_response_free(br);
+
+    /* a second trigger: refused, nothing sent */
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_ARGUMENT);
+    suprsend_bulk_response_free(br);
+    suprsend_event *ev = tagged_event("user_late", "late_event", "late", NULL);
+    CHECK_RC(suprsend_bulk_append(b, ev), SUPRSEND_E_ARGUMENT);
+    CHECK_INT(suprsend_bulk_count(b), 250);
+    CHECK_INT(hub_stat("requests"), 3);
+    suprsend_bulk_free(b);
+
+    /* an empty bulk: success 0/0/0, nothing sent */
+    hub_reset();
+    b = suprsend_bulk_new(c);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_OK);
+    CHECK_STR(suprsend_bulk_response_status(br), "success");
+    CHECK_INT(suprsend_bulk_response_total(br), 0);
+    CHECK_INT(suprsend_bulk_response_success(br), 0);
+    CHECK_INT(suprsend_bulk_response_failure(br), 0);
+    CHECK_STR(suprsend_bulk_response_failed_records_json(br), "[]");
+    CHECK_INT(hub_stat("requests"), 0);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* all valid: success, OK */
+    hub_reset();
+    b = suprsend_bulk_new(c);
+    for (int i = 0; i < 5; i++) CHECK_RC(suprsend_bulk_append(b, ev), SUPRSEND_OK);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_OK);
+    CHECK_STR(suprsend_bulk_response_status(br), "success");
+    CHECK_INT(suprsend_bulk_response_success(br), 5);
+    CHECK_STR(suprsend_bulk_response_failed_records_json(br), "[]");
+    CHECK_INT(hub_stat("requests"), 1);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* all invalid: fail, nothing sent */
+    hub_reset();
+    b = suprsend_bulk_new(c);
+    suprsend_event *bad = suprsend_event_new("u", "ss_reserved");
+    CHECK_RC(suprsend_bulk_append(b, bad), SUPRSEND_E_VALIDATION);
+    CHECK_RC(suprsend_bulk_append(b, bad), SUPRSEND_E_VALIDATION);
+    suprsend_event_free(bad);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_VALIDATION);
+    CHECK_STR(suprsend_bulk_response_status(br), "fail");
+    CHECK_INT(suprsend_bulk_response_total(br), 2);
+    CHECK_INT(suprsend_bulk_response_failure(br), 2);
+    CHECK_INT(hub_stat("requests"), 0);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* the hub refuses the whole request: every event of it fails, with that status */
+    hub_reset();
+    hub_faults("[{\"status\":400}]");
+    b = suprsend_bulk_new(c);
+    for (int i = 0; i < 3; i++) suprsend_bulk_append(b, ev);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_HTTP);
+    CHECK_STR(suprsend_bulk_response_status(br), "fail");
+    CHECK_INT(suprsend_bulk_response_failure(br), 3);
+    fr = jparse(suprsend_bulk_response_failed_records_json(br));
+    CHECK_INT(jlen(fr), 3);
+    CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 400);
+    CHECK(jstr(jget(jat(fr, 0), "error")) && jstr(jget(jat(fr, 0), "error"))[0]);
+    jfree(fr);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+    suprsend_event_free(ev);
+
+    /* faults on chunks: a retried 503 and a processed-but-unanswered chunk still give each
+     * event exactly once; with no retries, a dropped chunk fails all its events (code 500) */
+    {
+        suprsend_options *o = test_opts();
+        suprsend_options_set_max_retries(o, 3);
+        suprsend_client *rc3 = client_from(o);
+        o = test_opts();
+        suprsend_options_set_max_retries(o, 0);
+        suprsend_client *rc0 = client_from(o);
+        struct { suprsend_client *cl; const char *script; int status; long ok, fail; long requests, dups; } cases[] = {
+            {rc3, "[{\"status\":503}]", SUPRSEND_OK, 150, 0, 3, 0},
+            {rc3, "[{},{\"drop\":\"after_processing\"}]", SUPRSEND_OK, 150, 0, 3, 50},
+            {rc3, "[{\"status\":429,\"retry_after\":1}]", SUPRSEND_OK, 150, 0, 3, 0},
+            {rc0, "[{},{\"drop\":\"before_processing\"}]", SUPRSEND_E_NETWORK, 100, 50, 2, 0},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            hub_reset();
+            hub_faults(cases[k].script);
+            b = suprsend_bulk_new(cases[k].cl);
+            for (int i = 0; i < 150; i++) {
+                char extra[32];
+                snprintf(extra, sizeof extra, "\"seq\":%d", i);
+                suprsend_event *e2 = tagged_event("user_chunk", "chunk_event", "chunk", extra);
+                suprsend_bulk_append(b, e2);
+                suprsend_event_free(e2);
+            }
+            br = NULL;
+            int trc = suprsend_bulk_trigger(b, &br);
+            if (!CHECK_RC(trc, cases[k].status)) printf("     (faults %s)\n", cases[k].script);
+            CHECK_INT(suprsend_bulk_response_total(br), 150);
+            CHECK_INT(suprsend_bulk_response_success(br), cases[k].ok);
+            /* the details only when the counts are right (one wrong count is one failure line) */
+            if (CHECK_INT(suprsend_bulk_response_failure(br), cases[k].fail))
+                CHECK_STR(suprsend_bulk_response_status(br), cases[k].fail ? "partial" : "success");
+            if (cases[k].fail && suprsend_bulk_response_failure(br) == cases[k].fail) {
+                fr = jparse(suprsend_bulk_response_failed_records_json(br));
+                CHECK_INT(jlen(fr), cases[k].fail);
+                CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 500);
+                CHECK_INT(jnum(jpath(jat(fr, 0), "record.properties.seq"), -1), 100);
+                jfree(fr);
+            }
+            jval *stats = hub_get_json("/_hub/stats");
+            if (!CHECK_INT(jnum(jget(stats, "requests"), -1), cases[k].requests)) printf("     (faults %s)\n", cases[k].script);
+            CHECK_INT(jnum(jget(stats, "accepted"), -1), cases[k].ok);
+            CHECK_INT(jnum(jget(stats, "duplicates"), -1), cases[k].dups);
+            jfree(stats);
+            suprsend_bulk_response_free(br);
+            suprsend_bulk_free(b);
+        }
+        suprsend_client_free(rc3);
+        suprsend_client_free(rc0);
+    }
+
+    /* chunks also stop at 800 KiB: three 300 KB events make two requests */
+    {
+        suprsend_options *o = test_opts();
+        suprsend_options_set_max_event_bytes(o, 819200);
+        suprsend_client *bc = client_from(o);
+        char *filler = repeat_char('z', 300 * 1000);
+        sbuf props = {0};
+        sb_printf(&props, "\"blob\":\"%s\"", filler);
+        free(filler);
+        hub_reset();
+        b = suprsend_bulk_new(bc);
+        suprsend_event *big = tagged_event("user_big", "big_bulk", "bigbulk", props.p);
+        free(props.p);
+        for (int i = 0; i < 3; i++) CHECK_RC(suprsend_bulk_append(b, big), SUPRSEND_OK);
+        suprsend_event_free(big);
+        br = NULL;
+        CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_OK);
+        CHECK_INT(suprsend_bulk_response_success(br), 3);
+        CHECK_INT(hub_stat("requests"), 2);
+        suprsend_bulk_response_free(br);
+        suprsend_bulk_free(b);
+        suprsend_client_free(bc);
+    }
+}
+
+/* ---- logging ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    sbuf text; /* every line, '\n'-separated */
+    int lines, debug_lines, warning_lines, bad_level;
+    void *seen_user_data;
+} log_sink;
+
+static void log_fn(int level, const char *message, void *user_data) {
+    log_sink *s = user_data;
+    pthread_mutex_lock(&s->mu);
+    s->seen_user_data = user_data;
+    s->lines++;
+    if (level == SUPRSEND_LOG_DEBUG) s->debug_lines++;
+    if (level == SUPRSEND_LOG_WARNING) s->warning_lines++;
+    if (level != 10 && level != 20 && level != 30 && level != 40) s->bad_level++;
+    sb_printf(&s->text, "%d %s\n", level, message ? message : "(NULL)");
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* True when text holds something that looks like an HMAC-SHA256 signature in base64
+ * (43 base64 characters and '='). */
+static int has_signature_like(const char *text) {
+    size_t run = 0;
+    for (const char *p = text; *p; p++) {
+        if (isalnum((unsigned char)*p) || *p == '+' || *p == '/') {
+            run++;
+        } else {
+            if (*p == '=' && run >= 40) return 1;
+            run = 0;
+        }
+    }
+    return 0;
+}
+
+static void test_logging(void) {
+    section("logging");
+    log_sink sink;
+    memset(&sink, 0, sizeof sink);
+    pthread_mutex_init(&sink.mu, NULL);
+    suprsend_options *o = test_opts();
+    CHECK_RC(suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, log_fn, &sink), SUPRSEND_OK);
+    suprsend_client *c = client_from(o);
+    hub_reset();
+    hub_faults("[{\"status\":503}]");
+    CHECK_RC(send_tagged(c, "user_log", "logged_event", "log", NULL), SUPRSEND_OK);
+    suprsend_client_free(c);
+    const char *t = sink.text.p ? sink.text.p : "";
+    CHECK_GE(sink.lines, 2);
+    CHECK_GE(sink.debug_lines, 1);
+    CHECK_GE(sink.warning_lines, 1); /* the retry */
+    CHECK_INT(sink.bad_level, 0);
+    CHECK(sink.seen_user_data == &sink);
+    CHECK(str_icase_find(t, "v2/event") != NULL);
+    if (!CHECK(strstr(t, g_secret) == NULL)) printf("     the secret is in a log line\n");
+    if (!CHECK(!has_signature_like(t))) printf("     a signature-like string is in the log:\n%.2000s\n", t);
+    if (str_icase_find(t, "authorization")) CHECK(str_icase_find(str_icase_find(t, "authorization"), "redacted") != NULL);
+    /* if the Authorization header is logged, it is redacted: the key is not followed by a signature */
+    {
+        char needle[300];
+        snprintf(needle, sizeof needle, "%s:", g_key);
+        const char *p = t;
+        int leak = 0;
+        while ((p = strstr(p, needle)) != NULL) {
+            p += strlen(needle);
+            size_t run = 0;
+            while (p[run] && (isalnum((unsigned char)p[run]) || p[run] == '+' || p[run] == '/' || p[run] == '=')) run++;
+            if (run >= 40) leak = 1;
+        }
+        CHECK(!leak);
+    }
+    free(sink.text.p);
+
+    /* min level WARNING: a plain success logs nothing below it */
+    memset(&sink, 0, sizeof sink);
+    pthread_mutex_init(&sink.mu, NULL);
+    o = test_opts();
+    CHECK_RC(suprsend_options_set_log(o, SUPRSEND_LOG_WARNING, log_fn, &sink), SUPRSEND_OK);
+    c = client_from(o);
+    hub_reset();
+    CHECK_RC(send_tagged(c, "user_log", "logged_event", "log2", NULL), SUPRSEND_OK);
+    CHECK_INT(sink.debug_lines, 0);
+    /* a skipped attachment is a warning */
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/nope.pdf", g_tmpdir);
+    suprsend_event *ev = tagged_event("user_log", "logged_event", "log3", NULL);
+    CHECK_RC(suprsend_event_add_attachment(ev, missing, NULL, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    CHECK_GE(sink.warning_lines, 1);
+    suprsend_client_free(c);
+    free(sink.text.p);
+
+    /* logging off again: fn NULL */
+    memset(&sink, 0, sizeof sink);
+    pthread_mutex_init(&sink.mu, NULL);
+    o = test_opts();
+    suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, log_fn, &sink);
+    CHECK_RC(suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, NULL, NULL), SUPRSEND_OK);
+    c = client_from(o);
+    CHECK_RC(send_tagged(c, "user_log", "logged_event", "log4", NULL), SUPRSEND_OK);
+    CHECK_INT(sink.lines, 0);
+    suprsend_client_free(c);
+    free(sink.text.p);
+}
+
+static void test_connection_reuse(suprsend_client *c) {
+    section("connection reuse");
+    hub_reset();
+    int ok = 0;
+    suprsend_event *ev = suprsend_event_new("user_reuse", "reuse_event");
+    for (int i = 0; i < 200; i++) {
+        char props[64];
+        snprintf(props, sizeof props, "{\"tag\":\"reuse\",\"i\":%d}", i);
+        suprsend_event_set_properties_json(ev, props);
+        /* a fresh key each time, or the resends would be duplicates of the first */
+        char key[64];
+        snprintf(key, sizeof key, "reuse-%s-%d", g_run, i);
+        suprsend_event_set_idempotency_key(ev, key);
+        int rc = suprsend_track_event(c, ev, NULL);
+        if (rc == SUPRSEND_OK) ok++;
+        else if (ok == i) CHECK_RC(rc, SUPRSEND_OK); /* report the first failure only */
+    }
+    suprsend_event_free(ev);
+    CHECK_INT(ok, 200);
+    /* one GET of the stats (itself one more connection to the hub) */
+    jval *stats = hub_get_json("/_hub/stats");
+    CHECK_INT(jnum(jget(stats, "accepted"), -1), 200);
+    CHECK_INT(jnum(jget(stats, "requests"), -1), 200);
+    CHECK_LE(jnum(jget(stats, "connections"), 99), 2);
+    jfree(stats);
+}
+
+typedef struct {
+    suprsend_client *client;
+    int index, ok, first_rc;
+    char first_err[256];
+    int err_kept; /* last_error is per thread */
+} thread_arg;
+
+static void *thread_main(void *p) {
+    thread_arg *a = p;
+    a->first_rc = SUPRSEND_OK;
+    for (int i = 0; i < 50; i++) {
+        char id[32], props[96];
+        snprintf(id, sizeof id, "user_t%d", a->index);
+        snprintf(props, sizeof props, "{\"tag\":\"thread\",\"thread\":%d,\"i\":%d}", a->index, i);
+        suprsend_event *ev = suprsend_event_new(id, "threaded_event");
+        suprsend_event_set_properties_json(ev, props);
+        suprsend_response *resp = NULL;
+        int rc = suprsend_track_event(a->client, ev, &resp);
+        if (rc == SUPRSEND_OK && suprsend_response_success(resp) == 1) {
+            a->ok++;
+        } else if (a->first_rc == SUPRSEND_OK) {
+            a->first_rc = rc;
+            snprintf(a->first_err, sizeof a->first_err, "%s", suprsend_last_error());
+        }
+        suprsend_response_free(resp);
+        suprsend_event_free(ev);
+    }
+    /* a failure on this thread sets this thread's message */
+    suprsend_options_set_max_retries(NULL, 1);
+    a->err_kept = suprsend_last_error()[0] != '\0';
+    return NULL;
+}
+
+static void test_threads(suprsend_client *c) {
+    section("threads");
+    hub_reset();
+    /* leave a message on the main thread; the workers' failures must not change it */
+    suprsend_options_set_timeout_ms(NULL, 5);
+    snap_err();
+    char main_err[sizeof g_err];
+    memcpy(main_err, g_err, sizeof g_err);
+
+    pthread_t th[8];
+    thread_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        args[i].client = c;
+        args[i].index = i;
+        CHECK_INT(pthread_create(&th[i], NULL, thread_main, &args[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        total += args[i].ok;
+        if (!CHECK_INT(args[i].ok, 50))
+            printf("     thread %d: first failure %s: %s\n", i, suprsend_status_name(args[i].first_rc), args[i].first_err);
+        CHECK(args[i].err_kept);
+    }
+    CHECK_INT(total, 400);
+    CHECK_STR(suprsend_last_error(), main_err);
+    CHECK_INT(hub_stat("accepted"), 400);
+    jval *events = hub_events();
+    CHECK_INT(jlen(events), 400);
+    jfree(events);
+}
+
+/* =======================================================================================
+ * main
+ * ===================================================================================== */
+
+static void rm_tree_files(const char *dir) {
+    static const char *names[] = {"invoice.pdf", "logo.png", "picture", "big.bin", "mid.bin"};
+    char p[600];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *v = getenv("SUPRSEND_TEST_VERBOSE");
+    g_verbose = v && *v && strcmp(v, "0") != 0;
+    const char *url = argc > 1 ? argv[1] : getenv("SUPRSEND_TEST_BASE_URL");
+    const char *key = argc > 2 ? argv[2] : getenv("SUPRSEND_TEST_WORKSPACE_KEY");
+    const char *secret = argc > 3 ? argv[3] : getenv("SUPRSEND_TEST_WORKSPACE_SECRET");
+    if (!url || !*url) {
+        fprintf(stderr, "usage: %s BASE_URL [KEY [SECRET]]  (or SUPRSEND_TEST_BASE_URL)\n", argv[0]);
+        return 2;
+    }
+    snprintf(g_base_url, sizeof g_base_url, "%s", url);
+    if (key && *key) snprintf(g_key, sizeof g_key, "%s", key);
+    if (secret && *secret) snprintf(g_secret, sizeof g_secret, "%s", secret);
+    if (!parse_base_url(g_base_url)) {
+        fprintf(stderr, "the base URL must be http://host:port/...: %s\n", g_base_url);
+        return 2;
+    }
+    snprintf(g_run, sizeof g_run, "%lx%lx", (unsigned long)time(NULL), (unsigned long)getpid());
+    snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/suprsend-test-XXXXXX");
+    if (!mkdtemp(g_tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    int st = 0;
+    char *ping = hub_http("GET", "/_hub/stats", NULL, &st);
+    if (!ping || st != 200) {
+        fprintf(stderr, "the hub does not answer at %s:%s (status %d)\n", g_host, g_port, st);
+        free(ping);
+        return 2;
+    }
+    free(ping);
+
+    test_version();
+    test_status_names();
+    test_options();
+    test_event_setters();
+    test_null_everywhere();
+
+    suprsend_client *c = client_from(test_opts());
+    test_track_basic(c);
+    test_json_shapes(c);
+    test_idempotency(c);
+    test_tenant(c);
+    test_attachments(c);
+    test_validation(c);
+    test_sizes();
+    test_retries();
+    test_base_path();
+    test_bulk(c);
+    test_logging();
+    suprsend_client_free(c);
+
+    c = client_from(test_opts());
+    test_connection_reuse(c);
+    test_threads(c);
+    suprsend_client_free(c);
+
+    (void)hub_rejected_by;
+    rm_tree_files(g_tmpdir);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
