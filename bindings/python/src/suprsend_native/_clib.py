@@ -1,0 +1,187 @@
+"""Loading libsuprsend and declaring its C functions for ctypes.
+
+This module is private: the public API lives in :mod:`suprsend_native`.
+
+The library is searched for, in this order:
+
+1. the path in the ``SUPRSEND_LIBRARY`` environment variable (if set, it must load);
+2. a copy bundled in this package (``suprsend_native/_lib/libsuprsend.so*``);
+3. the system's library path (``ctypes.util.find_library("suprsend")``);
+4. ``dist/lib/libsuprsend.so`` of the repository, when running from a source checkout.
+
+The library is opened with :class:`ctypes.CDLL` (never ``PyDLL``): ctypes releases the GIL
+for the duration of every foreign call made through a ``CDLL``, so network I/O in
+``suprsend_track_event`` / ``suprsend_bulk_trigger`` lets other Python threads run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from ctypes import POINTER, c_char_p, c_int, c_long, c_void_p
+from typing import List, Optional, Tuple
+
+#: The header this binding was written against (``SUPRSEND_VERSION_NUMBER`` in suprsend.h).
+HEADER_VERSION_NUMBER = 1000
+HEADER_VERSION_STRING = "0.1.0"
+
+# Status codes (suprsend.h). Append-only in the C library, so safe to mirror here.
+OK = 0
+E_ARGUMENT = 1
+E_VALIDATION = 2
+E_TOO_LARGE = 3
+E_ATTACHMENT = 4
+E_NETWORK = 5
+E_HTTP = 6
+E_TIMEOUT = 7
+E_QUEUE_FULL = 8
+E_STORAGE = 9
+E_CLOSED = 10
+E_INTERNAL = 99
+
+LOG_DEBUG = 10
+LOG_INFO = 20
+LOG_WARNING = 30
+LOG_ERROR = 40
+
+#: typedef void (*suprsend_log_fn)(int level, const char *message, void *user_data);
+LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# name: (restype, argtypes). Handles are c_void_p; out-params POINTER(c_void_p);
+# C `long` is c_long and `int` is c_int; strings in and out are c_char_p (UTF-8 bytes).
+_PROTOTYPES = {
+    "suprsend_version": (c_char_p, []),
+    "suprsend_version_number": (c_int, []),
+    "suprsend_status_name": (c_char_p, [c_int]),
+    "suprsend_last_error": (c_char_p, []),
+    # options and client
+    "suprsend_options_new": (c_void_p, [c_char_p, c_char_p]),
+    "suprsend_options_set_base_url": (c_int, [c_void_p, c_char_p]),
+    "suprsend_options_set_timeout_ms": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_connect_timeout_ms": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_proxy": (c_int, [c_void_p, c_char_p]),
+    "suprsend_options_set_ca_file": (c_int, [c_void_p, c_char_p]),
+    "suprsend_options_set_max_retries": (c_int, [c_void_p, c_int]),
+    "suprsend_options_set_max_event_bytes": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_auto_idempotency": (c_int, [c_void_p, c_int]),
+    "suprsend_options_set_log": (c_int, [c_void_p, c_int, LOG_FN, c_void_p]),
+    "suprsend_options_free": (None, [c_void_p]),
+    "suprsend_client_new": (c_int, [c_void_p, POINTER(c_void_p)]),
+    "suprsend_client_free": (None, [c_void_p]),
+    # events
+    "suprsend_event_new": (c_void_p, [c_char_p, c_char_p]),
+    "suprsend_event_set_properties_json": (c_int, [c_void_p, c_char_p]),
+    "suprsend_event_set_idempotency_key": (c_int, [c_void_p, c_char_p]),
+    "suprsend_event_set_tenant_id": (c_int, [c_void_p, c_char_p]),
+    "suprsend_event_add_attachment": (c_int, [c_void_p, c_char_p, c_char_p, c_int]),
+    "suprsend_event_free": (None, [c_void_p]),
+    # one event
+    "suprsend_track_event": (c_int, [c_void_p, c_void_p, POINTER(c_void_p)]),
+    "suprsend_response_success": (c_int, [c_void_p]),
+    "suprsend_response_status_code": (c_int, [c_void_p]),
+    "suprsend_response_message": (c_char_p, [c_void_p]),
+    "suprsend_response_body": (c_char_p, [c_void_p]),
+    "suprsend_response_free": (None, [c_void_p]),
+    # bulk
+    "suprsend_bulk_new": (c_void_p, [c_void_p]),
+    "suprsend_bulk_append": (c_int, [c_void_p, c_void_p]),
+    "suprsend_bulk_count": (c_long, [c_void_p]),
+    "suprsend_bulk_trigger": (c_int, [c_void_p, POINTER(c_void_p)]),
+    "suprsend_bulk_free": (None, [c_void_p]),
+    "suprsend_bulk_response_status": (c_char_p, [c_void_p]),
+    "suprsend_bulk_response_total": (c_long, [c_void_p]),
+    "suprsend_bulk_response_success": (c_long, [c_void_p]),
+    "suprsend_bulk_response_failure": (c_long, [c_void_p]),
+    "suprsend_bulk_response_failed_records_json": (c_char_p, [c_void_p]),
+    "suprsend_bulk_response_free": (None, [c_void_p]),
+}
+
+
+def _candidates() -> List[Tuple[str, str]]:
+    """(how it was found, path or name) in search order, excluding SUPRSEND_LIBRARY."""
+    found: List[Tuple[str, str]] = []
+    bundled = sorted(glob.glob(os.path.join(_PKG_DIR, "_lib", "libsuprsend.so*")), key=len)
+    for path in bundled:
+        found.append(("bundled copy", path))
+    system = ctypes.util.find_library("suprsend")
+    if system:
+        found.append(("system library", system))
+    # src/suprsend_native -> src -> bindings/python -> bindings -> repository root
+    repo_root = os.path.normpath(os.path.join(_PKG_DIR, "..", "..", "..", ".."))
+    checkout = os.path.join(repo_root, "dist", "lib", "libsuprsend.so")
+    if os.path.exists(checkout):
+        found.append(("source checkout", checkout))
+    return found
+
+
+_HOW_TO = (
+    "Build it with `make` in the libsuprsend repository (it produces dist/lib/libsuprsend.so), "
+    "install it with `make install`, or set SUPRSEND_LIBRARY to the path of libsuprsend.so."
+)
+
+
+def _open() -> Tuple[ctypes.CDLL, str]:
+    env = os.environ.get("SUPRSEND_LIBRARY")
+    if env:
+        path = os.path.abspath(os.path.expanduser(env))
+        try:
+            # CDLL, not PyDLL: the GIL is released during every call into the library.
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            raise ImportError(f"suprsend_native: cannot load SUPRSEND_LIBRARY={env!r}: {e}. {_HOW_TO}") from e
+    errors = []
+    for how, path in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            errors.append(f"{how} {path}: {e}")
+    detail = ("; tried " + "; ".join(errors)) if errors else ""
+    raise ImportError(f"suprsend_native: libsuprsend was not found{detail}. {_HOW_TO}")
+
+
+def _declare(lib: ctypes.CDLL, path: str) -> None:
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError as e:
+            raise ImportError(f"suprsend_native: {path} does not export {name}; "
+                              f"is it an older libsuprsend than {HEADER_VERSION_STRING}?") from e
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _check_version(lib: ctypes.CDLL, path: str) -> Tuple[int, str]:
+    number = int(lib.suprsend_version_number())
+    text = (lib.suprsend_version() or b"?").decode("utf-8", "replace")
+    if number // 1000000 != HEADER_VERSION_NUMBER // 1000000 or number < HEADER_VERSION_NUMBER:
+        raise ImportError(f"suprsend_native: {path} is libsuprsend {text} ({number}); this binding needs "
+                          f"{HEADER_VERSION_STRING} or a newer release with the same major version")
+    return number, text
+
+
+lib, library_path = _open()
+_declare(lib, library_path)
+version_number, version = _check_version(lib, library_path)
+
+
+def last_error() -> str:
+    """suprsend_last_error() for this thread, decoded."""
+    raw = lib.suprsend_last_error()
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def status_name(status: int) -> str:
+    raw = lib.suprsend_status_name(status)
+    return raw.decode("ascii", "replace") if raw else "SUPRSEND_E_UNKNOWN"
+
+
+def text(raw: Optional[bytes]) -> str:
+    """A string returned by the library (UTF-8, never NULL by contract) as str."""
+    return raw.decode("utf-8", "replace") if raw is not None else ""
+
+
+__all__ = ["lib", "library_path", "version", "version_number", "last_error", "status_name", "text"]

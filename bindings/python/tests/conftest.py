@@ -1,0 +1,127 @@
+"""Fixtures: the local SuprSend hub (tools/hub/suprsend-hub) as a subprocess, and clients for it.
+
+Run from the repository root:
+
+    PYTHONPATH=bindings/python/src SUPRSEND_LIBRARY=dist/lib/libsuprsend.so python3 -m pytest -q bindings/python/tests
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+BINDING_DIR = os.path.dirname(TESTS_DIR)
+REPO_ROOT = os.path.dirname(os.path.dirname(BINDING_DIR))
+HUB_SCRIPT = os.path.join(REPO_ROOT, "tools", "hub", "suprsend-hub")
+
+# Make `import suprsend_native` work without PYTHONPATH too.
+_SRC = os.path.join(BINDING_DIR, "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
+KEY = "demo_key"
+SECRET = "demo_secret"
+
+
+class Hub:
+    """A running suprsend-hub, with helpers for its /_hub control API."""
+
+    def __init__(self, tmp_dir: str) -> None:
+        self.port_file = os.path.join(tmp_dir, "hub.port")
+        self.log_path = os.path.join(tmp_dir, "hub.log")
+        self._log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, HUB_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", self.port_file,
+             "--workspace", f"{KEY}:{SECRET}"],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while not (os.path.exists(self.port_file) and open(self.port_file).read().strip()):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("the hub did not start:\n" + open(self.log_path).read())
+            time.sleep(0.02)
+        self.port = int(open(self.port_file).read().strip())
+        self.base_url = f"http://127.0.0.1:{self.port}/"
+
+    def _call(self, method: str, path: str, body: Optional[Any] = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path.lstrip("/"), data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read().decode("utf-8"))
+
+    def stats(self) -> Dict[str, Any]:
+        return self._call("GET", "/_hub/stats")
+
+    def events(self) -> List[Dict[str, Any]]:
+        return self._call("GET", "/_hub/events")
+
+    def reset(self) -> None:
+        self._call("POST", "/_hub/reset", {})
+
+    def faults(self, script: List[Dict[str, Any]]) -> None:
+        self._call("POST", "/_hub/faults", {"script": script})
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def hub_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    if not os.path.exists(HUB_SCRIPT):
+        pytest.skip(f"the local hub is not there yet ({HUB_SCRIPT}); these tests need it")
+    h = Hub(str(tmp_path_factory.mktemp("hub")))
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def hub(hub_process: Hub) -> Iterator[Hub]:
+    """The hub, reset (no events, no faults) for this test."""
+    hub_process.reset()
+    hub_process.faults([])
+    yield hub_process
+    hub_process.faults([])
+
+
+@pytest.fixture
+def client(hub: Hub) -> Iterator[Any]:
+    """A client of the hub, without retries unless a test asks for them."""
+    from suprsend_native import Suprsend
+
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=0, timeout=20) as c:
+        yield c
+
+
+def user_properties(event: Dict[str, Any]) -> Dict[str, Any]:
+    """The properties the caller set (without those the library adds, such as $ss_sdk_version)."""
+    return {k: v for k, v in event["properties"].items() if not k.startswith("$")}
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with nothing listening on it."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

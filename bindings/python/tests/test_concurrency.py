@@ -1,0 +1,193 @@
+"""Many threads on one client, fork, the GIL, and memory over many calls."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+
+import pytest
+
+from conftest import KEY, SECRET
+from suprsend_native import Event, Suprsend
+
+
+def test_8_threads_x_200_events_on_one_client(hub):
+    failures = []
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=3) as client:
+        def worker(t):
+            for i in range(200):
+                r = client.track_event(Event(f"user_{t}", "threaded", {"t": t, "i": i}))
+                if not r["success"]:
+                    failures.append(r)
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert failures == []
+    stats = hub.stats()
+    assert stats["accepted"] == 1600
+    assert stats["duplicates"] == 0
+    seen = {(e["properties"]["t"], e["properties"]["i"]) for e in hub.events()}
+    assert len(seen) == 1600
+
+
+def test_calls_release_the_gil(hub):
+    """4 requests that each wait 600 ms on the hub finish together, not one after another."""
+    hub.faults([{"delay_ms": 600}] * 4)
+    results = []
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=0) as client:
+        def worker():
+            results.append(client.track_event(Event("user", "parallel")))
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        start = time.monotonic()
+        for th in threads:
+            th.start()
+        # While the requests wait, this (Python) thread must keep running.
+        ticks = 0
+        while any(th.is_alive() for th in threads):
+            ticks += 1
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+    assert all(r["success"] for r in results) and len(results) == 4
+    assert elapsed < 1.8, f"4 x 600 ms took {elapsed:.2f} s: calls are serialized (GIL held?)"
+    assert ticks > 20
+
+
+def test_close_waits_for_calls_in_flight(hub):
+    hub.faults([{"delay_ms": 500}])
+    client = Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=0)
+    results = []
+    th = threading.Thread(target=lambda: results.append(client.track_event(Event("user", "in_flight"))))
+    th.start()
+    time.sleep(0.15)
+    client.close()  # must not free the client under the running call
+    th.join()
+    assert results and results[0]["success"] is True
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_uses_the_parents_client(hub):
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=2) as client:
+        assert client.track_event(Event("parent", "before_fork"))["success"]
+        pid = os.fork()
+        if pid == 0:  # child: send one event with the inherited client, then leave at once
+            code = 1
+            try:
+                r = client.track_event(Event("child", "from_child", {"pid": os.getpid()}))
+                code = 0 if r["success"] else 2
+            except BaseException:
+                code = 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status), f"child did not exit normally (status {status})"
+        assert os.WEXITSTATUS(status) == 0, f"child exit code {os.WEXITSTATUS(status)}"
+        assert client.track_event(Event("parent", "after_fork"))["success"]
+    names = [e["event"] for e in hub.events()]
+    assert names == ["before_fork", "from_child", "after_fork"]
+    assert hub.stats()["accepted"] == 3
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc/self/statm")
+def test_no_memory_growth(hub, capsys, tmp_path):
+    """20,000 sends, 2,000 rejected events and 20,000 event builds: RSS stays flat after a warm-up."""
+    att = tmp_path / "a.bin"
+    att.write_bytes(os.urandom(2048))
+    props = {"name": "User ✓", "nested": {"list": list(range(20)), "s": "x" * 200}}
+
+    def one_round(client, sends, builds):
+        for i in range(sends):
+            r = client.track_event(Event(f"user_{i % 50}", "memory_check", props))
+            assert r["success"]
+        for i in range(sends // 10):  # failures too: responses and errors must be freed
+            try:
+                client.track_event(Event("user", "$bad"))
+            except ValueError:
+                pass
+        ev = Event("user", "memory_check", props)
+        ev.add_attachment(str(att))
+        ev.add_attachment("https://example.com/a.pdf")
+        for _ in range(builds):
+            from suprsend_native._clib import lib
+            lib.suprsend_event_free(ev._build())
+        bulk = client.bulk_events.new_instance()
+        bulk.append(*[Event(f"u{i}", "memory_bulk", props) for i in range(sends // 10)], Event("u", "$bad"))
+        assert bulk.trigger().failure == 1
+
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=2) as client:
+        one_round(client, 500, 2000)  # warm-up: caches, connection pool, allocator arenas
+        gc.collect()
+        before = _rss_mb()
+        t0 = time.monotonic()
+        for _ in range(4):
+            one_round(client, 5000, 5000)  # 20,000 sends + 2,000 rejected + 20,000 builds + 4 bulks
+        gc.collect()
+        after = _rss_mb()
+        elapsed = time.monotonic() - t0
+    with capsys.disabled():
+        print(f"\n[memory] RSS before {before:.1f} MB, after {after:.1f} MB, growth {after - before:+.2f} MB "
+              f"over 20000 sends + 2000 rejected + 20000 builds + 4 bulks of 500 ({elapsed:.1f} s)")
+    assert after - before < 8.0, f"RSS grew {after - before:.1f} MB"
+    assert hub.stats()["accepted"] == 500 + 50 + 4 * (5000 + 500)
+
+
+def test_errors_are_per_thread(hub):
+    """suprsend_last_error() is thread-local: each thread sees the message of its own failure."""
+    problems = []
+    with Suprsend(KEY, SECRET, base_url=hub.base_url) as client:
+        def worker(t):
+            for i in range(100):
+                name = f"$bad_{t}_{i}"
+                try:
+                    client.track_event(Event(f"user_{t}", name))
+                    problems.append(f"{name} was accepted")
+                except ValueError as e:
+                    if name not in str(e):
+                        problems.append(f"{name}: got {e}")
+                if not client.track_event(Event(f"user_{t}", f"good_{t}"))["success"]:
+                    problems.append("good event failed")
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert problems == []
+    assert hub.stats()["accepted"] == 600
+
+
+def test_unclosed_objects_at_exit(hub, tmp_path):
+    """Clients, bulks and events left open when the interpreter exits: no crash, exit code 0."""
+    import subprocess
+    import sys
+
+    from conftest import BINDING_DIR
+
+    script = tmp_path / "leave_open.py"
+    script.write_text(
+        "import sys, gc\n"
+        "from suprsend_native import Suprsend, Event\n"
+        f"c = Suprsend({KEY!r}, {SECRET!r}, base_url={hub.base_url!r})\n"
+        "assert c.track_event(Event('u', 'at_exit'))['success']\n"
+        "b = c.bulk_events.new_instance(); b.append(Event('u', 'never'))\n"
+        "c2 = Suprsend('k2', 's2'); del c2; gc.collect()\n"
+        "ev = Event('u', 'left')\n"
+        "sys.exit(0)\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(BINDING_DIR, "src"), env.get("PYTHONPATH")]))
+    if env.get("SUPRSEND_LIBRARY"):
+        env["SUPRSEND_LIBRARY"] = os.path.abspath(env["SUPRSEND_LIBRARY"])
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert hub.stats()["accepted"] == 1
