@@ -143,8 +143,12 @@ public enum BaseURL {
         guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else {
             throw .argument("base_url: must start with http:// or https:// ('\(raw)')")
         }
+        // The authority is [user[:password]@]host[:port]; the host itself must not be empty.
         let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
-        let host = afterScheme.prefix(while: { $0 != "/" })
+        let authority = afterScheme.prefix(while: { $0 != "/" })
+        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? authority
+        let host = hostAndPort.hasPrefix("[") ? hostAndPort.prefix(while: { $0 != "]" }).dropFirst()
+                                              : hostAndPort.prefix(while: { $0 != ":" })
         guard !host.isEmpty else { throw .argument("base_url: has no host ('\(raw)')") }
         guard !url.contains("?"), !url.contains("#"), !url.contains(where: { $0.isWhitespace }) else {
             throw .argument("base_url: must not contain a query, a fragment or white space ('\(raw)')")

@@ -68,22 +68,25 @@ enum HubResponses {
         return "HTTP \(status): \(reason)"
     }
 
-    /// `{"error": {"message", "type"}}`, `{"error": "..."}`, `{"message", "detail"}`, or a JSON string.
+    /// `{"error": {"message", "type"}}`, `{"error": "..."}`, `{"message", "detail"}`, or a JSON
+    /// string. Nil when none of them holds any text, so that the caller falls back to the body.
     private static func messageFromJSON(_ json: JSONValue) -> String? {
+        func text(_ value: JSONValue?) -> String? {
+            guard let string = value?.stringValue?.trimmingWhitespace(), !string.isEmpty else { return nil }
+            return string
+        }
         if let error = json["error"] {
-            if let message = error["message"]?.stringValue {
-                if let type = error["type"]?.stringValue, !type.isEmpty { return "\(message) (\(type))" }
+            if let message = text(error["message"]) {
+                if let type = text(error["type"]) { return "\(message) (\(type))" }
                 return message
             }
-            if let text = error.stringValue { return text }
+            if let message = text(error) { return message }
         }
-        let message = json["message"]?.stringValue
-        let detail = json["detail"]?.stringValue
-        switch (message, detail) {
-        case let (message?, detail?) where !detail.isEmpty && detail != message: return "\(message): \(detail)"
+        switch (text(json["message"]), text(json["detail"])) {
+        case let (message?, detail?) where detail != message: return "\(message): \(detail)"
         case let (message?, _): return message
         case let (nil, detail?): return detail
-        default: return json.stringValue
+        default: return text(json)
         }
     }
 
