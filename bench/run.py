@@ -1,0 +1,859 @@
+#!/usr/bin/env python3
+"""make bench: libsuprsend measured side by side with the official Python SDK and raw libcurl.
+
+    python3 bench/run.py            full run (median of --runs runs per scenario), writes bench/results/latest.json
+    python3 bench/run.py --smoke    a few events each, one run, writes bench/results/smoke.json (< 60 s)
+    python3 bench/run.py --profile  also profile c_single and c_bulk under valgrind --tool=callgrind
+
+Stdlib only. See bench/README.md for the method. Figures are printed, never asserted; the
+correctness pass (every client's requests accepted by the local hub, none rejected) is, and a
+failure there makes the exit status non-zero.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+DIST = ROOT / "dist"
+LIB = DIST / "lib" / "libsuprsend.so"
+PKGCONFIG_DIR = DIST / "lib" / "pkgconfig"
+HUB = ROOT / "tools" / "hub" / "suprsend-hub"
+BINDING_SRC = ROOT / "bindings" / "python" / "src"
+VECTORS = [ROOT.parent / "shared" / "vectors" / "signatures.json", Path("/work/shared/vectors/signatures.json")]
+
+# The official SDK wants a workspace key of at least 20 characters.
+KEY, SECRET = "bench_workspace_key_0001", "bench_workspace_secret_0001"
+BULK_CHUNK = 100  # events per bulk request (the protocol's maximum, and what every client packs)
+
+# Events per run. The full bench takes a few minutes on 2 cores; the official SDK gets fewer
+# events (it opens a new connection per request and validates each event with jsonschema).
+FULL = {"runs": 5, "floor": 20000, "floor_bulk": 100000, "c_single": 20000, "c_single_8t": 20000,
+        "c_bulk": 100000, "py_single": 10000, "py_bulk": 100000, "official_py_single": 2000,
+        "official_py_bulk": 20000, "dlopen_runs": 31}
+SMOKE = {"runs": 1, "floor": 20, "floor_bulk": 200, "c_single": 20, "c_single_8t": 40, "c_bulk": 200,
+         "py_single": 20, "py_bulk": 200, "official_py_single": 10, "official_py_bulk": 200, "dlopen_runs": 5}
+
+TARGETS = {
+    "c_single_cpu_over_floor_max": 1.5,
+    "c_bulk_serialize_sign_us_max": 5.0,
+    "py_single_over_official_min": 10.0,
+    "py_bulk_over_official_min": 5.0,
+    "c_bulk_peak_rss_mb_max": 64.0,
+}
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def warn(msg):
+    print(f"bench: warning: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Machine, tools, builds
+# ------------------------------------------------------------------------------------------
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+        except Exception:
+            return None
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    nginx_v = None
+    if nginx:
+        r = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+        nginx_v = (r.stderr or r.stdout).strip()
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "libcurl": version(["curl-config", "--version"]),
+        "nginx": nginx_v,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def cpu_times():
+    """Aggregate jiffies from /proc/stat: (total, steal, idle)."""
+    try:
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f[:8]), f[7] if len(f) > 7 else 0, f[3]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def build_c(tmp, name, src, extra_args):
+    out = str(tmp / name)
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or "cc"
+    r = run([cc, "-O2", "-Wall", "-o", out, str(src)] + extra_args)
+    if r.returncode != 0:
+        raise RuntimeError(f"building {src.name} failed:\n{r.stderr}")
+    return out
+
+
+def pkg_config_flags():
+    env = dict(os.environ, PKG_CONFIG_PATH=str(PKGCONFIG_DIR) + os.pathsep + os.environ.get("PKG_CONFIG_PATH", ""))
+    r = run(["pkg-config", "--cflags", "--libs", "suprsend"], env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"pkg-config suprsend failed: {r.stderr.strip()}")
+    libdir = run(["pkg-config", "--variable=libdir", "suprsend"], env=env).stdout.strip() or str(LIB.parent)
+    return r.stdout.split() + [f"-Wl,-rpath,{libdir}", "-Wl,--enable-new-dtags", "-lpthread"]
+
+
+def ensure_nginx():
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if nginx:
+        return nginx
+    if os.geteuid() != 0:
+        raise RuntimeError("nginx is not installed and this is not root: install it with "
+                           "`sudo apt-get install -y nginx-light` (Debian) and run `make bench` again")
+    log("nginx missing: apt-get install -y nginx-light ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for pkgs in (["nginx-light"], ["nginx"]):
+        r = run(["apt-get", "install", "-y", "--no-install-recommends"] + pkgs, env=env)
+        if r.returncode != 0:
+            run(["apt-get", "update"], env=env)
+            r = run(["apt-get", "install", "-y", "--no-install-recommends"] + pkgs, env=env)
+        if r.returncode == 0:
+            break
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not nginx:
+        raise RuntimeError("could not install nginx with apt-get (nginx-light or nginx)")
+    # Debian's package may start the system's nginx; ours runs on its own port with its own config.
+    return nginx
+
+
+def ensure_official_sdk():
+    r = run([sys.executable, "-c", "import suprsend, jsonschema, requests"])
+    if r.returncode == 0:
+        return True
+    log("suprsend-py-sdk missing: pip install suprsend-py-sdk ...")
+    r = run([sys.executable, "-m", "pip", "install", "--quiet", "suprsend-py-sdk"])
+    if r.returncode != 0:
+        warn(f"pip install suprsend-py-sdk failed: {r.stderr.strip()[-500:]}")
+        return False
+    return run([sys.executable, "-c", "import suprsend"]).returncode == 0
+
+
+def binding_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(BINDING_SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["SUPRSEND_LIBRARY"] = str(LIB)
+    return env
+
+
+# ------------------------------------------------------------------------------------------
+# Servers: the hub (correctness) and nginx (throughput)
+# ------------------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    t = time.time() + timeout
+    while time.time() < t:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def http_json(port, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        data = r.read()
+        return r.status, data
+    finally:
+        c.close()
+
+
+class Hub:
+    def __init__(self, tmp):
+        self.proc = None
+        self.port = None
+        port_file = tmp / "hub.port"
+        cmd = [str(HUB)] if os.access(HUB, os.X_OK) else [sys.executable, str(HUB)]
+        self.proc = subprocess.Popen(cmd + ["--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
+                                            "--workspace", f"{KEY}:{SECRET}", "--quiet"],
+                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "hub.stderr", "w"))
+        t = time.time() + 15
+        while time.time() < t and self.proc.poll() is None:
+            if port_file.exists() and port_file.read_text().strip():
+                self.port = int(port_file.read_text().strip())
+                break
+            time.sleep(0.05)
+        if not self.port:
+            stop(self.proc)
+            raise RuntimeError(f"the hub did not start: {(tmp / 'hub.stderr').read_text()[-800:]}")
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def stats(self):
+        st, data = http_json(self.port, "GET", "/_hub/stats")
+        return json.loads(data)
+
+    def rejections(self):
+        st, data = http_json(self.port, "GET", "/_hub/rejections")
+        return json.loads(data)
+
+    def close(self):
+        stop(self.proc)
+
+
+def bulk_answer(n):
+    """nginx directives for a fixed bulk answer of n positional success records. One nginx
+    config token is limited to 4 KiB, so the answer is assembled from variables."""
+    assert n % 10 == 0
+    rec = '{"status":"success","message_id":"bench","status_code":202}'
+    return ("set $rec10 '" + ",".join([rec] * 10) + "';\n      "
+            "return 202 '{\"status\":\"success\",\"records\":[" + ",".join(["$rec10"] * (n // 10)) + "]}';")
+
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+master_process on;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+{affinity}
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/client_body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  keepalive_requests 100000;
+  keepalive_timeout 75s;
+  client_max_body_size 2m;
+  client_body_buffer_size 1m;
+  default_type application/json;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    # 'return' discards (reads) the request body, so the connection stays usable (keep-alive).
+    location = /v2/event/ {{ return 202 '{{"status":"success","message_id":"bench"}}'; }}
+    # Every bulk request of the bench carries exactly {chunk} events (N is a multiple of {chunk}),
+    # so a fixed answer with {chunk} positional records is exact.
+    location = /v2/bulk/event/ {{
+      {bulk}
+    }}
+    # The single-event shape for a bulk chunk (no "records"): how does a client count that?
+    location = /norecords/v2/bulk/event/ {{ return 202 '{{"status":"success"}}'; }}
+    location = /_status {{ stub_status; }}
+    location / {{ return 404 '{{"status":"error","error":{{"message":"no such path","type":"bench"}}}}'; }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, tmp, cpu=None):
+        self.bin = ensure_nginx()
+        affinity = ""
+        if cpu is not None:  # worker_cpu_affinity takes a bit mask, CPU 0 rightmost
+            affinity = "worker_cpu_affinity " + "".join("1" if i == cpu else "0" for i in range(cpu, -1, -1)) + ";"
+        self.dir = tmp / "nginx"
+        self.dir.mkdir()
+        last = ""
+        for _ in range(5):
+            port = free_port()
+            conf = self.dir / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=self.dir, port=port, chunk=BULK_CHUNK, bulk=bulk_answer(BULK_CHUNK),
+                                              affinity=affinity))
+            self.proc = subprocess.Popen([self.bin, "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if wait_port(port, self.proc):
+                self.port = port
+                self.base = f"http://127.0.0.1:{port}/"
+                return
+            stop(self.proc)
+            last = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+        raise RuntimeError(f"nginx did not start: {last[-800:]}")
+
+    def accepts(self):
+        """Connections nginx has accepted so far (counting the one used to ask)."""
+        st, data = http_json(self.port, "GET", "/_status")
+        # "Active connections: 1 \nserver accepts handled requests\n 5 5 9 \n..."
+        nums = data.decode().splitlines()[2].split()
+        return int(nums[0]), int(nums[2])
+
+    def close(self):
+        stop(self.proc)
+
+
+# ------------------------------------------------------------------------------------------
+# Scenarios
+# ------------------------------------------------------------------------------------------
+
+class Scenarios:
+    def __init__(self, tools, have_lib, have_binding, have_official):
+        self.t = tools
+        self.client_cpu = None  # set for the timed runs when --pin is same or split
+        self.have = {"lib": have_lib, "binding": have_binding, "official": have_official}
+
+    def command(self, name, base, n):
+        t = dict(self.t)
+        t.setdefault("c_bench", "c_bench-not-built")
+        if name == "floor":
+            return [t["floor"], base, KEY, SECRET, str(n), "single"], None, "floor"
+        if name == "floor_bulk":
+            return [t["floor"], base, KEY, SECRET, str(n), "bulk"], None, "floor"
+        if name == "c_single":
+            return [t["c_bench"], base, KEY, SECRET, "single", str(n), "1"], None, "lib"
+        if name == "c_single_8t":
+            return [t["c_bench"], base, KEY, SECRET, "single", str(n), "8"], None, "lib"
+        if name == "c_bulk":
+            return [t["c_bench"], base, KEY, SECRET, "bulk", str(n)], None, "lib"
+        py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
+        if name == "py_single":
+            return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
+        if name == "py_bulk":
+            return py + ["--impl", "native", "--mode", "bulk"], binding_env(), "binding"
+        if name == "official_py_single":
+            return py + ["--impl", "official", "--mode", "single"], None, "official"
+        if name == "official_py_bulk":
+            return py + ["--impl", "official", "--mode", "bulk"], None, "official"
+        raise KeyError(name)
+
+    def available(self, name):
+        need = self.command(name, "http://x/", 1)[2]
+        if need == "floor":
+            return True
+        if need == "binding":
+            return self.have["lib"] and self.have["binding"]
+        return self.have[need]
+
+    def run_one(self, name, base, n, timeout=900):
+        cmd, env, _ = self.command(name, base, n)
+        pre = None
+        if self.client_cpu is not None:
+            cpu = self.client_cpu
+            pre = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=pre)
+        line = next((l for l in reversed(r.stdout.strip().splitlines()) if l.startswith("{")), None)
+        if line is None:
+            raise RuntimeError(f"{name}: no result (exit {r.returncode}): {r.stderr.strip()[-1500:]}")
+        res = json.loads(line)
+        if r.returncode != 0 and not res.get("failed"):
+            raise RuntimeError(f"{name}: exit {r.returncode}: {r.stderr.strip()[-1500:]}")
+        return res
+
+
+def per_run_figures(res):
+    ev = res["events"]
+    cpu = res["cpu_user_s"] + res["cpu_sys_s"]
+    f = {"events_per_s": ev / res["wall_s"] if res["wall_s"] > 0 else float("inf"),
+         "cpu_us_per_event": cpu / ev * 1e6,
+         "cpu_user_us_per_event": res["cpu_user_s"] / ev * 1e6,
+         "cpu_sys_us_per_event": res["cpu_sys_s"] / ev * 1e6,
+         "peak_rss_mb": res.get("peak_rss_kb", res["maxrss_kb"]) / 1024.0}
+    if "requests" in res:
+        f["cpu_us_per_request"] = cpu / res["requests"] * 1e6
+    if "append_cpu_s" in res:
+        f["append_cpu_us_per_event"] = res["append_cpu_s"] / ev * 1e6
+        f["trigger_cpu_us_per_event"] = res["trigger_cpu_s"] / ev * 1e6
+    return f
+
+
+def summarize(name, runs):
+    figs = [per_run_figures(r) for r in runs]
+    out = {"name": name, "events": runs[0]["events"], "runs": len(runs)}
+    for k in figs[0]:
+        out[k] = round(statistics.median(f[k] for f in figs), 3)
+    out["events_per_s_min_max"] = [round(min(f["events_per_s"] for f in figs), 1), round(max(f["events_per_s"] for f in figs), 1)]
+    out["per_run"] = [{k: round(f[k], 3) for k in ("events_per_s", "cpu_us_per_event", "cpu_user_us_per_event",
+                                                    "cpu_sys_us_per_event", "peak_rss_mb")} for f in figs]
+    out["ok"] = sum(r["ok"] for r in runs)
+    out["failed"] = sum(r["failed"] for r in runs)
+    conns = [r.get("_connections") for r in runs if r.get("_connections") is not None]
+    if conns:
+        out["connections_per_run"] = statistics.median(conns)
+    errs = [r.get("error") for r in runs if r.get("error")]
+    if errs:
+        out["first_error"] = errs[0]
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Correctness pass through the hub
+# ------------------------------------------------------------------------------------------
+
+def check_floor_signer(floor):
+    path = next((p for p in VECTORS if p.exists()), None)
+    if not path:
+        warn("signatures.json not found: the floor's signer is not checked against the vectors")
+        return True
+    vectors = json.loads(path.read_text())["vectors"]
+    bad = 0
+    for v in vectors:
+        r = subprocess.run([floor, "--sign", v["secret"], v["method"], v["content_type"], v["date"], v["request_uri"]],
+                           input=v["body"].encode(), capture_output=True)
+        if r.stdout.decode().strip() != v["signature"]:
+            bad += 1
+    log(f"  floor signer vs {path.name}: {len(vectors) - bad}/{len(vectors)} vectors match")
+    return bad == 0
+
+
+def correctness_pass(tmp, sc):
+    log("Correctness pass: a sample from every client through the local hub (signatures and rules checked)")
+    ok = check_floor_signer(sc.t["floor"])
+    if not (os.access(HUB, os.R_OK)):
+        warn(f"{HUB} not found: correctness pass skipped")
+        return ok, []
+    hub = Hub(tmp)
+    rows = []
+    try:
+        plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
+                ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150)]
+        log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
+        for name, n in plan:
+            if not sc.available(name):
+                log(f"  {name:<20} {'-':>6}  skipped ({'library' if not sc.have['lib'] else 'binding'} not available)")
+                rows.append({"name": name, "skipped": True})
+                continue
+            s0 = hub.stats()
+            err = None
+            try:
+                res = sc.run_one(name, hub.base, n, timeout=120)
+                if res.get("failed"):
+                    err = res.get("error") or "client reported failures"
+            except Exception as e:  # noqa: BLE001 - reported, not raised
+                err = str(e)
+            s1 = hub.stats()
+            d = {k: s1[k] - s0[k] for k in ("requests", "accepted", "rejected", "duplicates", "connections")}
+            d["connections"] -= 1  # the connection that asked for s1
+            good = err is None and d["accepted"] == n and d["rejected"] == 0 and d["duplicates"] == 0
+            ok &= good
+            verdict = "ok" if good else f"FAIL {err or ''}".strip()
+            if d["rejected"]:
+                rej = hub.rejections()[-d["rejected"]:]
+                verdict += " rejections: " + "; ".join(f"{x['reason']}: {x['message']}" for x in rej[:3])
+            log(f"  {name:<20} {n:>6} {d['accepted']:>8} {d['rejected']:>8} {d['duplicates']:>6} {d['requests']:>8} {d['connections']:>6}  {verdict}")
+            rows.append(dict(name=name, events=n, ok=good, error=err, **d))
+        st = hub.stats()
+        log(f"  hub totals: {json.dumps({k: st[k] for k in ('requests', 'accepted', 'duplicates', 'rejected', 'connections')})}")
+    finally:
+        hub.close()
+    return ok, rows
+
+
+# ------------------------------------------------------------------------------------------
+# Library size, dlopen time, bulk without records, profile
+# ------------------------------------------------------------------------------------------
+
+def library_figures(tmp, dlopen_bin, runs):
+    out = {"path": str(LIB.relative_to(ROOT)), "size_bytes_unstripped": LIB.stat().st_size,
+           "build_id": build_id(LIB)}
+    stripped = tmp / "libsuprsend.stripped.so"
+    shutil.copy(LIB, stripped)
+    r = run(["strip", "--strip-all", str(stripped)])
+    out["size_bytes"] = stripped.stat().st_size if r.returncode == 0 else None
+    out["size_mb"] = round(out["size_bytes"] / 1e6, 3) if out["size_bytes"] else None
+    # Shared objects it pulls in that are not part of the base system (the Swift runtime, ...).
+    deps = []
+    r = run(["ldd", str(LIB)])
+    for line in r.stdout.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and parts[1].strip().startswith("/"):
+            p = parts[1].split("(")[0].strip()
+            deps.append({"name": parts[0].strip(), "path": p, "size_bytes": os.path.getsize(p) if os.path.exists(p) else None})
+        elif "not found" in line:
+            deps.append({"name": line.split()[0], "path": None, "size_bytes": None})
+    out["dependencies"] = deps
+    swift = [d for d in deps if d["path"] and "swift" in d["path"].lower()]
+    out["swift_runtime_bytes"] = sum(d["size_bytes"] or 0 for d in swift)
+    times = []
+    run([dlopen_bin, str(LIB), "suprsend_version"])  # warm the page cache
+    for _ in range(runs):
+        r = run([dlopen_bin, str(LIB), "suprsend_version"])
+        if r.returncode != 0:
+            out["dlopen_error"] = r.stderr.strip()
+            break
+        times.append(float(r.stdout.strip()))
+    out["dlopen_ms"] = round(statistics.median(times), 3) if times else None
+    out["dlopen_runs"] = len(times)
+    # For scale: libcurl alone.
+    curl = next((d["path"] for d in deps if d["name"].startswith("libcurl")), None)
+    if curl:
+        t = []
+        for _ in range(max(3, runs // 3)):
+            r = run([dlopen_bin, curl, "curl_easy_init"])
+            if r.returncode == 0:
+                t.append(float(r.stdout.strip()))
+        if t:
+            out["dlopen_ms_libcurl_alone"] = round(statistics.median(t), 3)
+    return out
+
+
+def bulk_without_records(sc, nginx):
+    """What the library reports when a bulk chunk is answered 202 {"status":"success"} (no records)."""
+    if not sc.available("c_bulk"):
+        return None
+    try:
+        res = sc.run_one("c_bulk", nginx.base + "norecords/", 200, timeout=60)
+    except Exception as e:  # noqa: BLE001
+        return {"error": str(e)}
+    return {k: res.get(k) for k in ("events", "ok", "failed", "bulk_status", "error")}
+
+
+def build_id(path):
+    r = run(["readelf", "-n", str(path)])
+    m = re.search(r"Build ID:\s*([0-9a-f]+)", r.stdout)
+    return m.group(1) if m else None
+
+
+def unstripped_copy(tmp):
+    """dist/ has the stripped library; SwiftPM's build directory has the same build unstripped.
+    Copy it (as the soname) so that callgrind can name the library's functions."""
+    want = build_id(LIB)
+    if not want:
+        return None
+    for cand in sorted((ROOT / ".build").glob("*/release/libsuprsend.so")) + sorted((ROOT / ".build").glob("release/libsuprsend.so")):
+        if build_id(cand) == want:
+            d = tmp / "symbols"
+            d.mkdir(exist_ok=True)
+            dst = d / LIB.resolve().name
+            shutil.copy(cand, dst)
+            for alias in ("libsuprsend.so.0", "libsuprsend.so"):
+                if not (d / alias).exists():
+                    os.symlink(dst.name, d / alias)
+            if build_id(dst) == want:
+                return dst
+    return None
+
+
+def profile(tmp, sc, nginx, n_single, n_bulk):
+    if not shutil.which("valgrind"):
+        warn("valgrind not installed: no profile")
+        return {}
+    demangle = shutil.which("swift-demangle") or (
+        "/opt/swift/usr/bin/swift-demangle" if os.path.exists("/opt/swift/usr/bin/swift-demangle") else None)
+    out = {}
+    env = dict(os.environ)
+    symbols = unstripped_copy(tmp)
+    if symbols:
+        env["LD_LIBRARY_PATH"] = str(symbols.parent)  # c_bench has a RUNPATH: LD_LIBRARY_PATH wins
+        log(f"  symbols from {symbols.name} (same build-id as {LIB.name}, not stripped)")
+    else:
+        warn("no unstripped copy of the library with the same build-id: libsuprsend frames will be addresses")
+    for name, n in (("c_single", n_single), ("c_bulk", n_bulk)):
+        cmd, _, _ = sc.command(name, nginx.base, n)
+        cg = tmp / f"callgrind.{name}.out"
+        log(f"  callgrind {name} N={n} ...")
+        # Only the timed part (bench_timed_single / bench_timed_bulk in c_bench.c): no start-up, no dlopen.
+        toggle = "bench_timed_single" if name == "c_single" else "bench_timed_bulk"
+        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", f"--toggle-collect={toggle}"] + cmd,
+                           capture_output=True, text=True, timeout=1200, env=env)
+        if not cg.exists():
+            warn(f"callgrind {name} failed: {r.stderr[-500:]}")
+            continue
+        ann = run(["callgrind_annotate", "--inclusive=no", "--threshold=99", str(cg)]).stdout
+        ann_inc = run(["callgrind_annotate", "--inclusive=yes", "--threshold=99", str(cg)]).stdout
+        ann_tree = run(["callgrind_annotate", "--inclusive=no", "--tree=caller", "--threshold=90", str(cg)]).stdout
+        if demangle:
+            ann = subprocess.run([demangle, "--simplified"], input=ann, capture_output=True, text=True).stdout or ann
+            ann_inc = subprocess.run([demangle, "--simplified"], input=ann_inc, capture_output=True, text=True).stdout or ann_inc
+            ann_tree = subprocess.run([demangle, "--simplified"], input=ann_tree, capture_output=True, text=True).stdout or ann_tree
+        if symbols:  # name the library by its place in dist/, not by the temporary copy
+            ann, ann_inc, ann_tree = (x.replace(str(symbols.parent), str(LIB.parent)) for x in (ann, ann_inc, ann_tree))
+        (RESULTS / f"profile_{name}.txt").write_text(f"# callgrind, {name}, N={n}: self (exclusive) cost\n{ann}\n\n"
+                                                    f"# inclusive cost\n{ann_inc}\n\n# self cost with callers\n{ann_tree}")
+        total, top = None, []
+        for line in ann.splitlines():
+            m = re.match(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%[^)]*\)\s+(?:\([^)]*\)\s+)?(.*)$", line)
+            if not m:
+                continue
+            ir, fn = int(m.group(1).replace(",", "")), m.group(3).strip()
+            if fn.endswith("PROGRAM TOTALS"):
+                total = ir
+            elif total and len(top) < 25:
+                top.append({"ir": ir, "percent": round(100.0 * ir / total, 2), "function": fn[:200]})
+        out[name] = {"events": n, "total_ir": total, "ir_per_event": round(total / n) if total else None, "top": top,
+                     "file": str((RESULTS / f"profile_{name}.txt").relative_to(ROOT))}
+        log(f"  {name}: {total:,} instructions in the timed part, {out[name]['ir_per_event']:,} per event" if total else "")
+        for t in top[:15]:
+            log(f"    {t['percent']:6.2f}%  {t['function']}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------
+
+ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "py_single", "py_bulk",
+         "official_py_single", "official_py_bulk"]
+
+
+def ratios_and_targets(by, per_run):
+    """Ratios between scenarios are paired: run r of a over run r of b (they ran back to back,
+    under the same machine conditions), median over runs. The machine's speed drifts between
+    runs far more than within one, so this is steadier than a ratio of medians."""
+    def g(n, k):
+        return by.get(n, {}).get(k)
+
+    def paired(a, b, k, op=lambda x, y: x / y):
+        ra, rb = per_run.get(a) or [], per_run.get(b) or []
+        if not ra or not rb:
+            return None
+        if len(ra) == len(rb):
+            vals = [op(x[k], y[k]) for x, y in zip(ra, rb) if y[k]]
+            return round(statistics.median(vals), 3) if vals else None
+        return round(op(g(a, k), g(b, k)), 3) if g(b, k) else None
+
+    ratios = {
+        "c_single_over_floor_cpu": paired("c_single", "floor", "cpu_us_per_event"),
+        "c_single_over_floor_cpu_user": paired("c_single", "floor", "cpu_user_us_per_event"),
+        "c_single_8t_over_c_single_events_per_s": paired("c_single_8t", "c_single", "events_per_s"),
+        "py_single_over_official_py_single_events_per_s": paired("py_single", "official_py_single", "events_per_s"),
+        "py_bulk_over_official_py_bulk_events_per_s": paired("py_bulk", "official_py_bulk", "events_per_s"),
+        "c_bulk_over_floor_bulk_cpu": paired("c_bulk", "floor_bulk", "cpu_us_per_event"),
+        "py_single_over_c_single_cpu": paired("py_single", "c_single", "cpu_us_per_event"),
+        "py_bulk_over_c_bulk_cpu": paired("py_bulk", "c_bulk", "cpu_us_per_event"),
+    }
+    ser = paired("c_bulk", "floor_bulk", "cpu_us_per_event", op=lambda x, y: x - y)
+    ratios["c_bulk_serialize_validate_sign_us_per_event"] = ser
+    ratios["floor_cpu_us_per_request"] = g("floor", "cpu_us_per_request")
+    ratios["floor_bulk_cpu_us_per_request"] = g("floor_bulk", "cpu_us_per_request")
+
+    def t(value, limit, kind):
+        if value is None:
+            return {"value": None, "target": limit, "met": None}
+        return {"value": value, "target": limit, "met": value <= limit if kind == "max" else value >= limit}
+
+    targets = {
+        "c_single_cpu_le_1.5x_floor": t(ratios["c_single_over_floor_cpu"], TARGETS["c_single_cpu_over_floor_max"], "max"),
+        "c_bulk_serialize_validate_sign_le_5us": t(ser, TARGETS["c_bulk_serialize_sign_us_max"], "max"),
+        "c_bulk_cpu_per_event_le_5us_gross": t(g("c_bulk", "cpu_us_per_event"), TARGETS["c_bulk_serialize_sign_us_max"], "max"),
+        "py_single_ge_10x_official": t(ratios["py_single_over_official_py_single_events_per_s"], TARGETS["py_single_over_official_min"], "min"),
+        "py_bulk_ge_5x_official": t(ratios["py_bulk_over_official_py_bulk_events_per_s"], TARGETS["py_bulk_over_official_min"], "min"),
+        "c_bulk_peak_rss_lt_64mb": t(g("c_bulk", "peak_rss_mb"), TARGETS["c_bulk_peak_rss_mb_max"], "max"),
+    }
+    return ratios, targets
+
+
+def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
+    log()
+    if machine and machine.get("steal_percent_during_runs") is not None:
+        log(f"CPU steal (hypervisor) during the runs: {machine['steal_percent_during_runs']}% of all CPU time")
+    log(f"{'scenario':<20} {'events':>8} {'events/s':>11} {'CPU µs/event':>13} {'(user':>7} {'sys)':>7} {'peak RSS MB':>12} {'conns':>6}  notes")
+    log("-" * 106)
+    for s in scen:
+        notes = []
+        if "cpu_us_per_request" in s:
+            notes.append(f"{s['cpu_us_per_request']:.1f} µs CPU/request")
+        if "append_cpu_us_per_event" in s:
+            notes.append(f"append {s['append_cpu_us_per_event']:.2f} + trigger {s['trigger_cpu_us_per_event']:.2f} µs")
+        if s.get("failed"):
+            notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
+        conns = s.get("connections_per_run")
+        log(f"{s['name']:<20} {s['events']:>8} {s['events_per_s']:>11,.0f} {s['cpu_us_per_event']:>13.2f} "
+            f"{s['cpu_user_us_per_event']:>7.2f} {s['cpu_sys_us_per_event']:>7.2f} "
+            f"{s['peak_rss_mb']:>12.1f} {'' if conns is None else int(conns):>6}  {'; '.join(notes)}")
+    for name, why in skipped.items():
+        log(f"{name:<20} {'skipped':>8}  {why}")
+    log()
+    log("Ratios")
+    for k, v in ratios.items():
+        log(f"  {k:<50} {'-' if v is None else v}")
+    log("  (paired: run r of one scenario against run r of the other, median over runs)")
+    log("Targets")
+    for k, v in targets.items():
+        met = {True: "met", False: "NOT met", None: "not measured"}[v["met"]]
+        log(f"  {k:<50} {'-' if v['value'] is None else v['value']:>10}  (target {v['target']})  {met}")
+    if lib:
+        log("Library")
+        log(f"  {lib['path']}: {lib['size_bytes_unstripped']:,} bytes, stripped {lib['size_bytes'] or 0:,} bytes "
+            f"({lib['size_mb']} MB); Swift runtime it loads: {lib['swift_runtime_bytes']:,} bytes")
+        log(f"  dlopen (RTLD_NOW, fresh process, median of {lib['dlopen_runs']}): {lib['dlopen_ms']} ms"
+            + (f" (libcurl alone: {lib['dlopen_ms_libcurl_alone']} ms)" if lib.get("dlopen_ms_libcurl_alone") else "")
+            + (f"  ERROR {lib['dlopen_error']}" if lib.get("dlopen_error") else ""))
+    if norec:
+        log(f"Bulk chunk answered 202 {{\"status\":\"success\"}} without records: {json.dumps(norec)}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="a few events each, one run; writes results/smoke.json")
+    ap.add_argument("--runs", type=int, help="runs per scenario (median taken)")
+    ap.add_argument("--only", help="comma-separated scenarios to run (default all)")
+    ap.add_argument("--n", action="append", default=[], metavar="SCENARIO=N", help="events for a scenario, e.g. c_bulk=50000")
+    ap.add_argument("--pin", choices=("same", "split", "none"), default="same",
+                    help="CPU placement for the timed runs: client and nginx on the same CPU (default; see "
+                         "README: cross-CPU wake-ups on a VM cost more than the client itself), on two CPUs, or free")
+    ap.add_argument("--skip-correctness", action="store_true", help="skip the pass through the hub")
+    ap.add_argument("--profile", action="store_true", help="also run c_single and c_bulk under callgrind")
+    ap.add_argument("--profile-n", default="2000,10000", help="events for the profile: single,bulk (default 2000,10000)")
+    ap.add_argument("--output", help="where to write the JSON (default results/latest.json or results/smoke.json)")
+    a = ap.parse_args()
+
+    cfg = dict(SMOKE if a.smoke else FULL)
+    if a.runs:
+        cfg["runs"] = a.runs
+    for spec in a.n:
+        k, _, v = spec.partition("=")
+        if k not in cfg:
+            ap.error(f"--n: unknown scenario {k}")
+        cfg[k] = int(v)
+    for k in ("floor_bulk", "c_bulk", "py_bulk", "official_py_bulk"):
+        cfg[k] = max(BULK_CHUNK, -(-cfg[k] // BULK_CHUNK) * BULK_CHUNK)  # whole chunks: nginx's fixed bulk answer
+    only = set(a.only.split(",")) if a.only else set(ORDER)
+    out_path = Path(a.output) if a.output else RESULTS / ("smoke.json" if a.smoke else "latest.json")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    t_start = time.time()
+    machine = machine_info()
+    log(f"bench: {machine['cpu_model']}, {machine['cores']} cores, {machine['kernel']}, load {machine['loadavg_start']}")
+    tmp = Path(tempfile.mkdtemp(prefix="suprsend-bench-"))
+    nginx = None
+    exit_code = 0
+    try:
+        tools = {"floor": build_c(tmp, "floor", BENCH / "floor.c", ["-lcurl", "-lcrypto"]),
+                 "dlopen": build_c(tmp, "dlopen_time", BENCH / "dlopen_time.c", ["-ldl"])}
+        have_lib = LIB.exists()
+        if have_lib:
+            try:
+                tools["c_bench"] = build_c(tmp, "c_bench", BENCH / "c_bench.c", pkg_config_flags())
+            except RuntimeError as e:
+                warn(str(e))
+                have_lib = False
+        else:
+            warn(f"{LIB.relative_to(ROOT)} not built yet (run `make`): library scenarios skipped")
+        have_binding = (BINDING_SRC / "suprsend_native").is_dir()
+        if not have_binding:
+            warn(f"{BINDING_SRC.relative_to(ROOT)}/suprsend_native missing: Python binding scenarios skipped")
+        have_official = ensure_official_sdk()
+        sc = Scenarios(tools, have_lib, have_binding, have_official)
+
+        correctness = None
+        if not a.skip_correctness:
+            good, rows = correctness_pass(tmp, sc)
+            correctness = {"ok": good, "clients": rows}
+            if not good:
+                exit_code = 1
+                warn("correctness pass FAILED: see above")
+
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        client_cpu = server_cpu = None
+        if a.pin == "same" and cpus:
+            client_cpu = server_cpu = cpus[0]
+        elif a.pin == "split" and len(cpus) >= 2:
+            client_cpu, server_cpu = cpus[0], cpus[1]
+        cfg["pin"] = a.pin
+        cfg["client_cpu"], cfg["server_cpu"] = client_cpu, server_cpu
+        nginx = Nginx(tmp, server_cpu)
+        sc.client_cpu = client_cpu
+        log(f"\nnginx on {nginx.base} ({machine['nginx']}); runs per scenario: {cfg['runs']}; "
+            f"pinning: {a.pin} (client CPU {client_cpu}, nginx CPU {server_cpu})")
+        names = [n for n in ORDER if n in only]
+        skipped = {}
+        for n in names:
+            if not sc.available(n):
+                skipped[n] = "library not built" if not have_lib else (
+                    "binding missing" if n.startswith("py_") else "suprsend-py-sdk not installed")
+        names = [n for n in names if n not in skipped]
+        results = {n: [] for n in names}
+        c0 = cpu_times()
+        for r in range(cfg["runs"]):
+            for n in names:  # interleaved: run r of every scenario, then run r+1
+                before = nginx.accepts()[0]
+                try:
+                    res = sc.run_one(n, nginx.base, cfg[n])
+                except Exception as e:  # noqa: BLE001
+                    warn(str(e))
+                    exit_code = exit_code or 2
+                    continue
+                res["_connections"] = nginx.accepts()[0] - before - 1  # minus the connection that asked
+                results[n].append(res)
+                f = per_run_figures(res)
+                log(f"  run {r + 1}/{cfg['runs']} {n:<20} {res['events']:>7} ev  {f['events_per_s']:>10,.0f} ev/s  "
+                    f"{f['cpu_us_per_event']:>8.2f} µs CPU/ev  {f['peak_rss_mb']:>6.1f} MB  conns {res['_connections']}"
+                    + (f"  FAILED {res['failed']}: {res.get('error', '')[:100]}" if res.get("failed") else ""))
+        c1 = cpu_times()
+        if c0 and c1 and c1[0] > c0[0]:
+            machine["steal_percent_during_runs"] = round(100.0 * (c1[1] - c0[1]) / (c1[0] - c0[0]), 2)
+        scen = [summarize(n, results[n]) for n in names if results[n]]
+        by = {s["name"]: s for s in scen}
+        per_run = {n: [per_run_figures(r) for r in results[n]] for n in names}
+        ratios, targets = ratios_and_targets(by, per_run)
+
+        lib = library_figures(tmp, tools["dlopen"], cfg["dlopen_runs"]) if have_lib else None
+        norec = bulk_without_records(sc, nginx) if have_lib else None
+        prof = None
+        if a.profile and have_lib:
+            log("\nProfile (valgrind --tool=callgrind, against nginx)")
+            ps, pb = (int(x) for x in a.profile_n.split(","))
+            prof = profile(tmp, sc, nginx, ps, pb)
+
+        print_report(scen, ratios, targets, lib, norec, skipped, machine)
+        machine["loadavg_end"] = os.getloadavg()
+        doc = {"mode": "smoke" if a.smoke else "full", "machine": machine, "config": cfg,
+               "scenarios": scen, "skipped": skipped, "ratios": ratios, "targets": targets,
+               "library": lib or {"size_bytes": None, "dlopen_ms": None, "note": "library not built"},
+               "bulk_answer_without_records": norec, "correctness": correctness,
+               "profile": prof, "duration_s": round(time.time() - t_start, 1)}
+        out_path.write_text(json.dumps(doc, indent=2) + "\n")
+        log(f"\nwrote {out_path.relative_to(ROOT) if out_path.is_relative_to(ROOT) else out_path} "
+            f"in {doc['duration_s']} s")
+    except RuntimeError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        exit_code = 2
+    finally:
+        if nginx:
+            nginx.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
