@@ -32,7 +32,7 @@ public final class RequestSender: Sendable {
     /// The path part of the base URL, which the signature's request URI starts with.
     let basePath: String
     let workspaceKey: String
-    let workspaceSecret: String
+    let signer: RequestSigner
     let transport: HTTPTransport
     let retryPolicy: RetryPolicy
     let logger: Logger
@@ -48,7 +48,7 @@ public final class RequestSender: Sendable {
         self.baseURL = baseURL
         self.basePath = BaseURL.path(of: baseURL)
         self.workspaceKey = workspaceKey
-        self.workspaceSecret = workspaceSecret
+        self.signer = RequestSigner(secret: workspaceSecret)
         self.transport = transport
         self.retryPolicy = retryPolicy
         self.logger = logger
@@ -98,8 +98,7 @@ public final class RequestSender: Sendable {
     private func signedRequest(url: String, requestURI: String, body: [UInt8]) -> HTTPRequest {
         let date = HTTPDate.format(unixSeconds: now())
         let signature = body.withUnsafeBytes {
-            RequestSigner.signature(method: "POST", body: $0, contentType: Self.contentType, date: date,
-                                    requestURI: requestURI, secret: workspaceSecret)
+            signer.signature(method: "POST", body: $0, contentType: Self.contentType, date: date, requestURI: requestURI)
         }
         return HTTPRequest(url: url,
                            headers: ["Content-Type: \(Self.contentType)", "Date: \(date)",

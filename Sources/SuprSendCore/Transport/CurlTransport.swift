@@ -84,6 +84,7 @@ final class CurlHandle {
     }()
     fileprivate var body: [UInt8] = []
     fileprivate var retryAfter: String?
+    private var currentURL: String?
     /// What is left to send of the current request's body; valid only during perform.
     fileprivate var pendingBody = UnsafeRawBufferPointer(start: nil, count: 0)
 
@@ -161,7 +162,12 @@ final class CurlHandle {
         headerList = curl_slist_append(headerList, "Expect:")
         defer { curl_slist_free_all(headerList) }
 
-        var code = suprsend_curl_set_string(easy, CURLOPT_URL, request.url)
+        // Setting the URL makes libcurl parse it again; a handle mostly posts to one URL.
+        var code = CURLE_OK
+        if request.url != currentURL {
+            code = suprsend_curl_set_string(easy, CURLOPT_URL, request.url)
+            currentURL = code == CURLE_OK ? request.url : nil
+        }
         if code == CURLE_OK {
             code = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
         }

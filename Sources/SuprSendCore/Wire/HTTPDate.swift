@@ -8,22 +8,46 @@ enum HTTPDate {
     private static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    /// "Fri, 27 Nov 2026 10:00:00 GMT" for the given Unix time.
+    /// "Fri, 27 Nov 2026 10:00:00 GMT" for the given Unix time: always 29 ASCII bytes.
     static func format(unixSeconds: Int) -> String {
         var time = time_t(unixSeconds)
         var parts = tm()
-        guard gmtime_r(&time, &parts) != nil else { return "Thu, 01 Jan 1970 00:00:00 GMT" }
-        let day = dayNames[Int(parts.tm_wday) % 7]
-        let month = monthNames[Int(parts.tm_mon) % 12]
-        return "\(day), \(twoDigits(parts.tm_mday)) \(month) \(Int(parts.tm_year) + 1900) "
-            + "\(twoDigits(parts.tm_hour)):\(twoDigits(parts.tm_min)):\(twoDigits(parts.tm_sec)) GMT"
+        guard gmtime_r(&time, &parts) != nil, (0...9999).contains(Int(parts.tm_year) + 1900) else {
+            return "Thu, 01 Jan 1970 00:00:00 GMT"
+        }
+        return String(unsafeUninitializedCapacity: 29) { out in
+            var position = 0
+            func put(_ text: String) {
+                for byte in text.utf8 { out[position] = byte; position += 1 }
+            }
+            func put(_ value: Int, digits: Int) {
+                var divisor = 1
+                for _ in 1..<digits { divisor *= 10 }
+                while divisor > 0 {
+                    out[position] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
+                    position += 1
+                    divisor /= 10
+                }
+            }
+            put(dayNames[Int(parts.tm_wday) % 7])
+            put(", ")
+            put(Int(parts.tm_mday), digits: 2)
+            put(" ")
+            put(monthNames[Int(parts.tm_mon) % 12])
+            put(" ")
+            put(Int(parts.tm_year) + 1900, digits: 4)
+            put(" ")
+            put(Int(parts.tm_hour), digits: 2)
+            put(":")
+            put(Int(parts.tm_min), digits: 2)
+            put(":")
+            put(Int(parts.tm_sec), digits: 2)
+            put(" GMT")
+            return position
+        }
     }
 
     static func now() -> String { format(unixSeconds: Clock.nowSeconds()) }
-
-    private static func twoDigits(_ value: Int32) -> String {
-        value < 10 ? "0\(value)" : "\(value)"
-    }
 
     /// Parses the three date forms RFC 9110 asks recipients to accept (IMF-fixdate, RFC 850,
     /// asctime) by their parts: a day, a month name, a year and hh:mm:ss. Nil when unreadable.

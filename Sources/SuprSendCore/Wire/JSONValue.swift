@@ -117,6 +117,20 @@ private struct JSONTreeParser {
         self.maxDepth = maxDepth
     }
 
+    /// The value of an integer of at most 15 digits (exact in a Double), else nil.
+    private static func smallInteger(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
+        var text = digits[...]
+        let negative = text.first == JSONByte.minus
+        if negative { text = text.dropFirst() }
+        guard !text.isEmpty, text.count <= 15 else { return nil }
+        var value = 0
+        for byte in text {
+            guard JSONLexer.isDigit(byte) else { return nil }
+            value = value * 10 + Int(byte &- JSONByte.zero)
+        }
+        return negative ? -value : value
+    }
+
     mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
         var open: [OpenContainer] = []
         var state = State.value
@@ -172,6 +186,11 @@ private struct JSONTreeParser {
                     completed = .string(lexer.decodeString(try lexer.scanString()))
                 case JSONByte.minus, JSONByte.zero...JSONByte.nine:
                     let range = try lexer.scanNumber()
+                    if let integer = Self.smallInteger(lexer.bytes[range]) {
+                        // Status codes and counts: no String and no strtod for them.
+                        completed = .number(Double(integer))
+                        break
+                    }
                     let text = String(decoding: UnsafeBufferPointer(rebasing: lexer.bytes[range]), as: UTF8.self)
                     // The grammar was checked, so this only fails on a stdlib surprise; treat it as invalid.
                     guard let number = Double(text) else { throw .syntax("unrepresentable number", at: range.lowerBound) }

@@ -4,46 +4,82 @@ import CCrypto
 ///
 ///     string_to_sign = METHOD \n md5_hex(body) \n CONTENT_TYPE \n DATE \n REQUEST_URI
 ///     signature      = base64(HMAC-SHA256(secret, string_to_sign))
-enum RequestSigner {
+///
+/// A signer belongs to one secret and is shared by every thread of a client. HMAC
+/// (RFC 2104) is computed from SHA-256 states that have already absorbed the padded key,
+/// copied for each request; see CCrypto/shim.h for why the low-level digests are used.
+final class RequestSigner: Sendable {
+    private static let blockSize = 64  // SHA-256's, which HMAC pads the key to
+
+    /// SHA-256 states after key ^ ipad and key ^ opad: never changed after init, copied per use.
+    private let innerKeyed: SHA256_CTX
+    private let outerKeyed: SHA256_CTX
+
+    init(secret: String) {
+        var key = Array(secret.utf8)
+        if key.count > Self.blockSize {
+            key = Self.sha256(key)
+        }
+        key += [UInt8](repeating: 0, count: Self.blockSize - key.count)
+        var inner = SHA256_CTX()
+        var outer = SHA256_CTX()
+        SHA256_Init(&inner)
+        SHA256_Update(&inner, key.map { $0 ^ 0x36 }, Self.blockSize)
+        SHA256_Init(&outer)
+        SHA256_Update(&outer, key.map { $0 ^ 0x5C }, Self.blockSize)
+        innerKeyed = inner
+        outerKeyed = outer
+    }
+
+    func signature(method: String, body: UnsafeRawBufferPointer, contentType: String,
+                   date: String, requestURI: String) -> String {
+        var message = [UInt8]()
+        message.reserveCapacity(method.utf8.count + 36 + contentType.utf8.count + date.utf8.count + requestURI.utf8.count)
+        message += method.utf8
+        message.append(0x0A)
+        if !body.isEmpty { message += Self.md5Hex(body).utf8 }
+        message.append(0x0A)
+        message += contentType.utf8
+        message.append(0x0A)
+        message += date.utf8
+        message.append(0x0A)
+        message += requestURI.utf8
+        return base64(hmac(message))
+    }
+
+    func hmac(_ message: [UInt8]) -> [UInt8] {
+        var innerDigest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        var mac = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        var context = innerKeyed
+        SHA256_Update(&context, message, message.count)
+        SHA256_Final(&innerDigest, &context)
+        context = outerKeyed
+        SHA256_Update(&context, innerDigest, innerDigest.count)
+        SHA256_Final(&mac, &context)
+        return mac
+    }
+
+    private static func sha256(_ data: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        SHA256(data, data.count, &digest)
+        return digest
+    }
+
+    /// One signature with a signer made for it: for tests and one-off use.
     static func signature(method: String, body: UnsafeRawBufferPointer, contentType: String,
                           date: String, requestURI: String, secret: String) -> String {
-        let bodyHash = body.isEmpty ? "" : md5Hex(body)
-        var message = method
-        message.reserveCapacity(method.utf8.count + 40 + contentType.utf8.count + date.utf8.count + requestURI.utf8.count)
-        message += "\n"
-        message += bodyHash
-        message += "\n"
-        message += contentType
-        message += "\n"
-        message += date
-        message += "\n"
-        message += requestURI
-        return base64(hmacSHA256(key: secret, message: message))
+        RequestSigner(secret: secret).signature(method: method, body: body, contentType: contentType,
+                                                date: date, requestURI: requestURI)
     }
 
     static func md5Hex(_ data: UnsafeRawBufferPointer) -> String {
         var digest = [UInt8](repeating: 0, count: Int(MD5_DIGEST_LENGTH))
-        var length: UInt32 = 0
-        let ok = digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(data.baseAddress, data.count, out.baseAddress, &length, EVP_md5(), nil) == 1
+        if let base = data.baseAddress {
+            MD5(base.assumingMemoryBound(to: UInt8.self), data.count, &digest)
+        } else {
+            MD5([], 0, &digest)
         }
-        return ok ? hex(digest[0..<Int(length)]) : ""
-    }
-
-    static func hmacSHA256(key: String, message: String) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        var key = key
-        var message = message
-        key.withUTF8 { keyBytes in
-            message.withUTF8 { messageBytes in
-                digest.withUnsafeMutableBufferPointer { out in
-                    _ = HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(clamping: keyBytes.count),
-                             messageBytes.baseAddress, messageBytes.count, out.baseAddress, &length)
-                }
-            }
-        }
-        return Array(digest[0..<Int(length)])
+        return hex(digest)
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
