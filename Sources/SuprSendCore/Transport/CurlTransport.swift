@@ -85,6 +85,7 @@ final class CurlHandle {
     fileprivate var body: [UInt8] = []
     fileprivate var retryAfter: String?
     private var currentURL: String?
+    private var userAgentHeader = ""
     /// What is left to send of the current request's body; valid only during perform.
     fileprivate var pendingBody = UnsafeRawBufferPointer(start: nil, count: 0)
 
@@ -116,7 +117,8 @@ final class CurlHandle {
         set("keep-alive", suprsend_curl_set_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
         set("verify peer", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 1))
         set("verify host", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
-        set("user agent", suprsend_curl_set_string(easy, CURLOPT_USERAGENT, settings.userAgent))
+        // The User-Agent goes in the header list: CURLOPT_USERAGENT is formatted anew per request.
+        userAgentHeader = "User-Agent: \(settings.userAgent)"
         if let proxy = settings.proxy {
             set("proxy", suprsend_curl_set_string(easy, CURLOPT_PROXY, proxy))
         }
@@ -158,6 +160,7 @@ final class CurlHandle {
         for header in request.headers {
             headerList = curl_slist_append(headerList, header)
         }
+        headerList = curl_slist_append(headerList, userAgentHeader)
         // Never wait for "100 Continue": the hub answers at once.
         headerList = curl_slist_append(headerList, "Expect:")
         defer { curl_slist_free_all(headerList) }

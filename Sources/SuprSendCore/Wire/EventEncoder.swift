@@ -7,8 +7,14 @@
 /// The caller's properties are copied byte for byte: only the SDK's own members are
 /// appended before the closing brace, so no value is reordered or re-escaped.
 struct EventEncoder: Sendable {
-    var workspaceKey: String
-    var sdkVersion: String
+    /// The same in every event of a client: quoted and escaped once.
+    private let quotedWorkspaceKey: [UInt8]
+    private let quotedSDKVersion: [UInt8]
+
+    init(workspaceKey: String, sdkVersion: String) {
+        quotedWorkspaceKey = JSONWriter.quoted(workspaceKey)
+        quotedSDKVersion = JSONWriter.quoted(sdkVersion)
+    }
 
     struct Fields {
         var insertId: String
@@ -27,7 +33,7 @@ struct EventEncoder: Sendable {
         writer.appendRaw(",\"event\":")
         writer.appendString(fields.name)
         writer.appendRaw(",\"env\":")
-        writer.appendString(workspaceKey)
+        writer.appendRaw(quotedWorkspaceKey)
         writer.appendRaw(",\"distinct_id\":")
         writer.appendString(fields.distinctId)
         writer.appendRaw(",\"properties\":")
@@ -52,7 +58,7 @@ struct EventEncoder: Sendable {
             writer.appendRaw(",")
         }
         writer.appendRaw("\"$ss_sdk_version\":")
-        writer.appendString(sdkVersion)
+        writer.appendRaw(quotedSDKVersion)
         if !attachments.isEmpty {
             writer.appendRaw(",\"$attachments\":[")
             for (index, attachment) in attachments.enumerated() {

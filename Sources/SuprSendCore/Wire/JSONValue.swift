@@ -117,20 +117,6 @@ private struct JSONTreeParser {
         self.maxDepth = maxDepth
     }
 
-    /// The value of an integer of at most 15 digits (exact in a Double), else nil.
-    private static func smallInteger(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
-        var text = digits[...]
-        let negative = text.first == JSONByte.minus
-        if negative { text = text.dropFirst() }
-        guard !text.isEmpty, text.count <= 15 else { return nil }
-        var value = 0
-        for byte in text {
-            guard JSONLexer.isDigit(byte) else { return nil }
-            value = value * 10 + Int(byte &- JSONByte.zero)
-        }
-        return negative ? -value : value
-    }
-
     mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
         var open: [OpenContainer] = []
         var state = State.value
@@ -186,7 +172,7 @@ private struct JSONTreeParser {
                     completed = .string(lexer.decodeString(try lexer.scanString()))
                 case JSONByte.minus, JSONByte.zero...JSONByte.nine:
                     let range = try lexer.scanNumber()
-                    if let integer = Self.smallInteger(lexer.bytes[range]) {
+                    if let integer = JSONValue.smallInteger(lexer.bytes[range]) {
                         // Status codes and counts: no String and no strtod for them.
                         completed = .number(Double(integer))
                         break
@@ -242,5 +228,21 @@ private struct JSONTreeParser {
         lexer.skipWhitespace()
         guard lexer.isAtEnd else { throw lexer.unexpected(expecting: "end of input") }
         return result
+    }
+}
+
+extension JSONValue {
+    /// The value of an integer of at most 15 digits (exact in a Double), else nil.
+    static func smallInteger(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
+        var text = digits[...]
+        let negative = text.first == JSONByte.minus
+        if negative { text = text.dropFirst() }
+        guard !text.isEmpty, text.count <= 15 else { return nil }
+        var value = 0
+        for byte in text {
+            guard JSONLexer.isDigit(byte) else { return nil }
+            value = value * 10 + Int(byte &- JSONByte.zero)
+        }
+        return negative ? -value : value
     }
 }

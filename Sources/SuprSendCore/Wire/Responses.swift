@@ -30,11 +30,27 @@ enum HubResponses {
     /// (as older hubs answer) accepts every event; a list of the wrong length fails the events
     /// it does not cover instead of guessing.
     static func bulk(status: Int, body: [UInt8], eventCount: Int) -> [Record] {
-        let json = JSONValue.parse(body)
         guard (200..<300).contains(status) else {
-            let message = errorMessage(status: status, body: body, json: json)
+            let message = errorMessage(status: status, body: body)
             return Array(repeating: Record(accepted: false, statusCode: status, message: message), count: eventCount)
         }
+        // The usual answer, read without building a tree (see BulkAnswerReader).
+        if let fast = body.withUnsafeBufferPointer({ BulkAnswerReader.records(in: $0) }) {
+            return (0..<eventCount).map { index in
+                guard index < fast.count else {
+                    return Record(accepted: false, statusCode: 500,
+                                  message: "the hub answered \(fast.count) records for \(eventCount) events; none for this one")
+                }
+                switch fast[index] {
+                case let .accepted(statusCode, messageID):
+                    return Record(accepted: true, statusCode: statusCode ?? status, message: messageID ?? "OK")
+                case .other(let range):
+                    let value = body.withUnsafeBufferPointer { JSONValue.parse(UnsafeBufferPointer(rebasing: $0[range])) }
+                    return record(value ?? .null, requestStatus: status)
+                }
+            }
+        }
+        let json = JSONValue.parse(body)
         guard let records = json?["records"]?.arrayValue else {
             return Array(repeating: Record(accepted: true, statusCode: status, message: "OK"), count: eventCount)
         }

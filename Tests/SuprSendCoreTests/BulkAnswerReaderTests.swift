@@ -1,0 +1,64 @@
+import Testing
+@testable import SuprSendCore
+
+/// The fast reader of bulk answers must agree with the general parser on every shape, or
+/// give up (nil) so that the general parser decides.
+@Suite("Bulk answer reader")
+struct BulkAnswerReaderTests {
+    private func read(_ text: String) -> [BulkAnswerReader.Record]? {
+        Array(text.utf8).withUnsafeBufferPointer { BulkAnswerReader.records(in: $0) }
+    }
+
+    private func isAccepted(_ record: BulkAnswerReader.Record) -> Bool {
+        if case .accepted = record { return true }
+        return false
+    }
+
+    @Test func readsSuccessRecordsWithTheirIdsAndCodes() throws {
+        let records = try #require(read(#"""
+            {"status": "success", "records": [
+              {"status": "success", "message_id": "m-1", "status_code": 202},
+              {"message_id": "m-2", "extra": {"nested": [1, {"a": null}], "s": "x\"y"}, "status": "success"}
+            ]}
+            """#))
+        #expect(records.count == 2)
+        guard case let .accepted(code, id) = records[0] else { Issue.record("not accepted"); return }
+        #expect(code == 202 && id == "m-1")
+        guard case let .accepted(code2, id2) = records[1] else { Issue.record("not accepted"); return }
+        #expect(code2 == nil && id2 == "m-2")
+    }
+
+    @Test func leavesOtherRecordsToTheGeneralParser() throws {
+        let text = #"{"records":[{"status":"error","error":{"message":"bad","type":"t"},"status_code":400}, "odd", {"status":"SUCCESS"}]}"#
+        let records = try #require(read(text))
+        #expect(records.count == 3)
+        #expect(!records.contains(where: isAccepted))
+        guard case .other(let range) = records[0] else { Issue.record("expected .other"); return }
+        let bytes = Array(text.utf8)[range]
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"status":"error""#))
+        // And the answer as a whole: the uppercase status is accepted by the general parser.
+        let merged = HubResponses.bulk(status: 202, body: Array(text.utf8), eventCount: 3)
+        #expect(merged.map(\.accepted) == [false, false, true])
+        #expect(merged[0].message == "bad (t)" && merged[0].statusCode == 400)
+    }
+
+    @Test(arguments: [
+        "", "OK", "[]", "{", #"{"records": [}"#, #"{"records": [{"status": "success"},]}"#,
+        #"{"records": [{"status": "success"}]} trailing"#, #"{"records": {"a": 1}}"#, #"{"status": "success"}"#,
+        #"{"records": [{"status": "success"}], "x": [1, 2,]}"#,
+    ])
+    func givesUpOnAnythingElse(_ text: String) {
+        #expect(read(text) == nil, "\(text)")
+    }
+
+    @Test func emptyRecordList() {
+        #expect(read(#"{"records": []}"#)?.isEmpty == true)
+    }
+
+    @Test func deepValuesAreSkippedWithinTheLimit() {
+        let deep = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
+        #expect(read(#"{"x": \#(deep), "records": [{"status": "success"}]}"#)?.count == 1)
+        let tooDeep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(read(#"{"x": \#(tooDeep), "records": []}"#) == nil)
+    }
+}
