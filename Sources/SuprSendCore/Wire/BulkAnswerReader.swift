@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reads the record list of a bulk answer without building a tree.
 ///
 /// A chunk of 100 events is answered with 100 records, nearly always all
@@ -54,8 +56,8 @@ struct BulkAnswerReader {
                 try readObject { (reader, key) throws(JSONSyntaxError) in
                     if key == "status", reader.lexer.current == JSONByte.quote {
                         let token = try reader.lexer.scanString()
-                        accepted = !token.hasEscapes
-                            && reader.lexer.bytes[token.contentStart..<token.contentEnd].elementsEqual("success".utf8)
+                        accepted = StaticKey(bytes: token.hasEscapes ? nil : reader.lexer.bytes[token.contentStart..<token.contentEnd])
+                            == "success"
                     } else if key == "message_id", reader.lexer.current == JSONByte.quote {
                         messageID = reader.lexer.decodeString(try reader.lexer.scanString())
                     } else if key == "status_code", JSONLexer.isDigit(reader.lexer.current) {
@@ -174,7 +176,8 @@ struct StaticKey {
     let bytes: Slice<UnsafeBufferPointer<UInt8>>?
 
     static func == (key: StaticKey, literal: StaticString) -> Bool {
-        guard let bytes = key.bytes else { return false }
-        return literal.withUTF8Buffer { bytes.elementsEqual($0) }
+        guard let bytes = key.bytes, bytes.count == literal.utf8CodeUnitCount else { return false }
+        guard let base = bytes.base.baseAddress else { return bytes.isEmpty }
+        return memcmp(base + bytes.startIndex, literal.utf8Start, bytes.count) == 0
     }
 }
