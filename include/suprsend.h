@@ -27,8 +27,10 @@
  *  - Ownership is stated on each function. Every _new has a _free, and _free(NULL) does
  *    nothing. Strings passed in are copied: the caller keeps ownership. Strings returned by
  *    getters belong to the object they came from and live until that object is freed.
- *  - No call aborts the process on bad input: NULL pointers, invalid UTF-8, malformed JSON
- *    and absurd sizes are reported with a status and a message.
+ *  - No call aborts the process on bad input: NULL pointers, a handle of another kind (an
+ *    event where a client is expected), invalid UTF-8, malformed JSON and absurd sizes are
+ *    reported with a status and a message. (A pointer that is no handle at all, or one
+ *    already freed, cannot be detected.)
  *  - Thread safety: a suprsend_client may be used from many threads at once. An options,
  *    event, bulk or response object is used by one thread at a time.
  *  - All text is UTF-8.

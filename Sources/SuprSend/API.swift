@@ -261,11 +261,13 @@ public func suprsend_response_free(_ response: OpaquePointer!) {
 
 @c @implementation
 public func suprsend_bulk_new(_ client: OpaquePointer!) -> OpaquePointer! {
-    guard let clientObject: ClientObject = Handle.get(client) else {
-        LastError.set("client: must not be NULL")
+    do throws(SuprSendError) {
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        return Handle.make(BulkObject(clientObject))
+    } catch {
+        _ = LastError.report(error)
         return nil
     }
-    return Handle.make(BulkObject(clientObject))
 }
 
 @c @implementation

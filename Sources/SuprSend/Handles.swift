@@ -54,6 +54,11 @@ final class BulkResponseObject {
 }
 
 /// Converting between objects and the pointers C holds.
+///
+/// Every handle is checked to be of the kind the function takes: a C host (or a binding that
+/// passes `void *` around) may hand an event to a response getter, and that must be an error,
+/// not a read of the wrong object's memory. A pointer that is no handle at all cannot be told
+/// apart; that stays undefined, as in every C API.
 enum Handle {
     static func make<T: AnyObject>(_ object: T) -> OpaquePointer {
         OpaquePointer(Unmanaged.passRetained(object).toOpaque())
@@ -61,17 +66,26 @@ enum Handle {
 
     static func get<T: AnyObject>(_ pointer: OpaquePointer?, as type: T.Type = T.self) -> T? {
         guard let pointer else { return nil }
-        return Unmanaged<T>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+        return Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue() as? T
     }
 
+    /// Releases the handle's object if it is of this kind; anything else is left alone.
     static func release<T: AnyObject>(_ pointer: OpaquePointer?, as type: T.Type) {
         guard let pointer else { return }
-        Unmanaged<T>.fromOpaque(UnsafeRawPointer(pointer)).release()
+        let unmanaged = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(pointer))
+        guard unmanaged.takeUnretainedValue() is T else {
+            LastError.set("free: the handle is another kind of suprsend object; nothing was freed")
+            return
+        }
+        unmanaged.release()
     }
 
     /// The object behind a handle, or an argument error naming it.
     static func require<T: AnyObject>(_ pointer: OpaquePointer?, _ name: String, as type: T.Type = T.self) throws(SuprSendError) -> T {
-        guard let object: T = get(pointer) else { throw SuprSendError(.argument, "\(name): must not be NULL") }
+        guard let pointer else { throw SuprSendError(.argument, "\(name): must not be NULL") }
+        guard let object: T = get(pointer) else {
+            throw SuprSendError(.argument, "\(name): the handle is another kind of suprsend object")
+        }
         return object
     }
 }

@@ -1005,6 +1005,39 @@ static void test_null_everywhere(void) {
     CHECK(suprsend_last_error() != NULL);
 }
 
+/* A handle of one kind given where another is expected: an error, never a wrong read. */
+static void test_wrong_kind_handles(void) {
+    section("handles of the wrong kind");
+    suprsend_options *opts = suprsend_options_new("k", "s");
+    suprsend_event *ev = suprsend_event_new("user_1", "some_event");
+    CHECK(opts != NULL && ev != NULL);
+
+    CHECK_RC(suprsend_options_set_max_retries((suprsend_options *)ev, 1), SUPRSEND_E_ARGUMENT);
+    CHECK(strstr(suprsend_last_error(), "another kind") != NULL);
+    CHECK_RC(suprsend_event_set_tenant_id((suprsend_event *)opts, "t1"), SUPRSEND_E_ARGUMENT);
+    suprsend_client *client = (suprsend_client *)&g_passed;
+    CHECK_RC(suprsend_client_new((const suprsend_options *)ev, &client), SUPRSEND_E_ARGUMENT);
+    CHECK(client == NULL);
+    suprsend_response *resp = NULL;
+    CHECK_RC(suprsend_track_event((suprsend_client *)opts, ev, &resp), SUPRSEND_E_ARGUMENT);
+    CHECK(resp == NULL);
+    CHECK(suprsend_bulk_new((suprsend_client *)ev) == NULL);
+
+    /* Getters answer as for NULL; frees of the wrong kind free nothing. */
+    CHECK_INT(suprsend_response_success((const suprsend_response *)ev), 0);
+    CHECK_STR(suprsend_response_message((const suprsend_response *)ev), "");
+    CHECK_INT(suprsend_bulk_response_total((const suprsend_bulk_response *)opts), 0);
+    suprsend_response_free((suprsend_response *)ev);
+    suprsend_bulk_free((suprsend_bulk *)opts);
+    suprsend_client_free((suprsend_client *)ev);
+
+    /* Both are still alive and usable. */
+    CHECK_RC(suprsend_event_set_tenant_id(ev, "tenant_1"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_retries(opts, 2), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    suprsend_options_free(opts);
+}
+
 /* The seed page's example event, tracked; then the hub's view of it. */
 static void test_track_basic(suprsend_client *c) {
     section("track event");
@@ -2217,6 +2250,7 @@ int main(int argc, char **argv) {
     test_options();
     test_event_setters();
     test_null_everywhere();
+    test_wrong_kind_handles();
 
     suprsend_client *c = client_from(test_opts());
     test_track_basic(c);
