@@ -23,15 +23,15 @@ static inline CURLcode suprsend_curl_set_offset(CURL *handle, CURLoption option,
 static inline CURLcode suprsend_curl_set_data_fn(CURL *handle, CURLoption option, suprsend_curl_data_fn fn) {
     return curl_easy_setopt(handle, option, fn);
 }
-/* Refuses every rewind of the request body. libcurl re-sends a request by itself when a
- * reused connection closes before any answer; the hub may have processed it already, so
- * that decision belongs to the library's retry policy, which can see the outcome. */
-static inline int suprsend_curl_refuse_seek(void *user_data, curl_off_t offset, int origin) {
-    (void)user_data; (void)offset; (void)origin;
-    return CURL_SEEKFUNC_CANTSEEK;
-}
-static inline CURLcode suprsend_curl_refuse_rewinds(CURL *handle) {
-    return curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, suprsend_curl_refuse_seek);
+/* libcurl re-sends a request by itself when a reused connection closes before any answer.
+ * The hub may have processed it already, so that decision belongs to the library's retry
+ * policy, which can see the outcome and knows whether the events carry idempotency keys.
+ * libcurl calls the "pre-request" function before each request it sends on a connection; a
+ * second call within one transfer is such a re-send, and the library refuses it. */
+typedef int (*suprsend_curl_prereq_fn)(void *user_data, char *primary_ip, char *local_ip,
+                                       int primary_port, int local_port);
+static inline CURLcode suprsend_curl_set_prereq_fn(CURL *handle, suprsend_curl_prereq_fn fn) {
+    return curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, fn);
 }
 static inline CURLcode suprsend_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);

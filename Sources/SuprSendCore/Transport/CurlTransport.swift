@@ -86,8 +86,15 @@ final class CurlHandle {
     fileprivate var retryAfter: String?
     private var currentURL: String?
     private var userAgentHeader = ""
-    /// What is left to send of the current request's body; valid only during perform.
-    fileprivate var pendingBody = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// Requests libcurl has started in the current transfer; a second one is a re-send.
+    fileprivate var requestsStarted = 0
+    /// A body of no bytes still needs an address: a NULL POSTFIELDS would make libcurl
+    /// read the body from stdin.
+    nonisolated(unsafe) private static let emptyBody: UnsafePointer<UInt8> = {
+        let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return UnsafePointer(pointer)
+    }()
 
     private init(easy: UnsafeMutableRawPointer) {
         self.easy = easy
@@ -125,17 +132,14 @@ final class CurlHandle {
         if let caFile = settings.caFile {
             set("CA file", suprsend_curl_set_string(easy, CURLOPT_CAINFO, caFile))
         }
-        // The body goes through a read callback rather than CURLOPT_POSTFIELDS, so that libcurl
-        // cannot rewind and re-send it on its own (see suprsend_curl_refuse_rewinds).
-        set("post", suprsend_curl_set_long(easy, CURLOPT_POST, 1))
-        set("read function", suprsend_curl_set_data_fn(easy, CURLOPT_READFUNCTION, curlReadBody))
-        set("seek function", suprsend_curl_refuse_rewinds(easy))
+        // libcurl must not re-send a request on its own (see suprsend_curl_set_prereq_fn).
+        set("pre-request function", suprsend_curl_set_prereq_fn(easy, curlBeforeRequest))
+        set("pre-request data", suprsend_curl_set_pointer(easy, CURLOPT_PREREQDATA, Unmanaged.passUnretained(self).toOpaque()))
         set("write function", suprsend_curl_set_data_fn(easy, CURLOPT_WRITEFUNCTION, curlWriteBody))
         set("header function", suprsend_curl_set_data_fn(easy, CURLOPT_HEADERFUNCTION, curlReadHeader))
         let context = Unmanaged.passUnretained(self).toOpaque()
         set("write data", suprsend_curl_set_pointer(easy, CURLOPT_WRITEDATA, context))
         set("header data", suprsend_curl_set_pointer(easy, CURLOPT_HEADERDATA, context))
-        set("read data", suprsend_curl_set_pointer(easy, CURLOPT_READDATA, context))
         set("error buffer", suprsend_curl_set_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer))
         if let (what, code) = failed {
             throw TransportFailure(.permanent, "libcurl refused the \(what) option: \(String(cString: curl_easy_strerror(code)))")
@@ -176,9 +180,15 @@ final class CurlHandle {
         }
         if code == CURLE_OK {
             code = request.body.withUnsafeBytes { bytes -> CURLcode in
-                pendingBody = bytes
-                defer { pendingBody = UnsafeRawBufferPointer(start: nil, count: 0) }
-                let result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                // POSTFIELDS: libcurl sends the body with the headers, in one write. It keeps the
+                // pointer, so the option is cleared before the body goes out of scope.
+                defer { _ = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, nil) }
+                var result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                if result == CURLE_OK {
+                    let pointer = bytes.baseAddress ?? UnsafeRawPointer(Self.emptyBody)
+                    result = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
+                }
+                requestsStarted = 0
                 return result == CURLE_OK ? curl_easy_perform(easy) : result
             }
         }
@@ -186,6 +196,10 @@ final class CurlHandle {
         _ = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
 
         guard code == CURLE_OK else {
+            if code == CURLE_ABORTED_BY_CALLBACK && requestsStarted > 1 {
+                return .failure(TransportFailure(.transient, "the connection closed before the hub answered "
+                    + "(the request may have been processed)"))
+            }
             return .failure(TransportFailure(Self.kind(of: code), describe(code)))
         }
         var status = 0
@@ -205,19 +219,11 @@ final class CurlHandle {
         case CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
              CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING,
              CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-             CURLE_WEIRD_SERVER_REPLY, CURLE_SEND_FAIL_REWIND:
+             CURLE_WEIRD_SERVER_REPLY:
             return .transient
         default:
             return .permanent
         }
-    }
-
-    fileprivate func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let count = min(buffer.count, pendingBody.count)
-        guard count > 0, let destination = buffer.baseAddress, let source = pendingBody.baseAddress else { return 0 }
-        destination.copyMemory(from: source, byteCount: count)
-        pendingBody = UnsafeRawBufferPointer(rebasing: pendingBody[count...])
-        return count
     }
 
     fileprivate func appendBody(_ data: UnsafeRawBufferPointer) {
@@ -241,10 +247,12 @@ final class CurlHandle {
 }
 
 
-private func curlReadBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
-    guard let buffer, let context else { return 0 }
-    let room = UnsafeMutableRawBufferPointer(start: buffer, count: size &* count)
-    return Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue().readBody(into: room)
+private func curlBeforeRequest(_ context: UnsafeMutableRawPointer?, _ primaryIP: UnsafeMutablePointer<CChar>?,
+                               _ localIP: UnsafeMutablePointer<CChar>?, _ primaryPort: Int32, _ localPort: Int32) -> Int32 {
+    guard let context else { return CURL_PREREQFUNC_OK }
+    let handle = Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue()
+    handle.requestsStarted += 1
+    return handle.requestsStarted > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK
 }
 
 private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
