@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2165,6 +2166,51 @@ static void *thread_main(void *p) {
     return NULL;
 }
 
+/* A forked child using its parent's client: its own connection, and ids of its own (the
+ * parent's random pool must not make the child's next $insert_id equal the parent's). */
+static void test_fork(suprsend_client *c) {
+    section("fork");
+    hub_reset();
+    suprsend_event *warm = suprsend_event_new("fork_user", "fork_warmup");
+    suprsend_event_set_properties_json(warm, "{\"tag\":\"fork_warmup\"}");
+    CHECK_RC(suprsend_track_event(c, warm, NULL), SUPRSEND_OK);  /* the parent's connection is open */
+    suprsend_event_free(warm);
+
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        suprsend_event *ev = suprsend_event_new("fork_user", "fork_event");
+        suprsend_event_set_properties_json(ev, "{\"tag\":\"fork_child\"}");
+        int rc = suprsend_track_event(c, ev, NULL);
+        suprsend_event_free(ev);
+        _exit(rc == SUPRSEND_OK ? 0 : 10 + rc);
+    }
+    CHECK(child > 0);
+    suprsend_event *ev = suprsend_event_new("fork_user", "fork_event");
+    suprsend_event_set_properties_json(ev, "{\"tag\":\"fork_parent\"}");
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    int status = -1;
+    if (child > 0) waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* The parent goes on using its client after the child is gone. */
+    ev = suprsend_event_new("fork_user", "fork_event");
+    suprsend_event_set_properties_json(ev, "{\"tag\":\"fork_parent_after\"}");
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+
+    jval *events = hub_events();
+    jval *from_child = find_event_by_tag(events, "fork_child");
+    jval *from_parent = find_event_by_tag(events, "fork_parent");
+    CHECK(from_child != NULL && from_parent != NULL && find_event_by_tag(events, "fork_parent_after") != NULL);
+    const char *id_child = jstr(jget(from_child, "$insert_id"));
+    const char *id_parent = jstr(jget(from_parent, "$insert_id"));
+    CHECK(id_child && id_parent && strcmp(id_child, id_parent) != 0);
+    CHECK_INT(hub_stat("duplicates"), 0);
+    jfree(events);
+}
+
 static void test_threads(suprsend_client *c) {
     section("threads");
     hub_reset();
@@ -2268,6 +2314,7 @@ int main(int argc, char **argv) {
 
     c = client_from(test_opts());
     test_connection_reuse(c);
+    test_fork(c);
     test_threads(c);
     suprsend_client_free(c);
 

@@ -33,16 +33,16 @@ final class RandomPool: @unchecked Sendable {
     private let lock = Lock()
     private var block = [UInt8](repeating: 0, count: RandomPool.blockSize)
     private var position = RandomPool.blockSize
-    private var process = getpid()
+    private var generation = ForkGeneration.current
 
     func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard buffer.count <= Self.blockSize else { return SecureRandom.fill(buffer) }
         lock.withLock {
-            let current = getpid()
-            if position + buffer.count > Self.blockSize || current != process {
+            let current = ForkGeneration.current
+            if position + buffer.count > Self.blockSize || current != generation {
                 block.withUnsafeMutableBytes { SecureRandom.fill($0) }
                 position = 0
-                process = current
+                generation = current
             }
             block.withUnsafeBytes { source in
                 buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[position..<(position + buffer.count)]))

@@ -21,7 +21,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     private let settings: Settings
     private let lock = Lock()
     private var idleHandles: [CurlHandle] = []
-    private var ownerProcess: pid_t = getpid()
+    private var ownerGeneration = ForkGeneration.current
 
     public init(settings: Settings) throws(TransportFailure) {
         guard curlGlobalInitCode == CURLE_OK else {
@@ -47,13 +47,13 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
 
     private func checkOut() throws(TransportFailure) -> CurlHandle {
         let reused: CurlHandle? = lock.withLock {
-            let process = getpid()
-            if process != ownerProcess {
+            let generation = ForkGeneration.current
+            if generation != ownerGeneration {
                 // A forked child inherited the parent's connections: using or even closing
                 // them (TLS close_notify) would disturb the parent, so they are left alone.
                 idleHandles.forEach { $0.abandon() }
                 idleHandles.removeAll()
-                ownerProcess = process
+                ownerGeneration = generation
             }
             return idleHandles.popLast()
         }
@@ -63,7 +63,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
 
     private func checkIn(_ handle: CurlHandle) {
         lock.withLock {
-            if handle.process == ownerProcess { idleHandles.append(handle) } else { handle.abandon() }
+            if handle.generation == ownerGeneration { idleHandles.append(handle) } else { handle.abandon() }
         }
     }
 }
@@ -74,7 +74,7 @@ final class CurlHandle {
     static let maxBodyBytes = 4 * 1024 * 1024
 
     private let easy: UnsafeMutableRawPointer
-    let process: pid_t = getpid()
+    let generation = ForkGeneration.current
     private var abandoned = false
     /// libcurl keeps this pointer between calls, so it is allocated, not a Swift array.
     private let errorBuffer: UnsafeMutablePointer<CChar> = {

@@ -62,7 +62,7 @@ struct JSONWriter {
         var index = 0
         while index < utf8.count {
             let byte = utf8[index]
-            if byte >= 0x20, byte != JSONByte.quote, byte != JSONByte.backslash {
+            if Self.needsNoEscape[Int(byte)] {
                 index += 1
                 continue
             }
@@ -77,6 +77,11 @@ struct JSONWriter {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
         }
         bytes.append(JSONByte.quote)
+    }
+
+    /// Whether a byte goes into a JSON string as it is: all but control characters, '"' and '\\'.
+    private static let needsNoEscape: [Bool] = (0..<256).map { byte in
+        byte >= 0x20 && byte != Int(JSONByte.quote) && byte != Int(JSONByte.backslash)
     }
 
     private mutating func appendEscape(for byte: UInt8) {
