@@ -141,9 +141,9 @@ int suprsend_options_set_max_retries(suprsend_options *opts, int n);
  * documentation says), at most 819200 (800 KiB). At least 1024. */
 int suprsend_options_set_max_event_bytes(suprsend_options *opts, long bytes);
 
-/* With on != 0 (the default) an event sent without an idempotency key gets a random one
- * (a UUID) when it is first prepared, so a retry can never be processed twice. With 0,
- * no key is sent unless the caller set one. */
+/* With on != 0 (the default) an event sent without an idempotency key carries its $insert_id
+ * (a UUID v4, new for each send) as its key, so that the library's retries of that send can
+ * never be processed twice. With 0, no key is sent unless the caller set one. */
 int suprsend_options_set_auto_idempotency(suprsend_options *opts, int on);
 
 /* Where log lines go: fn receives every line at min_level or above. fn NULL turns logging
@@ -211,7 +211,9 @@ typedef struct suprsend_response suprsend_response;
  *  - SUPRSEND_E_HTTP: the hub refused it; SUPRSEND_E_NETWORK: no answer after all tries.
  * Whenever a request was made, *out (if out is not NULL) receives a response to be freed
  * with suprsend_response_free(), also on failure. The event is not changed and may be sent
- * again (with the same $insert_id and idempotency key: a resend is a retry). */
+ * again: each send is a new occurrence with a new $insert_id (the library's own retries of
+ * one send keep theirs). To make a second send a repeat the hub drops, give the event an
+ * idempotency key. */
 int suprsend_track_event(suprsend_client *client, const suprsend_event *event, suprsend_response **out);
 
 /* 1 when the hub accepted the event, else 0. */
@@ -236,8 +238,9 @@ typedef struct suprsend_bulk_response suprsend_bulk_response;
  * is NULL. Free with suprsend_bulk_free(). */
 suprsend_bulk *suprsend_bulk_new(suprsend_client *client);
 
-/* Copies the event into the bulk and validates it. An invalid event is kept as a failed
- * record of the bulk's response (never sent), and its status (SUPRSEND_E_VALIDATION,
+/* Copies the event into the bulk and validates it; each append is a new occurrence (its own
+ * $insert_id), so one event object may serve as a template. An invalid event is kept as a
+ * failed record of the bulk's response (never sent), and its status (SUPRSEND_E_VALIDATION,
  * _TOO_LARGE) is returned now as well. SUPRSEND_E_ARGUMENT, with nothing kept, when an
  * argument is NULL or the bulk was already triggered. */
 int suprsend_bulk_append(suprsend_bulk *bulk, const suprsend_event *event);

@@ -170,8 +170,8 @@ struct EventRulesKeyTests {
         e.idempotencyKey = key
         #expect(try EventRules().check(e).idempotencyKey == nil)
         let ready = try #require(prepared(e))
-        #expect(ready.idempotencyKey == e.insertId)
-        #expect(JSONValue.parse(ready.json)?["$idempotency_key"]?.stringValue == e.insertId)
+        #expect(ready.idempotencyKey == ready.insertId)
+        #expect(JSONValue.parse(ready.json)?["$idempotency_key"]?.stringValue == ready.insertId)
         let noAuto = try #require(prepared(e, makePreparer(auto: false)))
         #expect(noAuto.idempotencyKey == nil)
         #expect(JSONValue.parse(noAuto.json)?["$idempotency_key"] == nil)

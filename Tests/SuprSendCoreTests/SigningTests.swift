@@ -232,9 +232,13 @@ struct UUIDv4Tests {
         #expect(seen.count == 1000)
     }
 
-    @Test func eventsGetDistinctInsertIds() {
-        let a = Event(distinctId: "u", name: "ev")
-        let b = Event(distinctId: "u", name: "ev")
+    @Test func eachPreparationGetsItsOwnInsertId() throws {
+        let preparer = EventPreparer(workspaceKey: "k", sdkVersion: "v", rules: EventRules(), autoIdempotency: true)
+        let event = Event(distinctId: "u", name: "ev")
+        guard case .success(let a) = preparer.prepare(event), case .success(let b) = preparer.prepare(event) else {
+            Issue.record("rejected")
+            return
+        }
         #expect(a.insertId != b.insertId)
         #expect(a.insertId.utf8.count == 36)
     }

@@ -1110,14 +1110,31 @@ static void test_track_basic(suprsend_client *c) {
     }
     jfree(events);
 
-    /* resending the same event object is a retry: same $insert_id and key, so a duplicate */
+    /* each send of an event object is a new occurrence: its own $insert_id and automatic key */
     hub_reset();
     CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
     CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
-    CHECK_INT(hub_stat("duplicates"), 1);
+    CHECK_INT(hub_stat("duplicates"), 0);
     events = hub_events();
-    CHECK_INT(jlen(events), 1);
+    CHECK_INT(jlen(events), 2);
+    if (jlen(events) == 2) {
+        const char *id0 = jstr(jget(hub_event_at(events, 0), "$insert_id"));
+        const char *id1 = jstr(jget(hub_event_at(events, 1), "$insert_id"));
+        CHECK(id0 && id1 && strcmp(id0, id1) != 0);
+    }
     jfree(events);
+
+    /* the same event appended to a bulk three times: three events, none lost as a duplicate */
+    hub_reset();
+    suprsend_bulk *bulk = suprsend_bulk_new(c);
+    for (int i = 0; i < 3; i++) CHECK_RC(suprsend_bulk_append(bulk, ev), SUPRSEND_OK);
+    suprsend_bulk_response *br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(bulk, &br), SUPRSEND_OK);
+    CHECK_INT(suprsend_bulk_response_success(br), 3);
+    CHECK_INT(hub_stat("accepted"), 3);
+    CHECK_INT(hub_stat("duplicates"), 0);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(bulk);
     suprsend_event_free(ev);
 
     /* an event without properties gets properties {} (plus the SDK's) */

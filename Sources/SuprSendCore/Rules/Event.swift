@@ -1,6 +1,10 @@
 /// An event as the caller built it, before any rule is checked. Content rules are checked
 /// when the event is sent or appended to a bulk (see `EventRules`), so that a bulk can
 /// report a bad event as a failed record instead of refusing it.
+///
+/// It holds the caller's data only. Each send or append is a new occurrence and gets its
+/// own $insert_id and $time when it is prepared (`EventPreparer`); retries of that send
+/// reuse the prepared bytes, so they carry the same ones.
 public struct Event: Sendable {
     public var distinctId: String
     public var name: String
@@ -12,17 +16,9 @@ public struct Event: Sendable {
     /// Local files that could not be read but were marked ignore_if_error: logged when sent.
     public internal(set) var skippedAttachments: [String] = []
 
-    /// Fixed when the event is made, so that every send of it (a retry, or the caller
-    /// sending the same event again) carries the same $insert_id and $time, and the hub
-    /// can tell a repeat from a new event.
-    public let insertId: String
-    public let createdAtMilliseconds: Int64
-
     public init(distinctId: String, name: String) {
         self.distinctId = distinctId
         self.name = name
-        self.insertId = UUIDv4.make()
-        self.createdAtMilliseconds = Clock.nowMilliseconds()
     }
 
     /// Sets the properties from the text of one JSON object, checked strictly now and later

@@ -1,7 +1,10 @@
 /// An event checked against every rule and serialized, ready to go into a request body.
+/// Every attempt to deliver it sends these same bytes.
 public struct PreparedEvent: Sendable {
     /// The event object, as sent.
     public let json: [UInt8]
+    /// The $insert_id given to this occurrence.
+    public let insertId: String
     /// The key the hub will de-duplicate on, if any (the caller's, or the generated one).
     public let idempotencyKey: String?
 }
@@ -13,8 +16,10 @@ public struct RejectedEvent: Error, Sendable {
     public let recordJSON: [UInt8]
 }
 
-/// Applies the rules and the wire format to one event. Pure: the same event gives the same
-/// bytes every time, which is what makes a resend a retry rather than a new event.
+/// Applies the rules and the wire format to one event, making it an occurrence: a new
+/// $insert_id (a UUID v4) and $time each time. Without a key from the caller, the $insert_id
+/// is also the idempotency key (see `autoIdempotency`), so that retries of this occurrence
+/// can never be processed twice while a second send of the same event is a second event.
 public struct EventPreparer: Sendable {
     public var rules: EventRules
     /// Whether an event without an idempotency key gets its $insert_id as its key, so that
@@ -29,15 +34,17 @@ public struct EventPreparer: Sendable {
     }
 
     public func prepare(_ event: Event) -> Result<PreparedEvent, RejectedEvent> {
+        let insertId = UUIDv4.make()
+        let time = Clock.nowMilliseconds()
         let checked: EventRules.CheckedFields
         do {
             checked = try rules.check(event)
         } catch {
-            return .failure(RejectedEvent(error: error, recordJSON: encodeAsGiven(event)))
+            return .failure(RejectedEvent(error: error, recordJSON: encodeAsGiven(event, insertId: insertId, time: time)))
         }
-        let key = checked.idempotencyKey ?? (autoIdempotency ? event.insertId : nil)
+        let key = checked.idempotencyKey ?? (autoIdempotency ? insertId : nil)
         var writer = JSONWriter(reservingCapacity: 256 + event.properties.objectBytes.count)
-        encoder.encode(EventEncoder.Fields(insertId: event.insertId, time: event.createdAtMilliseconds,
+        encoder.encode(EventEncoder.Fields(insertId: insertId, time: time,
                                            name: checked.name, distinctId: checked.distinctId,
                                            idempotencyKey: key, tenantId: checked.tenantId),
                        properties: event.properties, attachments: event.attachments, into: &writer)
@@ -46,13 +53,13 @@ public struct EventPreparer: Sendable {
         } catch {
             return .failure(RejectedEvent(error: error, recordJSON: writer.bytes))
         }
-        return .success(PreparedEvent(json: writer.bytes, idempotencyKey: key))
+        return .success(PreparedEvent(json: writer.bytes, insertId: insertId, idempotencyKey: key))
     }
 
     /// The event with its fields as the caller gave them, for a failed record.
-    private func encodeAsGiven(_ event: Event) -> [UInt8] {
+    private func encodeAsGiven(_ event: Event, insertId: String, time: Int64) -> [UInt8] {
         var writer = JSONWriter(reservingCapacity: 256 + event.properties.objectBytes.count)
-        encoder.encode(EventEncoder.Fields(insertId: event.insertId, time: event.createdAtMilliseconds,
+        encoder.encode(EventEncoder.Fields(insertId: insertId, time: time,
                                            name: event.name, distinctId: event.distinctId,
                                            idempotencyKey: event.idempotencyKey, tenantId: event.tenantId),
                        properties: event.properties, attachments: event.attachments, into: &writer)
