@@ -223,7 +223,8 @@ int suprsend_response_status_code(const suprsend_response *response);
 /* The message_id on success ("OK" or the hub's text when it gave none), the error text
  * otherwise. Never NULL; owned by the response. */
 const char *suprsend_response_message(const suprsend_response *response);
-/* The body exactly as received ("" when none). Never NULL; owned by the response. */
+/* The body as received ("" when none): its first 4 MiB, and in C up to a NUL byte if it
+ * holds one. Never NULL; owned by the response. */
 const char *suprsend_response_body(const suprsend_response *response);
 void suprsend_response_free(suprsend_response *response);
 

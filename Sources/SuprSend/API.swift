@@ -220,7 +220,8 @@ public func suprsend_track_event(_ client: OpaquePointer!, _ event: OpaquePointe
         let result = try clientObject.client.track(eventObject.event)
         out?.pointee = Handle.make(ResponseObject(result))
         if !result.accepted {
-            LastError.set(result.statusCode > 0 ? "HTTP \(result.statusCode): \(result.message)" : result.message)
+            let prefixed = result.statusCode == 0 || result.message.hasPrefix("HTTP ")
+            LastError.set(prefixed ? result.message : "HTTP \(result.statusCode): \(result.message)")
         }
         return result.status.rawValue
     } catch {

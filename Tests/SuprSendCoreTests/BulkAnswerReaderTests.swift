@@ -62,3 +62,38 @@ struct BulkAnswerReaderTests {
         #expect(read(#"{"x": \#(tooDeep), "records": []}"#) == nil)
     }
 }
+
+@Suite("Hub responses: answers that cannot be trusted")
+struct UntrustedAnswerTests {
+    private func bulk(_ text: String, status: Int = 202, truncated: Bool = false, events: Int = 3) -> [HubResponses.Record] {
+        HubResponses.bulk(status: status, body: Array(text.utf8), bodyTruncated: truncated, eventCount: events)
+    }
+
+    @Test func aTruncatedAnswerFailsEveryEvent() {
+        let records = bulk(#"{"status":"success","records":[{"status":"success"},{"status":"success"},{"status":"succ"#,
+                           truncated: true)
+        #expect(records.count == 3 && records.allSatisfy { !$0.accepted && $0.statusCode == 500 })
+        #expect(records[0].message.contains("too large"))
+    }
+
+    @Test(arguments: [#"{"records": [{"status": "success"},"#, #"[{"status":"success"}"#, "{ not json"])
+    func brokenJSONFailsEveryEvent(_ text: String) {
+        let records = bulk(text)
+        #expect(records.allSatisfy { !$0.accepted }, "\(text)")
+    }
+
+    @Test(arguments: ["OK", "", "accepted"])
+    func plainTextFromOlderHubsAcceptsTheRequest(_ text: String) {
+        #expect(bulk(text).allSatisfy { $0.accepted })
+    }
+
+    @Test func longOrControlFilledMessagesAreMadeReadable() {
+        let long = String(repeating: "x", count: 100_000)
+        let single = HubResponses.single(status: 400, body: Array(#"{"error":{"message":"\#(long)"}}"#.utf8))
+        #expect(single.message.count <= HubResponses.maxPlainMessageLength + 1)
+        let records = bulk(#"{"records":[{"status":"error","error":{"message":"\#(long)"}}]}"#, events: 1)
+        #expect(records[0].message.count <= HubResponses.maxPlainMessageLength + 1)
+        let controls = HubResponses.single(status: 400, body: Array(#"{"message":"line1\nline2\u0001\u0007end"}"#.utf8))
+        #expect(controls.message == "line1 line2 end")
+    }
+}

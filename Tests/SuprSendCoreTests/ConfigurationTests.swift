@@ -160,3 +160,23 @@ struct ConfigurationTests {
         #expect(c.caFile == nil)
     }
 }
+
+@Suite("Base URL: what is signed is what is sent")
+struct BaseURLSigningTests {
+    @Test(arguments: [
+        "http://127.0.0.1:8080/a/../proxy/", "http://127.0.0.1:8080/./x/", "http://h/a/..",
+        "http://h/ü/", "http://h/a b/", "http://user:pw@h/", "https://token@hub.example.com/",
+    ])
+    func refused(_ url: String) {
+        #expect(throws: SuprSendError.self, "\(url)") { _ = try BaseURL.normalize(url) }
+    }
+
+    @Test(arguments: [
+        ("http://127.0.0.1:8080/proxy", "http://127.0.0.1:8080/proxy/"),
+        ("http://h/%C3%BC/", "http://h/%C3%BC/"),
+        ("http://[::1]:9000/a..b/", "http://[::1]:9000/a..b/"),
+    ])
+    func accepted(_ given: String, _ expected: String) throws {
+        #expect(try BaseURL.normalize(given) == expected)
+    }
+}

@@ -40,6 +40,13 @@ public final class BulkBatch {
         for note in event.skippedAttachments { skippedAttachmentNotes.append((event.name, note)) }
         let position = count
         switch client.preparer.prepare(event) {
+        case .success(let prepared) where !Chunking.fitsAlone(eventSize: prepared.json.count):
+            // Only possible with max_event_bytes at its very top: said now, not at trigger.
+            rejected.append((position, RejectedEvent(
+                error: SuprSendError(.tooLarge, "event size: \(prepared.json.count) bytes does not fit a bulk request "
+                    + "(at most \(Chunking.maxBodyBytes) bytes with its brackets)"),
+                recordJSON: prepared.json)))
+            return .tooLarge
         case .success(let prepared):
             _ = packed.append(prepared.json)
             packedPositions.append(Int32(position))
@@ -65,17 +72,7 @@ public final class BulkBatch {
             ($0.position, FailedRecord(record: $0.event.recordJSON, error: $0.event.error.message,
                                        code: 500, status: $0.event.error.status))
         }
-        var sendable: [Int] = []
-        for index in 0..<packed.eventCount {
-            let size = packed.count(of: index)
-            if Chunking.fitsAlone(eventSize: size) {
-                sendable.append(index)
-            } else {
-                failures.append((Int(packedPositions[index]), FailedRecord(
-                    record: packed.bytes(of: index), error: "event size: \(size) bytes does not fit a bulk request "
-                        + "(at most \(Chunking.maxBodyBytes) bytes)", code: 500, status: .tooLarge)))
-            }
-        }
+        let sendable = Array(0..<packed.eventCount)
         for range in Chunking.ranges(eventSizes: sendable.map { packed.count(of: $0) }) {
             for (index, record) in send(Array(sendable[range])) {
                 failures.append((Int(packedPositions[index]), record))
@@ -103,7 +100,8 @@ public final class BulkBatch {
             client.logger.log(.error, "bulk request of \(events.count) events failed: \(message)")
             return events.map { ($0, FailedRecord(record: packed.bytes(of: $0), error: message, code: 500, status: .network)) }
         }
-        let records = HubResponses.bulk(status: answer.status, body: answer.body, eventCount: events.count)
+        let records = HubResponses.bulk(status: answer.status, body: answer.body, bodyTruncated: answer.bodyTruncated,
+                                        eventCount: events.count)
         return zip(events, records).compactMap { event, record in
             record.accepted ? nil
                 : (event, FailedRecord(record: packed.bytes(of: event), error: record.message, code: record.statusCode, status: .http))

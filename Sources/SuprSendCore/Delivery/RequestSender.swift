@@ -135,22 +135,34 @@ public enum BaseURL {
     public static let `default` = "https://hub.suprsend.com/"
 
     /// Trims it, checks it, and makes it end in '/'. Only http and https, with a host, and
-    /// no query or fragment (the endpoint paths are appended to it).
+    /// no query or fragment (the endpoint paths are appended to it). The path is signed as
+    /// written and sent as written (CURLOPT_PATH_AS_IS), so it must be plain: printable ASCII
+    /// without '.' or '..' segments, which a server or proxy would resolve before checking the
+    /// signature. Credentials in the URL are refused: it appears in log lines.
     public static func normalize(_ raw: String) throws(SuprSendError) -> String {
         var url = raw.trimmingWhitespace()
         let lowered = url.lowercased()
         guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else {
             throw .argument("base_url: must start with http:// or https:// ('\(raw)')")
         }
-        // The authority is [user[:password]@]host[:port]; the host itself must not be empty.
+        guard url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .argument("base_url: must be printable ASCII without spaces (percent-encode the rest) ('\(raw)')")
+        }
+        guard !url.contains("?"), !url.contains("#") else {
+            throw .argument("base_url: must not contain a query or a fragment ('\(raw)')")
+        }
         let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
         let authority = afterScheme.prefix(while: { $0 != "/" })
-        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? authority
-        let host = hostAndPort.hasPrefix("[") ? hostAndPort.prefix(while: { $0 != "]" }).dropFirst()
-                                              : hostAndPort.prefix(while: { $0 != ":" })
+        guard !authority.contains("@") else {
+            throw .argument("base_url: must not carry credentials ('user@'); it is written in log lines")
+        }
+        // host[:port], or [IPv6]:port; the host itself must not be empty.
+        let host = authority.hasPrefix("[") ? authority.prefix(while: { $0 != "]" }).dropFirst()
+                                            : authority.prefix(while: { $0 != ":" })
         guard !host.isEmpty else { throw .argument("base_url: has no host ('\(raw)')") }
-        guard !url.contains("?"), !url.contains("#"), !url.contains(where: { $0.isWhitespace }) else {
-            throw .argument("base_url: must not contain a query, a fragment or white space ('\(raw)')")
+        let segments = afterScheme.dropFirst(authority.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard !segments.contains(where: { $0 == "." || $0 == ".." }) else {
+            throw .argument("base_url: must not contain '.' or '..' path segments ('\(raw)')")
         }
         if !url.hasSuffix("/") { url += "/" }
         return url

@@ -32,11 +32,21 @@ public enum Attachment: Sendable, Equatable {
         var home: String?
         if let value = getenv("HOME"), value.pointee != 0 {
             home = String(cString: value)
-        } else if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir {
-            home = String(cString: directory)
+        } else {
+            home = homeDirectoryFromPasswordDatabase()
         }
         guard let home else { return path }
         return home + path.dropFirst()
+    }
+
+    /// getpwuid_r: the plain getpwuid() returns a static buffer other threads may overwrite.
+    private static func homeDirectoryFromPasswordDatabase() -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(getuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil,
+              let directory = entry.pw_dir else { return nil }
+        return String(cString: directory)
     }
 
     static func baseName(_ path: String) -> String {
@@ -45,14 +55,16 @@ public enum Attachment: Sendable, Equatable {
     }
 
     private static func readFile(_ path: String) throws(SuprSendError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO with no writer would otherwise block the caller forever,
+        // before the regular-file check below could refuse it. Regular files ignore the flag.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
-            throw SuprSendError(.attachment, "attachment '\(path)': cannot open: \(String(cString: strerror(errno)))")
+            throw SuprSendError(.attachment, "attachment '\(path)': cannot open: \(systemErrorMessage(errno))")
         }
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
-            throw SuprSendError(.attachment, "attachment '\(path)': cannot stat: \(String(cString: strerror(errno)))")
+            throw SuprSendError(.attachment, "attachment '\(path)': cannot stat: \(systemErrorMessage(errno))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw SuprSendError(.attachment, "attachment '\(path)': not a regular file")
@@ -69,7 +81,7 @@ public enum Attachment: Sendable, Equatable {
             if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw SuprSendError(.attachment, "attachment '\(path)': cannot read: \(String(cString: strerror(errno)))")
+                throw SuprSendError(.attachment, "attachment '\(path)': cannot read: \(systemErrorMessage(errno))")
             }
             contents.append(contentsOf: chunk[0..<count])
             guard contents.count <= maxFileBytes else {
@@ -162,23 +174,30 @@ enum ContentType {
         return head.hasPrefix("<!doctype html") || head.hasPrefix("<html")
     }
 
-    /// Valid UTF-8 with no control characters but tab, newline, carriage return and form feed.
+    /// Valid UTF-8 with no control characters but tab, newline, carriage return and form feed,
+    /// judged on the first 8 KiB (where a multi-byte character may be cut at the end).
     private static func looksLikeText(_ bytes: [UInt8]) -> Bool {
         guard !bytes.isEmpty else { return false }
-        for byte in bytes.prefix(8192) where byte < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains(byte) {
+        var sample = bytes.prefix(8192)
+        for byte in sample where byte < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains(byte) {
             return false
         }
-        return validateUTF8(bytes.prefix(8192))
-    }
-
-    private static func validateUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
-        var iterator = bytes.makeIterator()
+        if sample.count < bytes.count {
+            // Drop a character cut at the sample's end: up to 3 trailing bytes of a sequence.
+            var dropped = 0
+            while dropped < 3, let last = sample.last, last & 0xC0 == 0x80 {
+                sample.removeLast()
+                dropped += 1
+            }
+            if let last = sample.last, last >= 0xC0 { sample.removeLast() }
+        }
+        var iterator = sample.makeIterator()
         var decoder = UTF8()
         while true {
             switch decoder.decode(&iterator) {
             case .scalarValue: continue
             case .emptyInput: return true
-            case .error: return bytes.count == 8192 // a cut at the sample's end is not an error
+            case .error: return false
             }
         }
     }

@@ -83,6 +83,7 @@ final class CurlHandle {
         return buffer
     }()
     fileprivate var body: [UInt8] = []
+    fileprivate var bodyTruncated = false
     fileprivate var retryAfter: String?
     private var currentURL: String?
     private var userAgentHeader = ""
@@ -121,6 +122,8 @@ final class CurlHandle {
         set("timeout", suprsend_curl_set_long(easy, CURLOPT_TIMEOUT_MS, settings.timeoutMilliseconds))
         set("connect timeout", suprsend_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMilliseconds))
         set("protocols", suprsend_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
+        // The path goes out exactly as it was signed (no squashing of "/../" or "//").
+        set("path as is", suprsend_curl_set_long(easy, CURLOPT_PATH_AS_IS, 1))
         set("keep-alive", suprsend_curl_set_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
         set("verify peer", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 1))
         set("verify host", suprsend_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
@@ -157,6 +160,7 @@ final class CurlHandle {
 
     func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
         body.removeAll(keepingCapacity: true)
+        bodyTruncated = false
         retryAfter = nil
         errorBuffer[0] = 0
 
@@ -204,7 +208,7 @@ final class CurlHandle {
         }
         var status = 0
         _ = suprsend_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        return .success(HTTPAnswer(status: status, body: body, retryAfter: retryAfter))
+        return .success(HTTPAnswer(status: status, body: body, retryAfter: retryAfter, bodyTruncated: bodyTruncated))
     }
 
     private func describe(_ code: CURLcode) -> String {
@@ -228,6 +232,7 @@ final class CurlHandle {
 
     fileprivate func appendBody(_ data: UnsafeRawBufferPointer) {
         let room = Self.maxBodyBytes - body.count
+        if data.count > room { bodyTruncated = true }
         if room > 0 { body.append(contentsOf: data.prefix(room)) }
     }
 

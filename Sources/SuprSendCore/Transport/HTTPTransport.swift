@@ -13,11 +13,14 @@ public struct HTTPAnswer: Sendable, Equatable {
     public var body: [UInt8]
     /// The Retry-After header, raw, when there was one.
     public var retryAfter: String?
+    /// Whether the body was longer than a transport keeps, and cut.
+    public var bodyTruncated: Bool
 
-    public init(status: Int, body: [UInt8], retryAfter: String? = nil) {
+    public init(status: Int, body: [UInt8], retryAfter: String? = nil, bodyTruncated: Bool = false) {
         self.status = status
         self.body = body
         self.retryAfter = retryAfter
+        self.bodyTruncated = bodyTruncated
     }
 }
 

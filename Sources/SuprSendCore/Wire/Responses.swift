@@ -1,7 +1,8 @@
 /// What the hub answered, in any of the shapes wire-protocol.md ("Responses") lists, turned
 /// into a success flag and a readable message. Nothing here trusts the body's shape.
 enum HubResponses {
-    /// Longest message taken from a body that is not JSON (an HTML page, a plain string).
+    /// Longest message taken from an answer: a server must not be able to make every failed
+    /// record of a bulk carry megabytes.
     static let maxPlainMessageLength = 300
 
     struct Single: Equatable {
@@ -26,22 +27,24 @@ enum HubResponses {
         var message: String
     }
 
-    /// One record per event of a bulk request, positionally. A 2xx body without a record list
-    /// (as older hubs answer) accepts every event; a list of the wrong length fails the events
-    /// it does not cover instead of guessing.
-    static func bulk(status: Int, body: [UInt8], eventCount: Int) -> [Record] {
+    /// One record per event of a bulk request, positionally. A 2xx answer that is not JSON
+    /// ("OK"), or JSON without a record list, is how older hubs accept a whole request; a list
+    /// of the wrong length fails the events it does not cover, and an answer that cannot be
+    /// read (cut short, or broken JSON) fails them all rather than guessing they were accepted.
+    static func bulk(status: Int, body: [UInt8], bodyTruncated: Bool = false, eventCount: Int) -> [Record] {
+        func all(_ record: Record) -> [Record] { Array(repeating: record, count: eventCount) }
         guard (200..<300).contains(status) else {
-            let message = errorMessage(status: status, body: body)
-            return Array(repeating: Record(accepted: false, statusCode: status, message: message), count: eventCount)
+            return all(Record(accepted: false, statusCode: status, message: errorMessage(status: status, body: body)))
         }
-        // The usual answer, read without building a tree (see BulkAnswerReader).
+        guard !bodyTruncated else {
+            return all(Record(accepted: false, statusCode: 500,
+                              message: "the hub's answer (HTTP \(status)) was too large to read; the events' outcome is unknown"))
+        }
+        let records: [Record]
         if let fast = body.withUnsafeBufferPointer({ BulkAnswerReader.records(in: $0) }) {
-            return (0..<eventCount).map { index in
-                guard index < fast.count else {
-                    return Record(accepted: false, statusCode: 500,
-                                  message: "the hub answered \(fast.count) records for \(eventCount) events; none for this one")
-                }
-                switch fast[index] {
+            // The usual answer, read without building a tree.
+            records = fast.map { entry in
+                switch entry {
                 case let .accepted(statusCode, messageID):
                     return Record(accepted: true, statusCode: statusCode ?? status, message: messageID ?? "OK")
                 case .other(let range):
@@ -49,18 +52,30 @@ enum HubResponses {
                     return record(value ?? .null, requestStatus: status)
                 }
             }
-        }
-        let json = JSONValue.parse(body)
-        guard let records = json?["records"]?.arrayValue else {
-            return Array(repeating: Record(accepted: true, statusCode: status, message: "OK"), count: eventCount)
+        } else if let json = JSONValue.parse(body) {
+            guard let list = json["records"]?.arrayValue else {
+                return all(Record(accepted: true, statusCode: status, message: "OK"))
+            }
+            records = list.map { record($0, requestStatus: status) }
+        } else if looksLikeJSON(body) {
+            return all(Record(accepted: false, statusCode: 500,
+                              message: "the hub answered HTTP \(status) with JSON that cannot be read: \(plainText(body))"))
+        } else {
+            return all(Record(accepted: true, statusCode: status, message: "OK"))
         }
         return (0..<eventCount).map { index in
             guard index < records.count else {
                 return Record(accepted: false, statusCode: 500,
                               message: "the hub answered \(records.count) records for \(eventCount) events; none for this one")
             }
-            return record(records[index], requestStatus: status)
+            return records[index]
         }
+    }
+
+    /// Whether a body starts like a JSON object or array.
+    private static func looksLikeJSON(_ body: [UInt8]) -> Bool {
+        let first = body.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        return first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
     }
 
     private static func record(_ value: JSONValue, requestStatus: Int) -> Record {
@@ -88,8 +103,9 @@ enum HubResponses {
     /// string. Nil when none of them holds any text, so that the caller falls back to the body.
     private static func messageFromJSON(_ json: JSONValue) -> String? {
         func text(_ value: JSONValue?) -> String? {
-            guard let string = value?.stringValue?.trimmingWhitespace(), !string.isEmpty else { return nil }
-            return string
+            guard let string = value?.stringValue else { return nil }
+            let readable = shorten(collapseWhitespace(string))
+            return readable.isEmpty ? nil : readable
         }
         if let error = json["error"] {
             if let message = text(error["message"]) {
@@ -144,8 +160,10 @@ enum HubResponses {
         return result
     }
 
+    /// One line: runs of white space and control characters become one space.
     private static func collapseWhitespace(_ text: String) -> String {
-        text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        text.split(whereSeparator: { $0.isWhitespace || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } })
+            .joined(separator: " ")
     }
 
     private static func shorten(_ text: String) -> String {
