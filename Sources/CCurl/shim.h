@@ -33,6 +33,9 @@ typedef int (*suprsend_curl_prereq_fn)(void *user_data, char *primary_ip, char *
 static inline CURLcode suprsend_curl_set_prereq_fn(CURL *handle, suprsend_curl_prereq_fn fn) {
     return curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, fn);
 }
+static inline CURLcode suprsend_curl_get_socket(CURL *handle, curl_socket_t *socket) {
+    return curl_easy_getinfo(handle, CURLINFO_ACTIVESOCKET, socket);
+}
 static inline CURLcode suprsend_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

@@ -2,6 +2,7 @@ import Glibc
 
 /// A plain pthread mutex. The library runs inside C hosts that never drain a Swift
 /// concurrency executor, so it synchronises with the primitive every host understands.
+/// Critical sections must be short and must not nest: fork() waits for them.
 final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
@@ -16,9 +17,12 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Runs `body` holding the lock. fork() waits for it to finish (see `ForkGeneration`).
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
+        try ForkGeneration.withoutFork {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return try body()
+        }
     }
 }

@@ -154,9 +154,18 @@ final class CurlHandle {
         errorBuffer.deallocate()
     }
 
-    /// Leaves the handle (and its connections) to the process that made it: nothing is
-    /// closed. Used in a forked child only.
-    func abandon() { abandoned = true }
+    /// In a forked child: leaves the handle to the process that made it. Its connection's
+    /// socket is closed without a word on the wire (no TLS close_notify, which would end the
+    /// parent's session), so the child keeps no descriptor of the parent's; the handle itself
+    /// is never used or cleaned up, since that would talk on the connection.
+    func abandon() {
+        guard !abandoned else { return }
+        abandoned = true
+        var socket: curl_socket_t = -1
+        if suprsend_curl_get_socket(easy, &socket) == CURLE_OK, socket >= 0 {
+            close(socket)
+        }
+    }
 
     func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
         body.removeAll(keepingCapacity: true)

@@ -93,6 +93,50 @@ def test_forked_child_uses_the_parents_client(hub):
     assert hub.stats()["accepted"] == 3
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forks_while_other_threads_send(hub):
+    """A child forked while other threads are inside the library must not inherit a held
+    lock: every child sends and exits within its deadline."""
+    stop = threading.Event()
+    with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=1) as client:
+        def sender() -> None:
+            while not stop.is_set():
+                client.track_event(Event("busy", "background", {"n": 1}))
+
+        threads = [threading.Thread(target=sender) for _ in range(3)]
+        for t in threads:
+            t.start()
+        failures = []
+        try:
+            for i in range(20):
+                pid = os.fork()
+                if pid == 0:
+                    code = 1
+                    try:
+                        code = 0 if client.track_event(Event("child", "forked", {"i": i}))["success"] else 2
+                    finally:
+                        os._exit(code)
+                deadline = time.monotonic() + 15
+                while True:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        break
+                    if time.monotonic() > deadline:
+                        os.kill(pid, 9)
+                        os.waitpid(pid, 0)
+                        status = -1
+                        break
+                    time.sleep(0.005)
+                if status != 0:
+                    failures.append((i, status))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert failures == [], f"children that hung or failed: {failures}"
+    assert sum(1 for e in hub.events() if e["event"] == "forked") == 20
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
