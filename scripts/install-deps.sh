@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what libsuprsend needs on a fresh Debian machine, when it is missing.
-#   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour) and OpenSSL headers, pkg-config
+#   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour) and OpenSSL headers,
+#                           pkg-config, a C compiler for the examples
 #   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
 #                           suprsend-py-sdk for interoperability and comparison, nginx)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
 set -euo pipefail
 what=${1:-all}
 
-apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config)
-[ "$what" = all ] && apt_packages+=(nginx-light)
+apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config gcc)
+[ "$what" = all ] && apt_packages+=(g++ nginx-light)
 missing_apt=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$package")
@@ -33,7 +34,10 @@ $python -c 'import suprsend' 2>/dev/null || missing_pip+=(suprsend-py-sdk)
 if [ ${#missing_pip[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] || [ -n "${VIRTUAL_ENV:-}" ]; then
     echo "install-deps: pip install ${missing_pip[*]}"
-    $python -m pip install -q "${missing_pip[@]}"
+    # A Debian system Python refuses pip (PEP 668, "externally managed"); these are test
+    # tools only, so install them there anyway rather than fail.
+    $python -m pip install -q "${missing_pip[@]}" 2>/dev/null \
+      || $python -m pip install -q --break-system-packages "${missing_pip[@]}"
   else
     echo "install-deps: missing Python packages: ${missing_pip[*]} (pip install ${missing_pip[*]})" >&2
     exit 1

@@ -20,14 +20,10 @@ enum CText {
 
     /// A C string that lives for the whole process, for names and versions.
     static func immortal(_ text: String) -> UnsafePointer<CChar> {
-        UnsafePointer(strdup(text) ?? emptyPointer)
+        UnsafePointer(OwnedCString.copy(Array(text.utf8)))
     }
 
-    nonisolated(unsafe) static let emptyPointer: UnsafeMutablePointer<CChar> = {
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
-        pointer.initialize(to: 0)
-        return pointer
-    }()
+    nonisolated(unsafe) private static let emptyPointer = OwnedCString.copy([])
 
     static var empty: UnsafePointer<CChar> { UnsafePointer(emptyPointer) }
 }
@@ -37,30 +33,27 @@ enum CText {
 final class OwnedCString {
     let pointer: UnsafeMutablePointer<CChar>
 
-    init(_ text: String) {
-        pointer = strdup(text) ?? OwnedCString.fallback()
+    convenience init(_ text: String) {
+        self.init(bytes: Array(text.utf8))
     }
 
     init(bytes: [UInt8]) {
+        pointer = Self.copy(bytes)
+    }
+
+    deinit { pointer.deallocate() }
+
+    var cString: UnsafePointer<CChar> { UnsafePointer(pointer) }
+
+    /// The bytes and a NUL, in memory the caller owns (free with deallocate()).
+    static func copy(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-        bytes.withUnsafeBufferPointer { source in
+        bytes.withUnsafeBytes { source in
             if let base = source.baseAddress {
                 UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count)
             }
         }
         buffer[bytes.count] = 0
-        pointer = buffer
-    }
-
-    deinit { free(pointer) }
-
-    var cString: UnsafePointer<CChar> { UnsafePointer(pointer) }
-
-    /// strdup fails only when memory is exhausted; an empty string keeps the promise of
-    /// "never NULL" without trapping.
-    private static func fallback() -> UnsafeMutablePointer<CChar> {
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
-        pointer.initialize(to: 0)
-        return pointer
+        return buffer
     }
 }

@@ -54,11 +54,10 @@ public final class Client: Sendable {
         case .success(let event): prepared = event
         case .failure(let rejected): throw rejected.error
         }
-        logSkippedAttachments(of: event)
+        logSkippedAttachments(eventName: event.name, notes: event.skippedAttachments)
         let delivery = sender.send(.event, body: prepared.json)
         guard let answer = delivery.answer else {
-            let message = "no answer from the hub after \(delivery.attempts) attempt\(delivery.attempts == 1 ? "" : "s"): "
-                + (delivery.failure?.message ?? "unknown error")
+            let message = delivery.noAnswerMessage
             logger.log(.error, message)
             return TrackResult(status: .network, statusCode: 0, message: message, body: [])
         }
@@ -70,9 +69,10 @@ public final class Client: Sendable {
                            message: outcome.message, body: answer.body)
     }
 
-    func logSkippedAttachments(of event: Event) {
-        for skipped in event.skippedAttachments {
-            logger.log(.warning, "event '\(event.name)': attachment skipped (ignore_if_error): \(skipped)")
+    /// Warns, when an event is sent, of the files ignore_if_error let it go without.
+    func logSkippedAttachments(eventName: String, notes: [String]) {
+        for note in notes {
+            logger.log(.warning, "event '\(eventName)': attachment skipped (ignore_if_error): \(note)")
         }
     }
 }

@@ -65,7 +65,7 @@ public final class BulkBatch {
         }
         isTriggered = true
         for (event, note) in skippedAttachmentNotes {
-            client.logger.log(.warning, "event '\(event)': attachment skipped (ignore_if_error): \(note)")
+            client.logSkippedAttachments(eventName: event, notes: [note])
         }
 
         var failures: [(position: Int, record: FailedRecord)] = rejected.map {
@@ -95,8 +95,7 @@ public final class BulkBatch {
 
         let delivery = client.sender.send(.bulk, body: body)
         guard let answer = delivery.answer else {
-            let message = "no answer from the hub after \(delivery.attempts) attempt\(delivery.attempts == 1 ? "" : "s"): "
-                + (delivery.failure?.message ?? "unknown error")
+            let message = delivery.noAnswerMessage
             client.logger.log(.error, "bulk request of \(events.count) events failed: \(message)")
             return events.map { ($0, FailedRecord(record: packed.bytes(of: $0), error: message, code: 500, status: .network)) }
         }

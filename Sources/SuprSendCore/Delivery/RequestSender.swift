@@ -24,6 +24,12 @@ public final class RequestSender: Sendable {
         /// Why no answer came, when none did.
         public var failure: TransportFailure?
         public var attempts: Int
+
+        /// Why no answer came, for a failed event's message.
+        public var noAnswerMessage: String {
+            "no answer from the hub after \(attempts) attempt\(attempts == 1 ? "" : "s"): "
+                + (failure?.message ?? "unknown error")
+        }
     }
 
     public static let contentType = "application/json; charset=utf-8"
