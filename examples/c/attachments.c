@@ -4,7 +4,7 @@
  * a small text invoice, to the temporary directory first.
  *
  * Build:  cc -std=c11 attachments.c $(pkg-config --cflags --libs suprsend) -o attachments
- * Run:    environment as in track_event.c (SUPRSEND_WORKSPACE_KEY, SUPRSEND_WORKSPACE_SECRET,
+ * Run:    environment as in example_client.h (SUPRSEND_WORKSPACE_KEY, SUPRSEND_WORKSPACE_SECRET,
  *         SUPRSEND_BASE_URL); TMPDIR chooses where the invoice is written (default /tmp).
  */
 #include <stdio.h>
@@ -12,39 +12,7 @@
 
 #include <suprsend.h>
 
-static const char *env_or(const char *name, const char *dflt) {
-    const char *v = getenv(name);
-    return (v && *v) ? v : dflt;
-}
-
-static void report(const char *what, int status) {
-    fflush(stdout); /* keep the order of the lines when both streams go to one place */
-    fprintf(stderr, "%s failed: %s: %s\n", what, suprsend_status_name(status), suprsend_last_error());
-}
-
-static suprsend_client *client_from_env(void) {
-    suprsend_options *opts = suprsend_options_new(env_or("SUPRSEND_WORKSPACE_KEY", "demo_key"),
-                                                  env_or("SUPRSEND_WORKSPACE_SECRET", "demo_secret"));
-    if (!opts) {
-        report("suprsend_options_new", SUPRSEND_E_ARGUMENT);
-        return NULL;
-    }
-    int rc;
-    const char *base_url = getenv("SUPRSEND_BASE_URL");
-    if (base_url && *base_url && (rc = suprsend_options_set_base_url(opts, base_url)) != SUPRSEND_OK) {
-        report("suprsend_options_set_base_url", rc);
-        suprsend_options_free(opts);
-        return NULL;
-    }
-    suprsend_client *client = NULL;
-    rc = suprsend_client_new(opts, &client);
-    suprsend_options_free(opts);
-    if (rc != SUPRSEND_OK) {
-        report("suprsend_client_new", rc);
-        return NULL;
-    }
-    return client;
-}
+#include "example_client.h"
 
 /* Writes a small invoice to path. Returns 0 on success. */
 static int write_invoice(const char *path) {

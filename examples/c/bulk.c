@@ -4,7 +4,7 @@
  * sent; the 248 others go out in requests of at most 100 events.
  *
  * Build:  cc -std=c11 bulk.c $(pkg-config --cflags --libs suprsend) -o bulk
- * Run:    environment as in track_event.c (SUPRSEND_WORKSPACE_KEY, SUPRSEND_WORKSPACE_SECRET,
+ * Run:    environment as in example_client.h (SUPRSEND_WORKSPACE_KEY, SUPRSEND_WORKSPACE_SECRET,
  *         SUPRSEND_BASE_URL).
  */
 #include <stdio.h>
@@ -12,43 +12,11 @@
 
 #include <suprsend.h>
 
+#include "example_client.h"
+
 #define EVENTS 250
 #define INVALID_NAME_AT 100 /* this one gets the reserved name "$order_shipped" */
 #define EMPTY_ID_AT 200     /* this one gets the distinct id "" */
-
-static const char *env_or(const char *name, const char *dflt) {
-    const char *v = getenv(name);
-    return (v && *v) ? v : dflt;
-}
-
-static void report(const char *what, int status) {
-    fflush(stdout); /* keep the order of the lines when both streams go to one place */
-    fprintf(stderr, "%s failed: %s: %s\n", what, suprsend_status_name(status), suprsend_last_error());
-}
-
-static suprsend_client *client_from_env(void) {
-    suprsend_options *opts = suprsend_options_new(env_or("SUPRSEND_WORKSPACE_KEY", "demo_key"),
-                                                  env_or("SUPRSEND_WORKSPACE_SECRET", "demo_secret"));
-    if (!opts) {
-        report("suprsend_options_new", SUPRSEND_E_ARGUMENT);
-        return NULL;
-    }
-    int rc;
-    const char *base_url = getenv("SUPRSEND_BASE_URL");
-    if (base_url && *base_url && (rc = suprsend_options_set_base_url(opts, base_url)) != SUPRSEND_OK) {
-        report("suprsend_options_set_base_url", rc);
-        suprsend_options_free(opts);
-        return NULL;
-    }
-    suprsend_client *client = NULL;
-    rc = suprsend_client_new(opts, &client);
-    suprsend_options_free(opts);
-    if (rc != SUPRSEND_OK) {
-        report("suprsend_client_new", rc);
-        return NULL;
-    }
-    return client;
-}
 
 int main(void) {
     suprsend_client *client = client_from_env();

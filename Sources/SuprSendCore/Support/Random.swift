@@ -48,7 +48,7 @@ final class RandomPool: @unchecked Sendable {
                 buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[position..<(position + buffer.count)]))
             }
             // Handed-out bytes are not kept around in memory.
-            block.withUnsafeMutableBytes { $0[position..<(position + buffer.count)].initializeMemory(as: UInt8.self, repeating: 0) }
+            _ = block.withUnsafeMutableBytes { $0[position..<(position + buffer.count)].initializeMemory(as: UInt8.self, repeating: 0) }
             position += buffer.count
         }
     }
