@@ -46,25 +46,41 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     }
 
     private func checkOut() throws(TransportFailure) -> CurlHandle {
+        var inherited: [CurlHandle] = []
         let reused: CurlHandle? = lock.withLock {
             let generation = ForkGeneration.current
             if generation != ownerGeneration {
-                // A forked child inherited the parent's connections: using or even closing
-                // them (TLS close_notify) would disturb the parent, so they are left alone.
-                idleHandles.forEach { $0.abandon() }
-                idleHandles.removeAll()
+                // A forked child inherited the parent's connections: using them, or closing
+                // them through libcurl (TLS close_notify), would disturb the parent.
+                swap(&inherited, &idleHandles)
                 ownerGeneration = generation
             }
             return idleHandles.popLast()
         }
+        inherited.forEach(AbandonedHandles.keep)
         if let reused { return reused }
         return try CurlHandle.make(settings: settings)
     }
 
     private func checkIn(_ handle: CurlHandle) {
-        lock.withLock {
-            if handle.generation == ownerGeneration { idleHandles.append(handle) } else { handle.abandon() }
+        let mine = lock.withLock {
+            if handle.generation == ownerGeneration { idleHandles.append(handle) }
+            return handle.generation == ownerGeneration
         }
+        if !mine { AbandonedHandles.keep(handle) }
+    }
+}
+
+/// The handles a forked child inherited: their sockets closed, then kept (never used, never
+/// freed) for the life of the process, since cleaning one up would talk on its connection;
+/// kept reachable, they are not reported as leaks by memory checkers.
+private enum AbandonedHandles {
+    private static let lock = Lock()
+    nonisolated(unsafe) private static var handles: [CurlHandle] = []
+
+    static func keep(_ handle: CurlHandle) {
+        handle.abandon()
+        lock.withLock { handles.append(handle) }
     }
 }
 
