@@ -19,32 +19,13 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "suprsend.h"
+#include "measure.h"
 
 static suprsend_client *client;
 static long n_total;
 static int n_threads = 1;
 static char first_error[512];
 static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Peak RSS of this process image in KiB: VmHWM of /proc/self/status. (ru_maxrss is not used for
- * this: Linux carries the parent's high-water mark across fork+exec, so a child of a 25 MB
- * Python driver would never report less than 25 MB.) */
-static long peak_rss_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) { kb = atol(line + 6); break; }
-    fclose(f);
-    return kb;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double cpu_s(const struct rusage *a, const struct rusage *b) {
     return (b->ru_utime.tv_sec - a->ru_utime.tv_sec) + (b->ru_utime.tv_usec - a->ru_utime.tv_usec) / 1e6 +

@@ -25,31 +25,12 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
+#include "measure.h"
 
 #define CONTENT_TYPE "application/json; charset=utf-8"
 #define BULK_MAX 100
 
 static void die(const char *m) { fprintf(stderr, "floor: %s\n", m); exit(2); }
-
-/* Peak RSS of this process image in KiB: VmHWM of /proc/self/status. (ru_maxrss is not used for
- * this: Linux carries the parent's high-water mark across fork+exec, so a child of a 25 MB
- * Python driver would never report less than 25 MB.) */
-static long peak_rss_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) { kb = atol(line + 6); break; }
-    fclose(f);
-    return kb;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static char *xstrdup(const char *s) { char *p = strdup(s); if (!p) die("out of memory"); return p; }
 
