@@ -53,20 +53,10 @@ if [[ -n "${SUPRSEND_WORKSPACE_KEY:-}" && -n "${SUPRSEND_WORKSPACE_SECRET:-}" ]]
 else
     local_hub=1
     export SUPRSEND_WORKSPACE_KEY=demo_key SUPRSEND_WORKSPACE_SECRET=demo_secret
-    python3 "$repo/tools/hub/suprsend-hub" --host 127.0.0.1 --port 0 --port-file "$work/port" \
-        --workspace "$SUPRSEND_WORKSPACE_KEY:$SUPRSEND_WORKSPACE_SECRET" --quiet >"$work/hub.log" 2>&1 &
-    hub_pid=$!
-    for _ in $(seq 1 200); do
-        [[ -s "$work/port" ]] && break
-        if ! kill -0 "$hub_pid" 2>/dev/null; then
-            echo "run-demo.sh: the local hub exited:" >&2
-            cat "$work/hub.log" >&2
-            exit 2
-        fi
-        sleep 0.05
-    done
-    [[ -s "$work/port" ]] || { echo "run-demo.sh: the local hub did not start" >&2; exit 2; }
-    hub_url="http://127.0.0.1:$(tr -d '[:space:]' <"$work/port")/"
+    . "$repo/tools/hub/start-hub.sh"
+    start_hub "$work" --workspace "$SUPRSEND_WORKSPACE_KEY:$SUPRSEND_WORKSPACE_SECRET" --quiet || exit 2
+    hub_pid=$HUB_PID
+    hub_url="http://127.0.0.1:$HUB_PORT/"
     export SUPRSEND_BASE_URL="$hub_url"
     echo "Local hub at $hub_url (workspace demo_key:demo_secret)"
 fi

@@ -67,24 +67,11 @@ echo "run.sh: the header compiles as C99 and C++11" >&2
 # 4. The hub, on a free loopback port.
 key="${SUPRSEND_TEST_WORKSPACE_KEY:-ws_test_key_c_0123456789}"
 secret="${SUPRSEND_TEST_WORKSPACE_SECRET:-ws_test_secret_c_9f8e7d6c5b4a}"
-python3 "$repo/tools/hub/suprsend-hub" --host 127.0.0.1 --port 0 --port-file "$work/port" \
-    --workspace "$key:$secret" --workspace "demo_key:demo_secret" --db "$work/hub.db" \
-    --max-event-bytes 819200 --quiet >"$work/hub.log" 2>&1 &
-hub_pid=$!
-for _ in $(seq 1 200); do
-    [[ -s "$work/port" ]] && break
-    if ! kill -0 "$hub_pid" 2>/dev/null; then
-        echo "run.sh: the hub exited; its log:" >&2
-        cat "$work/hub.log" >&2
-        exit 2
-    fi
-    sleep 0.05
-done
-if [[ ! -s "$work/port" ]]; then
-    echo "run.sh: the hub did not write its port file" >&2
-    exit 2
-fi
-port="$(tr -d '[:space:]' <"$work/port")"
+. "$repo/tools/hub/start-hub.sh"
+start_hub "$work" --workspace "$key:$secret" --workspace "demo_key:demo_secret" --db "$work/hub.db" \
+    --max-event-bytes 819200 --quiet || exit 2
+hub_pid=$HUB_PID
+port=$HUB_PORT
 echo "run.sh: hub on 127.0.0.1:$port (pid $hub_pid)" >&2
 
 # 5. The tests. The library is found through its libdir (no rpath in pkg-config's flags).
