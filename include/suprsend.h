@@ -69,7 +69,7 @@ int suprsend_version_number(void);
 #define SUPRSEND_E_ATTACHMENT  4  /* a local attachment could not be read */
 #define SUPRSEND_E_NETWORK     5  /* the hub could not be reached, or did not answer in time */
 #define SUPRSEND_E_HTTP        6  /* the hub answered with an error status (see the response) */
-#define SUPRSEND_E_TIMEOUT     7  /* a flush or close deadline passed (background delivery) */
+#define SUPRSEND_E_TIMEOUT     7  /* a flush or close deadline passed; an event expired (background delivery) */
 #define SUPRSEND_E_QUEUE_FULL  8  /* the background queue is full (background delivery) */
 #define SUPRSEND_E_STORAGE     9  /* the durable outbox failed (background delivery) */
 #define SUPRSEND_E_CLOSED     10  /* the client is closing or closed */
@@ -157,7 +157,8 @@ void suprsend_options_free(suprsend_options *opts);
  * A client reuses its connections and may be shared by many threads. */
 int suprsend_client_new(const suprsend_options *opts, suprsend_client **out);
 
-/* Frees the client. No other thread may be using it. */
+/* Frees the client. No other thread may be using it. With background delivery, this is
+ * suprsend_client_close(client, shutdown_timeout_ms): queued events get that long. */
 void suprsend_client_free(suprsend_client *client);
 
 /* ---------------------------------------------------------------------------------------
@@ -268,8 +269,126 @@ long suprsend_bulk_response_failure(const suprsend_bulk_response *response);
 const char *suprsend_bulk_response_failed_records_json(const suprsend_bulk_response *response);
 void suprsend_bulk_response_free(suprsend_bulk_response *response);
 
-/* Background delivery (a worker thread, a durable outbox, flush and close with deadlines)
- * is planned for a later version; the status codes it will use are reserved above. */
+/* ---------------------------------------------------------------------------------------
+ * Background delivery
+ *
+ * A service should not wait on the network to record that something happened.
+ * suprsend_enqueue() checks and serializes the event on the caller's thread, puts it in a
+ * queue and returns; one worker thread per client (started by the first enqueue) sends
+ * queued events through the bulk endpoint, at most 100 events and 800 KiB a request, several
+ * requests at once when the queue is deep. Each event's fate (delivered, refused, expired,
+ * dropped at close) goes to the delivery callback.
+ *
+ * What is guaranteed (memory queue, the default):
+ *  - an event that enqueue accepted gets exactly one fate, reported once;
+ *  - its $insert_id and idempotency key are fixed at enqueue and travel with it through every
+ *    retry, so the hub drops repeats (with auto-idempotency on, or a key of the caller's);
+ *  - a request with no answer, 408, 429 or 5xx waits and is tried again (exponential back-off
+ *    with full jitter, 0.5 s up to 30 s; Retry-After pauses the whole worker, at most 60 s)
+ *    until the event is max_event_age_s old; an outage never spins the CPU, and memory never
+ *    grows past the queue's bound;
+ *  - an event the hub refuses (4xx for the event or the request) is never retried.
+ * What is lost: a memory queue lives in the process. Events still queued when the process
+ * dies (a crash, kill -9, an exit without suprsend_client_close) are gone; an outbox
+ * (suprsend_options_set_outbox_path) keeps them.
+ *
+ * fork(): a child never sends its parent's queued events; it starts with an empty queue and
+ * its own worker on its first enqueue. The parent is not affected.
+ * ------------------------------------------------------------------------------------- */
+
+/* A SQLite file that holds the queue, so that what enqueue accepted survives a crash and a
+ * restart. NULL or "" = the memory queue (the default). */
+int suprsend_options_set_outbox_path(suprsend_options *opts, const char *path);
+
+/* The most events the memory queue holds (queued, waiting for a retry or in flight);
+ * default 100000, range 1..10000000. A full queue refuses with SUPRSEND_E_QUEUE_FULL. The
+ * memory queue also holds at most 256 MiB of serialized events. */
+int suprsend_options_set_queue_capacity(suprsend_options *opts, long events);
+
+/* The most bytes the outbox file may grow to; default 1 GiB. */
+int suprsend_options_set_outbox_max_bytes(suprsend_options *opts, long long bytes);
+
+/* The longest an event waits for its batch to fill before it is sent anyway, in ms;
+ * default 1000, range 0..3600000 (0: send at once, in batches of what is there). */
+int suprsend_options_set_flush_interval_ms(suprsend_options *opts, long ms);
+
+/* Give up on an event this many seconds after it was enqueued (its fate is then
+ * SUPRSEND_E_TIMEOUT); default 82800 (23 h: under the hub's 24 h idempotency window, so a
+ * late retry is still recognised as a repeat). Range 1..82800. */
+int suprsend_options_set_max_event_age_s(suprsend_options *opts, long seconds);
+
+/* What suprsend_client_free() waits for queued events to be delivered, in ms; default 2000.
+ * Range 0..3600000. */
+int suprsend_options_set_shutdown_timeout_ms(suprsend_options *opts, long ms);
+
+/* The fate of one event, passed to the delivery callback; valid only during the call. */
+typedef struct suprsend_delivery suprsend_delivery;
+
+/* SUPRSEND_OK: delivered (the hub accepted it, or dropped it as a repeat of one it had);
+ * SUPRSEND_E_HTTP: refused by the hub (never retried);
+ * SUPRSEND_E_TIMEOUT: still not delivered max_event_age_s after it was enqueued;
+ * SUPRSEND_E_CLOSED: still queued when the client was closed (memory queue). */
+int suprsend_delivery_status(const suprsend_delivery *delivery);
+/* The HTTP status the hub gave this event (its record's, or the request's); 0 when none. */
+int suprsend_delivery_http_status(const suprsend_delivery *delivery);
+/* The message_id when delivered, else why not. Never NULL. */
+const char *suprsend_delivery_message(const suprsend_delivery *delivery);
+/* The event's $insert_id (a UUID), fixed at enqueue. Never NULL. */
+const char *suprsend_delivery_insert_id(const suprsend_delivery *delivery);
+/* The idempotency key the event was sent with (the caller's, or the automatic one); "" when
+ * none. Never NULL. */
+const char *suprsend_delivery_idempotency_key(const suprsend_delivery *delivery);
+/* The event name and distinct_id, as sent (trimmed). Never NULL. */
+const char *suprsend_delivery_event_name(const suprsend_delivery *delivery);
+const char *suprsend_delivery_distinct_id(const suprsend_delivery *delivery);
+/* How many requests carried the event (0 when it was never sent). */
+int suprsend_delivery_attempts(const suprsend_delivery *delivery);
+
+/* Receives each event's fate, once, after it is final. Called on the client's worker thread
+ * (or, for events dropped at close, on the thread that closes); the delivery and its strings
+ * are valid only during the call. It may call suprsend_enqueue, but must not flush, close or
+ * free the client, and should return quickly: the worker waits for it. */
+typedef void (*suprsend_delivery_fn)(const suprsend_delivery *delivery, void *user_data);
+
+/* Sets the delivery callback (fn NULL: none, the default). */
+int suprsend_options_set_delivery_callback(suprsend_options *opts, suprsend_delivery_fn fn, void *user_data);
+
+/* Checks the event and queues it for the worker; returns at once, never waiting on the
+ * network or on a request in flight. The event is not changed: each enqueue is a new
+ * occurrence with its own $insert_id, and the event may be freed at once.
+ *  - SUPRSEND_OK: queued (with an outbox: committed to it);
+ *  - SUPRSEND_E_ARGUMENT, _VALIDATION, _TOO_LARGE, _ATTACHMENT: as for suprsend_track_event;
+ *    nothing is queued;
+ *  - SUPRSEND_E_QUEUE_FULL: the queue holds queue_capacity events (or its byte bound);
+ *    nothing is queued;
+ *  - SUPRSEND_E_STORAGE: the outbox failed; nothing is queued;
+ *  - SUPRSEND_E_CLOSED: the client is closing. */
+int suprsend_enqueue(suprsend_client *client, const suprsend_event *event);
+
+/* Sends what is queued now, without waiting for the flush interval, and waits until every
+ * event enqueued before the call has its fate, or the deadline passes. Returns SUPRSEND_OK,
+ * or SUPRSEND_E_TIMEOUT (the events go on being delivered). timeout_ms < 0 waits without a
+ * deadline. Must not be called from the delivery callback. */
+int suprsend_flush(suprsend_client *client, long timeout_ms);
+
+/* Stops accepting events, delivers what it can before the deadline (a request still in
+ * flight then is abandoned), stops the worker and frees the client. Memory queue: events
+ * left are reported with SUPRSEND_E_CLOSED. Outbox: events left stay in it for the next
+ * client. Returns SUPRSEND_OK when nothing was left, else SUPRSEND_E_TIMEOUT. The client is
+ * freed either way; no other thread may be using it. timeout_ms < 0 waits without a deadline.
+ * suprsend_client_free(c) is suprsend_client_close(c, shutdown_timeout_ms). */
+int suprsend_client_close(suprsend_client *client, long timeout_ms);
+
+/* Counters of the client's background delivery, like curl_easy_getinfo: one value per call,
+ * into *out. SUPRSEND_E_ARGUMENT for an unknown id. */
+#define SUPRSEND_STAT_QUEUED       1  /* waiting: in the queue, or for a retry */
+#define SUPRSEND_STAT_IN_FLIGHT    2  /* in a request now */
+#define SUPRSEND_STAT_DELIVERED    3  /* accepted by the hub (repeats it dropped included) */
+#define SUPRSEND_STAT_REFUSED      4  /* refused by the hub: never retried */
+#define SUPRSEND_STAT_DROPPED      5  /* expired, or left at close of a memory queue */
+#define SUPRSEND_STAT_RETRIES      6  /* requests sent again */
+#define SUPRSEND_STAT_OUTBOX_BYTES 7  /* size of the outbox file; 0 for a memory queue */
+int suprsend_client_stat(const suprsend_client *client, int which, long long *out);
 
 #ifdef __cplusplus
 }

@@ -150,6 +150,9 @@ final class CurlHandle {
         }
         if let caFile = settings.caFile {
             set("CA file", suprsend_curl_set_string(easy, CURLOPT_CAINFO, caFile))
+            // Debian's libcurl also loads the system's CA directory: without this, the file
+            // would add trust instead of replacing it.
+            set("CA path", suprsend_curl_set_string(easy, CURLOPT_CAPATH, nil))
         }
         // libcurl must not re-send a request on its own (see suprsend_curl_set_prereq_fn).
         set("pre-request function", suprsend_curl_set_prereq_fn(easy, curlBeforeRequest))
