@@ -31,6 +31,8 @@ from .errors import (
     SuprsendAttachmentError,
     SuprsendClosedError,
     SuprsendError,
+    SuprsendQueueFullError,
+    SuprsendStorageError,
     SuprsendValidationError,
 )
 from .event import Event
@@ -52,6 +54,8 @@ __all__ = [
     "EventTooLargeError",
     "SuprsendAttachmentError",
     "SuprsendClosedError",
+    "SuprsendQueueFullError",
+    "SuprsendStorageError",
     "library_path",
     "library_version",
     "library_version_number",

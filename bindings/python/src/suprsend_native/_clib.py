@@ -20,7 +20,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
-from ctypes import POINTER, c_char_p, c_int, c_long, c_void_p
+from ctypes import POINTER, c_char_p, c_int, c_long, c_longlong, c_void_p
 from typing import List, Optional, Tuple
 
 #: The header this binding was written against (``SUPRSEND_VERSION_NUMBER`` in suprsend.h).
@@ -48,6 +48,12 @@ LOG_ERROR = 40
 
 #: typedef void (*suprsend_log_fn)(int level, const char *message, void *user_data);
 LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+#: typedef void (*suprsend_delivery_fn)(const suprsend_delivery *delivery, void *user_data);
+DELIVERY_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
+
+# suprsend_client_stat ids (SUPRSEND_STAT_*), in the order of their values 1..7.
+STATS = ("queued", "in_flight", "delivered", "refused", "dropped", "retries", "outbox_bytes")
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -98,6 +104,32 @@ _PROTOTYPES = {
     "suprsend_bulk_response_failure": (c_long, [c_void_p]),
     "suprsend_bulk_response_failed_records_json": (c_char_p, [c_void_p]),
     "suprsend_bulk_response_free": (None, [c_void_p]),
+}
+
+
+# Background delivery (suprsend_enqueue and its options). Declared when the library has them:
+# a library built before them still loads, and the binding says what is missing when they
+# are used (HAS_BACKGROUND, missing_background).
+_BACKGROUND_PROTOTYPES = {
+    "suprsend_options_set_outbox_path": (c_int, [c_void_p, c_char_p]),
+    "suprsend_options_set_queue_capacity": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_outbox_max_bytes": (c_int, [c_void_p, c_longlong]),
+    "suprsend_options_set_flush_interval_ms": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_max_event_age_s": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_shutdown_timeout_ms": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_delivery_callback": (c_int, [c_void_p, DELIVERY_FN, c_void_p]),
+    "suprsend_delivery_status": (c_int, [c_void_p]),
+    "suprsend_delivery_http_status": (c_int, [c_void_p]),
+    "suprsend_delivery_message": (c_char_p, [c_void_p]),
+    "suprsend_delivery_insert_id": (c_char_p, [c_void_p]),
+    "suprsend_delivery_idempotency_key": (c_char_p, [c_void_p]),
+    "suprsend_delivery_event_name": (c_char_p, [c_void_p]),
+    "suprsend_delivery_distinct_id": (c_char_p, [c_void_p]),
+    "suprsend_delivery_attempts": (c_int, [c_void_p]),
+    "suprsend_enqueue": (c_int, [c_void_p, c_void_p]),
+    "suprsend_flush": (c_int, [c_void_p, c_long]),
+    "suprsend_client_close": (c_int, [c_void_p, c_long]),
+    "suprsend_client_stat": (c_int, [c_void_p, c_int, POINTER(c_longlong)]),
 }
 
 
@@ -154,6 +186,18 @@ def _declare(lib: ctypes.CDLL, path: str) -> None:
         fn.argtypes = argtypes
 
 
+def _declare_background(lib: ctypes.CDLL) -> List[str]:
+    """Declares the background-delivery functions; returns the names the library lacks."""
+    missing = [name for name in _BACKGROUND_PROTOTYPES if not hasattr(lib, name)]
+    if missing:
+        return missing
+    for name, (restype, argtypes) in _BACKGROUND_PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return []
+
+
 def _check_version(lib: ctypes.CDLL, path: str) -> Tuple[int, str]:
     number = int(lib.suprsend_version_number())
     text = (lib.suprsend_version() or b"?").decode("utf-8", "replace")
@@ -165,6 +209,9 @@ def _check_version(lib: ctypes.CDLL, path: str) -> Tuple[int, str]:
 
 lib, library_path = _open()
 _declare(lib, library_path)
+#: The names of background-delivery functions this library lacks (empty when it has them all).
+missing_background = _declare_background(lib)
+HAS_BACKGROUND = not missing_background
 version_number, version = _check_version(lib, library_path)
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import os
 import threading
 import weakref
-from ctypes import byref, c_void_p
+from ctypes import byref, c_longlong, c_void_p
 from types import TracebackType
-from typing import Any, Dict, Optional, Type
+from typing import Any, Callable, Dict, Optional, Type, Union
 
 from . import _clib
 from ._clib import lib
@@ -30,8 +31,27 @@ _REPORTED = (_clib.E_HTTP, _clib.E_NETWORK)
 # Status code reported when no HTTP answer came (as the official SDK does for transport errors).
 NO_ANSWER_STATUS_CODE = 500
 
-# Live clients, so that a forked child gets fresh locks (see _after_fork_in_child).
+# Live clients, so that a forked child gets fresh locks (see _after_fork_in_child) and the
+# atexit hook can close them (see _close_clients_at_exit).
 _clients: "weakref.WeakSet[Suprsend]" = weakref.WeakSet()
+
+# What suprsend_client_free waits for queued events when no shutdown_timeout is given (suprsend.h).
+DEFAULT_SHUTDOWN_TIMEOUT_MS = 2000
+
+# The words of the "status" key of a delivery dict, by the C status of the event's fate.
+DELIVERY_STATUS = {
+    _clib.OK: "delivered",        # the hub accepted it (or dropped it as a repeat of one it had)
+    _clib.E_HTTP: "refused",      # the hub refused it: never retried
+    _clib.E_TIMEOUT: "expired",   # not delivered max_event_age after it was enqueued
+    _clib.E_CLOSED: "closed",     # still queued when the client was closed
+}
+
+# Set by the atexit hook once every client is closed: from then on the delivery trampoline
+# returns at once, without running any Python code of the user's.
+_shutting_down = False
+
+# Per thread: the token of the client whose on_delivery call is running on it (None when none).
+_callback_state = threading.local()
 
 
 def _log_line(level: int, message: Optional[bytes], user_data: Optional[int]) -> None:
@@ -45,6 +65,87 @@ def _log_line(level: int, message: Optional[bytes], user_data: Optional[int]) ->
 
 # One C callback for every client, alive as long as the module (never collected).
 _LOG_CALLBACK = _clib.LOG_FN(_log_line)
+
+
+def _delivery_info(delivery: int) -> Dict[str, Any]:
+    """The dict passed to on_delivery, read from a suprsend_delivery (valid only during the call)."""
+    code = int(lib.suprsend_delivery_status(delivery))
+    return {
+        "status": DELIVERY_STATUS.get(code, "unknown"),
+        "code": code,
+        "status_name": _clib.status_name(code),
+        "http_status": int(lib.suprsend_delivery_http_status(delivery)),
+        "message": _clib.text(lib.suprsend_delivery_message(delivery)),
+        "insert_id": _clib.text(lib.suprsend_delivery_insert_id(delivery)),
+        "idempotency_key": _clib.text(lib.suprsend_delivery_idempotency_key(delivery)),
+        "event_name": _clib.text(lib.suprsend_delivery_event_name(delivery)),
+        "distinct_id": _clib.text(lib.suprsend_delivery_distinct_id(delivery)),
+        "attempts": int(lib.suprsend_delivery_attempts(delivery)),
+    }
+
+
+def _delivery_trampoline(fn: Callable[[Dict[str, Any]], Any], token: object) -> Any:
+    """The C delivery callback for one client: calls ``fn`` with a dict, never raises into C.
+
+    It references the user's callable and a token, never the client itself, so that it does
+    not keep the client alive. The client keeps it alive as long as the C client exists.
+    """
+
+    def trampoline(delivery: Optional[int], user_data: Optional[int]) -> None:
+        # Runs on the client's worker thread (ctypes has taken the GIL), or on the thread that
+        # closes the client for events dropped at close.
+        if _shutting_down or not delivery:
+            return
+        previous = getattr(_callback_state, "token", None)
+        _callback_state.token = token
+        try:
+            fn(_delivery_info(delivery))
+        except BaseException:  # noqa: B902 - nothing may propagate into C
+            try:
+                logger.exception("suprsend_native: the on_delivery callback %r raised; the exception is ignored", fn)
+            except BaseException:  # pragma: no cover - logging itself failed
+                pass
+        finally:
+            _callback_state.token = previous
+
+    return _clib.DELIVERY_FN(trampoline)
+
+
+def _in_delivery_callback(token: Optional[object] = None) -> bool:
+    """True when this thread is inside an on_delivery call (of the client with ``token``, if given)."""
+    current = getattr(_callback_state, "token", None)
+    return current is not None and (token is None or current is token)
+
+
+def _require_background(what: str) -> None:
+    if not _clib.HAS_BACKGROUND:
+        raise NotImplementedError(
+            f"{what}: needs background delivery, which {_clib.library_path} does not have (it lacks "
+            f"{', '.join(_clib.missing_background[:3])}...); rebuild libsuprsend")
+
+
+def _deadline_ms(timeout: Any, field: str) -> int:
+    """A flush/close deadline in seconds as the C timeout_ms: None or math.inf -> -1 (no deadline)."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{field} must be a number of seconds or None, not {type(timeout).__name__}")
+    if timeout == math.inf:
+        return -1
+    if math.isnan(timeout) or timeout < 0:
+        raise error_for(_clib.E_ARGUMENT, f"{field}: must be a number of seconds >= 0 or None, not {timeout!r}")
+    return _milliseconds(timeout, field)
+
+
+def _whole_seconds(seconds: Any, field: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{field} must be a number of seconds, not {type(seconds).__name__}")
+    if not math.isfinite(seconds):
+        raise error_for(_clib.E_ARGUMENT, f"{field}: must be a finite number of seconds, not {seconds!r}")
+    whole = int(round(seconds))
+    if seconds > 0 and whole == 0:
+        whole = 1
+    return max(min(whole, 2**31 - 1), -1)
 
 
 def _milliseconds(seconds: Any, field: str) -> int:
@@ -92,7 +193,12 @@ class Suprsend:
 
     The client may be shared by many threads; each call releases the GIL while it waits on
     the network. Free it with :meth:`close` or a ``with`` block (it is also freed when it is
-    garbage-collected).
+    garbage-collected, and closed by an ``atexit`` hook when the interpreter exits).
+
+    Background delivery: :meth:`enqueue` checks an event and queues it without waiting on the
+    network; a worker thread of the library sends queued events in bulk requests, retries what
+    may pass later, and reports each event's fate once to ``on_delivery``. :meth:`flush` waits
+    for what was queued, :meth:`close` delivers what it can before a deadline.
 
     Args:
         workspace_key, workspace_secret: the workspace's credentials.
@@ -110,6 +216,26 @@ class Suprsend:
         auto_idempotency: give events without an idempotency key a random one, so that a retry
             is never processed twice (default True).
         app_info: accepted for compatibility with the official SDK, and ignored.
+        on_delivery: a callable receiving one dict per event given to :meth:`enqueue`, once,
+            when its fate is final: ``status`` (``"delivered"``, ``"refused"``, ``"expired"``
+            or ``"closed"``), ``code`` (the C status: 0, 6, 7, 10), ``status_name``,
+            ``http_status`` (0 when none), ``message`` (the message_id, or why not),
+            ``insert_id``, ``idempotency_key``, ``event_name``, ``distinct_id``, ``attempts``.
+            It runs on the library's worker thread (or, for events dropped at close, on the
+            thread that closes); it should return quickly, may call :meth:`enqueue`, and must
+            not call :meth:`flush` or :meth:`close` (they raise ``RuntimeError`` there).
+            Exceptions it raises are logged to the ``"suprsend_native"`` logger and ignored.
+        outbox: a SQLite file holding the queue, so that enqueued events survive a crash and
+            a restart (default: a memory queue).
+        queue_capacity: the most events the memory queue holds, waiting or in flight
+            (default 100000).
+        outbox_max_bytes: the most bytes the outbox file may grow to (default 1 GiB).
+        flush_interval: seconds an event waits for its batch to fill before it is sent anyway
+            (default 1; 0 sends at once).
+        max_event_age: seconds after which an undelivered event is given up ("expired";
+            default 82800, 23 hours, at most that).
+        shutdown_timeout: seconds :meth:`close` (without a timeout), the ``with`` block, garbage
+            collection and the exit hook wait for queued events to be delivered (default 2).
 
     Raises:
         TypeError: an argument of the wrong type.
@@ -120,8 +246,14 @@ class Suprsend:
                  debug: bool = False, *, timeout: Optional[float] = None, proxy: Optional[str] = None,
                  max_retries: Optional[int] = None, connect_timeout: Optional[float] = None,
                  ca_file: Optional[str] = None, max_event_bytes: Optional[int] = None,
-                 auto_idempotency: Optional[bool] = None, app_info: Optional[Dict[str, Any]] = None) -> None:
+                 auto_idempotency: Optional[bool] = None, app_info: Optional[Dict[str, Any]] = None,
+                 on_delivery: Optional[Callable[[Dict[str, Any]], Any]] = None,
+                 outbox: Union[str, "os.PathLike[str]", None] = None, queue_capacity: Optional[int] = None,
+                 outbox_max_bytes: Optional[int] = None, flush_interval: Optional[float] = None,
+                 max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None) -> None:
         self._handle: Optional[int] = None
+        self._delivery_callback: Any = None
+        self._token = object()
         self._cond = threading.Condition(threading.Lock())
         self._inflight = 0
         self._bulks: "weakref.WeakSet[BulkEvents]" = weakref.WeakSet()
@@ -132,11 +264,43 @@ class Suprsend:
         url = _utf8(base_url, "base_url", optional=True)
         proxy_b = _utf8(proxy, "proxy", optional=True)
         ca = _utf8(ca_file, "ca_file", optional=True)
-        for name, value in (("max_retries", max_retries), ("max_event_bytes", max_event_bytes)):
+        for name, value in (("max_retries", max_retries), ("max_event_bytes", max_event_bytes),
+                            ("queue_capacity", queue_capacity), ("outbox_max_bytes", outbox_max_bytes)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         timeout_ms = None if timeout is None else _milliseconds(timeout, "timeout")
         connect_ms = None if connect_timeout is None else _milliseconds(connect_timeout, "connect_timeout")
+        if on_delivery is not None and not callable(on_delivery):
+            raise TypeError(f"on_delivery must be a callable or None, not {type(on_delivery).__name__}")
+        outbox_b = None if outbox is None else _utf8(os.fspath(outbox) if isinstance(outbox, os.PathLike)
+                                                     else outbox, "outbox")
+        # Background options: name -> (C setter, value converted, as given); None = not set.
+        background = {
+            "outbox": ("suprsend_options_set_outbox_path", outbox_b, outbox),
+            "queue_capacity": ("suprsend_options_set_queue_capacity",
+                               None if queue_capacity is None else max(min(queue_capacity, 2**62), -1),
+                               queue_capacity),
+            "outbox_max_bytes": ("suprsend_options_set_outbox_max_bytes",
+                                 None if outbox_max_bytes is None else max(min(outbox_max_bytes, 2**62), -1),
+                                 outbox_max_bytes),
+            "flush_interval": ("suprsend_options_set_flush_interval_ms",
+                               None if flush_interval is None else _milliseconds(flush_interval, "flush_interval"),
+                               flush_interval),
+            "max_event_age": ("suprsend_options_set_max_event_age_s",
+                              None if max_event_age is None else _whole_seconds(max_event_age, "max_event_age"),
+                              max_event_age),
+            "shutdown_timeout": ("suprsend_options_set_shutdown_timeout_ms",
+                                 None if shutdown_timeout is None
+                                 else _milliseconds(shutdown_timeout, "shutdown_timeout"),
+                                 shutdown_timeout),
+        }
+        wanted = [name for name, (_, value, _) in background.items() if value is not None]
+        if on_delivery is not None:
+            wanted.append("on_delivery")
+        if wanted:
+            _require_background(", ".join(wanted))
+        delivery_callback = None if on_delivery is None else _delivery_trampoline(on_delivery, self._token)
+        shutdown_ms = background["shutdown_timeout"][1]
 
         opts = lib.suprsend_options_new(key, secret)
         if not opts:
@@ -162,6 +326,13 @@ class Suprsend:
                 check(lib.suprsend_options_set_max_event_bytes(opts, max(min(max_event_bytes, 2**62), -1)))
             if auto_idempotency is not None:
                 check(lib.suprsend_options_set_auto_idempotency(opts, 1 if auto_idempotency else 0))
+            for name, (setter, value, given) in background.items():
+                if value is not None:
+                    rc = getattr(lib, setter)(opts, value)
+                    if rc != _clib.OK:
+                        raise error_for(rc, f"{name}={given!r}: {_clib.last_error()}")
+            if delivery_callback is not None:
+                check(lib.suprsend_options_set_delivery_callback(opts, delivery_callback, None))
             level = _clib.LOG_DEBUG if self.debug else _clib.LOG_WARNING
             check(lib.suprsend_options_set_log(opts, level, _LOG_CALLBACK, None))
             out = c_void_p()
@@ -172,9 +343,11 @@ class Suprsend:
                 raise error_for(_clib.E_INTERNAL, "suprsend_client_new returned OK without a client")
         finally:
             lib.suprsend_options_free(opts)
-        self._handle = out.value
-        # Keep the callback alive as long as this client, whatever happens to the module.
+        # The C callbacks stay referenced as long as this object, hence as long as the C client.
         self._log_callback = _LOG_CALLBACK
+        self._delivery_callback = delivery_callback
+        self._shutdown_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS if shutdown_ms is None else shutdown_ms
+        self._handle = out.value
         if self.debug:
             _enable_debug_logging()
         self._bulk_events = BulkEventsFactory(self)
@@ -186,21 +359,54 @@ class Suprsend:
         """True once :meth:`close` was called."""
         return self._handle is None
 
-    def close(self) -> None:
-        """Frees the client (and any bulk made from it that was not triggered).
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Delivers what is queued, within ``timeout`` seconds, then frees the client.
 
-        Waits for calls in progress on other threads to finish. Idempotent. Using the client
-        afterwards raises :class:`SuprsendClosedError`.
+        Stops accepting events, waits for calls in progress on other threads to finish (a
+        :meth:`flush` in progress too), sends the events still queued until the deadline
+        (``timeout`` seconds; None: the client's ``shutdown_timeout``, default 2; ``math.inf``:
+        no deadline), then frees the client and any bulk made from it that was not triggered.
+        Events of a memory queue still undelivered at the deadline are reported to
+        ``on_delivery`` as ``"closed"``; an outbox keeps them for the next client.
+
+        Returns True when nothing was left undelivered, False when the deadline passed.
+        Idempotent: closing a closed client returns True. Using the client afterwards raises
+        :class:`SuprsendClosedError`.
+
+        Raises:
+            RuntimeError: called from this client's ``on_delivery`` callback.
         """
+        ms = self._shutdown_ms if timeout is None else _deadline_ms(timeout, "timeout")
+        if _in_delivery_callback(self._token):
+            raise RuntimeError("Suprsend.close() must not be called from the client's on_delivery callback")
+        return self._close(ms)
+
+    def _close(self, ms: int, calls_deadline: Optional[float] = None) -> bool:
+        """close() with the C timeout; ``calls_deadline``: the most seconds to wait for calls in
+        progress (None: no limit), after which the client is left open and False returned."""
         with self._cond:
-            handle, self._handle = self._handle, None
-            if handle is None:
-                return
-            while self._inflight:
-                self._cond.wait()
+            if self._handle is None:
+                return True
+            handle = self._handle
+            if calls_deadline is None:
+                self._handle = None
+                while self._inflight:
+                    self._cond.wait()
+            else:
+                if not self._cond.wait_for(lambda: not self._inflight, calls_deadline):
+                    return False
+                self._handle = None
         for bulk in list(self._bulks):
             bulk._free()
-        lib.suprsend_client_free(handle)
+        if not _clib.HAS_BACKGROUND:
+            lib.suprsend_client_free(handle)
+            return True
+        rc = lib.suprsend_client_close(handle, ms)
+        if rc == _clib.OK:
+            return True
+        if rc == _clib.E_TIMEOUT:
+            return False
+        raise error_for(rc)  # the client is freed all the same
 
     def __enter__(self) -> "Suprsend":
         return self
@@ -211,9 +417,18 @@ class Suprsend:
 
     def __del__(self) -> None:
         # No other reference exists, so nothing is in flight (a call holds `self`).
+        # suprsend_client_free waits up to shutdown_timeout for queued events (GIL released).
         try:
             handle, self._handle = self._handle, None
-            if handle is not None:
+            if handle is None:
+                return
+            if _in_delivery_callback():
+                # Collected on a worker thread, inside an on_delivery call: freeing a client
+                # there could wait for that very worker. Free it from another thread, keeping
+                # its callback alive until then.
+                threading.Thread(target=_free_client, args=(handle, self._delivery_callback),
+                                 name="suprsend-close", daemon=True).start()
+            else:
                 lib.suprsend_client_free(handle)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
@@ -238,6 +453,89 @@ class Suprsend:
     def _after_fork(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._inflight = 0
+
+    # --- background delivery ---------------------------------------------------------------------
+    def enqueue(self, event: Event) -> None:
+        """Checks the event and queues it for background delivery; returns without waiting on
+        the network.
+
+        The event is serialized now (later changes to it do not matter) with its own
+        ``$insert_id``; its fate goes to ``on_delivery``, once. Events still queued when the
+        process exits are sent by the exit hook (within ``shutdown_timeout``); a forked
+        child that leaves with ``os._exit`` (multiprocessing does) must :meth:`flush` first.
+
+        Raises:
+            TypeError, SuprsendValidationError, EventTooLargeError, SuprsendArgumentError,
+            SuprsendAttachmentError: as :meth:`track_event`; nothing is queued.
+            SuprsendQueueFullError: the queue holds ``queue_capacity`` events; nothing is queued.
+            SuprsendStorageError: the outbox could not be written; nothing is queued.
+            SuprsendClosedError: the client is closed or closing.
+        """
+        if not isinstance(event, Event):
+            raise TypeError(f"enqueue() takes a suprsend_native.Event, not {type(event).__name__}")
+        _require_background("enqueue()")
+        ev = event._build()
+        try:
+            client = self._enter()
+            try:
+                rc = lib.suprsend_enqueue(client, ev)
+                message = _clib.last_error() if rc != _clib.OK else ""
+            finally:
+                self._leave()
+        finally:
+            lib.suprsend_event_free(ev)
+        if rc != _clib.OK:
+            raise error_for(rc, message or _clib.status_name(rc))
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Sends what is queued now and waits until every event enqueued before the call has
+        its fate (reported to ``on_delivery`` before this returns), or ``timeout`` seconds pass.
+
+        ``timeout`` None (or ``math.inf``) waits without a deadline. The GIL is released while
+        waiting. Returns True when every such event has its fate, False when the deadline
+        passed (the events go on being delivered).
+
+        Raises:
+            SuprsendClosedError: the client is closed.
+            RuntimeError: called from this client's ``on_delivery`` callback.
+        """
+        ms = _deadline_ms(timeout, "timeout")
+        _require_background("flush()")
+        if _in_delivery_callback(self._token):
+            raise RuntimeError("Suprsend.flush() must not be called from the client's on_delivery callback")
+        client = self._enter()
+        try:
+            rc = lib.suprsend_flush(client, ms)
+            message = _clib.last_error() if rc not in (_clib.OK, _clib.E_TIMEOUT) else ""
+        finally:
+            self._leave()
+        if rc == _clib.OK:
+            return True
+        if rc == _clib.E_TIMEOUT:
+            return False
+        raise error_for(rc, message or _clib.status_name(rc))
+
+    def stats(self) -> Dict[str, int]:
+        """Counters of background delivery: ``queued`` (waiting, or waiting for a retry),
+        ``in_flight``, ``delivered``, ``refused``, ``dropped`` (expired, or left at close),
+        ``retries`` (requests sent again) and ``outbox_bytes`` (0 for a memory queue).
+
+        Raises:
+            SuprsendClosedError: the client is closed.
+        """
+        _require_background("stats()")
+        client = self._enter()
+        try:
+            out: Dict[str, int] = {}
+            value = c_longlong()
+            for which, name in enumerate(_clib.STATS, start=1):
+                rc = lib.suprsend_client_stat(client, which, byref(value))
+                if rc != _clib.OK:
+                    raise error_for(rc)
+                out[name] = int(value.value)
+            return out
+        finally:
+            self._leave()
 
     # --- events ----------------------------------------------------------------------------------
     def track_event(self, event: Event) -> Dict[str, Any]:
@@ -438,6 +736,34 @@ def _enable_debug_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
+
+
+def _free_client(handle: int, keep_alive: Any) -> None:
+    """Frees a C client (suprsend_client_free); ``keep_alive`` holds its C callback until then."""
+    try:
+        lib.suprsend_client_free(handle)
+    except Exception:  # pragma: no cover
+        pass
+    del keep_alive
+
+
+def _close_clients_at_exit() -> None:
+    """atexit: closes every open client with its shutdown timeout, so that queued events are
+    delivered (or reported "closed") while the interpreter still runs, and no worker thread
+    calls into Python once it is finalizing."""
+    global _shutting_down
+    for client in list(_clients):
+        try:
+            # A call still running on another (daemon) thread gets the shutdown timeout to
+            # finish; past it the client is left open rather than freed under that call.
+            if not client._close(client._shutdown_ms, calls_deadline=max(client._shutdown_ms, 0) / 1000.0):
+                logger.debug("suprsend_native: %r: events were left undelivered at exit", client)
+        except Exception:  # pragma: no cover
+            logger.exception("suprsend_native: closing %r at exit failed", client)
+    _shutting_down = True
+
+
+atexit.register(_close_clients_at_exit)
 
 
 def _after_fork_in_child() -> None:

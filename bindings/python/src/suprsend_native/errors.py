@@ -9,10 +9,13 @@ Every error that comes from libsuprsend carries the library's message
     │   ├── SuprsendValidationError                     SUPRSEND_E_VALIDATION: the event breaks a protocol rule
     │   ├── EventTooLargeError                          SUPRSEND_E_TOO_LARGE: over the size limit
     │   └── SuprsendAttachmentError    (also OSError)   SUPRSEND_E_ATTACHMENT: a local file could not be read
-    └── SuprsendClosedError                             SUPRSEND_E_CLOSED: the client was closed
+    ├── SuprsendClosedError                             SUPRSEND_E_CLOSED: the client was closed (or is closing)
+    ├── SuprsendQueueFullError                          SUPRSEND_E_QUEUE_FULL: enqueue found the queue full
+    └── SuprsendStorageError                            SUPRSEND_E_STORAGE: enqueue could not write to the outbox
 
 Wrong Python types raise the built-in :class:`TypeError` instead. A hub or network failure
-is not raised: it is reported in the result of ``track_event`` / ``trigger``.
+is not raised: it is reported in the result of ``track_event`` / ``trigger``, or to the
+``on_delivery`` callback of events sent with ``enqueue``.
 """
 
 from __future__ import annotations
@@ -69,12 +72,26 @@ class SuprsendClosedError(SuprsendError):
     """SUPRSEND_E_CLOSED: the client (or bulk) was closed and cannot be used any more."""
 
 
+class SuprsendQueueFullError(SuprsendError):
+    """SUPRSEND_E_QUEUE_FULL: ``enqueue`` found the background queue full; nothing was queued.
+
+    The queue holds ``queue_capacity`` events, counting those waiting for a retry and those
+    in a request now. Try again later, or ``flush()``.
+    """
+
+
+class SuprsendStorageError(SuprsendError):
+    """SUPRSEND_E_STORAGE: ``enqueue`` could not commit the event to the outbox; nothing was queued."""
+
+
 _BY_STATUS: Dict[int, Type[SuprsendError]] = {
     _clib.E_ARGUMENT: SuprsendArgumentError,
     _clib.E_VALIDATION: SuprsendValidationError,
     _clib.E_TOO_LARGE: EventTooLargeError,
     _clib.E_ATTACHMENT: SuprsendAttachmentError,
     _clib.E_CLOSED: SuprsendClosedError,
+    _clib.E_QUEUE_FULL: SuprsendQueueFullError,
+    _clib.E_STORAGE: SuprsendStorageError,
 }
 
 
