@@ -39,4 +39,19 @@ static inline CURLcode suprsend_curl_get_socket(CURL *handle, curl_socket_t *soc
 static inline CURLcode suprsend_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+/* curl_multi_info_read's message: the union member for a finished transfer. */
+static inline CURLcode suprsend_curl_message_result(const CURLMsg *message) {
+    return message->data.result;
+}
+/* Every socket libcurl opens gets close-on-exec (a program the host starts with system()
+ * must not inherit the connection to the hub), and its descriptor is recorded so that a
+ * forked child can close its copies without a word on the wire. */
+typedef int (*suprsend_curl_sockopt_fn)(void *user_data, curl_socket_t socket, curlsocktype purpose);
+typedef int (*suprsend_curl_closesocket_fn)(void *user_data, curl_socket_t socket);
+static inline CURLcode suprsend_curl_set_sockopt_fn(CURL *handle, suprsend_curl_sockopt_fn fn) {
+    return curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, fn);
+}
+static inline CURLcode suprsend_curl_set_closesocket_fn(CURL *handle, suprsend_curl_closesocket_fn fn) {
+    return curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, fn);
+}
 #endif

@@ -145,6 +145,11 @@ public func suprsend_client_new(_ options: OpaquePointer!, _ out: UnsafeMutableP
 
 @c @implementation
 public func suprsend_client_free(_ client: OpaquePointer!) {
+    guard let object: ClientObject = Handle.get(client) else {
+        Handle.release(client, as: ClientObject.self)  // NULL: nothing; another kind: said so
+        return
+    }
+    object.client.close(timeoutMilliseconds: object.client.configuration.shutdownTimeoutMilliseconds)
     Handle.release(client, as: ClientObject.self)
 }
 
@@ -348,4 +353,165 @@ public func suprsend_bulk_response_failed_records_json(_ response: OpaquePointer
 @c @implementation
 public func suprsend_bulk_response_free(_ response: OpaquePointer!) {
     Handle.release(response, as: BulkResponseObject.self)
+}
+
+// MARK: - Background delivery
+
+@c @implementation
+public func suprsend_options_set_outbox_path(_ options: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setOutboxPath(try CText.decodeOptional(path, "outbox_path")) }
+}
+
+@c @implementation
+public func suprsend_options_set_queue_capacity(_ options: OpaquePointer!, _ events: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setQueueCapacity(events) }
+}
+
+@c @implementation
+public func suprsend_options_set_outbox_max_bytes(_ options: OpaquePointer!, _ bytes: Int64) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setOutboxMaxBytes(bytes) }
+}
+
+@c @implementation
+public func suprsend_options_set_flush_interval_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setFlushInterval(milliseconds: milliseconds) }
+}
+
+@c @implementation
+public func suprsend_options_set_max_event_age_s(_ options: OpaquePointer!, _ seconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setMaxEventAge(seconds: seconds) }
+}
+
+@c @implementation
+public func suprsend_options_set_shutdown_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setShutdownTimeout(milliseconds: milliseconds) }
+}
+
+/// The host's delivery callback and its pointer, carried into the core. The host promises
+/// it may be called on the worker thread (suprsend.h), which is what makes this Sendable.
+private struct HostDeliveryCallback: @unchecked Sendable {
+    let function: suprsend_delivery_fn
+    let userData: UnsafeMutableRawPointer?
+
+    func callAsFunction(_ report: DeliveryReport) {
+        let object = DeliveryObject(report)
+        withExtendedLifetime(object) {
+            function(OpaquePointer(Unmanaged.passUnretained(object).toOpaque()), userData)
+        }
+    }
+}
+
+@c @implementation
+public func suprsend_options_set_delivery_callback(_ options: OpaquePointer!, _ function: suprsend_delivery_fn!,
+                                                   _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    updateOptions(options) { configuration in
+        guard let function else {
+            configuration.onDelivery = nil
+            return
+        }
+        let callback = HostDeliveryCallback(function: function, userData: userData)
+        configuration.onDelivery = { callback($0) }
+    }
+}
+
+@c @implementation
+public func suprsend_delivery_status(_ delivery: OpaquePointer!) -> Int32 {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return Status.argument.rawValue }
+    return object.report.status.rawValue
+}
+
+@c @implementation
+public func suprsend_delivery_http_status(_ delivery: OpaquePointer!) -> Int32 {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return 0 }
+    return Int32(clamping: object.report.httpStatus)
+}
+
+@c @implementation
+public func suprsend_delivery_message(_ delivery: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return CText.empty }
+    return object.text(.message)
+}
+
+@c @implementation
+public func suprsend_delivery_insert_id(_ delivery: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return CText.empty }
+    return object.text(.insertId)
+}
+
+@c @implementation
+public func suprsend_delivery_idempotency_key(_ delivery: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return CText.empty }
+    return object.text(.idempotencyKey)
+}
+
+@c @implementation
+public func suprsend_delivery_event_name(_ delivery: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return CText.empty }
+    return object.text(.eventName)
+}
+
+@c @implementation
+public func suprsend_delivery_distinct_id(_ delivery: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return CText.empty }
+    return object.text(.distinctId)
+}
+
+@c @implementation
+public func suprsend_delivery_attempts(_ delivery: OpaquePointer!) -> Int32 {
+    guard let object: DeliveryObject = Handle.get(delivery) else { return 0 }
+    return object.report.event.attempts
+}
+
+@c @implementation
+public func suprsend_enqueue(_ client: OpaquePointer!, _ event: OpaquePointer!) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        let eventObject: EventObject = try Handle.require(event, "event")
+        try clientObject.client.enqueue(eventObject.event)
+    }
+}
+
+@c @implementation
+public func suprsend_flush(_ client: OpaquePointer!, _ timeoutMilliseconds: Int) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        guard clientObject.client.flush(timeoutMilliseconds: timeoutMilliseconds) else {
+            throw SuprSendError(.timeout, "flush: events enqueued before the call still have no fate after \(timeoutMilliseconds) ms "
+                + "(they go on being delivered; suprsend_client_stat says how many wait)")
+        }
+    }
+}
+
+@c @implementation
+public func suprsend_client_close(_ client: OpaquePointer!, _ timeoutMilliseconds: Int) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        let delivered = clientObject.client.close(timeoutMilliseconds: timeoutMilliseconds)
+        Handle.release(client, as: ClientObject.self)
+        guard delivered else {
+            throw SuprSendError(.timeout, "close: some events had no fate when the deadline of \(timeoutMilliseconds) ms passed "
+                + "(reported to the delivery callback as SUPRSEND_E_CLOSED)")
+        }
+    }
+}
+
+@c @implementation
+public func suprsend_client_stat(_ client: OpaquePointer!, _ which: Int32, _ out: UnsafeMutablePointer<Int64>!) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        guard let out else { throw SuprSendError(.argument, "out: must not be NULL") }
+        let stats = clientObject.client.deliveryStats
+        let value: Int64
+        switch which {
+        case SUPRSEND_STAT_QUEUED: value = Int64(stats.queued)
+        case SUPRSEND_STAT_IN_FLIGHT: value = Int64(stats.inFlight)
+        case SUPRSEND_STAT_DELIVERED: value = Int64(stats.delivered)
+        case SUPRSEND_STAT_REFUSED: value = Int64(stats.refused)
+        case SUPRSEND_STAT_DROPPED: value = Int64(stats.dropped)
+        case SUPRSEND_STAT_RETRIES: value = Int64(stats.retries)
+        case SUPRSEND_STAT_OUTBOX_BYTES: value = stats.storageBytes
+        default: throw SuprSendError(.argument, "which: \(which) is not a SUPRSEND_STAT_* value")
+        }
+        out.pointee = value
+    }
 }

@@ -53,6 +53,32 @@ final class BulkResponseObject {
     }
 }
 
+/// One event's fate, as the delivery callback sees it. Its C strings are made only when a
+/// getter asks for them: most callbacks read the status and little else.
+final class DeliveryObject {
+    enum Field: Int, CaseIterable { case message, insertId, idempotencyKey, eventName, distinctId }
+
+    let report: DeliveryReport
+    private var texts: [OwnedCString?] = Array(repeating: nil, count: Field.allCases.count)
+
+    init(_ report: DeliveryReport) { self.report = report }
+
+    func text(_ field: Field) -> UnsafePointer<CChar> {
+        if let made = texts[field.rawValue] { return made.cString }
+        let value: String
+        switch field {
+        case .message: value = report.message
+        case .insertId: value = report.event.insertId
+        case .idempotencyKey: value = report.event.idempotencyKey
+        case .eventName: value = report.event.name
+        case .distinctId: value = report.event.distinctId
+        }
+        let made = OwnedCString(value)
+        texts[field.rawValue] = made
+        return made.cString
+    }
+}
+
 /// Converting between objects and the pointers C holds.
 ///
 /// Every handle is checked to be of the kind the function takes: a C host (or a binding that

@@ -1,10 +1,25 @@
+import Synchronization
+
 /// A SuprSend client: the rules, the wire format and the delivery machinery put together.
-/// Safe to share between threads; it holds no per-request state.
-public final class Client: Sendable {
+/// Safe to share between threads.
+///
+/// Two ways to send, one pipeline (prepare -> batch -> send -> read the answer -> fates):
+/// `track` and `BulkBatch` run it on the caller's thread and wait; `enqueue` hands the
+/// prepared event to a queue that a worker thread sends from (`BackgroundDelivery`).
+public final class Client: @unchecked Sendable {
     public let configuration: Configuration
     let preparer: EventPreparer
     let sender: RequestSender
     var logger: Logger { configuration.logger }
+
+    /// Makes the transport of the background worker (libcurl's multi interface, or a script).
+    public typealias ConcurrentTransportFactory = @Sendable () -> Result<ConcurrentTransport, TransportFailure>
+    private let makeConcurrentTransport: ConcurrentTransportFactory
+    private let workerClock: WorkerClock
+    /// This process's background delivery, made by the first enqueue (or anew in a forked child).
+    private let backgroundLock = Lock()
+    private var backgroundDelivery: BackgroundDelivery?
+    private let closed = Atomic<Bool>(false)
 
     /// A client that talks to the hub through libcurl.
     public convenience init(configuration: Configuration) throws(SuprSendError) {
@@ -20,11 +35,21 @@ public final class Client: Sendable {
         } catch {
             throw SuprSendError(.internal, error.message)
         }
-        self.init(configuration: configuration, transport: transport)
+        let fixedSettings = settings
+        self.init(configuration: configuration, transport: transport,
+                  concurrentTransport: {
+                      do throws(TransportFailure) {
+                          return .success(try CurlMultiTransport(settings: fixedSettings))
+                      } catch {
+                          return .failure(error)
+                      }
+                  })
     }
 
-    /// A client over any transport: tests use one that answers from a script.
+    /// A client over any transports: tests use ones that answer from a script.
     public init(configuration: Configuration, transport: HTTPTransport,
+                concurrentTransport: ConcurrentTransportFactory? = nil,
+                workerClock: WorkerClock = SystemClock(),
                 sleep: (@Sendable (Double) -> Void)? = nil) {
         self.configuration = configuration
         self.preparer = EventPreparer(workspaceKey: configuration.workspaceKey, sdkVersion: Configuration.userAgent,
@@ -34,6 +59,17 @@ public final class Client: Sendable {
                                     workspaceSecret: configuration.workspaceSecret, transport: transport,
                                     retryPolicy: RetryPolicy(maxRetries: configuration.maxRetries),
                                     logger: configuration.logger, sleep: sleep)
+        self.makeConcurrentTransport = concurrentTransport ?? {
+            .failure(TransportFailure(.permanent, "this client has no transport for background delivery"))
+        }
+        self.workerClock = workerClock
+    }
+
+    deinit {
+        // A client dropped without close: its worker must not run on forever.
+        if let delivery = backgroundDelivery, delivery.generation == ForkGeneration.current {
+            _ = delivery.close(deadline: Clock.monotonicSeconds())
+        }
     }
 
     /// What became of one event sent with `track`.
@@ -49,12 +85,7 @@ public final class Client: Sendable {
     /// Validates and sends one event, blocking until the hub answers or every try failed.
     /// Throws when the event breaks a rule (nothing is sent).
     public func track(_ event: Event) throws(SuprSendError) -> TrackResult {
-        let prepared: PreparedEvent
-        switch preparer.prepare(event) {
-        case .success(let event): prepared = event
-        case .failure(let rejected): throw rejected.error
-        }
-        logSkippedAttachments(eventName: event.name, notes: event.skippedAttachments)
+        let prepared = try prepare(event)
         let delivery = sender.send(.event, body: prepared.json)
         guard let answer = delivery.answer else {
             let message = delivery.noAnswerMessage
@@ -69,10 +100,88 @@ public final class Client: Sendable {
                            message: outcome.message, body: answer.body)
     }
 
+    /// Checks and serializes one occurrence of the event (throws when it breaks a rule).
+    private func prepare(_ event: Event) throws(SuprSendError) -> PreparedEvent {
+        switch preparer.prepare(event) {
+        case .success(let prepared):
+            logSkippedAttachments(eventName: event.name, notes: event.skippedAttachments)
+            return prepared
+        case .failure(let rejected):
+            throw rejected.error
+        }
+    }
+
     /// Warns, when an event is sent, of the files ignore_if_error let it go without.
     func logSkippedAttachments(eventName: String, notes: [String]) {
         for note in notes {
             logger.log(.warning, "event '\(eventName)': attachment skipped (ignore_if_error): \(note)")
         }
+    }
+
+    // MARK: - Background delivery
+
+    /// Checks and serializes the event now, queues it for the worker and returns; never waits
+    /// on the network. Throws for a bad event, a full queue, a failed outbox, a closed client.
+    public func enqueue(_ event: Event) throws(SuprSendError) {
+        guard !closed.load(ordering: .acquiring) else {
+            throw SuprSendError(.closed, "the client is closed; nothing was queued")
+        }
+        let prepared = try prepare(event)
+        try background(create: true)!.enqueue(prepared)
+    }
+
+    /// Waits until every event enqueued before the call has its fate, or `timeoutMilliseconds`
+    /// pass (negative: no deadline). True when they all have.
+    public func flush(timeoutMilliseconds: Int) -> Bool {
+        guard let delivery = try? background(create: false) else { return true }
+        return delivery.flush(deadline: deadline(afterMilliseconds: timeoutMilliseconds))
+    }
+
+    /// Stops accepting events, delivers what it can before the deadline and stops the worker.
+    /// True when every event got its fate.
+    @discardableResult
+    public func close(timeoutMilliseconds: Int) -> Bool {
+        closed.store(true, ordering: .releasing)
+        guard let delivery = try? background(create: false) else { return true }
+        return delivery.close(deadline: deadline(afterMilliseconds: timeoutMilliseconds))
+    }
+
+    public var deliveryStats: DeliveryStats {
+        (try? background(create: false))?.worker.stats ?? DeliveryStats()
+    }
+
+    private func deadline(afterMilliseconds milliseconds: Int) -> Double? {
+        milliseconds < 0 ? nil : workerClock.monotonicSeconds() + Double(milliseconds) / 1000
+    }
+
+    /// This process's background delivery: made on first use, and made anew in a forked child
+    /// (which never touches its parent's: its queue, its worker, its connections).
+    private func background(create: Bool) throws(SuprSendError) -> BackgroundDelivery? {
+        let result: Result<BackgroundDelivery?, SuprSendError> = backgroundLock.withLock {
+            if let existing = backgroundDelivery {
+                if existing.generation == ForkGeneration.current { return .success(existing) }
+                existing.abandonAfterFork()
+                backgroundDelivery = nil
+            }
+            guard create else { return .success(nil) }
+            if configuration.outboxPath != nil {
+                return .failure(SuprSendError(.storage, "outbox_path: the durable outbox is not available in this "
+                    + "version of the library; unset it to use the memory queue"))
+            }
+            let transport: ConcurrentTransport
+            switch makeConcurrentTransport() {
+            case .success(let made): transport = made
+            case .failure(let error):
+                return .failure(SuprSendError(.internal, "background delivery could not start: \(error.message)"))
+            }
+            let queue = MemoryQueue(capacity: configuration.queueCapacity)
+            let worker = DeliveryWorker(queue: queue, transport: transport, sender: sender,
+                                        settings: configuration.workerSettings, clock: workerClock,
+                                        onReport: configuration.onDelivery)
+            let delivery = BackgroundDelivery(queue: queue, transport: transport, worker: worker, clock: workerClock)
+            backgroundDelivery = delivery
+            return .success(delivery)
+        }
+        return try result.get()
     }
 }

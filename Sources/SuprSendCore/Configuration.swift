@@ -20,6 +20,16 @@ public struct Configuration: Sendable {
     public var autoIdempotency = true
     public var logger = Logger.off
 
+    // Background delivery.
+    public private(set) var outboxPath: String?
+    public private(set) var queueCapacity = MemoryQueue.defaultCapacity
+    public private(set) var outboxMaxBytes: Int64 = 1 << 30
+    public private(set) var flushIntervalMilliseconds = 1000
+    public private(set) var maxEventAgeSeconds = 82_800
+    public private(set) var shutdownTimeoutMilliseconds = 2000
+    /// Receives each enqueued event's fate, on the worker's thread.
+    public var onDelivery: DeliveryWorker.Report?
+
     public init(workspaceKey: String, workspaceSecret: String) throws(SuprSendError) {
         let key = workspaceKey.trimmingWhitespace()
         let secret = workspaceSecret.trimmingWhitespace()
@@ -75,5 +85,57 @@ public struct Configuration: Sendable {
             throw .argument("max_event_bytes: must be from 1024 to \(EventRules.maxEventBytesLimit) (got \(bytes))")
         }
         maxEventBytes = bytes
+    }
+
+    public mutating func setOutboxPath(_ path: String?) throws(SuprSendError) {
+        let value = path ?? ""
+        guard !value.utf8.contains(where: { $0 < 0x20 }) else {
+            throw .argument("outbox_path: must not contain control characters")
+        }
+        outboxPath = value.isEmpty ? nil : value
+    }
+
+    public mutating func setQueueCapacity(_ events: Int) throws(SuprSendError) {
+        guard (1...MemoryQueue.capacityLimit).contains(events) else {
+            throw .argument("queue_capacity: must be from 1 to \(MemoryQueue.capacityLimit) events (got \(events))")
+        }
+        queueCapacity = events
+    }
+
+    public mutating func setOutboxMaxBytes(_ bytes: Int64) throws(SuprSendError) {
+        guard bytes >= 1 << 20 else {
+            throw .argument("outbox_max_bytes: must be at least 1048576 (1 MiB) (got \(bytes))")
+        }
+        outboxMaxBytes = bytes
+    }
+
+    public mutating func setFlushInterval(milliseconds: Int) throws(SuprSendError) {
+        guard (0...3_600_000).contains(milliseconds) else {
+            throw .argument("flush_interval_ms: must be from 0 to 3600000 (got \(milliseconds))")
+        }
+        flushIntervalMilliseconds = milliseconds
+    }
+
+    public mutating func setMaxEventAge(seconds: Int) throws(SuprSendError) {
+        guard (1...82_800).contains(seconds) else {
+            throw .argument("max_event_age_s: must be from 1 to 82800 (23 h, under the hub's 24 h idempotency window) "
+                + "(got \(seconds))")
+        }
+        maxEventAgeSeconds = seconds
+    }
+
+    public mutating func setShutdownTimeout(milliseconds: Int) throws(SuprSendError) {
+        guard (0...3_600_000).contains(milliseconds) else {
+            throw .argument("shutdown_timeout_ms: must be from 0 to 3600000 (got \(milliseconds))")
+        }
+        shutdownTimeoutMilliseconds = milliseconds
+    }
+
+    /// The worker's rules from these options.
+    var workerSettings: WorkerSettings {
+        var settings = WorkerSettings()
+        settings.flushIntervalMilliseconds = flushIntervalMilliseconds
+        settings.maxEventAgeSeconds = maxEventAgeSeconds
+        return settings
     }
 }

@@ -101,6 +101,11 @@ public final class RequestSender: Sendable {
         }
     }
 
+    /// A request for one attempt, signed now (the Date must be fresh at every attempt).
+    func signedRequest(_ endpoint: Endpoint, body: [UInt8]) -> HTTPRequest {
+        signedRequest(url: baseURL + endpoint.path, requestURI: basePath + endpoint.path, body: body)
+    }
+
     private func signedRequest(url: String, requestURI: String, body: [UInt8]) -> HTTPRequest {
         let date = HTTPDate.format(unixSeconds: now())
         let signature = body.withUnsafeBytes {
@@ -114,14 +119,15 @@ public final class RequestSender: Sendable {
 
     /// Request and response lines at debug level. The signature is never logged: with the
     /// body and date it would let a reader replay the request.
-    private func logRequest(_ request: HTTPRequest, attempt: Int, of attempts: Int) {
+    func logRequest(_ request: HTTPRequest, attempt: Int, of attempts: Int?) {
         guard logger.isEnabled(.debug) else { return }
         let headers = request.headers.map { $0.hasPrefix("Authorization:") ? "Authorization: \(workspaceKey):[redacted]" : $0 }
-        logger.log(.debug, "-> POST \(request.url) (attempt \(attempt) of \(attempts), \(request.body.count) bytes) "
+        let count = attempts.map { "attempt \(attempt) of \($0)" } ?? "attempt \(attempt)"
+        logger.log(.debug, "-> POST \(request.url) (\(count), \(request.body.count) bytes) "
             + headers.joined(separator: " | ") + " | body: " + excerpt(request.body))
     }
 
-    private func logAnswer(_ answer: HTTPAnswer, seconds: Double) {
+    func logAnswer(_ answer: HTTPAnswer, seconds: Double) {
         guard logger.isEnabled(.debug) else { return }
         logger.log(.debug, "<- HTTP \(answer.status) in \(milliseconds(seconds)) ms (\(answer.body.count) bytes)"
             + (answer.retryAfter.map { " Retry-After: \($0)" } ?? "") + " | body: " + excerpt(answer.body))

@@ -7,6 +7,11 @@ public struct PreparedEvent: Sendable {
     public let insertId: String
     /// The key the hub will de-duplicate on, if any (the caller's, or the generated one).
     public let idempotencyKey: String?
+    /// The event name and distinct_id as sent (trimmed), for delivery reports.
+    public let name: String
+    public let distinctId: String
+    /// Wall-clock milliseconds of this occurrence (its $time).
+    public let time: Int64
 }
 
 /// An event that broke a rule: why, and the event as it would have been sent, so that a
@@ -53,7 +58,8 @@ public struct EventPreparer: Sendable {
         } catch {
             return .failure(RejectedEvent(error: error, recordJSON: writer.bytes))
         }
-        return .success(PreparedEvent(json: writer.bytes, insertId: insertId, idempotencyKey: key))
+        return .success(PreparedEvent(json: writer.bytes, insertId: insertId, idempotencyKey: key,
+                                      name: checked.name, distinctId: checked.distinctId, time: time))
     }
 
     /// The event with its fields as the caller gave them, for a failed record.

@@ -19,6 +19,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     }
 
     private let settings: Settings
+    private let sockets = SocketRegistry()
     private let lock = Lock()
     private var idleHandles: [CurlHandle] = []
     private var ownerGeneration = ForkGeneration.current
@@ -29,7 +30,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         }
         self.settings = settings
         // Fail now, not on the first event, if the settings are unusable.
-        let probe = try CurlHandle.make(settings: settings)
+        let probe = try CurlHandle.make(settings: settings, sockets: sockets)
         idleHandles.append(probe)
     }
 
@@ -54,12 +55,13 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
                 // them through libcurl (TLS close_notify), would disturb the parent.
                 swap(&inherited, &idleHandles)
                 ownerGeneration = generation
+                sockets.closeInheritedSockets()
             }
             return idleHandles.popLast()
         }
         inherited.forEach(AbandonedHandles.keep)
         if let reused { return reused }
-        return try CurlHandle.make(settings: settings)
+        return try CurlHandle.make(settings: settings, sockets: sockets)
     }
 
     private func checkIn(_ handle: CurlHandle) {
@@ -71,16 +73,21 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
-/// The handles a forked child inherited: their sockets closed, then kept (never used, never
-/// freed) for the life of the process, since cleaning one up would talk on its connection;
-/// kept reachable, they are not reported as leaks by memory checkers.
-private enum AbandonedHandles {
+/// What a forked child inherited of libcurl (easy handles, multi handles): their sockets
+/// closed, then kept (never used, never freed) for the life of the process, since cleaning one
+/// up would talk on its connection; kept reachable, they are not reported as leaks by memory
+/// checkers.
+enum AbandonedHandles {
     private static let lock = Lock()
-    nonisolated(unsafe) private static var handles: [CurlHandle] = []
+    nonisolated(unsafe) private static var objects: [AnyObject] = []
 
     static func keep(_ handle: CurlHandle) {
         handle.abandon()
-        lock.withLock { handles.append(handle) }
+        keep(object: handle)
+    }
+
+    static func keep(object: AnyObject) {
+        lock.withLock { objects.append(object) }
     }
 }
 
@@ -89,8 +96,13 @@ final class CurlHandle {
     /// The most of a response body kept; the rest is read and dropped.
     static let maxBodyBytes = 4 * 1024 * 1024
 
-    private let easy: UnsafeMutableRawPointer
+    let easy: UnsafeMutableRawPointer
     let generation = ForkGeneration.current
+    /// Where the handle's sockets are recorded; kept alive as long as the handle, whose
+    /// cleanup closes sockets through it.
+    private let sockets: SocketRegistry
+    /// The header list of the transfer in progress, freed when it ends.
+    private var headerList: UnsafeMutablePointer<curl_slist>?
     private var abandoned = false
     /// libcurl keeps this pointer between calls, so it is allocated, not a Swift array.
     private let errorBuffer: UnsafeMutablePointer<CChar> = {
@@ -113,16 +125,17 @@ final class CurlHandle {
         return UnsafePointer(pointer)
     }()
 
-    private init(easy: UnsafeMutableRawPointer) {
+    private init(easy: UnsafeMutableRawPointer, sockets: SocketRegistry) {
         self.easy = easy
+        self.sockets = sockets
     }
 
     /// A handle with every fixed option set. On failure the half-made handle is freed by deinit.
-    static func make(settings: CurlTransport.Settings) throws(TransportFailure) -> CurlHandle {
+    static func make(settings: CurlTransport.Settings, sockets: SocketRegistry) throws(TransportFailure) -> CurlHandle {
         guard let easy = curl_easy_init() else {
             throw TransportFailure(.permanent, "libcurl could not create a handle")
         }
-        let handle = CurlHandle(easy: easy)
+        let handle = CurlHandle(easy: easy, sockets: sockets)
         try handle.configure(settings)
         return handle
     }
@@ -163,43 +176,48 @@ final class CurlHandle {
         set("write data", suprsend_curl_set_pointer(easy, CURLOPT_WRITEDATA, context))
         set("header data", suprsend_curl_set_pointer(easy, CURLOPT_HEADERDATA, context))
         set("error buffer", suprsend_curl_set_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer))
+        let registry = Unmanaged.passUnretained(sockets).toOpaque()
+        set("socket option function", suprsend_curl_set_sockopt_fn(easy, curlSocketOpened))
+        set("socket option data", suprsend_curl_set_pointer(easy, CURLOPT_SOCKOPTDATA, registry))
+        set("close socket function", suprsend_curl_set_closesocket_fn(easy, curlCloseSocket))
+        set("close socket data", suprsend_curl_set_pointer(easy, CURLOPT_CLOSESOCKETDATA, registry))
         if let (what, code) = failed {
             throw TransportFailure(.permanent, "libcurl refused the \(what) option: \(String(cString: curl_easy_strerror(code)))")
         }
     }
 
     deinit {
-        if !abandoned { curl_easy_cleanup(easy) }
+        if !abandoned {
+            curl_easy_cleanup(easy)
+            curl_slist_free_all(headerList)
+        }
         errorBuffer.deallocate()
     }
 
-    /// In a forked child: leaves the handle to the process that made it. Its connection's
-    /// socket is closed without a word on the wire (no TLS close_notify, which would end the
-    /// parent's session), so the child keeps no descriptor of the parent's; the handle itself
-    /// is never used or cleaned up, since that would talk on the connection.
+    /// In a forked child: leaves the handle to the process that made it. It is never used or
+    /// cleaned up, since that would talk on the parent's connection (a TLS close_notify would
+    /// end the parent's session); its socket is closed through the `SocketRegistry`.
     func abandon() {
-        guard !abandoned else { return }
         abandoned = true
-        var socket: curl_socket_t = -1
-        if suprsend_curl_get_socket(easy, &socket) == CURLE_OK, socket >= 0 {
-            close(socket)
-        }
     }
 
-    func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
+    /// Sets up a transfer of `request` but for its body: URL and headers. The header list
+    /// lives until `finish`.
+    func begin(_ request: HTTPRequest) -> CURLcode {
         body.removeAll(keepingCapacity: true)
         bodyTruncated = false
         retryAfter = nil
         errorBuffer[0] = 0
+        requestsStarted = 0
 
-        var headerList: UnsafeMutablePointer<curl_slist>?
+        curl_slist_free_all(headerList)
+        headerList = nil
         for header in request.headers {
             headerList = curl_slist_append(headerList, header)
         }
         headerList = curl_slist_append(headerList, userAgentHeader)
         // Never wait for "100 Continue": the hub answers at once.
         headerList = curl_slist_append(headerList, "Expect:")
-        defer { curl_slist_free_all(headerList) }
 
         // Setting the URL makes libcurl parse it again; a handle mostly posts to one URL.
         var code = CURLE_OK
@@ -210,22 +228,28 @@ final class CurlHandle {
         if code == CURLE_OK {
             code = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
         }
+        return code
+    }
+
+    /// Sets a body that libcurl copies, for a transfer that outlives the caller's buffer (a
+    /// multi transfer).
+    func setCopiedBody(_ bytes: [UInt8]) -> CURLcode {
+        var code = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
         if code == CURLE_OK {
-            code = request.body.withUnsafeBytes { bytes -> CURLcode in
-                // POSTFIELDS: libcurl sends the body with the headers, in one write. It keeps the
-                // pointer, so the option is cleared before the body goes out of scope.
-                defer { _ = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, nil) }
-                var result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
-                if result == CURLE_OK {
-                    let pointer = bytes.baseAddress ?? UnsafeRawPointer(Self.emptyBody)
-                    result = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
-                }
-                requestsStarted = 0
-                return result == CURLE_OK ? curl_easy_perform(easy) : result
+            code = bytes.withUnsafeBytes { raw in
+                let pointer = raw.baseAddress ?? UnsafeRawPointer(Self.emptyBody)
+                return suprsend_curl_set_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
             }
         }
-        // The header list is freed after this call: leave no pointer to it.
+        return code
+    }
+
+    /// Ends a transfer that libcurl finished with `code`: the answer, or why none came.
+    func finish(_ code: CURLcode) -> Result<HTTPAnswer, TransportFailure> {
+        // The header list is freed now: leave libcurl no pointer to it.
         _ = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
+        curl_slist_free_all(headerList)
+        headerList = nil
 
         guard code == CURLE_OK else {
             if code == CURLE_ABORTED_BY_CALLBACK && requestsStarted > 1 {
@@ -237,6 +261,25 @@ final class CurlHandle {
         var status = 0
         _ = suprsend_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPAnswer(status: status, body: body, retryAfter: retryAfter, bodyTruncated: bodyTruncated))
+    }
+
+    /// One blocking request on this handle.
+    func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
+        var code = begin(request)
+        if code == CURLE_OK {
+            code = request.body.withUnsafeBytes { bytes -> CURLcode in
+                // POSTFIELDS: libcurl sends the body with the headers, in one write. It keeps the
+                // pointer, so the option is cleared before the body goes out of scope.
+                defer { _ = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, nil) }
+                var result = suprsend_curl_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                if result == CURLE_OK {
+                    let pointer = bytes.baseAddress ?? UnsafeRawPointer(Self.emptyBody)
+                    result = suprsend_curl_set_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: pointer))
+                }
+                return result == CURLE_OK ? curl_easy_perform(easy) : result
+            }
+        }
+        return finish(code)
     }
 
     private func describe(_ code: CURLcode) -> String {
@@ -300,4 +343,46 @@ private func curlReadHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _
     guard let data, let context else { return total }
     Unmanaged<CurlHandle>.fromOpaque(context).takeUnretainedValue().readHeader(UnsafeRawBufferPointer(start: data, count: total))
     return total
+}
+
+/// The sockets libcurl opened for one transport, recorded as it opens and closes them, so
+/// that a forked child can close its copies of them without a word on the wire.
+final class SocketRegistry: @unchecked Sendable {
+    private let lock = Lock()
+    private var open: Set<Int32> = []
+
+    fileprivate func opened(_ socket: Int32) {
+        // Close-on-exec: a program the host starts must not inherit the connection to the hub.
+        let flags = fcntl(socket, F_GETFD)
+        if flags >= 0 { _ = fcntl(socket, F_SETFD, flags | FD_CLOEXEC) }
+        lock.withLock { _ = open.insert(socket) }
+    }
+
+    fileprivate func closing(_ socket: Int32) {
+        lock.withLock { _ = open.remove(socket) }
+    }
+
+    /// In a forked child: closes every recorded socket (the parent's connections) and
+    /// forgets them. The libcurl handles that used them must never be used again.
+    func closeInheritedSockets() {
+        let sockets = lock.withLock {
+            defer { open.removeAll() }
+            return open
+        }
+        for socket in sockets { close(socket) }
+    }
+}
+
+private func curlSocketOpened(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket_t, _ purpose: curlsocktype) -> Int32 {
+    if let context {
+        Unmanaged<SocketRegistry>.fromOpaque(context).takeUnretainedValue().opened(socket)
+    }
+    return Int32(CURL_SOCKOPT_OK)
+}
+
+private func curlCloseSocket(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket_t) -> Int32 {
+    if let context {
+        Unmanaged<SocketRegistry>.fromOpaque(context).takeUnretainedValue().closing(socket)
+    }
+    return close(socket)
 }

@@ -46,3 +46,27 @@ public struct TransportFailure: Error, Sendable, Equatable {
 public protocol HTTPTransport: AnyObject, Sendable {
     func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure>
 }
+
+/// Moves several requests at once, for the background worker, which drives it from its one
+/// thread: `start` requests, then `wait` for their ends. Only `wake` may be called from
+/// other threads.
+public protocol ConcurrentTransport: AnyObject, Sendable {
+    /// Starts a request; its end is reported by a later `wait` with the same id.
+    func start(_ request: HTTPRequest, id: Int)
+
+    /// Moves the transfers along and returns those that ended, waiting at most `timeout`
+    /// seconds for one to end or for `wake`.
+    func wait(timeout: Double) -> [(id: Int, result: Result<HTTPAnswer, TransportFailure>)]
+
+    /// Makes a `wait` in progress, or the next one, return at once. Any thread.
+    func wake()
+
+    /// Abandons every transfer in progress (their ends are never reported) and returns their
+    /// ids: a close whose deadline passed.
+    @discardableResult
+    func cancelAll() -> [Int]
+
+    /// In a forked child: gives up the parent's transfers and connections without a word on
+    /// the wire. The transport is never used again.
+    func abandonAfterFork()
+}

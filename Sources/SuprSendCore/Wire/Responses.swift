@@ -25,6 +25,10 @@ enum HubResponses {
         var accepted: Bool
         var statusCode: Int
         var message: String
+        /// Whether the event's outcome is unknown (an answer that could not be read, or has no
+        /// record for it) or "not now" (a record with a retryable status): trying again is
+        /// right, with the same idempotency key.
+        var mayRetry = false
     }
 
     /// One record per event of a bulk request, positionally. A 2xx answer that is not JSON
@@ -38,7 +42,8 @@ enum HubResponses {
         }
         guard !bodyTruncated else {
             return all(Record(accepted: false, statusCode: 500,
-                              message: "the hub's answer (HTTP \(status)) was too large to read; the events' outcome is unknown"))
+                              message: "the hub's answer (HTTP \(status)) was too large to read; the events' outcome is unknown",
+                              mayRetry: true))
         }
         let records: [Record]
         if let fast = body.withUnsafeBufferPointer({ BulkAnswerReader.records(in: $0) }) {
@@ -59,14 +64,16 @@ enum HubResponses {
             records = list.map { record($0, requestStatus: status) }
         } else if looksLikeJSON(body) {
             return all(Record(accepted: false, statusCode: 500,
-                              message: "the hub answered HTTP \(status) with JSON that cannot be read: \(plainText(body))"))
+                              message: "the hub answered HTTP \(status) with JSON that cannot be read: \(plainText(body))",
+                              mayRetry: true))
         } else {
             return all(Record(accepted: true, statusCode: status, message: "OK"))
         }
         return (0..<eventCount).map { index in
             guard index < records.count else {
                 return Record(accepted: false, statusCode: 500,
-                              message: "the hub answered \(records.count) records for \(eventCount) events; none for this one")
+                              message: "the hub answered \(records.count) records for \(eventCount) events; none for this one",
+                              mayRetry: true)
             }
             return records[index]
         }
@@ -86,7 +93,8 @@ enum HubResponses {
             return Record(accepted: true, statusCode: code ?? requestStatus, message: value["message_id"]?.stringValue ?? "OK")
         }
         let message = messageFromJSON(value) ?? "the hub refused this event (\(statusText ?? "no status"))"
-        return Record(accepted: false, statusCode: code ?? 500, message: message)
+        return Record(accepted: false, statusCode: code ?? 500, message: message,
+                      mayRetry: code.map(RetryPolicy.isRetryable(status:)) ?? false)
     }
 
     /// A readable message for an error answer, whatever its body.

@@ -1,0 +1,88 @@
+import Synchronization
+
+/// One client's background delivery in one process: the queue, the worker and the worker's
+/// thread (started by the first enqueue). A forked child never uses its parent's: the client
+/// makes a new one in the child (see `Client.background`), and the parent's is abandoned
+/// there untouched, its connections closed without a word.
+final class BackgroundDelivery: @unchecked Sendable {
+    let generation = ForkGeneration.current
+    let queue: EventQueue
+    let worker: DeliveryWorker
+    let transport: ConcurrentTransport
+    private let clock: WorkerClock
+    private let threadLock = Lock()
+    private var thread: WorkerThread?
+    private let started = Atomic<Bool>(false)
+    private let closing = Atomic<Bool>(false)
+    /// Wake the worker when this many events wait (a batch is full).
+    private let batchSize: Int
+
+    init(queue: EventQueue, transport: ConcurrentTransport, worker: DeliveryWorker, clock: WorkerClock) {
+        self.queue = queue
+        self.transport = transport
+        self.worker = worker
+        self.clock = clock
+        self.batchSize = max(worker.settings.maxEventsPerRequest, 1)
+    }
+
+    func enqueue(_ event: PreparedEvent) throws(SuprSendError) {
+        guard !closing.load(ordering: .acquiring) else {
+            throw SuprSendError(.closed, "the client is closing; nothing was queued")
+        }
+        if !started.load(ordering: .acquiring) { try startWorker() }
+        let (_, waiting) = try queue.add(event)
+        // The worker sleeps until the oldest event's flush interval ends or a batch is full:
+        // it needs to hear of the first event, and of each full batch.
+        if waiting == 1 || waiting % batchSize == 0 { worker.wake() }
+    }
+
+    private func startWorker() throws(SuprSendError) {
+        let result: Result<Void, SuprSendError> = threadLock.withLock {
+            guard thread == nil else { return .success(()) }
+            let worker = self.worker
+            switch WorkerThread.start(name: "suprsend-worker", { worker.run() }) {
+            case .success(let started):
+                thread = started
+                self.started.store(true, ordering: .releasing)
+                return .success(())
+            case .failure(let error):
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    private var workerThread: WorkerThread? { threadLock.withLock { thread } }
+
+    /// Waits until every event enqueued so far has its fate, or the deadline (monotonic
+    /// seconds; nil: none). False on the worker's own thread, which cannot wait for itself.
+    func flush(deadline: Double?) -> Bool {
+        guard let thread = workerThread else { return true }
+        guard !thread.isCurrent else { return false }
+        return worker.flush(upTo: queue.lastSequence, deadline: deadline)
+    }
+
+    /// Stops accepting events, delivers what it can before the deadline, stops the worker.
+    /// True when no event was left without a fate.
+    func close(deadline: Double?) -> Bool {
+        closing.store(true, ordering: .releasing)
+        guard let thread = workerThread else { return true }
+        worker.beginClosing()
+        guard !thread.isCurrent else {
+            // Closed from the delivery callback: the worker stops after this turn.
+            worker.requestStop()
+            return false
+        }
+        let delivered = worker.flush(upTo: queue.lastSequence, deadline: deadline)
+        worker.requestStop()
+        thread.join()
+        return delivered && worker.leftAtStop == 0
+    }
+
+    /// In a forked child: this delivery is the parent's. Its queue is the parent's business
+    /// and its worker thread does not exist here; only its connections are closed.
+    func abandonAfterFork() {
+        transport.abandonAfterFork()
+        AbandonedHandles.keep(object: self)
+    }
+}

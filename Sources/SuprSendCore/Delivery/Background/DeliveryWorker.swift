@@ -1,0 +1,404 @@
+/// The background worker's rules, from the options.
+public struct WorkerSettings: Sendable {
+    /// The longest an event waits for its batch to fill.
+    public var flushIntervalMilliseconds = 1000
+    /// After this long since enqueue, an event's fate is `.timeout`.
+    public var maxEventAgeSeconds = 82_800
+    public var maxEventsPerRequest = Chunking.maxEventsPerRequest
+    public var maxBodyBytes = Chunking.maxBodyBytes
+    /// Requests in flight at once when the queue is deep.
+    public var maxRequestsInFlight = 4
+    /// Back-off after failed requests (its maxRetries is not used: events are retried until
+    /// they expire).
+    public var retryPolicy = RetryPolicy()
+
+    public init() {}
+}
+
+/// Time as the worker sees it; tests give a clock they move by hand.
+public protocol WorkerClock: Sendable {
+    /// Seconds on a clock that never jumps, for waits.
+    func monotonicSeconds() -> Double
+    /// Milliseconds since the Unix epoch, for the age of events (it must mean the same in
+    /// another process, for an outbox).
+    func wallMilliseconds() -> Int64
+}
+
+public struct SystemClock: WorkerClock {
+    public init() {}
+    public func monotonicSeconds() -> Double { Clock.monotonicSeconds() }
+    public func wallMilliseconds() -> Int64 { Clock.nowMilliseconds() }
+}
+
+/// Counters of one client's background delivery (suprsend_client_stat).
+public struct DeliveryStats: Sendable, Equatable {
+    public var queued = 0
+    public var inFlight = 0
+    public var delivered = 0
+    public var refused = 0
+    public var dropped = 0
+    public var retries = 0
+    public var storageBytes: Int64 = 0
+}
+
+/// Takes batches from a queue, sends them through the bulk endpoint, reads each event's
+/// fate from the answer and reports it; what may succeed later waits and is tried again.
+///
+/// The pipeline, one turn of `runOnce`:
+///
+///     plan (expire, pick batches to send) -> send (sign, start) -> wait -> settle (read answers, fates)
+///
+/// One thread runs it (`run`); other threads only call `flush`, `requestStop`, `stats` and
+/// `wake`. Nothing here knows of libcurl or of the C API: tests drive it with a scripted
+/// transport and a hand-moved clock.
+public final class DeliveryWorker: @unchecked Sendable {
+    public typealias Report = @Sendable (DeliveryReport) -> Void
+
+    let queue: EventQueue
+    let transport: ConcurrentTransport
+    let sender: RequestSender
+    let settings: WorkerSettings
+    let clock: WorkerClock
+    let onReport: Report?
+    let unitRandom: @Sendable () -> Double
+
+    /// Guards everything below; held for bookkeeping only, never across I/O or callbacks.
+    let state = ConditionLock()
+    /// Batches that failed, oldest first, waiting for the back-off to end.
+    private var retryBatches: [[QueuedEvent]] = []
+    /// Batches in requests now, by request id.
+    private var inFlight: [Int: [QueuedEvent]] = [:]
+    private var nextRequestId = 1
+    /// No request starts before this (monotonic seconds): back-off, or the hub's Retry-After.
+    private var pausedUntil = 0.0
+    private var consecutiveFailures = 0
+    /// Events up to this sequence are sent without waiting for the flush interval.
+    private var flushTarget: UInt64 = 0
+    /// The lowest sequence whose fate is being reported now; a flush waits for the callbacks.
+    private var reportingFrom: UInt64?
+    private var closing = false
+    private var stopRequested = false
+    private var stopped = false
+    private var counters = DeliveryStats()
+    /// Events that had no fate when the worker stopped.
+    public private(set) var leftAtStop = 0
+
+    public init(queue: EventQueue, transport: ConcurrentTransport, sender: RequestSender, settings: WorkerSettings,
+                clock: WorkerClock = SystemClock(), onReport: Report? = nil,
+                unitRandom: (@Sendable () -> Double)? = nil) {
+        self.queue = queue
+        self.transport = transport
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock
+        self.onReport = onReport
+        self.unitRandom = unitRandom ?? { SecureRandom.unitInterval() }
+    }
+
+    var logger: Logger { sender.logger }
+
+    // MARK: - The worker's thread
+
+    /// Runs until `requestStop`; then settles what is left (see `shutdown`).
+    public func run() {
+        while runOnce() {}
+        shutdown()
+    }
+
+    /// One turn: returns false when a stop was requested.
+    @discardableResult
+    public func runOnce() -> Bool {
+        let plan = makePlan()
+        deliver(plan.reports)
+        guard !plan.stop else { return false }
+        for batch in plan.batches {
+            sendBatch(batch.events, id: batch.id)
+        }
+        let ended = transport.wait(timeout: plan.timeout)
+        deliver(settle(ended))
+        return true
+    }
+
+    private struct Plan {
+        var batches: [(id: Int, events: [QueuedEvent])] = []
+        var reports: [DeliveryReport] = []
+        var timeout = 3600.0
+        var stop = false
+    }
+
+    /// Decides, under the lock, what expires and which batches go out now, and how long to
+    /// wait after.
+    private func makePlan() -> Plan {
+        let now = clock.monotonicSeconds()
+        let wall = clock.wallMilliseconds()
+        return state.withLock {
+            var plan = Plan()
+            guard !stopRequested else {
+                plan.stop = true
+                return plan
+            }
+            plan.reports = expire(wall: wall)
+            reportingFrom = plan.reports.lazy.map(\.event.sequence).min()
+            let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
+            while inFlight.count < settings.maxRequestsInFlight, now >= pausedUntil,
+                  // While the hub is failing, one request probes it at a time.
+                  consecutiveFailures == 0 || inFlight.isEmpty {
+                var events: [QueuedEvent]
+                if !retryBatches.isEmpty {
+                    events = retryBatches.removeFirst()
+                    counters.retries += 1
+                } else if queueIsDue(wall: wall) {
+                    events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes)
+                    if events.isEmpty { break }
+                } else {
+                    break
+                }
+                for index in events.indices { events[index].attempts += 1 }
+                let id = nextRequestId
+                nextRequestId += 1
+                inFlight[id] = events
+                plan.batches.append((id, events))
+            }
+            plan.timeout = waitTime(now: now, wall: wall)
+            return plan
+        }
+    }
+
+    /// Whether the waiting events should go out now. Called with the lock held.
+    private func queueIsDue(wall: Int64) -> Bool {
+        guard let oldest = queue.oldestWaiting else { return false }
+        if closing || oldest.sequence <= flushTarget { return true }
+        let waiting = queue.waiting
+        if waiting.count >= settings.maxEventsPerRequest || waiting.jsonBytes >= settings.maxBodyBytes / 2 { return true }
+        let age = wall - oldest.enqueuedAtMilliseconds
+        return age >= Int64(settings.flushIntervalMilliseconds) || age < 0
+    }
+
+    /// Seconds until something is due: the end of a pause, or the flush interval of the
+    /// oldest waiting event when a request could start. A full set of requests in flight
+    /// wakes the wait by ending. Called with the lock held.
+    private func waitTime(now: Double, wall: Int64) -> Double {
+        let hasWork = !retryBatches.isEmpty || queue.oldestWaiting != nil
+        // Expiry is checked at least once a minute while events wait.
+        var wait = hasWork ? 60.0 : 3600.0
+        let canStart = inFlight.count < settings.maxRequestsInFlight && (consecutiveFailures == 0 || inFlight.isEmpty)
+        if now < pausedUntil {
+            if hasWork { wait = min(wait, pausedUntil - now) }
+        } else if canStart, let oldest = queue.oldestWaiting {
+            let due = oldest.enqueuedAtMilliseconds + Int64(settings.flushIntervalMilliseconds) - wall
+            wait = min(wait, max(Double(due) / 1000, 0.001))
+        }
+        return max(wait, 0.001)
+    }
+
+    /// Takes expired events out of the queue and the retry batches. Called with the lock held.
+    private func expire(wall: Int64) -> [DeliveryReport] {
+        let cutoff = wall - Int64(settings.maxEventAgeSeconds) * 1000
+        var expired = queue.takeExpired(enqueuedBefore: cutoff, maxEvents: 10_000)
+        retryBatches = retryBatches.compactMap { batch in
+            let (old, young) = batch.partitioned { $0.enqueuedAtMilliseconds < cutoff }
+            expired.append(contentsOf: old)
+            return young.isEmpty ? nil : young
+        }
+        guard !expired.isEmpty else { return [] }
+        queue.settle(expired)
+        counters.dropped += expired.count
+        let message = "not delivered within max_event_age_s (\(settings.maxEventAgeSeconds) s)"
+        logger.log(.error, "\(expired.count) event(s) expired undelivered: \(message)")
+        return expired.map { DeliveryReport(status: .timeout, httpStatus: 0, message: message, event: $0) }
+    }
+
+    private func sendBatch(_ events: [QueuedEvent], id: Int) {
+        var body = [UInt8]()
+        body.reserveCapacity(events.reduce(2) { $0 + $1.jsonByteCount + 1 })
+        body.append(UInt8(ascii: "["))
+        for (index, event) in events.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            event.withJSON { body.append(contentsOf: $0) }
+        }
+        body.append(UInt8(ascii: "]"))
+        let request = sender.signedRequest(.bulk, body: body)
+        sender.logRequest(request, attempt: Int(events.first?.attempts ?? 1), of: nil)
+        transport.start(request, id: id)
+    }
+
+    /// Reads the ends of requests: each event's fate, or back to wait for a retry.
+    private func settle(_ ended: [(id: Int, result: Result<HTTPAnswer, TransportFailure>)]) -> [DeliveryReport] {
+        guard !ended.isEmpty else { return [] }
+        let now = clock.monotonicSeconds()
+        return state.withLock {
+            var reports: [DeliveryReport] = []
+            for (id, result) in ended {
+                guard let events = inFlight.removeValue(forKey: id) else { continue }
+                switch result {
+                case .success(let answer) where RetryPolicy.isRetryable(status: answer.status):
+                    sender.logAnswer(answer, seconds: 0)
+                    let retryAfter = answer.retryAfter.flatMap {
+                        RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
+                    }
+                    failed(events, reason: "HTTP \(answer.status)", retryAfter: retryAfter, now: now)
+                case .success(let answer):
+                    sender.logAnswer(answer, seconds: 0)
+                    consecutiveFailures = 0
+                    var again: [QueuedEvent] = []
+                    let records = HubResponses.bulk(status: answer.status, body: answer.body,
+                                                    bodyTruncated: answer.bodyTruncated, eventCount: events.count)
+                    for (event, record) in zip(events, records) {
+                        if record.accepted {
+                            counters.delivered += 1
+                            reports.append(DeliveryReport(status: .ok, httpStatus: record.statusCode,
+                                                          message: record.message, event: event))
+                        } else if record.mayRetry {
+                            again.append(event)
+                        } else {
+                            counters.refused += 1
+                            logger.log(.error, "the hub refused event '\(event.name)' (HTTP \(record.statusCode)): \(record.message)")
+                            reports.append(DeliveryReport(status: .http, httpStatus: record.statusCode,
+                                                          message: record.message, event: event))
+                        }
+                    }
+                    if !again.isEmpty {
+                        failed(again, reason: "no usable record in the hub's answer", retryAfter: nil, now: now)
+                    }
+                case .failure(let failure):
+                    failed(events, reason: failure.message, retryAfter: nil, now: now)
+                }
+            }
+            if let lowest = reports.lazy.map(\.event.sequence).min() {
+                reportingFrom = lowest
+            }
+            queue.settle(reports.map(\.event))
+            state.broadcast()
+            return reports
+        }
+    }
+
+    /// A request failed for now: its events wait for the back-off, the whole worker pauses.
+    /// Called with the lock held.
+    private func failed(_ events: [QueuedEvent], reason: String, retryAfter: Double?, now: Double) {
+        consecutiveFailures += 1
+        let delay = settings.retryPolicy.delay(beforeRetry: consecutiveFailures, retryAfter: retryAfter, unitRandom: unitRandom)
+        pausedUntil = max(pausedUntil, now + delay)
+        // Oldest first: a failed batch goes before younger ones that also wait.
+        let position = retryBatches.firstIndex { ($0.first?.sequence ?? 0) > (events.first?.sequence ?? 0) } ?? retryBatches.count
+        retryBatches.insert(events, at: position)
+        logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
+            + "sending again in \(Int((delay * 1000).rounded())) ms")
+    }
+
+    /// Runs the callback for each fate, outside the lock, then lets flushes see them.
+    private func deliver(_ reports: [DeliveryReport]) {
+        guard !reports.isEmpty else { return }
+        if let onReport {
+            for report in reports { onReport(report) }
+        }
+        state.withLock {
+            reportingFrom = nil
+            state.broadcast()
+        }
+    }
+
+    /// At stop: abandons requests in flight; events without a fate stay in a durable queue, or
+    /// are reported `.closed` from a memory queue.
+    private func shutdown() {
+        transport.cancelAll()
+        let left: [QueuedEvent] = state.withLock {
+            var left = inFlight.values.flatMap { $0 } + retryBatches.flatMap { $0 }
+            inFlight.removeAll()
+            retryBatches.removeAll()
+            while true {
+                let more = queue.take(maxEvents: 10_000, maxJSONBytes: Int.max)
+                if more.isEmpty { break }
+                left.append(contentsOf: more)
+            }
+            left.sort { $0.sequence < $1.sequence }
+            if queue.isDurable {
+                queue.release(left)
+            } else {
+                queue.settle(left)
+                counters.dropped += left.count
+            }
+            stopped = true
+            leftAtStop = left.count
+            return left
+        }
+        if !queue.isDurable && !left.isEmpty {
+            logger.log(.error, "\(left.count) event(s) not delivered before the client closed")
+            let message = "the client was closed before the event was delivered"
+            deliver(left.map { DeliveryReport(status: .closed, httpStatus: 0, message: message, event: $0) })
+        }
+        state.withLock { state.broadcast() }
+    }
+
+    // MARK: - Other threads
+
+    /// Makes the worker look at the queue now (an event arrived, a flush began).
+    public func wake() {
+        transport.wake()
+    }
+
+    /// The lowest sequence without a final, reported fate; nil when every event has one.
+    /// Called with the lock held.
+    private func lowestUnsettled() -> UInt64? {
+        var lowest = reportingFrom
+        func consider(_ value: UInt64?) {
+            guard let value else { return }
+            lowest = min(lowest ?? value, value)
+        }
+        consider(queue.oldestWaiting?.sequence)
+        for batch in retryBatches { consider(batch.first?.sequence) }
+        for batch in inFlight.values { consider(batch.lazy.map(\.sequence).min()) }
+        return lowest
+    }
+
+    /// Sends what is waiting now and waits until every event up to `sequence` has its fate,
+    /// or the monotonic `deadline` passes (nil: no deadline). True when they all have.
+    public func flush(upTo sequence: UInt64, deadline: Double?) -> Bool {
+        state.withLock { flushTarget = max(flushTarget, sequence) }
+        transport.wake()
+        return state.withLock {
+            while true {
+                if let lowest = lowestUnsettled(), lowest <= sequence, !stopped {
+                    if let deadline, clock.monotonicSeconds() >= deadline { return false }
+                    state.wait(until: deadline)
+                } else {
+                    return lowestUnsettled().map { $0 > sequence } ?? true
+                }
+            }
+        }
+    }
+
+    /// From now on, everything waiting goes out at once (a close has begun).
+    public func beginClosing() {
+        state.withLock { closing = true }
+        transport.wake()
+    }
+
+    /// Makes `run` end after its current turn.
+    public func requestStop() {
+        state.withLock { stopRequested = true }
+        transport.wake()
+    }
+
+    public var stats: DeliveryStats {
+        state.withLock {
+            var stats = counters
+            stats.queued = queue.waiting.count + retryBatches.reduce(0) { $0 + $1.count }
+            stats.inFlight = inFlight.values.reduce(0) { $0 + $1.count }
+            stats.storageBytes = queue.storageBytes
+            return stats
+        }
+    }
+}
+
+extension Array {
+    /// The elements that match, and those that do not, each in order.
+    func partitioned(by matches: (Element) -> Bool) -> ([Element], [Element]) {
+        var yes: [Element] = []
+        var no: [Element] = []
+        for element in self {
+            if matches(element) { yes.append(element) } else { no.append(element) }
+        }
+        return (yes, no)
+    }
+}
