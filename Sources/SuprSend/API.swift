@@ -225,8 +225,7 @@ public func suprsend_track_event(_ client: OpaquePointer!, _ event: OpaquePointe
         let result = try clientObject.client.track(eventObject.event)
         out?.pointee = Handle.make(ResponseObject(result))
         if !result.accepted {
-            let prefixed = result.statusCode == 0 || result.message.hasPrefix("HTTP ")
-            LastError.set(prefixed ? result.message : "HTTP \(result.statusCode): \(result.message)")
+            LastError.set(HubResponses.describe(status: result.statusCode, message: result.message))
         }
         return result.status.rawValue
     } catch {
@@ -307,7 +306,8 @@ public func suprsend_bulk_trigger(_ bulk: OpaquePointer!, _ out: UnsafeMutablePo
         let result = try bulkObject.batch.trigger()
         out?.pointee = Handle.make(BulkResponseObject(result))
         if let first = result.failedRecords.first {
-            LastError.set("\(result.failure) of \(result.total) events failed; first: \(first.error)")
+            let firstError = first.status == .http ? HubResponses.describe(status: first.code, message: first.error) : first.error
+            LastError.set("\(result.failure) of \(result.total) events failed; first: \(firstError)")
         }
         return result.firstFailureStatus.rawValue
     } catch {

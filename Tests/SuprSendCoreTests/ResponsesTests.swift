@@ -52,8 +52,8 @@ struct SingleResponseTests {
     @Test func plainTextError() {
         let answer = single(500, "Internal Server Error\n")
         #expect(!answer.accepted)
-        #expect(answer.message.contains("Internal Server Error"))
-        #expect(answer.message.contains("500"))
+        #expect(answer.message == "Internal Server Error", "the hub's words; the status travels beside them")
+        #expect(HubResponses.describe(status: 500, message: answer.message) == "HTTP 500: Internal Server Error")
     }
 
     @Test func htmlPageGivesItsTitle() {
@@ -82,7 +82,9 @@ struct SingleResponseTests {
     @Test func emptyErrorBody() {
         let answer = single(503, "")
         #expect(!answer.accepted)
-        #expect(answer.message.contains("503"))
+        #expect(answer.message == "no body")
+        #expect(HubResponses.describe(status: 503, message: answer.message) == "HTTP 503: no body")
+        #expect(HubResponses.describe(status: 0, message: "Connection refused") == "Connection refused")
     }
 
     @Test func invalidUTF8Body() {

@@ -1,6 +1,6 @@
 /// What the hub answered, in any of the shapes wire-protocol.md ("Responses") lists, turned
 /// into a success flag and a readable message. Nothing here trusts the body's shape.
-enum HubResponses {
+public enum HubResponses {
     /// Longest message taken from an answer: a server must not be able to make every failed
     /// record of a bulk carry megabytes.
     static let maxPlainMessageLength = 300
@@ -97,14 +97,21 @@ enum HubResponses {
                       mayRetry: code.map(RetryPolicy.isRetryable(status:)) ?? false)
     }
 
-    /// A readable message for an error answer, whatever its body.
+    /// A readable message for an error answer, whatever its body: the hub's own words. The
+    /// status travels beside it as a value (records, responses, delivery reports); whoever
+    /// shows both to a person joins them (`describe`).
     static func errorMessage(status: Int, body: [UInt8], json: JSONValue? = nil) -> String {
         if let json = json ?? JSONValue.parse(body), let message = messageFromJSON(json) {
             return message
         }
         let text = plainText(body)
-        let reason = text.isEmpty ? "no body" : text
-        return "HTTP \(status): \(reason)"
+        return text.isEmpty ? "no body" : text
+    }
+
+    /// "HTTP 503: Service Unavailable" for a status and a message; the message alone when no
+    /// answer came (status 0).
+    public static func describe(status: Int, message: String) -> String {
+        status == 0 ? message : "HTTP \(status): \(message)"
     }
 
     /// `{"error": {"message", "type"}}`, `{"error": "..."}`, `{"message", "detail"}`, or a JSON
