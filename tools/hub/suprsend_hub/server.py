@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -84,8 +85,12 @@ class HubServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, hub: Hub):
+    # How long a new connection may take over its TLS handshake before it is closed.
+    tls_handshake_timeout_s = 10.0
+
+    def __init__(self, address, hub: Hub, ssl_context: ssl.SSLContext | None = None):
         self.hub = hub
+        self.ssl_context = ssl_context
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -100,6 +105,35 @@ class HubServer(ThreadingHTTPServer):
         # Called once per accepted TCP connection, not per HTTP request.
         self.hub.store.count_connection()
         super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address):
+        # Runs on the connection's own thread. With TLS, the handshake happens here (not in the
+        # accepting thread, which a slow or silent client would otherwise hold up), and the
+        # handler then reads and writes through the TLS socket: keep-alive works as over TCP.
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(self.tls_handshake_timeout_s)
+            tls = self.ssl_context.wrap_socket(request, server_side=True)   # takes over the descriptor
+            tls.settimeout(None)
+        except (ssl.SSLError, OSError) as e:
+            # e.g. the client refused the hub's certificate and sent an alert
+            if self.hub.verbose:
+                sys.stderr.write(f"{client_address[0]} - TLS handshake failed: {e}\n")
+            return
+        try:
+            super().finish_request(tls, client_address)
+        except (ssl.SSLError, ConnectionError) as e:
+            if self.hub.verbose:
+                sys.stderr.write(f"{client_address[0]} - TLS connection ended: {e}\n")
+        finally:
+            # No close_notify (SSL_shutdown could wait for the client's); the FIN ends it.
+            try:
+                tls.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            tls.close()
 
 
 class ConnectionGone(Exception):
@@ -397,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="max request body; larger gets 413 (default 16 MiB)")
     p.add_argument("--idempotency-window-s", type=float, default=86400.0,
                    help="how long an $idempotency_key is remembered (default 86400)")
+    p.add_argument("--tls-cert", metavar="PATH",
+                   help="serve HTTPS with this PEM certificate (chain); the control API too, on the same port")
+    p.add_argument("--tls-key", metavar="PATH",
+                   help="the PEM private key of --tls-cert (default: the key is in the --tls-cert file)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quiet", action="store_true", help="print nothing on startup")
     g.add_argument("--verbose", action="store_true", help="log each request line to stderr")
@@ -412,13 +450,31 @@ def _write_port_file(path: str, port: int):
     os.replace(tmp, path)
 
 
+def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
+    """A server context with the certificate and key (TLS 1.2 or later, the ssl module's defaults)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
+    ssl_context = None
+    if args.tls_cert:
+        try:
+            ssl_context = tls_context(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            parser.error(f"cannot load the TLS certificate {args.tls_cert!r}"
+                         + (f" and key {args.tls_key!r}" if args.tls_key else "") + f": {e}")
     workspaces = dict(args.workspace) if args.workspace else dict([DEMO_WORKSPACE])
     hub = Hub(workspaces, db_path=args.db, max_clock_skew_s=args.max_clock_skew_s,
               max_event_bytes=args.max_event_bytes, max_body_bytes=args.max_body_bytes,
               idempotency_window_s=args.idempotency_window_s, verbose=args.verbose)
-    server = HubServer((args.host, args.port), hub)
+    server = HubServer((args.host, args.port), hub, ssl_context)
     port = server.server_address[1]
 
     stop = threading.Event()
@@ -431,7 +487,8 @@ def main(argv=None) -> int:
         _write_port_file(args.port_file, port)
     if not args.quiet:
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"suprsend-hub {__version__} listening on http://{host}:{port}/", flush=True)
+        scheme = "https" if ssl_context else "http"
+        print(f"suprsend-hub {__version__} listening on {scheme}://{host}:{port}/", flush=True)
         if not args.workspace:
             print(f"demo workspace: {DEMO_WORKSPACE[0]}:{DEMO_WORKSPACE[1]}", flush=True)
         else:

@@ -24,7 +24,9 @@ CT = "application/json; charset=utf-8"
 
 
 class HubProcess:
-    def __init__(self, tmp_path, *args):
+    def __init__(self, tmp_path, *args, client_context=None):
+        """client_context: an ssl.SSLContext for a hub started with --tls-cert (conn() is then HTTPS)."""
+        self.client_context = client_context
         self.port_file = os.path.join(str(tmp_path), f"port-{uuid.uuid4().hex}")
         self.log = open(os.path.join(str(tmp_path), f"hub-{uuid.uuid4().hex}.log"), "w+")
         self.proc = subprocess.Popen([sys.executable, HUB_SCRIPT, "--port", "0", "--port-file", self.port_file,
@@ -50,6 +52,9 @@ class HubProcess:
 
     # --- client helpers -------------------------------------------------------------------------
     def conn(self, timeout=10) -> http.client.HTTPConnection:
+        if self.client_context is not None:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.client_context)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=b"", headers=None, conn=None):
