@@ -16,18 +16,15 @@ private struct SignatureVector {
     var signature: String
 }
 
-/// /work/shared/vectors/signatures.json, or `../shared/vectors/signatures.json` beside the
-/// package root (CI clones the repository next to shared/).
+/// `../shared/vectors/signatures.json` beside the package root (the shared folder sits next to
+/// the repository), found from this file's own path.
 private func vectorsPath() -> String? {
-    var candidates = ["/work/shared/vectors/signatures.json"]
     // #filePath = <root>/Tests/SuprSendCoreTests/SigningTests.swift
     var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    if parts.count > 3 {
-        parts.removeLast(3)
-        let root = parts.joined(separator: "/")
-        candidates.append(root + "/../shared/vectors/signatures.json")
-    }
-    return candidates.first { access($0, R_OK) == 0 }
+    guard parts.count > 3 else { return nil }
+    parts.removeLast(3)
+    let path = parts.joined(separator: "/") + "/../shared/vectors/signatures.json"
+    return access(path, R_OK) == 0 ? path : nil
 }
 
 private func loadVectors() throws -> [SignatureVector] {
