@@ -7,7 +7,9 @@
 
 Stdlib only. See bench/README.md for the method. Figures are printed, never asserted; the
 correctness pass (every client's requests accepted by the local hub, none rejected) is, and a
-failure there makes the exit status non-zero.
+failure there makes the exit status non-zero. With --smoke (what `make test` runs) nothing may be
+left out: a client that cannot run, a missing hub or signature vectors, or a client reporting a
+failed event in its timed run also make the exit status non-zero.
 """
 import argparse
 import datetime
@@ -34,7 +36,8 @@ LIB = DIST / "lib" / "libsuprsend.so"
 PKGCONFIG_DIR = DIST / "lib" / "pkgconfig"
 HUB = ROOT / "tools" / "hub" / "suprsend-hub"
 BINDING_SRC = ROOT / "bindings" / "python" / "src"
-VECTORS = [ROOT.parent / "shared" / "vectors" / "signatures.json", Path("/work/shared/vectors/signatures.json")]
+# The shared folder sits beside the repository.
+VECTORS = ROOT.parent / "shared" / "vectors" / "signatures.json"
 
 # The official SDK wants a workspace key of at least 20 characters.
 KEY, SECRET = "bench_workspace_key_0001", "bench_workspace_secret_0001"
@@ -367,12 +370,20 @@ class Scenarios:
         raise KeyError(name)
 
     def available(self, name):
+        return self.missing(name) is None
+
+    def missing(self, name):
+        """None when the scenario can run, else what it lacks."""
         need = self.command(name, "http://x/", 1)[2]
         if need == "floor":
-            return True
-        if need == "binding":
-            return self.have["lib"] and self.have["binding"]
-        return self.have[need]
+            return None
+        if not self.have["lib"] and need in ("lib", "binding"):
+            return "library not built"
+        if need == "binding" and not self.have["binding"]:
+            return "binding missing"
+        if need == "official" and not self.have["official"]:
+            return "suprsend-py-sdk not installed"
+        return None
 
     def run_one(self, name, base, n, timeout=900):
         cmd, env, _ = self.command(name, base, n)
@@ -429,10 +440,13 @@ def summarize(name, runs):
 # Correctness pass through the hub
 # ------------------------------------------------------------------------------------------
 
-def check_floor_signer(floor):
-    path = next((p for p in VECTORS if p.exists()), None)
-    if not path:
-        warn("signatures.json not found: the floor's signer is not checked against the vectors")
+def check_floor_signer(floor, strict):
+    path = VECTORS
+    if not path.exists():
+        if strict:
+            log(f"  FAIL: {path} not found: the floor's signer cannot be checked against the vectors")
+            return False
+        warn(f"{path} not found: the floor's signer is not checked against the vectors")
         return True
     vectors = json.loads(path.read_text())["vectors"]
     bad = 0
@@ -445,10 +459,15 @@ def check_floor_signer(floor):
     return bad == 0
 
 
-def correctness_pass(tmp, sc):
+def correctness_pass(tmp, sc, strict=False):
+    """strict (--smoke): every client must run and have its whole sample accepted; a client that
+    cannot run fails the pass instead of being skipped."""
     log("Correctness pass: a sample from every client through the local hub (signatures and rules checked)")
-    ok = check_floor_signer(sc.t["floor"])
+    ok = check_floor_signer(sc.t["floor"], strict)
     if not (os.access(HUB, os.R_OK)):
+        if strict:
+            log(f"  FAIL: {HUB} not found: no client's sample can be checked")
+            return False, []
         warn(f"{HUB} not found: correctness pass skipped")
         return ok, []
     hub = Hub(tmp)
@@ -459,8 +478,14 @@ def correctness_pass(tmp, sc):
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
-                log(f"  {name:<20} {'-':>6}  skipped ({'library' if not sc.have['lib'] else 'binding'} not available)")
-                rows.append({"name": name, "skipped": True})
+                why = sc.missing(name)
+                if strict:
+                    ok = False
+                    log(f"  {name:<20} {n:>6}  FAIL: not run ({why})")
+                    rows.append({"name": name, "events": n, "ok": False, "error": f"not run: {why}"})
+                else:
+                    log(f"  {name:<20} {'-':>6}  skipped ({why})")
+                    rows.append({"name": name, "skipped": True})
                 continue
             s0 = hub.stats()
             err = None
@@ -736,6 +761,8 @@ def main():
     ap.add_argument("--profile-n", default="2000,10000", help="events for the profile: single,bulk (default 2000,10000)")
     ap.add_argument("--output", help="where to write the JSON (default results/latest.json or results/smoke.json)")
     a = ap.parse_args()
+    if a.smoke and a.skip_correctness:
+        ap.error("--smoke checks every client's sample through the hub; --skip-correctness cannot go with it")
 
     cfg = dict(SMOKE if a.smoke else FULL)
     if a.runs:
@@ -777,7 +804,7 @@ def main():
 
         correctness = None
         if not a.skip_correctness:
-            good, rows = correctness_pass(tmp, sc)
+            good, rows = correctness_pass(tmp, sc, strict=a.smoke)
             correctness = {"ok": good, "clients": rows}
             if not good:
                 exit_code = 1
@@ -796,11 +823,10 @@ def main():
         log(f"\nnginx on {nginx.base} ({machine['nginx']}); runs per scenario: {cfg['runs']}; "
             f"pinning: {a.pin} (client CPU {client_cpu}, nginx CPU {server_cpu})")
         names = [n for n in ORDER if n in only]
-        skipped = {}
-        for n in names:
-            if not sc.available(n):
-                skipped[n] = "library not built" if not have_lib else (
-                    "binding missing" if n.startswith("py_") else "suprsend-py-sdk not installed")
+        skipped = {n: sc.missing(n) for n in names if not sc.available(n)}
+        if skipped and a.smoke:
+            exit_code = exit_code or 1
+            warn("smoke: scenarios that cannot run: " + ", ".join(f"{n} ({w})" for n, w in skipped.items()))
         names = [n for n in names if n not in skipped]
         results = {n: [] for n in names}
         c0 = cpu_times()
@@ -815,6 +841,10 @@ def main():
                     continue
                 res["_connections"] = nginx.accepts()[0] - before - 1  # minus the connection that asked
                 results[n].append(res)
+                if a.smoke and (res.get("failed") or res.get("ok") != res["events"]):
+                    exit_code = exit_code or 1
+                    warn(f"smoke: {n} reported {res.get('failed')} failed of {res['events']} events: "
+                         f"{res.get('error', '')[:300]}")
                 f = per_run_figures(res)
                 log(f"  run {r + 1}/{cfg['runs']} {n:<20} {res['events']:>7} ev  {f['events_per_s']:>10,.0f} ev/s  "
                     f"{f['cpu_us_per_event']:>8.2f} µs CPU/ev  {f['peak_rss_mb']:>6.1f} MB  conns {res['_connections']}"
