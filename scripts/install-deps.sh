@@ -3,13 +3,14 @@
 #   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour) and OpenSSL headers,
 #                           pkg-config, a C compiler for the examples
 #   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
-#                           suprsend-py-sdk for interoperability and comparison, nginx)
+#                           suprsend-py-sdk for interoperability and comparison, nginx, and for the
+#                           HTTPS tests the openssl command and ca-certificates' update-ca-certificates)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
 set -euo pipefail
 what=${1:-all}
 
 apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config gcc)
-[ "$what" = all ] && apt_packages+=(g++ nginx-light)
+[ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates)
 missing_apt=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$package")
