@@ -64,8 +64,6 @@ public final class DeliveryWorker: @unchecked Sendable {
 
     /// Guards everything below; held for bookkeeping only, never across I/O or callbacks.
     let state = ConditionLock()
-    /// Batches that failed, oldest first, waiting for the back-off to end.
-    private var retryBatches: [[QueuedEvent]] = []
     /// Batches in requests now, by request id.
     private var inFlight: [Int: [QueuedEvent]] = [:]
     private var nextRequestId = 1
@@ -143,16 +141,11 @@ public final class DeliveryWorker: @unchecked Sendable {
             while inFlight.count < settings.maxRequestsInFlight, now >= pausedUntil,
                   // While the hub is failing, one request probes it at a time.
                   consecutiveFailures == 0 || inFlight.isEmpty {
-                var events: [QueuedEvent]
-                if !retryBatches.isEmpty {
-                    events = retryBatches.removeFirst()
-                    counters.retries += 1
-                } else if queueIsDue(wall: wall) {
-                    events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes)
-                    if events.isEmpty { break }
-                } else {
-                    break
-                }
+                guard queueIsDue(wall: wall) else { break }
+                var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes)
+                if events.isEmpty { break }
+                // Failed events wait in the queue again, in front: sending them is a retry.
+                if events.contains(where: { $0.attempts > 0 }) { counters.retries += 1 }
                 for index in events.indices { events[index].attempts += 1 }
                 let id = nextRequestId
                 nextRequestId += 1
@@ -168,8 +161,7 @@ public final class DeliveryWorker: @unchecked Sendable {
     private func queueIsDue(wall: Int64) -> Bool {
         guard let oldest = queue.oldestWaiting else { return false }
         if closing || oldest.sequence <= flushTarget { return true }
-        let waiting = queue.waiting
-        if waiting.count >= settings.maxEventsPerRequest || waiting.jsonBytes >= settings.maxBodyBytes / 2 { return true }
+        if queue.hasFullBatch(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2) { return true }
         let age = wall - oldest.enqueuedAtMilliseconds
         return age >= Int64(settings.flushIntervalMilliseconds) || age < 0
     }
@@ -178,13 +170,16 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// oldest waiting event when a request could start. A full set of requests in flight
     /// wakes the wait by ending. Called with the lock held.
     private func waitTime(now: Double, wall: Int64) -> Double {
-        let hasWork = !retryBatches.isEmpty || queue.oldestWaiting != nil
-        // Expiry is checked at least once a minute while events wait.
+        let oldest = queue.oldestWaiting
+        let hasWork = oldest != nil
+        // Expiry is checked at least once a minute while events wait; an outbox is looked at
+        // now and then for events that other processes added.
         var wait = hasWork ? 60.0 : 3600.0
+        if let poll = queue.pollInterval { wait = min(wait, poll) }
         let canStart = inFlight.count < settings.maxRequestsInFlight && (consecutiveFailures == 0 || inFlight.isEmpty)
         if now < pausedUntil {
             if hasWork { wait = min(wait, pausedUntil - now) }
-        } else if canStart, let oldest = queue.oldestWaiting {
+        } else if canStart, let oldest {
             let due = oldest.enqueuedAtMilliseconds + Int64(settings.flushIntervalMilliseconds) - wall
             wait = min(wait, max(Double(due) / 1000, 0.001))
         }
@@ -194,12 +189,7 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// Takes expired events out of the queue and the retry batches. Called with the lock held.
     private func expire(wall: Int64) -> [DeliveryReport] {
         let cutoff = wall - Int64(settings.maxEventAgeSeconds) * 1000
-        var expired = queue.takeExpired(enqueuedBefore: cutoff, maxEvents: 10_000)
-        retryBatches = retryBatches.compactMap { batch in
-            let (old, young) = batch.partitioned { $0.enqueuedAtMilliseconds < cutoff }
-            expired.append(contentsOf: old)
-            return young.isEmpty ? nil : young
-        }
+        let expired = queue.takeExpired(enqueuedBefore: cutoff, maxEvents: 10_000)
         guard !expired.isEmpty else { return [] }
         queue.settle(expired)
         counters.dropped += expired.count
@@ -273,15 +263,13 @@ public final class DeliveryWorker: @unchecked Sendable {
         }
     }
 
-    /// A request failed for now: its events wait for the back-off, the whole worker pauses.
-    /// Called with the lock held.
+    /// A request failed for now: its events wait in the queue again, and the whole worker
+    /// pauses for the back-off. Called with the lock held.
     private func failed(_ events: [QueuedEvent], reason: String, retryAfter: Double?, now: Double) {
         consecutiveFailures += 1
         let delay = settings.retryPolicy.delay(beforeRetry: consecutiveFailures, retryAfter: retryAfter, unitRandom: unitRandom)
         pausedUntil = max(pausedUntil, now + delay)
-        // Oldest first: a failed batch goes before younger ones that also wait.
-        let position = retryBatches.firstIndex { ($0.first?.sequence ?? 0) > (events.first?.sequence ?? 0) } ?? retryBatches.count
-        retryBatches.insert(events, at: position)
+        queue.requeue(events)
         logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
             + "sending again in \(Int((delay * 1000).rounded())) ms")
     }
@@ -303,26 +291,28 @@ public final class DeliveryWorker: @unchecked Sendable {
     private func shutdown() {
         transport.cancelAll()
         let left: [QueuedEvent] = state.withLock {
-            var left = inFlight.values.flatMap { $0 } + retryBatches.flatMap { $0 }
+            var left = inFlight.values.flatMap { $0 }
             inFlight.removeAll()
-            retryBatches.removeAll()
+            if queue.isDurable {
+                // The outbox keeps them, and what waits, for the next client.
+                queue.release(left)
+                leftAtStop = left.count + queue.waitingCount
+                stopped = true
+                return []
+            }
             while true {
                 let more = queue.take(maxEvents: 10_000, maxJSONBytes: Int.max)
                 if more.isEmpty { break }
                 left.append(contentsOf: more)
             }
             left.sort { $0.sequence < $1.sequence }
-            if queue.isDurable {
-                queue.release(left)
-            } else {
-                queue.settle(left)
-                counters.dropped += left.count
-            }
+            queue.settle(left)
+            counters.dropped += left.count
             stopped = true
             leftAtStop = left.count
             return left
         }
-        if !queue.isDurable && !left.isEmpty {
+        if !left.isEmpty {
             logger.log(.error, "\(left.count) event(s) not delivered before the client closed")
             let message = "the client was closed before the event was delivered"
             deliver(left.map { DeliveryReport(status: .closed, httpStatus: 0, message: message, event: $0) })
@@ -345,8 +335,7 @@ public final class DeliveryWorker: @unchecked Sendable {
             guard let value else { return }
             lowest = min(lowest ?? value, value)
         }
-        consider(queue.oldestWaiting?.sequence)
-        for batch in retryBatches { consider(batch.first?.sequence) }
+        consider(queue.lowestUnsettled)
         for batch in inFlight.values { consider(batch.lazy.map(\.sequence).min()) }
         return lowest
     }
@@ -383,22 +372,10 @@ public final class DeliveryWorker: @unchecked Sendable {
     public var stats: DeliveryStats {
         state.withLock {
             var stats = counters
-            stats.queued = queue.waiting.count + retryBatches.reduce(0) { $0 + $1.count }
+            stats.queued = queue.waitingCount
             stats.inFlight = inFlight.values.reduce(0) { $0 + $1.count }
             stats.storageBytes = queue.storageBytes
             return stats
         }
-    }
-}
-
-extension Array {
-    /// The elements that match, and those that do not, each in order.
-    func partitioned(by matches: (Element) -> Bool) -> ([Element], [Element]) {
-        var yes: [Element] = []
-        var no: [Element] = []
-        for element in self {
-            if matches(element) { yes.append(element) } else { no.append(element) }
-        }
-        return (yes, no)
     }
 }

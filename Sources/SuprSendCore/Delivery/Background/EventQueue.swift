@@ -1,41 +1,57 @@
 /// Where enqueued events wait until the worker has settled their fate. The memory queue is
-/// one; a durable outbox is another. The worker drives any of them the same way:
+/// one; the durable outbox is another. The worker drives any of them the same way:
 ///
-///     add (caller's thread) -> take (worker) -> send, retry -> settle, each event once
+///     add (caller's thread) -> take (worker) -> send -> settle, or requeue to try again later
 ///
 /// Every method may be called from any thread; an implementation does its own locking, and
 /// none may block for long (the caller's thread waits on `add`).
 public protocol EventQueue: AnyObject, Sendable {
-    /// Queues a prepared event. Returns its sequence number and how many events wait to be
-    /// taken now (so the caller knows when to wake the worker). Throws `.queueFull` or
+    /// Queues a prepared event. Returns its sequence number and about how many events wait to
+    /// be taken now (so the caller knows when to wake the worker). Throws `.queueFull` or
     /// `.storage`; nothing is queued then.
     func add(_ event: PreparedEvent) throws(SuprSendError) -> (sequence: UInt64, waiting: Int)
 
-    /// Events waiting to be taken, and their bytes of JSON.
-    var waiting: (count: Int, jsonBytes: Int) { get }
+    /// Events waiting to be taken (for the stats).
+    var waitingCount: Int { get }
+
+    /// Whether the waiting events fill a request (by count, or by bytes).
+    func hasFullBatch(maxEvents: Int, maxJSONBytes: Int) -> Bool
 
     /// The oldest waiting event's sequence number and enqueue time.
     var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? { get }
 
-    /// The last sequence number given out (0 before the first event).
+    /// The highest sequence number given out so far (0 before the first event); for an outbox,
+    /// by any process.
     var lastSequence: UInt64 { get }
 
-    /// Removes the oldest waiting events from the queue and hands them to the worker: at most
-    /// `maxEvents`, with JSON of at most `maxJSONBytes` in all (but at least one event).
+    /// The lowest sequence number of any event without a fate, waiting or taken (by this
+    /// client or, for an outbox, another process); nil when there is none.
+    var lowestUnsettled: UInt64? { get }
+
+    /// Hands the oldest waiting events to the worker: at most `maxEvents`, with JSON of at
+    /// most `maxJSONBytes` in all (but at least one event).
     func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent]
 
     /// Removes waiting events enqueued before `cutoffMilliseconds` (expired), oldest first.
     func takeExpired(enqueuedBefore cutoffMilliseconds: Int64, maxEvents: Int) -> [QueuedEvent]
 
+    /// These events, taken earlier, failed for now: they wait again, before younger ones,
+    /// with their attempts counted.
+    func requeue(_ events: [QueuedEvent])
+
     /// These events, taken earlier, have their fate: the queue forgets them.
     func settle(_ events: [QueuedEvent])
 
-    /// These events, taken earlier, have no fate and the worker is stopping. A durable queue
-    /// keeps them for the next client; a memory queue forgets them (they are reported closed).
+    /// The worker is stopping: these events, taken earlier, have no fate. A durable queue
+    /// keeps them (and whatever waits) for the next client; a memory queue forgets them.
     func release(_ events: [QueuedEvent])
 
     /// Whether events outlive the client (an outbox) or die with it (memory).
     var isDurable: Bool { get }
+
+    /// How often the worker should look for events it was not told of (added by another
+    /// process, or left by one that died); nil when every event comes through `add`.
+    var pollInterval: Double? { get }
 
     /// Bytes the queue takes on disk (0 in memory).
     var storageBytes: Int64 { get }
@@ -84,8 +100,10 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         return result
     }
 
-    public var waiting: (count: Int, jsonBytes: Int) {
-        lock.withLock { (events.count - head, waitingJSONBytes) }
+    public var waitingCount: Int { lock.withLock { events.count - head } }
+
+    public func hasFullBatch(maxEvents: Int, maxJSONBytes: Int) -> Bool {
+        lock.withLock { events.count - head >= maxEvents || waitingJSONBytes >= maxJSONBytes }
     }
 
     public var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? {
@@ -94,6 +112,9 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
             return (events[head].sequence, events[head].enqueuedAtMilliseconds)
         }
     }
+
+    /// Waiting events only: the worker knows what it took.
+    public var lowestUnsettled: UInt64? { oldestWaiting?.sequence }
 
     public var lastSequence: UInt64 { lock.withLock { sequence } }
 
@@ -138,6 +159,22 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         return taken
     }
 
+    public func requeue(_ failed: [QueuedEvent]) {
+        guard !failed.isEmpty else { return }
+        let sorted = failed.sorted { $0.sequence < $1.sequence }
+        lock.withLock {
+            // Oldest first: they go back in front of the waiting events, into the consumed
+            // prefix when it has room.
+            if head >= sorted.count {
+                head -= sorted.count
+                events.replaceSubrange(head..<(head + sorted.count), with: sorted)
+            } else {
+                events.insert(contentsOf: sorted, at: head)
+            }
+            waitingJSONBytes += sorted.reduce(0) { $0 + $1.jsonByteCount }
+        }
+    }
+
     public func settle(_ events: [QueuedEvent]) {
         let bytes = events.reduce(0) { $0 + $1.memoryBytes }
         lock.withLock {
@@ -149,5 +186,6 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     public func release(_ events: [QueuedEvent]) { settle(events) }
 
     public var isDurable: Bool { false }
+    public var pollInterval: Double? { nil }
     public var storageBytes: Int64 { 0 }
 }
