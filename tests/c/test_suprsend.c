@@ -1265,29 +1265,65 @@ static void test_idempotency(suprsend_client *c) {
     CHECK_STR(jstr(jget(find_event_by_tag(events, "trim"), "$idempotency_key")), trimmed);
     jfree(events);
 
-    /* 255 characters is fine; 256 is not */
+    /* At most 255 characters after trimming. The setter keeps any key (it refuses only what can
+     * never be right: NULL, bad UTF-8); the send refuses a longer one before anything goes out. */
+    hub_reset();
     char *k255 = repeat_char('k', 255);
     memcpy(k255, g_run, strlen(g_run));
     ev = tagged_event("user_idem", "order_placed", "k255", NULL);
     CHECK_RC(suprsend_event_set_idempotency_key(ev, k255), SUPRSEND_OK);
     CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
     suprsend_event_free(ev);
+    /* 255 once trimmed, 259 before */
+    {
+        sbuf padded255 = {0};
+        k255[0] = 'p';
+        sb_printf(&padded255, "  %s \t", k255);
+        ev = tagged_event("user_idem", "order_placed", "k255_padded", NULL);
+        CHECK_RC(suprsend_event_set_idempotency_key(ev, padded255.p), SUPRSEND_OK);
+        CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+        suprsend_event_free(ev);
+        free(padded255.p);
+    }
+    /* characters, not bytes: 255 two-byte characters */
+    sbuf wide = {0};
+    for (int i = 0; i < 255; i++) sb_puts(&wide, "\xc3\xa9");
+    ev = tagged_event("user_idem", "order_placed", "k255_wide", NULL);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, wide.p), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    CHECK_INT(jlen(events), 3);
+    const char *got255 = jstr(jget(find_event_by_tag(events, "k255"), "$idempotency_key"));
+    CHECK_INT(got255 ? (long long)strlen(got255) : -1, 255);
+    const char *gotpad = jstr(jget(find_event_by_tag(events, "k255_padded"), "$idempotency_key"));
+    CHECK_STR(gotpad, k255); /* trimmed */
+    CHECK_STR(jstr(jget(find_event_by_tag(events, "k255_wide"), "$idempotency_key")), wide.p);
+    jfree(events);
     free(k255);
 
+    /* 256 characters: refused with SUPRSEND_E_VALIDATION, nothing sent, no response */
+    hub_reset();
     char *k256 = repeat_char('k', 256);
-    ev = tagged_event("user_idem", "order_placed", "k256", NULL);
-    int rc = suprsend_event_set_idempotency_key(ev, k256);
-    if (rc == SUPRSEND_OK) {
+    memcpy(k256, g_run, strlen(g_run));
+    sb_puts(&wide, "\xc3\xa9"); /* 256 two-byte characters */
+    const char *too_long[] = {k256, wide.p};
+    for (size_t i = 0; i < 2; i++) {
+        ev = tagged_event("user_idem", "order_placed", "k256", NULL);
+        CHECK_RC(suprsend_event_set_idempotency_key(ev, too_long[i]), SUPRSEND_OK);
         suprsend_response *resp = (suprsend_response *)&g_passed;
         CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_VALIDATION);
         CHECK_ERR_HAS("idempotency");
         CHECK(resp == NULL);
-    } else {
-        /* rejected at once is acceptable too, as a validation or argument error */
-        CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT);
+        suprsend_bulk *b = suprsend_bulk_new(c);
+        CHECK_RC(suprsend_bulk_append(b, ev), SUPRSEND_E_VALIDATION);
+        CHECK_ERR_HAS("idempotency");
+        suprsend_bulk_free(b);
+        suprsend_event_free(ev);
     }
-    suprsend_event_free(ev);
+    CHECK_INT(hub_stat("requests"), 0);
     free(k256);
+    free(wide.p);
 
     /* auto idempotency off: no key unless set */
     suprsend_options *o = test_opts();
@@ -1721,7 +1757,9 @@ static void test_retries(void) {
     CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_NETWORK);
     dt = mono_s() - t0;
     if (!CHECK(dt < 1.4)) printf("     took %.3f s\n", dt);
-    if (resp) CHECK_INT(suprsend_response_status_code(resp), 0);
+    CHECK(resp != NULL); /* a request was made: a response, also on failure */
+    CHECK_INT(suprsend_response_status_code(resp), 0);
+    CHECK_INT(suprsend_response_success(resp), 0);
     suprsend_response_free(resp);
     suprsend_event_free(ev);
     suprsend_client_free(c);
@@ -1754,11 +1792,10 @@ static void test_retries(void) {
         CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_NETWORK);
         CHECK(g_err[0] != '\0');
         CHECK(mono_s() - t0 < 3.0);
-        if (resp) {
-            CHECK_INT(suprsend_response_status_code(resp), 0);
-            CHECK_INT(suprsend_response_success(resp), 0);
-            CHECK(suprsend_response_message(resp)[0] != '\0');
-        }
+        CHECK(resp != NULL); /* a request was attempted: a response, also on failure */
+        CHECK_INT(suprsend_response_status_code(resp), 0);
+        CHECK_INT(suprsend_response_success(resp), 0);
+        CHECK(suprsend_response_message(resp)[0] != '\0');
         suprsend_response_free(resp);
         suprsend_event_free(ev);
         suprsend_client_free(c);
