@@ -8,6 +8,10 @@
 #   SUPRSEND_TEST_VERBOSE=1 print every passing check too
 #   SUPRSEND_TEST_KEEP=1    keep the work directory (hub database, binary) for inspection
 #   CC, CXX                 compilers (default cc, c++)
+# TLS: a second hub serves HTTPS with certificates made now (tests/tls/make-certs.sh, needs the
+# openssl command). As root, the test CA is also put in the system's CA store for one short,
+# second run of the trust checks, and taken out again right after (and on exit); otherwise those
+# checks are skipped with a note.
 # Exit status: the test program's (0 only when every check passed).
 set -euo pipefail
 
@@ -74,8 +78,71 @@ hub_pid=$HUB_PID
 port=$HUB_PORT
 echo "run.sh: hub on 127.0.0.1:$port (pid $hub_pid)" >&2
 
+# ---- TLS, part 1 (test_suprsend.c, test_tls): throw-away certificates (tests/tls/make-certs.sh)
+# and a second hub serving HTTPS with a certificate of the test CA. Part 2 is after the tests.
+tls_hub_pid=""
+tls_system_ca=/usr/local/share/ca-certificates/suprsend-test-ca.crt
+tls_system_ca_added=0
+tls_cleanup() {
+    if [[ -n "$tls_hub_pid" ]] && kill -0 "$tls_hub_pid" 2>/dev/null; then
+        kill "$tls_hub_pid" 2>/dev/null || true
+        wait "$tls_hub_pid" 2>/dev/null || true
+    fi
+    tls_hub_pid=""
+    if [[ "$tls_system_ca_added" == 1 ]]; then
+        tls_system_ca_added=0
+        rm -f "$tls_system_ca"
+        # update-ca-certificates rebuilds the bundle but leaves the removed file's links behind
+        find /etc/ssl/certs -maxdepth 1 -type l \( -name suprsend-test-ca.pem -o -lname suprsend-test-ca.pem \) \
+            -delete 2>/dev/null || true
+        update-ca-certificates >"$work/update-ca-certificates.log" 2>&1 \
+            || { echo "run.sh: update-ca-certificates failed after removing $tls_system_ca:" >&2
+                 cat "$work/update-ca-certificates.log" >&2; }
+    fi
+}
+trap 'tls_cleanup; cleanup' EXIT
+"$repo/tests/tls/make-certs.sh" "$work/tls" || exit 2
+mkdir -p "$work/tls-hub"
+start_hub "$work/tls-hub" --workspace "$key:$secret" --tls-cert "$work/tls/server.pem" \
+    --tls-key "$work/tls/server.key" --quiet || exit 2
+tls_hub_pid=$HUB_PID
+export SUPRSEND_TEST_TLS_URL="https://127.0.0.1:$HUB_PORT/"
+export SUPRSEND_TEST_TLS_CA="$work/tls/ca.pem" SUPRSEND_TEST_TLS_OTHER_CA="$work/tls/other-ca.pem"
+export SUPRSEND_TEST_TLS_SYSTEM_CA=absent
+echo "run.sh: TLS hub on 127.0.0.1:$HUB_PORT (pid $tls_hub_pid)" >&2
+# ---- end of TLS, part 1
+
 # 5. The tests. The library is found through its libdir (no rpath in pkg-config's flags).
 status=0
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$work/test_suprsend" "http://127.0.0.1:$port/" "$key" "$secret" || status=$?
+
+# ---- TLS, part 2: the trust checks again with the test CA in the system's store (the default
+# trust must take it in; another CA's file must still refuse the hub). Root only: the CA is
+# added with update-ca-certificates and removed again right after (and by the EXIT trap).
+if [[ "$(id -u)" == 0 ]]; then
+    tls_status=0
+    if ! command -v update-ca-certificates >/dev/null; then
+        echo "run.sh: update-ca-certificates is missing (apt-get install ca-certificates)" >&2
+        tls_status=2
+    else
+        mkdir -p "$(dirname "$tls_system_ca")"
+        tls_system_ca_added=1
+        cp "$work/tls/ca.pem" "$tls_system_ca"
+        update-ca-certificates >"$work/update-ca-certificates.log" 2>&1 \
+            || { cat "$work/update-ca-certificates.log" >&2; tls_status=2; }
+        if [[ $tls_status == 0 ]]; then
+            echo "run.sh: the test CA is in the system's store for the next run" >&2
+            SUPRSEND_TEST_TLS_SYSTEM_CA=present SUPRSEND_TEST_ONLY=tls-trust \
+                LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+                "$work/test_suprsend" "http://127.0.0.1:$port/" "$key" "$secret" || tls_status=$?
+        fi
+    fi
+    tls_cleanup
+    [[ $status == 0 ]] && status=$tls_status
+else
+    echo "run.sh: note: not root, so the test CA is not put in the system's store: the checks" \
+         "that need it (default trust takes it in; another CA's file still refuses) are skipped" >&2
+fi
+# ---- end of TLS, part 2
 exit "$status"

@@ -2300,6 +2300,344 @@ static void test_threads(suprsend_client *c) {
 }
 
 /* =======================================================================================
+ * TLS: a second hub serving HTTPS with a certificate of a test CA (tests/tls/make-certs.sh,
+ * started by run.sh). Its control API is HTTPS too, asked here through the openssl command.
+ * ===================================================================================== */
+
+static char g_tls_url[512];       /* https://127.0.0.1:PORT/ */
+static char g_tls_port[16];
+static char g_tls_ca[1024];       /* the CA that signed the hub's certificate */
+static char g_tls_other_ca[1024]; /* a CA that signed nothing the hub has */
+static int g_tls_system = -1;     /* the test CA is in the system's store: 1 yes, 0 no, -1 not said */
+
+/* From the environment run.sh sets: 1 when the TLS hub is there, 0 when not, -1 when the
+ * settings are unusable. */
+static int tls_setup(void) {
+    const char *url = getenv("SUPRSEND_TEST_TLS_URL");
+    const char *ca = getenv("SUPRSEND_TEST_TLS_CA");
+    const char *other = getenv("SUPRSEND_TEST_TLS_OTHER_CA");
+    const char *sys = getenv("SUPRSEND_TEST_TLS_SYSTEM_CA");
+    if (!url || !*url) return 0;
+    if (!ca || !*ca || !other || !*other) return -1;
+    snprintf(g_tls_url, sizeof g_tls_url, "%s", url);
+    snprintf(g_tls_ca, sizeof g_tls_ca, "%s", ca);
+    snprintf(g_tls_other_ca, sizeof g_tls_other_ca, "%s", other);
+    if (sys && strcmp(sys, "present") == 0) g_tls_system = 1;
+    else if (sys && strcmp(sys, "absent") == 0) g_tls_system = 0;
+    const char *p = g_tls_url;
+    if (strncmp(p, "https://127.0.0.1:", 18) != 0) return -1;
+    p += 18;
+    size_t n = strspn(p, "0123456789");
+    if (n == 0 || n >= sizeof g_tls_port || p[n] != '/') return -1;
+    snprintf(g_tls_port, sizeof g_tls_port, "%.*s", (int)n, p);
+    /* the paths go into a shell command between single quotes */
+    if (strchr(g_tls_ca, '\'') || access(g_tls_ca, R_OK) != 0 || access(g_tls_other_ca, R_OK) != 0) return -1;
+    return 1;
+}
+
+/* One HTTP/1.0 request to the TLS hub's control API, through `openssl s_client` (verifying the
+ * hub with the test CA). Returns the body (malloc'd) or NULL; *status gets the HTTP status. */
+static char *tls_hub_http(const char *method, const char *path, const char *body, int *status) {
+    if (status) *status = 0;
+    char req_path[600];
+    snprintf(req_path, sizeof req_path, "%s/tls-request.http", g_tmpdir);
+    sbuf req = {0};
+    size_t blen = body ? strlen(body) : 0;
+    sb_printf(&req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n", method, path, g_tls_port);
+    if (body) sb_puts(&req, "Content-Type: application/json\r\n");
+    sb_printf(&req, "Content-Length: %zu\r\n\r\n", blen);
+    if (body) sb_add(&req, body, blen);
+    int written = write_file(req_path, req.p, req.len);
+    free(req.p);
+    if (!written) return NULL;
+    sbuf cmd = {0};
+    sb_printf(&cmd, "openssl s_client -connect 127.0.0.1:%s -CAfile '%s' -verify_return_error -quiet <'%s' 2>/dev/null",
+              g_tls_port, g_tls_ca, req_path);
+    fflush(stdout);
+    FILE *p = popen(cmd.p, "r");
+    free(cmd.p);
+    if (!p) return NULL;
+    sbuf resp = {0};
+    char buf[16384];
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, p)) > 0) sb_add(&resp, buf, r);
+    pclose(p); /* s_client's own status is 1 when the server closes without close_notify */
+    unlink(req_path);
+    if (!resp.p) return NULL;
+    char *start = strstr(resp.p, "HTTP/");
+    int st = 0;
+    if (!start || sscanf(start, "HTTP/%*s %d", &st) != 1) st = 0;
+    if (status) *status = st;
+    char *hdr_end = start ? strstr(start, "\r\n\r\n") : NULL;
+    char *out = xstrdup(hdr_end ? hdr_end + 4 : "");
+    free(resp.p);
+    return out;
+}
+
+static jval *tls_hub_stats(void) {
+    int st = 0;
+    char *body = tls_hub_http("GET", "/_hub/stats", NULL, &st);
+    jval *v = jparse(body);
+    if (!v || st != 200) printf("warning: GET /_hub/stats of the TLS hub answered %d: %.200s\n", st, body ? body : "(none)");
+    free(body);
+    return v;
+}
+
+static void tls_hub_reset(void) {
+    int st = 0;
+    free(tls_hub_http("POST", "/_hub/reset", "{}", &st));
+    if (st != 200) printf("warning: POST /_hub/reset of the TLS hub answered %d\n", st);
+}
+
+/* A client of the TLS hub; ca_file NULL: the default (the system's CAs). */
+static suprsend_client *tls_client(const char *ca_file, int max_retries) {
+    suprsend_options *o = suprsend_options_new(g_key, g_secret);
+    CHECK_RC(suprsend_options_set_base_url(o, g_tls_url), SUPRSEND_OK);
+    suprsend_options_set_timeout_ms(o, 15000);
+    suprsend_options_set_connect_timeout_ms(o, 5000);
+    CHECK_RC(suprsend_options_set_max_retries(o, max_retries), SUPRSEND_OK);
+    if (ca_file) CHECK_RC(suprsend_options_set_ca_file(o, ca_file), SUPRSEND_OK);
+    return client_from(o);
+}
+
+/* One event to the TLS hub must be accepted: the hub records it. */
+static void tls_expect_accepted(suprsend_client *c, const char *tag) {
+    tls_hub_reset();
+    suprsend_event *ev = tagged_event("tls_user", "tls_event", tag, NULL);
+    suprsend_response *resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_OK);
+    CHECK_INT(suprsend_response_status_code(resp), 202);
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    jval *st = tls_hub_stats();
+    CHECK_INT(jnum(jget(st, "accepted"), -1), 1);
+    jfree(st);
+}
+
+/* One event to the TLS hub must be refused for the hub's certificate: SUPRSEND_E_NETWORK, a
+ * message naming the certificate problem, a response without status, nothing reaching the
+ * event API, and no second attempt (a certificate does not get better by trying again). */
+static void tls_expect_refused(suprsend_client *c, const char *tag) {
+    tls_hub_reset();
+    suprsend_event *ev = tagged_event("tls_user", "tls_event", tag, NULL);
+    suprsend_response *resp = NULL;
+    CHECK_RC(suprsend_track_event(c, ev, &resp), SUPRSEND_E_NETWORK);
+    CHECK_ERR_HAS("certificate");
+    CHECK(resp != NULL);
+    CHECK_INT(suprsend_response_status_code(resp), 0);
+    CHECK_INT(suprsend_response_success(resp), 0);
+    CHECK_HAS(suprsend_response_message(resp), "certificate");
+    suprsend_response_free(resp);
+    suprsend_event_free(ev);
+    jval *st = tls_hub_stats();
+    CHECK_INT(jnum(jget(st, "requests"), -1), 0);
+    /* the refused handshake and this question */
+    if (!CHECK_INT(jnum(jget(st, "connections"), -1), 2))
+        printf("     a refused certificate was tried more than once\n");
+    jfree(st);
+}
+
+static void test_tls_trust(void) {
+    suprsend_client *c;
+
+    section("tls: CA file = the hub's CA");
+    c = tls_client(g_tls_ca, 2);
+    tls_expect_accepted(c, "tls_ca_file");
+    suprsend_client_free(c);
+
+    section("tls: CA file = another CA");
+    c = tls_client(g_tls_other_ca, 2);
+    tls_expect_refused(c, "tls_other_ca");
+    suprsend_client_free(c);
+
+    section("tls: CA file that is not PEM");
+    {
+        char junk[600];
+        snprintf(junk, sizeof junk, "%s/not-a-ca.pem", g_tmpdir);
+        CHECK(write_file(junk, "not a certificate\n", 18));
+        suprsend_options *o = suprsend_options_new(g_key, g_secret);
+        suprsend_options_set_base_url(o, g_tls_url);
+        suprsend_options_set_max_retries(o, 0);
+        int rc = suprsend_options_set_ca_file(o, junk);
+        suprsend_client *jc = NULL;
+        if (rc == SUPRSEND_OK) rc = suprsend_client_new(o, &jc);
+        if (rc == SUPRSEND_OK) {
+            suprsend_event *ev = tagged_event("tls_user", "tls_event", "tls_junk_ca", NULL);
+            rc = suprsend_track_event(jc, ev, NULL);
+            suprsend_event_free(ev);
+        }
+        snap_err();
+        /* refused somewhere (the options, the client or the send); never sent */
+        if (!CHECK(rc != SUPRSEND_OK)) printf("     a CA file without certificates was accepted\n");
+        suprsend_client_free(jc);
+        suprsend_options_free(o);
+        unlink(junk);
+    }
+
+    if (g_tls_system == 0) {
+        section("tls: no CA file, the test CA not in the system's store");
+        c = tls_client(NULL, 2);
+        tls_expect_refused(c, "tls_default_refused");
+        suprsend_client_free(c);
+
+        section("tls: CA file set, then removed (NULL)");
+        suprsend_options *o = suprsend_options_new(g_key, g_secret);
+        suprsend_options_set_base_url(o, g_tls_url);
+        suprsend_options_set_max_retries(o, 2);
+        CHECK_RC(suprsend_options_set_ca_file(o, g_tls_ca), SUPRSEND_OK);
+        CHECK_RC(suprsend_options_set_ca_file(o, NULL), SUPRSEND_OK);
+        c = client_from(o);
+        tls_expect_refused(c, "tls_ca_removed");
+        suprsend_client_free(c);
+    } else if (g_tls_system == 1) {
+        section("tls: no CA file, the test CA in the system's store");
+        c = tls_client(NULL, 2);
+        tls_expect_accepted(c, "tls_system_store");
+        suprsend_client_free(c);
+
+        /* The CA file replaces the system's CAs (file and directory): the hub's CA in the
+         * system's store must not make another CA's file trust the hub. */
+        section("tls: CA file = another CA, the hub's CA in the system's store");
+        c = tls_client(g_tls_other_ca, 2);
+        tls_expect_refused(c, "tls_other_ca_system");
+        suprsend_client_free(c);
+    } else {
+        printf("note: SUPRSEND_TEST_TLS_SYSTEM_CA not set: the checks of the system's CA store are skipped\n");
+    }
+}
+
+/* Connection reuse over TLS: events one by one keep one connection. */
+static void test_tls_keep_alive(void) {
+    section("tls: keep-alive");
+    suprsend_client *c = tls_client(g_tls_ca, 0);
+    tls_hub_reset();
+    enum { SENDS = 50 };
+    int ok = 0;
+    for (int i = 0; i < SENDS; i++) {
+        char extra[32];
+        snprintf(extra, sizeof extra, "\"i\":%d", i);
+        suprsend_event *ev = tagged_event("tls_user", "tls_keepalive", "tls_keepalive", extra);
+        int rc = suprsend_track_event(c, ev, NULL);
+        if (rc == SUPRSEND_OK) ok++;
+        else if (ok == i) CHECK_RC(rc, SUPRSEND_OK); /* the first failure only */
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(ok, SENDS);
+    jval *st = tls_hub_stats(); /* itself one more connection */
+    CHECK_INT(jnum(jget(st, "accepted"), -1), SENDS);
+    CHECK_INT(jnum(jget(st, "requests"), -1), SENDS);
+    CHECK_LE(jnum(jget(st, "connections"), 99), 2);
+    jfree(st);
+    suprsend_client_free(c);
+}
+
+static int tls_send_tag(suprsend_client *c, const char *tag) {
+    suprsend_event *ev = tagged_event("tls_fork_user", "tls_fork_event", tag, NULL);
+    int rc = suprsend_track_event(c, ev, NULL);
+    snap_err();
+    suprsend_event_free(ev);
+    return rc;
+}
+
+/* fork() with a TLS connection open. The child shares the parent's socket: were it to write on
+ * it (a TLS close_notify when its copy of the client is freed, or a request with its copy of
+ * the TLS session), the hub would end that connection or fail the parent's next record, and
+ * the parent would have to open a new one. */
+static void test_tls_fork(void) {
+    section("tls: fork, the child frees its copy of the client");
+    suprsend_client *c = tls_client(g_tls_ca, 0); /* no retries: a broken connection shows */
+    tls_hub_reset();
+    CHECK_RC(tls_send_tag(c, "tls_fork_warmup"), SUPRSEND_OK); /* the parent's connection is open */
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        suprsend_client_free(c); /* without sending anything */
+        _exit(0);
+    }
+    CHECK(child > 0);
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        int rc = tls_send_tag(c, "tls_fork_parent_during");
+        if (rc == SUPRSEND_OK) ok++;
+        else printf("     send %d while the child runs: %s: %s\n", i, suprsend_status_name(rc), g_err);
+    }
+    int status = -1;
+    if (child > 0) waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < 10; i++) {
+        int rc = tls_send_tag(c, "tls_fork_parent_after");
+        if (rc == SUPRSEND_OK) ok++;
+        else printf("     send %d after the child exited: %s: %s\n", i, suprsend_status_name(rc), g_err);
+    }
+    CHECK_INT(ok, 20);
+    jval *st = tls_hub_stats();
+    CHECK_INT(jnum(jget(st, "accepted"), -1), 21);
+    CHECK_INT(jnum(jget(st, "requests"), -1), 21);
+    /* the parent's one connection, and this question: no new connection for the parent */
+    if (!CHECK_INT(jnum(jget(st, "connections"), -1), 2))
+        printf("     the parent's TLS connection did not survive the child's suprsend_client_free\n");
+    jfree(st);
+
+    section("tls: fork, the child sends on a connection of its own");
+    suprsend_client_free(c);
+    c = tls_client(g_tls_ca, 0);
+    tls_hub_reset();
+    CHECK_RC(tls_send_tag(c, "tls_fork_warmup"), SUPRSEND_OK); /* the parent's connection, counted */
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        int rc = tls_send_tag(c, "tls_fork_child");
+        suprsend_client_free(c);
+        _exit(rc == SUPRSEND_OK ? 0 : 10 + rc);
+    }
+    CHECK(child > 0);
+    status = -1;
+    if (child > 0) waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    st = tls_hub_stats();
+    /* the parent's connection, the child's own, this question */
+    if (!CHECK_INT(jnum(jget(st, "connections"), -1), 3))
+        printf("     the child did not open a connection of its own\n");
+    CHECK_INT(jnum(jget(st, "accepted"), -1), 2);
+    jfree(st);
+    ok = 0;
+    for (int i = 0; i < 5; i++) ok += tls_send_tag(c, "tls_fork_parent_after_child") == SUPRSEND_OK;
+    CHECK_INT(ok, 5);
+    st = tls_hub_stats();
+    if (!CHECK_INT(jnum(jget(st, "connections"), -1), 4))
+        printf("     the parent needed a new connection after the child's send\n");
+    CHECK_INT(jnum(jget(st, "accepted"), -1), 7);
+    jfree(st);
+    suprsend_client_free(c);
+}
+
+/* trust_only: the trust checks alone (run.sh's second run, with the test CA in the system's store). */
+static void test_tls(int trust_only) {
+    int ready = tls_setup();
+    if (ready == 0) {
+        printf("note: SUPRSEND_TEST_TLS_URL not set: the TLS tests are skipped (tests/c/run.sh sets it)\n");
+        return;
+    }
+    section("tls: setup");
+    if (!CHECK_INT(ready, 1)) {
+        printf("     SUPRSEND_TEST_TLS_URL must be https://127.0.0.1:PORT/ and SUPRSEND_TEST_TLS_CA, "
+               "SUPRSEND_TEST_TLS_OTHER_CA readable files\n");
+        return;
+    }
+    jval *st = tls_hub_stats();
+    if (!CHECK(st != NULL && jget(st, "connections") != NULL)) {
+        printf("     the TLS hub does not answer at %s (through openssl s_client)\n", g_tls_url);
+        jfree(st);
+        return;
+    }
+    jfree(st);
+    test_tls_trust();
+    if (trust_only) return;
+    test_tls_keep_alive();
+    test_tls_fork();
+}
+
+/* =======================================================================================
  * main
  * ===================================================================================== */
 
@@ -2346,6 +2684,24 @@ int main(int argc, char **argv) {
     }
     free(ping);
 
+    /* SUPRSEND_TEST_ONLY=tls: only the TLS tests; =tls-trust: only the TLS trust checks (run.sh's
+     * second run, with the test CA in the system's store) */
+    const char *only = getenv("SUPRSEND_TEST_ONLY");
+    if (only && *only) {
+        if (strcmp(only, "tls") != 0 && strcmp(only, "tls-trust") != 0) {
+            fprintf(stderr, "SUPRSEND_TEST_ONLY: unknown value %s (tls and tls-trust are known)\n", only);
+            return 2;
+        }
+        if (tls_setup() == 0) {
+            fprintf(stderr, "SUPRSEND_TEST_ONLY=%s needs SUPRSEND_TEST_TLS_URL (and the CA files)\n", only);
+            return 2;
+        }
+        test_tls(strcmp(only, "tls-trust") == 0);
+        rm_tree_files(g_tmpdir);
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed == 0 ? 0 : 1;
+    }
+
     test_version();
     test_status_names();
     test_options();
@@ -2372,6 +2728,8 @@ int main(int argc, char **argv) {
     test_fork(c);
     test_threads(c);
     suprsend_client_free(c);
+
+    test_tls(0);
 
     (void)hub_rejected_by;
     rm_tree_files(g_tmpdir);
