@@ -44,6 +44,7 @@ public final class Client: @unchecked Sendable {
                           return .failure(error)
                       }
                   })
+        try openOutbox()
     }
 
     /// A client over any transports: tests use ones that answer from a script.
@@ -67,8 +68,11 @@ public final class Client: @unchecked Sendable {
 
     deinit {
         // A client dropped without close: its worker must not run on forever.
-        if let delivery = backgroundDelivery, delivery.generation == ForkGeneration.current {
+        guard let delivery = backgroundDelivery else { return }
+        if delivery.generation == ForkGeneration.current {
             _ = delivery.close(deadline: Clock.monotonicSeconds())
+        } else {
+            delivery.abandonAfterFork()  // the parent's: left untouched
         }
     }
 
@@ -120,6 +124,13 @@ public final class Client: @unchecked Sendable {
 
     // MARK: - Background delivery
 
+    /// With an outbox: opens it now (so that a bad path fails here) and starts the worker, which
+    /// delivers what earlier clients left in it.
+    public func openOutbox() throws(SuprSendError) {
+        guard configuration.outboxPath != nil else { return }
+        try background(create: true)!.start()
+    }
+
     /// Checks and serializes the event now, queues it for the worker and returns; never waits
     /// on the network. Throws for a bad event, a full queue, a failed outbox, a closed client.
     public func enqueue(_ event: Event) throws(SuprSendError) {
@@ -164,9 +175,18 @@ public final class Client: @unchecked Sendable {
                 backgroundDelivery = nil
             }
             guard create else { return .success(nil) }
-            if configuration.outboxPath != nil {
-                return .failure(SuprSendError(.storage, "outbox_path: the durable outbox is not available in this "
-                    + "version of the library; unset it to use the memory queue"))
+            let queue: EventQueue
+            if let path = configuration.outboxPath {
+                // A lease lasts about as long as one request may, and never more than 2 minutes.
+                let lease = min(Double(configuration.timeoutMilliseconds) / 1000 + 30, 120)
+                do throws(SuprSendError) {
+                    queue = try Outbox(path: path, maxBytes: configuration.outboxMaxBytes, leaseSeconds: lease,
+                                       clock: workerClock, logger: logger)
+                } catch {
+                    return .failure(error)
+                }
+            } else {
+                queue = MemoryQueue(capacity: configuration.queueCapacity)
             }
             let transport: ConcurrentTransport
             switch makeConcurrentTransport() {
@@ -174,7 +194,6 @@ public final class Client: @unchecked Sendable {
             case .failure(let error):
                 return .failure(SuprSendError(.internal, "background delivery could not start: \(error.message)"))
             }
-            let queue = MemoryQueue(capacity: configuration.queueCapacity)
             let worker = DeliveryWorker(queue: queue, transport: transport, sender: sender,
                                         settings: configuration.workerSettings, clock: workerClock,
                                         onReport: configuration.onDelivery)

@@ -15,6 +15,7 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
     /// Requests that failed before they could start, reported by the next `wait`.
     private var failedToStart: [(id: Int, result: Result<HTTPAnswer, TransportFailure>)] = []
     private var abandoned = false
+    private let generation = ForkGeneration.current
 
     public init(settings: CurlTransport.Settings) throws(TransportFailure) {
         // Creating a CurlTransport first runs libcurl's global initialisation and checks the settings.
@@ -27,6 +28,8 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
     }
 
     deinit {
+        // Freed in a forked child: the multi handle and its connections are the parent's.
+        if generation != ForkGeneration.current { abandonConnections() }
         guard !abandoned else { return }
         for handle in running.values { curl_multi_remove_handle(multi, handle.easy) }
         running.removeAll()
@@ -110,10 +113,15 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
 
     public func abandonAfterFork() {
         guard !abandoned else { return }
+        abandonConnections()
+        AbandonedHandles.keep(object: self)
+    }
+
+    /// Closes the inherited sockets and keeps the handles from ever being cleaned up.
+    private func abandonConnections() {
         abandoned = true
         sockets.closeInheritedSockets()
         for handle in idle { AbandonedHandles.keep(handle) }
         for handle in running.values { AbandonedHandles.keep(handle) }
-        AbandonedHandles.keep(object: self)
     }
 }

@@ -34,6 +34,15 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         idleHandles.append(probe)
     }
 
+    deinit {
+        // Freed in a forked child that never sent: the handles are the parent's, and cleaning
+        // them up would end its TLS sessions (close_notify) on the connections it still uses.
+        if ownerGeneration != ForkGeneration.current {
+            sockets.closeInheritedSockets()
+            idleHandles.forEach(AbandonedHandles.keep)
+        }
+    }
+
     public func post(_ request: HTTPRequest) -> Result<HTTPAnswer, TransportFailure> {
         let handle: CurlHandle
         do {
