@@ -2,7 +2,8 @@
 // libsuprsend: SuprSend's "send and track events" client as a C-ABI shared library.
 //
 // Targets, from the wire up:
-//   CCurl, CCrypto   system libraries (libcurl for HTTP, OpenSSL's libcrypto for MD5/HMAC/random)
+//   CCurl, CCrypto,  system libraries (libcurl for HTTP, OpenSSL's libcrypto for MD5/HMAC/random,
+//   CSQLite          SQLite for the durable outbox)
 //   CSuprSend        the hand-written public header include/suprsend.h, imported so that the
 //                    C boundary is checked against it at compile time (@c @implementation)
 //   SuprSendCore     the core: wire format, rules, transport, delivery; testable without C
@@ -28,10 +29,15 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .systemLibrary(name: "CSuprSend"),
         .target(
             name: "SuprSendCore",
-            dependencies: ["CCurl", "CCrypto"]
+            dependencies: ["CCurl", "CCrypto", "CSQLite"]
         ),
         .target(
             name: "SuprSend",

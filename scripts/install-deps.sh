@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what libsuprsend needs on a fresh Debian machine, when it is missing.
-#   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour) and OpenSSL headers,
+#   install-deps.sh build   the build's packages: libcurl (OpenSSL flavour), OpenSSL and SQLite headers,
 #                           pkg-config, a C compiler for the examples
 #   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
 #                           suprsend-py-sdk for interoperability and comparison, nginx, and for the
@@ -9,7 +9,7 @@
 set -euo pipefail
 what=${1:-all}
 
-apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config gcc)
+apt_packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config gcc)
 [ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates)
 missing_apt=()
 for package in "${apt_packages[@]}"; do

@@ -29,14 +29,15 @@ final class BackgroundDelivery: @unchecked Sendable {
         guard !closing.load(ordering: .acquiring) else {
             throw SuprSendError(.closed, "the client is closing; nothing was queued")
         }
-        if !started.load(ordering: .acquiring) { try startWorker() }
+        if !started.load(ordering: .acquiring) { try start() }
         let (_, waiting) = try queue.add(event)
         // The worker sleeps until the oldest event's flush interval ends or a batch is full:
         // it needs to hear of the first event, and of each full batch.
         if waiting == 1 || waiting % batchSize == 0 { worker.wake() }
     }
 
-    private func startWorker() throws(SuprSendError) {
+    /// Starts the worker's thread, once.
+    func start() throws(SuprSendError) {
         let result: Result<Void, SuprSendError> = threadLock.withLock {
             guard thread == nil else { return .success(()) }
             let worker = self.worker

@@ -1,0 +1,145 @@
+import CSQLite
+
+/// A thin layer over one SQLite connection: statements prepared once, values bound and read
+/// by position, and every failure as an error that says what and why. Not thread-safe: its
+/// owner serialises every use (see `Outbox`).
+final class SQLiteConnection {
+    struct Failure: Error {
+        var code: Int32
+        var message: String
+    }
+
+    private let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String) throws(Failure) {
+        var handle: OpaquePointer?
+        let code = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard code == SQLITE_OK, let handle else {
+            let message = handle.map { Self.describe($0, code) } ?? String(cString: sqlite3_errstr(code))
+            if let handle { sqlite3_close_v2(handle) }
+            throw Failure(code: code, message: message)
+        }
+        db = handle
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(db)
+    }
+
+    /// "disk I/O error (No space left on device)": SQLite's words, and the system's when it has some.
+    private static func describe(_ db: OpaquePointer, _ code: Int32) -> String {
+        var message = String(cString: sqlite3_errmsg(db))
+        let systemCode = sqlite3_system_errno(db)
+        if systemCode != 0 {
+            let system = systemErrorMessage(systemCode)
+            if !message.contains(system) { message += " (\(system))" }
+        }
+        return message
+    }
+
+    private func failure(_ code: Int32) -> Failure {
+        Failure(code: code, message: Self.describe(db, code))
+    }
+
+    func setBusyTimeout(milliseconds: Int32) {
+        sqlite3_busy_timeout(db, milliseconds)
+    }
+
+    /// Runs SQL without results (several statements allowed).
+    func execute(_ sql: String) throws(Failure) {
+        let code = sqlite3_exec(db, sql, nil, nil, nil)
+        guard code == SQLITE_OK else { throw failure(code) }
+    }
+
+    /// Runs one statement, binding `values` to ?1, ?2, ..., and calls `row` for each result row.
+    func query(_ sql: String, _ values: [SQLiteValue] = [], row: (SQLiteRow) -> Void = { _ in }) throws(Failure) {
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (index, value) in values.enumerated() {
+            let position = Int32(index + 1)
+            let code: Int32
+            switch value {
+            case .integer(let number): code = sqlite3_bind_int64(statement, position, number)
+            case .text(let text):
+                code = text.withCString { suprsend_sqlite_bind_text(statement, position, $0, Int32(text.utf8.count)) }
+            case .blob(let bytes):
+                code = bytes.withUnsafeBytes { suprsend_sqlite_bind_blob(statement, position, $0.baseAddress, Int32($0.count)) }
+            case .null: code = sqlite3_bind_null(statement, position)
+            }
+            guard code == SQLITE_OK else { throw failure(code) }
+        }
+        while true {
+            let code = sqlite3_step(statement)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else { throw failure(code) }
+            row(SQLiteRow(statement: statement))
+        }
+    }
+
+    /// The first column of the first row as an integer, nil when there is no row or it is NULL.
+    func integer(_ sql: String, _ values: [SQLiteValue] = []) throws(Failure) -> Int64? {
+        var result: Int64?
+        try query(sql, values) { row in
+            if result == nil, !row.isNull(0) { result = row.integer(0) }
+        }
+        return result
+    }
+
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+
+    private func prepared(_ sql: String) throws(Failure) -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let code = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard code == SQLITE_OK, let statement else { throw failure(code) }
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` in a write transaction (BEGIN IMMEDIATE, so that two processes never both
+    /// read and then wait to write), committing if it returns, rolling back if it throws.
+    func transaction<T>(_ body: () throws(Failure) -> T) throws(Failure) -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+enum SQLiteValue {
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+    case null
+}
+
+/// One result row, valid only during the `query` callback.
+struct SQLiteRow {
+    let statement: OpaquePointer
+
+    func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
+
+    func text(_ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(statement, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(statement, column))
+        guard count > 0, let pointer = sqlite3_column_blob(statement, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+}
