@@ -4,10 +4,21 @@
  *   c_bench BASE_URL KEY SECRET single N [THREADS]   N events, one suprsend_track_event each,
  *                                                     spread over THREADS threads sharing one client
  *   c_bench BASE_URL KEY SECRET bulk N               N events created, appended to one bulk, triggered
+ *   c_bench BASE_URL KEY SECRET enqueue N            N events suprsend_enqueue'd on this thread, then
+ *                                                     suprsend_flush: background delivery end to end
+ *   c_bench -        KEY SECRET queued N             N events enqueued for a hub that refuses every
+ *                                                     connection (a port of this process bound, not
+ *                                                     listening): the memory they take while waiting
  *
  * Prints one JSON line: events, ok, failed, wall_s, cpu_user_s, cpu_sys_s (getrusage(RUSAGE_SELF)
  * around the timed part only, all threads), maxrss_kb; for bulk also the CPU of the append phase
  * and of the trigger phase. Process start-up, library load and client creation are not timed.
+ * enqueue: wall and CPU from the first enqueue until suprsend_flush returns (every event has
+ * its fate), the enqueuing thread's own CPU (CLOCK_THREAD_CPUTIME_ID) around the enqueue loop,
+ * and the same events created without being enqueued (timed after, apart); ok = N only when
+ * flush returned SUPRSEND_OK and SUPRSEND_STAT_DELIVERED and the callback's delivered fates
+ * are both N. queued: peak RSS with all N waiting, then a close of 100 ms (ok = N when all N
+ * were waiting and were reported SUPRSEND_E_CLOSED).
  *
  * Build: cc -O2 -o c_bench c_bench.c $(pkg-config --cflags --libs suprsend) -lpthread
  */
@@ -16,7 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 #include "suprsend.h"
 #include "measure.h"
@@ -105,15 +120,209 @@ __attribute__((noinline)) void bench_timed_bulk(double *w1, struct rusage *r1, l
     *failed_out = failed;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Background delivery: suprsend_enqueue, suprsend_flush, the delivery callback, the stats.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Fates counted by the delivery callback (the worker's thread; the closing thread at close). */
+static long fate_delivered, fate_refused, fate_expired, fate_closed, fate_other;
+
+static void on_delivery(const suprsend_delivery *d, void *user_data) {
+    (void)user_data;
+    int st = suprsend_delivery_status(d);
+    long *counter = st == SUPRSEND_OK ? &fate_delivered : st == SUPRSEND_E_HTTP ? &fate_refused
+                  : st == SUPRSEND_E_TIMEOUT ? &fate_expired : st == SUPRSEND_E_CLOSED ? &fate_closed : &fate_other;
+    __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+    if (st != SUPRSEND_OK && st != SUPRSEND_E_CLOSED) {
+        pthread_mutex_lock(&err_mu);
+        if (!first_error[0])
+            snprintf(first_error, sizeof first_error, "fate %s (HTTP %d, %d attempts): %s", suprsend_status_name(st),
+                     suprsend_delivery_http_status(d), suprsend_delivery_attempts(d), suprsend_delivery_message(d));
+        pthread_mutex_unlock(&err_mu);
+    }
+}
+
+static long fate(long *counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* VmRSS now, in KiB (peak_rss_kb is the high-water mark). */
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) { kb = atol(line + 6); break; }
+    fclose(f);
+    return kb;
+}
+
+static long long stat_of(int which) {
+    long long v = -1;
+    if (suprsend_client_stat(client, which, &v) != SUPRSEND_OK) return -1;
+    return v;
+}
+
+/* The enqueue loop: create the event, enqueue it, free it. Returns the events enqueued. */
+__attribute__((noinline)) long bench_timed_enqueue(void) {
+    long queued = 0;
+    for (long i = 0; i < n_total; i++) {
+        suprsend_event *ev = make_event(i);
+        if (!ev) continue;
+        int rc = suprsend_enqueue(client, ev);
+        if (rc == SUPRSEND_OK) queued++;
+        else note_error("enqueue", rc);
+        suprsend_event_free(ev);
+    }
+    return queued;
+}
+
+/* The same events created and freed, not enqueued: what the loop above spends outside
+ * suprsend_enqueue. Timed apart, after the run. */
+static double event_creation_cpu_s(void) {
+    double t0 = thread_cpu_s();
+    for (long i = 0; i < n_total; i++) suprsend_event_free(make_event(i));
+    return thread_cpu_s() - t0;
+}
+
+/* A TCP port of this process bound and not listening: every connection to it is refused at
+ * once (no other process can take the port while it is held). */
+static int refusing_port(int *fd_out) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    *fd_out = fd;
+    return ntohs(a.sin_port);
+}
+
+static int background_main(const char *mode, const char *base_url, const char *key, const char *secret) {
+    int queued_mode = strcmp(mode, "queued") == 0;
+    char url[64];
+    int hold_fd = -1;
+    if (queued_mode) {
+        int port = refusing_port(&hold_fd);
+        if (port < 0) { perror("c_bench: refusing port"); return 2; }
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+        base_url = url;
+    }
+    suprsend_options *opts = suprsend_options_new(key, secret);
+    if (!opts) { fprintf(stderr, "c_bench: options: %s\n", suprsend_last_error()); return 2; }
+    int rc = suprsend_options_set_base_url(opts, base_url);
+    if (rc == SUPRSEND_OK) rc = suprsend_options_set_queue_capacity(opts, n_total); /* room for them all */
+    if (rc == SUPRSEND_OK) rc = suprsend_options_set_delivery_callback(opts, on_delivery, NULL);
+    if (rc == SUPRSEND_OK) rc = suprsend_client_new(opts, &client);
+    suprsend_options_free(opts);
+    if (rc != SUPRSEND_OK) {
+        fprintf(stderr, "c_bench: client: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
+        return 2;
+    }
+    long rss0 = rss_kb();
+
+    struct rusage r0, r1, r2;
+    getrusage(RUSAGE_SELF, &r0);
+    double w0 = now_s(), tc0 = thread_cpu_s();
+    long queued = bench_timed_enqueue();
+    double tc1 = thread_cpu_s(), w1 = now_s();
+    getrusage(RUSAGE_SELF, &r1);
+
+    long ok = 0, failed = 0;
+    char extra[768];
+    if (!queued_mode) {
+        /* Every event has its fate when flush returns SUPRSEND_OK (the callbacks have run). */
+        int frc = suprsend_flush(client, 60000);
+        double w2 = now_s();
+        getrusage(RUSAGE_SELF, &r2);
+        long peak = peak_rss_kb();
+        long long delivered = stat_of(SUPRSEND_STAT_DELIVERED), refused = stat_of(SUPRSEND_STAT_REFUSED),
+                  dropped = stat_of(SUPRSEND_STAT_DROPPED), retries = stat_of(SUPRSEND_STAT_RETRIES),
+                  left = stat_of(SUPRSEND_STAT_QUEUED) + stat_of(SUPRSEND_STAT_IN_FLIGHT);
+        if (frc != SUPRSEND_OK) note_error("flush", frc);
+        ok = (frc == SUPRSEND_OK && delivered == n_total && fate(&fate_delivered) == n_total) ? n_total : 0;
+        if (!ok) {
+            failed = n_total - (delivered > 0 ? (long)delivered : 0);
+            if (failed <= 0) failed = 1;
+            pthread_mutex_lock(&err_mu);
+            if (!first_error[0])
+                snprintf(first_error, sizeof first_error, "flush %s, delivered %lld (callback %ld) of %ld",
+                         suprsend_status_name(frc), delivered, fate(&fate_delivered), n_total);
+            pthread_mutex_unlock(&err_mu);
+        }
+        double create = event_creation_cpu_s();
+        snprintf(extra, sizeof extra,
+                 ",\"mode\":\"enqueue\",\"queued\":%ld,\"flush_status\":\"%s\",\"delivered\":%lld,\"refused\":%lld,"
+                 "\"dropped\":%lld,\"retries\":%lld,\"left\":%lld,\"fates\":{\"delivered\":%ld,\"refused\":%ld,"
+                 "\"expired\":%ld,\"closed\":%ld,\"other\":%ld},"
+                 "\"enqueue_wall_s\":%.6f,\"enqueue_thread_cpu_s\":%.6f,\"enqueue_process_cpu_s\":%.6f,"
+                 "\"event_creation_thread_cpu_s\":%.6f,\"flush_wall_s\":%.6f,\"rss_before_kb\":%ld",
+                 queued, suprsend_status_name(frc), delivered, refused, dropped, retries, left,
+                 fate(&fate_delivered), fate(&fate_refused), fate(&fate_expired), fate(&fate_closed), fate(&fate_other),
+                 w1 - w0, tc1 - tc0, cpu_s(&r0, &r1), create, w2 - w1, rss0);
+        rc = suprsend_client_close(client, 2000);
+        double user = (r2.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r2.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6;
+        double sys = (r2.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r2.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+        for (char *p = first_error; *p; p++) if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
+        printf("{\"events\":%ld,\"ok\":%ld,\"failed\":%ld,\"threads\":1,\"wall_s\":%.6f,\"cpu_user_s\":%.6f,"
+               "\"cpu_sys_s\":%.6f,\"maxrss_kb\":%ld,\"peak_rss_kb\":%ld%s,\"close_status\":\"%s\",\"error\":\"%s\"}\n",
+               n_total, ok, failed, w2 - w0, user, sys, r2.ru_maxrss, peak, extra, suprsend_status_name(rc), first_error);
+        fflush(stdout);
+        return failed ? 1 : 0;
+    }
+
+    /* queued: every event waits (the hub refuses connections); how much memory do they take? */
+    long peak = peak_rss_kb(), rss1 = rss_kb();
+    long long waiting = stat_of(SUPRSEND_STAT_QUEUED), in_flight = stat_of(SUPRSEND_STAT_IN_FLIGHT),
+              delivered = stat_of(SUPRSEND_STAT_DELIVERED), retries = stat_of(SUPRSEND_STAT_RETRIES);
+    double c0 = now_s();
+    int crc = suprsend_client_close(client, 100); /* the events left are reported SUPRSEND_E_CLOSED */
+    double close_s = now_s() - c0;
+    close(hold_fd);
+    double create = event_creation_cpu_s();
+    ok = (queued == n_total && waiting + in_flight == n_total && fate(&fate_closed) == n_total) ? n_total : 0;
+    if (!ok) {
+        failed = n_total;
+        pthread_mutex_lock(&err_mu);
+        if (!first_error[0])
+            snprintf(first_error, sizeof first_error,
+                     "enqueued %ld, waiting %lld + in flight %lld, closed fates %ld, of %ld", queued, waiting, in_flight,
+                     fate(&fate_closed), n_total);
+        pthread_mutex_unlock(&err_mu);
+    }
+    double user = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6;
+    double sys = (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    for (char *p = first_error; *p; p++) if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
+    printf("{\"events\":%ld,\"ok\":%ld,\"failed\":%ld,\"threads\":1,\"wall_s\":%.6f,\"cpu_user_s\":%.6f,"
+           "\"cpu_sys_s\":%.6f,\"maxrss_kb\":%ld,\"peak_rss_kb\":%ld,\"mode\":\"queued\",\"queued\":%ld,"
+           "\"waiting\":%lld,\"in_flight\":%lld,\"delivered\":%lld,\"retries\":%lld,\"rss_before_kb\":%ld,"
+           "\"rss_queued_kb\":%ld,\"enqueue_thread_cpu_s\":%.6f,\"event_creation_thread_cpu_s\":%.6f,\"close_s\":%.6f,\"close_status\":\"%s\","
+           "\"fates\":{\"delivered\":%ld,\"refused\":%ld,\"expired\":%ld,\"closed\":%ld,\"other\":%ld},\"error\":\"%s\"}\n",
+           n_total, ok, failed, w1 - w0, user, sys, r1.ru_maxrss, peak, queued, waiting, in_flight, delivered, retries,
+           rss0, rss1, tc1 - tc0, create, close_s, suprsend_status_name(crc), fate(&fate_delivered), fate(&fate_refused),
+           fate(&fate_expired), fate(&fate_closed), fate(&fate_other), first_error);
+    fflush(stdout);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: c_bench BASE_URL KEY SECRET single|bulk N [THREADS]\n");
+        fprintf(stderr, "usage: c_bench BASE_URL KEY SECRET single|bulk|enqueue|queued N [THREADS]\n");
         return 2;
     }
     const char *mode = argv[4];
     n_total = atol(argv[5]);
     if (argc > 6) n_threads = atoi(argv[6]);
     if (n_total <= 0 || n_threads <= 0) { fprintf(stderr, "c_bench: bad N or THREADS\n"); return 2; }
+    if (strcmp(mode, "enqueue") == 0 || strcmp(mode, "queued") == 0)
+        return background_main(mode, argv[1], argv[2], argv[3]);
 
     suprsend_options *opts = suprsend_options_new(argv[2], argv[3]);
     if (!opts) { fprintf(stderr, "c_bench: options: %s\n", suprsend_last_error()); return 2; }

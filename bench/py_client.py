@@ -3,6 +3,8 @@
 through ctypes) or the official suprsend-py-sdk, which share one API.
 
     py_client.py --impl native|official --mode single|bulk --n N --base-url URL --key K --secret S
+    py_client.py --impl native --mode enqueue --n N ...   background delivery: N client.enqueue(event),
+                                                          then client.flush() (see enqueue_run)
 
 Prints one JSON line. Imports, client creation and the first (untimed) schema/library warm-up
 are outside the timed part; events are created inside it, as in c_bench.c. CPU is
@@ -34,15 +36,75 @@ def props(i):
             "items": [{"sku": "sku_1", "qty": 2}, {"sku": "sku_2", "qty": 1}], "is_first_order": False}
 
 
+def enqueue_run(a):
+    """Background delivery through the binding: N events built and client.enqueue()d on this
+    thread, then client.flush(). Figures: the enqueuing thread's own CPU around the enqueue
+    loop (time.thread_time, CLOCK_THREAD_CPUTIME_ID), the whole process's CPU and the wall time
+    from the first enqueue until flush returned, peak RSS. ok = N only when flush returned True
+    and stats()["delivered"] == N (and, with --on-delivery, N "delivered" fates were reported)."""
+    from suprsend_native import Suprsend, Event
+    fates = {}  # status -> count, from on_delivery
+    first_fate = []  # the first fate that is not "delivered"
+
+    def on_delivery(d):
+        fates[d["status"]] = fates.get(d["status"], 0) + 1
+        if d["status"] != "delivered" and not first_fate:
+            first_fate.append(f"{d['status']} (HTTP {d['http_status']}, {d['attempts']} attempts): {d['message']}")
+
+    client = Suprsend(a.key, a.secret, base_url=a.base_url, queue_capacity=max(a.n, 1),
+                      on_delivery=on_delivery if a.on_delivery else None)
+    error = ""
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    c0 = time.thread_time()
+    for i in range(a.n):
+        client.enqueue(Event(distinct_id=f"user_{i}", event_name="product_purchased", properties=props(i)))
+    c1 = time.thread_time()
+    t1 = time.perf_counter()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    flushed = client.flush(timeout=60)
+    t2 = time.perf_counter()
+    r2 = resource.getrusage(resource.RUSAGE_SELF)
+    peak = peak_rss_kb()
+    st = client.stats()
+    ok = a.n if flushed and st["delivered"] == a.n and (not a.on_delivery or fates.get("delivered") == a.n) else 0
+    if not ok:
+        error = (f"flush {'ok' if flushed else 'timed out'}, stats {st}, fates {fates}"
+                 + (f", first: {first_fate[0]}" if first_fate else ""))[:400]
+    # The same events built without being enqueued (apart, after the run): the loop's share
+    # outside client.enqueue's call into the library.
+    c3 = time.thread_time()
+    for i in range(a.n):
+        Event(distinct_id=f"user_{i}", event_name="product_purchased", properties=props(i))
+    creation = time.thread_time() - c3
+    closed = client.close(timeout=2)
+    out = {"events": a.n, "ok": ok, "failed": a.n - ok, "wall_s": t2 - t0,
+           "cpu_user_s": r2.ru_utime - r0.ru_utime, "cpu_sys_s": r2.ru_stime - r0.ru_stime,
+           "maxrss_kb": r2.ru_maxrss, "peak_rss_kb": peak, "mode": "enqueue", "on_delivery": a.on_delivery,
+           "flush_status": "ok" if flushed else "timeout", "delivered": st["delivered"], "refused": st["refused"],
+           "dropped": st["dropped"], "retries": st["retries"], "fates": fates,
+           "enqueue_wall_s": t1 - t0, "enqueue_thread_cpu_s": c1 - c0,
+           "enqueue_process_cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+           "event_creation_thread_cpu_s": creation, "flush_wall_s": t2 - t1, "close_ok": closed, "error": error}
+    print(json.dumps(out), flush=True)
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--impl", choices=("native", "official"), required=True)
-    ap.add_argument("--mode", choices=("single", "bulk"), required=True)
+    ap.add_argument("--mode", choices=("single", "bulk", "enqueue"), required=True)
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--secret", required=True)
+    ap.add_argument("--on-delivery", action="store_true",
+                    help="enqueue: give the client an on_delivery callable (counts the fates)")
     a = ap.parse_args()
+    if a.mode == "enqueue":
+        if a.impl != "native":
+            ap.error("--mode enqueue: the official SDK has no background delivery")
+        return enqueue_run(a)
 
     if a.impl == "native":
         from suprsend_native import Suprsend, Event

@@ -59,6 +59,20 @@ TARGETS = {
     "c_bulk_peak_rss_mb_max": 64.0,
 }
 
+# Background delivery (suprsend_enqueue + suprsend_flush; see "Background delivery scenarios"
+# below). c_enqueue_queued enqueues for a hub that refuses every connection: all N wait.
+# py_enqueue_cb: py_enqueue with an on_delivery callable (one Python call per event's fate).
+ENQUEUE_SCENARIOS = ("c_enqueue", "c_enqueue_queued", "py_enqueue", "py_enqueue_cb")
+FULL.update({"c_enqueue": 100000, "c_enqueue_queued": 100000, "py_enqueue": 100000, "py_enqueue_cb": 100000})
+SMOKE.update({"c_enqueue": 300, "c_enqueue_queued": 1000, "py_enqueue": 300, "py_enqueue_cb": 300})
+TARGETS.update({
+    "c_enqueue_cpu_us_max": 8.0,                  # whole process, enqueue start .. flush end
+    "c_enqueue_caller_cpu_us_max": 2.0,           # the enqueuing thread, per enqueue
+    "c_enqueue_events_per_s_min": 100000.0,       # end to end
+    "py_enqueue_cpu_us_max": 25.0,                # whole process
+    "queued_100k_peak_rss_mb_max": 64.0,          # c_enqueue_queued, 100,000 events waiting
+})
+
 
 def log(msg=""):
     print(msg, flush=True)
@@ -358,6 +372,8 @@ class Scenarios:
             return [t["c_bench"], base, KEY, SECRET, "single", str(n), "8"], None, "lib"
         if name == "c_bulk":
             return [t["c_bench"], base, KEY, SECRET, "bulk", str(n)], None, "lib"
+        if name in ENQUEUE_SCENARIOS:
+            return enqueue_command(t, name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
         if name == "py_single":
             return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
@@ -414,6 +430,7 @@ def per_run_figures(res):
     if "append_cpu_s" in res:
         f["append_cpu_us_per_event"] = res["append_cpu_s"] / ev * 1e6
         f["trigger_cpu_us_per_event"] = res["trigger_cpu_s"] / ev * 1e6
+    f.update(enqueue_figures(res))
     return f
 
 
@@ -474,7 +491,8 @@ def correctness_pass(tmp, sc, strict=False):
     rows = []
     try:
         plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
-                ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150)]
+                ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
+                ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150)]  # background delivery: flushed, every fate "delivered"
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
@@ -653,11 +671,102 @@ def profile(tmp, sc, nginx, n_single, n_bulk):
 
 
 # ------------------------------------------------------------------------------------------
+# Background delivery scenarios: c_enqueue, c_enqueue_queued, py_enqueue
+# ------------------------------------------------------------------------------------------
+#
+# c_enqueue / py_enqueue: N events enqueued on one thread, then flush; every event must be
+# delivered (flush OK, stats DELIVERED == N), else the client reports them failed. Their
+# events/s and CPU µs/event are end to end (first enqueue .. flush returned, whole process);
+# the enqueuing thread's own CPU (CLOCK_THREAD_CPUTIME_ID) around the enqueue loop is
+# caller_cpu_us_per_enqueue. c_enqueue_queued: N events enqueued for a hub that refuses
+# connections (c_bench holds a bound, non-listening port): peak RSS with all N waiting; its
+# events/s and CPU are those of the enqueue loop only.
+
+def enqueue_command(t, name, base, n):
+    if name == "c_enqueue":
+        return [t["c_bench"], base, KEY, SECRET, "enqueue", str(n)], None, "lib"
+    if name == "c_enqueue_queued":  # base is not used: c_bench makes its own refusing port
+        return [t["c_bench"], "-", KEY, SECRET, "queued", str(n)], None, "lib"
+    if name in ("py_enqueue", "py_enqueue_cb"):
+        return ([sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET,
+                 "--n", str(n), "--impl", "native", "--mode", "enqueue"] + (["--on-delivery"] if name == "py_enqueue_cb" else []),
+                binding_env(), "binding")
+    raise KeyError(name)
+
+
+def enqueue_figures(res):
+    """Per-run figures of an enqueue scenario (none for the others)."""
+    if res.get("mode") not in ("enqueue", "queued"):
+        return {}
+    ev = res["events"]
+    f = {"caller_cpu_us_per_enqueue": res["enqueue_thread_cpu_s"] / ev * 1e6}
+    if res.get("event_creation_thread_cpu_s") is not None:
+        f["event_creation_cpu_us_per_event"] = res["event_creation_thread_cpu_s"] / ev * 1e6
+        f["enqueue_call_cpu_us_per_event"] = f["caller_cpu_us_per_enqueue"] - f["event_creation_cpu_us_per_event"]
+    if res.get("enqueue_wall_s"):
+        f["enqueue_events_per_s"] = ev / res["enqueue_wall_s"]
+        f["enqueue_process_cpu_us_per_event"] = res["enqueue_process_cpu_s"] / ev * 1e6
+    if res["mode"] == "queued":
+        f["rss_before_mb"] = res["rss_before_kb"] / 1024.0
+        f["queued_bytes_per_event"] = (res["peak_rss_kb"] - res["rss_before_kb"]) * 1024.0 / ev
+        f["close_ms"] = res["close_s"] * 1000
+    return f
+
+
+def enqueue_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "official_py_single_over_py_enqueue_cpu": paired("official_py_single", "py_enqueue", "cpu_us_per_event"),
+        "py_enqueue_over_official_py_single_events_per_s": paired("py_enqueue", "official_py_single", "events_per_s"),
+        "c_enqueue_over_c_bulk_cpu": paired("c_enqueue", "c_bulk", "cpu_us_per_event"),
+        "py_enqueue_over_c_enqueue_cpu": paired("py_enqueue", "c_enqueue", "cpu_us_per_event"),
+        "official_py_single_over_py_enqueue_cb_cpu": paired("official_py_single", "py_enqueue_cb", "cpu_us_per_event"),
+    })
+    targets.update({
+        "c_enqueue_cpu_per_event_le_8us": t(g("c_enqueue", "cpu_us_per_event"), TARGETS["c_enqueue_cpu_us_max"], "max"),
+        "c_enqueue_caller_cpu_per_enqueue_le_2us": t(g("c_enqueue", "caller_cpu_us_per_enqueue"),
+                                                     TARGETS["c_enqueue_caller_cpu_us_max"], "max"),
+        "c_enqueue_ge_100k_events_per_s": t(g("c_enqueue", "events_per_s"), TARGETS["c_enqueue_events_per_s_min"], "min"),
+        "py_enqueue_cpu_per_event_le_25us": t(g("py_enqueue", "cpu_us_per_event"), TARGETS["py_enqueue_cpu_us_max"], "max"),
+        "py_enqueue_cb_cpu_per_event_le_25us": t(g("py_enqueue_cb", "cpu_us_per_event"), TARGETS["py_enqueue_cpu_us_max"], "max"),
+        "queued_100k_peak_rss_lt_64mb": t(g("c_enqueue_queued", "peak_rss_mb"), TARGETS["queued_100k_peak_rss_mb_max"], "max"),
+    })
+
+
+def enqueue_notes(s):
+    if "caller_cpu_us_per_enqueue" not in s:
+        return []
+    if s["name"] == "c_enqueue_queued":
+        return [f"all waiting: {s['queued_bytes_per_event']:.0f} B/event over {s['rss_before_mb']:.1f} MB; "
+                f"close {s['close_ms']:.0f} ms"]
+    return [f"caller {s['caller_cpu_us_per_enqueue']:.2f} µs/enqueue; end to end"]
+
+
+def print_background(scen):
+    rows = [s for s in scen if "caller_cpu_us_per_enqueue" in s]
+    if not rows:
+        return
+    log()
+    log("Background delivery (suprsend_enqueue, then suprsend_flush; medians)")
+    log(f"  {'scenario':<18} {'events':>7} {'caller µs/enqueue':>18} {'(create':>8} {'+ enqueue)':>10} "
+        f"{'process µs/event':>17} {'end-to-end ev/s':>16} {'peak RSS MB':>12}")
+    for s in rows:
+        queued = s["name"] == "c_enqueue_queued"
+        log(f"  {s['name']:<18} {s['events']:>7} {s['caller_cpu_us_per_enqueue']:>18.2f} "
+            f"{s.get('event_creation_cpu_us_per_event', float('nan')):>8.2f} {s.get('enqueue_call_cpu_us_per_event', float('nan')):>10.2f} "
+            + (f"{'(not sent)':>17} {'(not sent)':>16}" if queued else f"{s['cpu_us_per_event']:>17.2f} {s['events_per_s']:>16,.0f}")
+            + f" {s['peak_rss_mb']:>12.1f}")
+    log("  caller: CPU of the enqueuing thread around the loop (create event, enqueue, free); create: the")
+    log("  same events created and freed without enqueueing; process: all threads, first enqueue .. flush end;")
+    log("  c_enqueue_queued: the hub refuses connections, peak RSS with every event waiting.")
+    log("  (targets and the ratio to official_py_single: under Ratios and Targets)")
+
+
+# ------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------
 
-ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "py_single", "py_bulk",
-         "official_py_single", "official_py_bulk"]
+ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue", "c_enqueue_queued",
+         "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "official_py_single", "official_py_bulk"]
 
 
 def ratios_and_targets(by, per_run):
@@ -704,6 +813,7 @@ def ratios_and_targets(by, per_run):
         "py_bulk_ge_5x_official": t(ratios["py_bulk_over_official_py_bulk_events_per_s"], TARGETS["py_bulk_over_official_min"], "min"),
         "c_bulk_peak_rss_lt_64mb": t(g("c_bulk", "peak_rss_mb"), TARGETS["c_bulk_peak_rss_mb_max"], "max"),
     }
+    enqueue_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
 
 
@@ -719,6 +829,7 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             notes.append(f"{s['cpu_us_per_request']:.1f} µs CPU/request")
         if "append_cpu_us_per_event" in s:
             notes.append(f"append {s['append_cpu_us_per_event']:.2f} + trigger {s['trigger_cpu_us_per_event']:.2f} µs")
+        notes += enqueue_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
         conns = s.get("connections_per_run")
@@ -727,6 +838,7 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             f"{s['peak_rss_mb']:>12.1f} {'' if conns is None else int(conns):>6}  {'; '.join(notes)}")
     for name, why in skipped.items():
         log(f"{name:<20} {'skipped':>8}  {why}")
+    print_background(scen)
     log()
     log("Ratios")
     for k, v in ratios.items():

@@ -63,7 +63,7 @@ fi
 
 # 4. The examples.
 failed=()
-for example in track_event idempotency attachments bulk; do
+for example in track_event idempotency attachments bulk background; do
     banner "examples/c/$example.c"
     if ! "$out/$example"; then
         failed+=("$example")

@@ -15,19 +15,20 @@
 #include <suprsend.h>
 
 /* The value of an environment variable, or dflt when it is unset or empty. */
-static const char *env_or(const char *name, const char *dflt) {
+static inline const char *env_or(const char *name, const char *dflt) {
     const char *v = getenv(name);
     return (v && *v) ? v : dflt;
 }
 
 /* Prints what went wrong in the last suprsend_* call, with the status code's name. */
-static void report(const char *what, int status) {
+static inline void report(const char *what, int status) {
     fflush(stdout); /* keep the order of the lines when both streams go to one place */
     fprintf(stderr, "%s failed: %s: %s\n", what, suprsend_status_name(status), suprsend_last_error());
 }
 
-/* A client for the workspace in the environment. Returns NULL (after printing why) on failure. */
-static suprsend_client *client_from_env(void) {
+/* Options for the workspace in the environment, to set more options on before creating a
+ * client. Returns NULL (after printing why) on failure. */
+static inline suprsend_options *options_from_env(void) {
     suprsend_options *opts = suprsend_options_new(env_or("SUPRSEND_WORKSPACE_KEY", "demo_key"),
                                                   env_or("SUPRSEND_WORKSPACE_SECRET", "demo_secret"));
     if (!opts) {
@@ -41,8 +42,15 @@ static suprsend_client *client_from_env(void) {
         suprsend_options_free(opts);
         return NULL;
     }
+    return opts;
+}
+
+/* A client for the workspace in the environment. Returns NULL (after printing why) on failure. */
+static inline suprsend_client *client_from_env(void) {
+    suprsend_options *opts = options_from_env();
+    if (!opts) return NULL;
     suprsend_client *client = NULL;
-    rc = suprsend_client_new(opts, &client);
+    int rc = suprsend_client_new(opts, &client);
     suprsend_options_free(opts); /* the client keeps its own copy */
     if (rc != SUPRSEND_OK) {
         report("suprsend_client_new", rc);
