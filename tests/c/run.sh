@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/c/run.sh: build and install libsuprsend into a temporary prefix, compile the C test
-# program against it with pkg-config only, start the local hub, run the tests, stop the hub.
+# programs against it with pkg-config only, start the local hub, run the tests (test_suprsend,
+# then test_background against the same hub), stop the hub.
 #
 # Works from any directory. Environment:
 #   SUPRSEND_PREFIX=DIR     install into (or use) DIR instead of a temporary prefix
@@ -12,7 +13,7 @@
 # openssl command). As root, the test CA is also put in the system's CA store for one short,
 # second run of the trust checks, and taken out again right after (and on exit); otherwise those
 # checks are skipped with a note.
-# Exit status: the test program's (0 only when every check passed).
+# Exit status: 0 only when both test programs passed every check.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,10 +64,12 @@ libdir="${libdir:-$prefix/lib}"
 }
 echo "run.sh: the header compiles as C99 and C++11" >&2
 
-# 3. The test program, with pkg-config's flags only (plus pthreads).
-# shellcheck disable=SC2086
-"$cc" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g -pthread $cflags \
-    -o "$work/test_suprsend" "$here/test_suprsend.c" $libs -pthread
+# 3. The test programs, with pkg-config's flags only (plus pthreads).
+for prog in test_suprsend test_background; do
+    # shellcheck disable=SC2086
+    "$cc" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g -pthread $cflags \
+        -o "$work/$prog" "$here/$prog.c" $libs -pthread
+done
 
 # 4. The hub, on a free loopback port.
 key="${SUPRSEND_TEST_WORKSPACE_KEY:-ws_test_key_c_0123456789}"
@@ -145,4 +148,13 @@ else
          "that need it (default trust takes it in; another CA's file still refuses) are skipped" >&2
 fi
 # ---- end of TLS, part 2
+
+# 6. The background-delivery tests (test_background.c), against the same hub: it resets the hub
+# and sets its faults itself. Run whatever test_suprsend's outcome; either failing fails run.sh.
+echo "run.sh: test_background" >&2
+bg_status=0
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$work/test_background" "http://127.0.0.1:$port/" "$key" "$secret" || bg_status=$?
+[[ $bg_status == 0 ]] || echo "run.sh: test_background failed (exit status $bg_status)" >&2
+[[ $status == 0 ]] && status=$bg_status
 exit "$status"

@@ -12,9 +12,15 @@ Script outcomes (keys may be combined; {} means "no fault" for that request):
     {"delay_ms": 1500}                sleep, then go on (process normally unless combined)
     {"drop": "before_processing"}     close the connection without processing or answering
     {"drop": "after_processing"}      process and record, then close without answering
+    {"refuse_records": [0, 3]}        answer normally, but refuse these records of a bulk (an error
+                                      record with status_code 400, nothing recorded for them); for a
+                                      single event, [0] refuses the request with 400
 
 Rate keys: status_<NNN> (e.g. status_503, status_500, status_429), drop_before_processing,
 drop_after_processing, delay. Rates are probabilities (sum <= 1), drawn once per request.
+
+Injected delays can be cut short (POST /_hub/release): Stalls keeps the requests sleeping in one,
+and counts the event API requests being handled (GET /_hub/inflight).
 """
 
 import random
@@ -32,6 +38,7 @@ class Fault:
     retry_after: int | float | str | None = None
     delay_ms: float = 0
     drop: str | None = None
+    refuse_records: frozenset = frozenset()
 
     @property
     def label(self) -> str | None:
@@ -40,6 +47,8 @@ class Fault:
             return "drop_" + self.drop
         if self.status is not None:
             return f"status_{self.status}"
+        if self.refuse_records:
+            return "refuse_records"
         if self.delay_ms:
             return "delay"
         return None
@@ -48,7 +57,7 @@ class Fault:
 def _parse_outcome(item, i) -> Fault:
     if not isinstance(item, dict):
         raise ValueError(f"script[{i}]: must be an object")
-    unknown = set(item) - {"status", "retry_after", "delay_ms", "drop"}
+    unknown = set(item) - {"status", "retry_after", "delay_ms", "drop", "refuse_records"}
     if unknown:
         raise ValueError(f"script[{i}]: unknown keys {sorted(unknown)}")
     f = Fault()
@@ -67,6 +76,15 @@ def _parse_outcome(item, i) -> Fault:
         if f.status is not None:
             raise ValueError(f"script[{i}]: 'drop' and 'status' exclude each other")
         f.drop = item["drop"]
+    if "refuse_records" in item:
+        r = item["refuse_records"]
+        if (not isinstance(r, list) or not r
+                or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in r)):
+            raise ValueError(f"script[{i}].refuse_records: must be a non-empty array of record indexes >= 0")
+        if f.status is not None or f.drop == "before_processing":
+            raise ValueError(f"script[{i}]: 'refuse_records' needs the request processed "
+                             f"(no 'status', no 'drop': 'before_processing')")
+        f.refuse_records = frozenset(r)
     return f
 
 
@@ -162,3 +180,52 @@ class FaultPlan:
     def describe(self) -> dict:
         with self._lock:
             return {"config": self.config, "script_remaining": len(self.script)}
+
+
+class Stalls:
+    """The event API requests in progress, and those sleeping in an injected delay.
+
+    A delay sleeps on an Event, so that release() can end it early: the request then goes on as
+    if the delay had ended ("continue") or closes its connection without processing ("drop")."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sleeping: dict[int, list] = {}     # id -> [threading.Event, drop?]
+        self._next_id = 0
+        self.active = 0
+
+    def enter(self):
+        with self._lock:
+            self.active += 1
+
+    def leave(self):
+        with self._lock:
+            self.active -= 1
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleeps up to seconds; True when a release asked for the request to be dropped."""
+        cell = [threading.Event(), False]
+        with self._lock:
+            self._next_id += 1
+            sid = self._next_id
+            self._sleeping[sid] = cell
+        try:
+            cell[0].wait(seconds)
+        finally:
+            with self._lock:
+                self._sleeping.pop(sid, None)
+        return cell[1]
+
+    def release(self, drop: bool = False) -> int:
+        """Ends every delay in progress now; returns how many."""
+        with self._lock:
+            cells = list(self._sleeping.values())
+            self._sleeping.clear()
+        for cell in cells:
+            cell[1] = drop
+            cell[0].set()
+        return len(cells)
+
+    def describe(self) -> dict:
+        with self._lock:
+            return {"active": self.active, "delayed": len(self._sleeping)}

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .faults import FaultPlan
+from .faults import FaultPlan, Stalls
 from .protocol import (MAX_BULK_RECORDS, BodyProblem, Problem, array_element_sizes, check_content_type,
                        endpoint_kind, idempotency_key_of, parse_body, validate_event)
 from .signing import parse_http_date, verify, string_to_sign
@@ -34,6 +34,7 @@ class Hub:
         self.workspaces = workspaces
         self.store = Store(db_path, idempotency_window_s)
         self.faults = FaultPlan()
+        self.stalls = Stalls()
         self.max_clock_skew_s = max_clock_skew_s
         self.max_event_bytes = max_event_bytes
         self.max_body_bytes = max_body_bytes
@@ -275,6 +276,13 @@ class HubHandler(BaseHTTPRequestHandler):
 
     # --- the event API --------------------------------------------------------------------------
     def _event_api(self, method, uri, kind, body):
+        self.hub.stalls.enter()
+        try:
+            self._event_api_counted(method, uri, kind, body)
+        finally:
+            self.hub.stalls.leave()
+
+    def _event_api_counted(self, method, uri, kind, body):
         hub, store = self.hub, self.hub.store
         recorded = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
         rid = store.begin_request(self.client_address[0], method, uri, kind, recorded, body)
@@ -286,8 +294,11 @@ class HubHandler(BaseHTTPRequestHandler):
             return
         fault = hub.faults.next()
         label = fault.label if fault else None
-        if fault and fault.delay_ms:
-            time.sleep(fault.delay_ms / 1000.0)
+        if fault and fault.delay_ms and hub.stalls.sleep(fault.delay_ms / 1000.0):
+            # released early with {"drop": true}: nothing processed, no answer
+            store.finish_request(rid, None, fault=label)
+            self._drop()
+            return
         if fault and fault.drop == "before_processing":
             store.finish_request(rid, None, fault=label)
             self._drop()
@@ -299,15 +310,19 @@ class HubHandler(BaseHTTPRequestHandler):
                                    _status_type(fault.status), headers)
             return
 
-        status, payload, workspace = self._process(rid, method, uri, kind, body)
+        status, payload, workspace = self._process(rid, method, uri, kind, body,
+                                                   fault.refuse_records if fault else frozenset())
         store.finish_request(rid, status, workspace, fault=label)
         if fault and fault.drop == "after_processing":
             self._drop()
             return
         self._send_json(status, payload)
 
-    def _process(self, rid, method, uri, kind, body):
-        """Checks and records one event API request. Returns (status, payload, workspace)."""
+    def _process(self, rid, method, uri, kind, body, refuse_records=frozenset()):
+        """Checks and records one event API request. Returns (status, payload, workspace).
+
+        refuse_records: indexes of records to refuse by injected fault (single event: {0})."""
+        injected = {"message": "injected fault: record refused", "type": "validation_error"}
         hub, store = self.hub, self.hub.store
 
         def refuse(p: Problem, workspace):
@@ -329,6 +344,8 @@ class HubHandler(BaseHTTPRequestHandler):
             if not isinstance(value, dict):
                 return refuse(Problem("body_not_object", "request body must be one JSON event object",
                                       400, "invalid_request_error"), workspace)
+            if 0 in refuse_records:
+                return 400, {"status": "error", "error": injected}, workspace
             p = validate_event(value, workspace, len(body), hub.max_event_bytes)
             if p:
                 store.reject(rid, None, workspace, p.status, p.reason, p.message, value)
@@ -346,6 +363,9 @@ class HubHandler(BaseHTTPRequestHandler):
         sizes = array_element_sizes(text)
         records = []
         for i, (event, size) in enumerate(zip(value, sizes)):
+            if i in refuse_records:
+                records.append({"status": "error", "error": injected, "status_code": 400})
+                continue
             p = validate_event(event, workspace, size, hub.max_event_bytes)
             if p:
                 store.reject(rid, i, workspace, p.status, p.reason, p.message, event)
@@ -373,6 +393,18 @@ class HubHandler(BaseHTTPRequestHandler):
             self._send_json(200, store.rejections())
         elif route == ("GET", "/_hub/faults"):
             self._send_json(200, self.hub.faults.describe())
+        elif route == ("GET", "/_hub/inflight"):
+            self._send_json(200, self.hub.stalls.describe())
+        elif route == ("POST", "/_hub/release"):
+            try:
+                spec = json.loads(body.decode("utf-8") or "{}")
+                if not isinstance(spec, dict) or set(spec) - {"drop"} or not isinstance(spec.get("drop", False), bool):
+                    raise ValueError('body must be {} or {"drop": true|false}')
+            except (ValueError, UnicodeDecodeError) as e:
+                self._send_error_shape(400, f"bad release request: {e}", "invalid_request_error")
+                return
+            released = self.hub.stalls.release(spec.get("drop", False))
+            self._send_json(200, {"status": "ok", "released": released})
         elif route == ("GET", "/_hub/health"):
             self._send_json(200, {"status": "ok", "version": __version__})
         elif route == ("POST", "/_hub/reset"):

@@ -1,0 +1,2170 @@
+/*
+ * test_background.c: tests of libsuprsend's background delivery (suprsend_enqueue, the worker,
+ * suprsend_flush, suprsend_client_close, the delivery callback, suprsend_client_stat).
+ *
+ * Like test_suprsend.c it includes only <suprsend.h> and libc/POSIX headers, is built with
+ * pkg-config from an installed prefix, and runs against the local hub (tools/hub/suprsend-hub),
+ * whose control API (/_hub/...) it drives over a plain loopback socket (HTTP/1.0) to reset it,
+ * inject faults, stall it and release it (POST /_hub/release, GET /_hub/inflight), and to read
+ * what it received.
+ *
+ * Usage: test_background [BASE_URL [WORKSPACE_KEY [WORKSPACE_SECRET]]]
+ *   or the environment: SUPRSEND_TEST_BASE_URL, SUPRSEND_TEST_WORKSPACE_KEY,
+ *   SUPRSEND_TEST_WORKSPACE_SECRET (defaults: demo_key / demo_secret).
+ *   SUPRSEND_TEST_VERBOSE=1 also prints each passing check.
+ *   SUPRSEND_BG_TEST_ONLY=name[,name...] runs only those scenarios (names as printed by -l).
+ *
+ * Output: one line per failed check (file:line, the expression and the values), then exactly
+ * one line "N passed, M failed". The exit status is 0 only when M == 0. A scenario that does
+ * not finish within 90 s (a hang) is reported as a failure and ends the program.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <suprsend.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* =======================================================================================
+ * The harness (the same output as test_suprsend.c)
+ * ===================================================================================== */
+
+static int g_passed, g_failed, g_verbose;
+static const char *volatile g_section = "";
+static char g_err[2048];
+
+static void record(int ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) {
+        g_passed++;
+        if (!g_verbose) return;
+    } else {
+        g_failed++;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s %s:%d [%s] ", ok ? "ok  " : "FAIL", file, line, g_section);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+static int check_true(int cond, const char *file, int line, const char *expr) {
+    record(cond, file, line, "%s", expr);
+    return cond;
+}
+
+static int check_int(long long got, long long want, const char *file, int line, const char *expr) {
+    record(got == want, file, line, "%s: got %lld, expected %lld", expr, got, want);
+    return got == want;
+}
+
+static int check_cmp(long long got, const char *op, long long bound, int ok, const char *file, int line,
+                     const char *expr) {
+    record(ok, file, line, "%s: got %lld, expected %s %lld", expr, got, op, bound);
+    return ok;
+}
+
+static int check_rc(int got, int want, const char *file, int line, const char *expr) {
+    const char *e = suprsend_last_error();
+    snprintf(g_err, sizeof g_err, "%s", e ? e : "(NULL)");
+    char gname[64], wname[64];
+    snprintf(gname, sizeof gname, "%s", suprsend_status_name(got));
+    snprintf(wname, sizeof wname, "%s", suprsend_status_name(want));
+    record(got == want, file, line, "%s: got %d %s, expected %d %s (last error: \"%.300s\")", expr, got, gname,
+           want, wname, g_err);
+    return got == want;
+}
+
+#define CHECK(c) check_true(!!(c), __FILE__, __LINE__, #c)
+#define CHECK_INT(a, b) check_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
+#define CHECK_LE(a, b) \
+    check_cmp((long long)(a), "<=", (long long)(b), (long long)(a) <= (long long)(b), __FILE__, __LINE__, #a)
+#define CHECK_LT(a, b) \
+    check_cmp((long long)(a), "<", (long long)(b), (long long)(a) < (long long)(b), __FILE__, __LINE__, #a)
+#define CHECK_GE(a, b) \
+    check_cmp((long long)(a), ">=", (long long)(b), (long long)(a) >= (long long)(b), __FILE__, __LINE__, #a)
+#define CHECK_RC(call, want) check_rc((call), (want), __FILE__, __LINE__, #call)
+
+/* A scenario that hangs (a flush or close that never returns) must not hang the whole run. */
+static void on_alarm(int sig) {
+    (void)sig;
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "FAIL [%s] the scenario did not finish within 90 s (a hang?)\n%d passed, %d failed\n",
+                     g_section, g_passed, g_failed + 1);
+    if (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)w;
+    }
+    _exit(1);
+}
+
+static void section(const char *name) {
+    g_section = name;
+    alarm(90);
+    if (g_verbose) printf("== %s\n", name);
+}
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static char *xstrdup(const char *s) {
+    if (!s) s = "";
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (!p) abort();
+    memcpy(p, s, n);
+    return p;
+}
+
+/* =======================================================================================
+ * A growable string and a small JSON reader (for the hub's answers)
+ * ===================================================================================== */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) abort();
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+
+typedef struct jval {
+    jtype type;
+    double num;
+    char *str;
+    size_t count, cap;
+    char **keys;          /* objects */
+    struct jval **items;  /* arrays and objects */
+} jval;
+
+typedef struct {
+    const char *p;
+    int bad;
+} jparser;
+
+static void jfree(jval *v) {
+    if (!v) return;
+    for (size_t i = 0; i < v->count; i++) {
+        if (v->keys) free(v->keys[i]);
+        jfree(v->items[i]);
+    }
+    free(v->keys);
+    free(v->items);
+    free(v->str);
+    free(v);
+}
+
+static void jws(jparser *jp) {
+    while (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r') jp->p++;
+}
+
+static void put_utf8(sbuf *b, unsigned cp) {
+    char o[4];
+    size_t n;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        o[0] = (char)(0xF0 | (cp >> 18));
+        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    sb_add(b, o, n);
+}
+
+static char *jstring(jparser *jp) {
+    if (*jp->p != '"') {
+        jp->bad = 1;
+        return NULL;
+    }
+    jp->p++;
+    sbuf b = {0};
+    sb_add(&b, "", 0);
+    while (*jp->p && *jp->p != '"') {
+        if (*jp->p != '\\') {
+            const char *s = jp->p;
+            while (*jp->p && *jp->p != '"' && *jp->p != '\\') jp->p++;
+            sb_add(&b, s, (size_t)(jp->p - s));
+            continue;
+        }
+        jp->p++;
+        char c = *jp->p++;
+        switch (c) {
+            case 'n': sb_add(&b, "\n", 1); break;
+            case 't': sb_add(&b, "\t", 1); break;
+            case 'r': sb_add(&b, "\r", 1); break;
+            case 'b': sb_add(&b, "\b", 1); break;
+            case 'f': sb_add(&b, "\f", 1); break;
+            case 'u': {
+                unsigned cp = 0;
+                for (int i = 0; i < 4; i++) {
+                    char h = *jp->p++;
+                    cp <<= 4;
+                    if (h >= '0' && h <= '9') cp |= (unsigned)(h - '0');
+                    else if (h >= 'a' && h <= 'f') cp |= (unsigned)(h - 'a' + 10);
+                    else if (h >= 'A' && h <= 'F') cp |= (unsigned)(h - 'A' + 10);
+                    else {
+                        jp->bad = 1;
+                        free(b.p);
+                        return NULL;
+                    }
+                }
+                put_utf8(&b, cp);
+                break;
+            }
+            case '\0': jp->bad = 1; free(b.p); return NULL;
+            default: sb_add(&b, &c, 1); break;
+        }
+    }
+    if (*jp->p != '"') {
+        jp->bad = 1;
+        free(b.p);
+        return NULL;
+    }
+    jp->p++;
+    return b.p;
+}
+
+static jval *jnew(jtype t) {
+    jval *v = calloc(1, sizeof *v);
+    if (!v) abort();
+    v->type = t;
+    return v;
+}
+
+static void jpush(jval *v, char *key, jval *item) {
+    if (v->count == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 8;
+        v->items = realloc(v->items, v->cap * sizeof *v->items);
+        if (!v->items) abort();
+        if (v->type == J_OBJ) {
+            v->keys = realloc(v->keys, v->cap * sizeof *v->keys);
+            if (!v->keys) abort();
+        }
+    }
+    if (v->type == J_OBJ) v->keys[v->count] = key;
+    v->items[v->count++] = item;
+}
+
+static jval *jvalue(jparser *jp, int depth) {
+    jws(jp);
+    if (depth > 100) {
+        jp->bad = 1;
+        return NULL;
+    }
+    char c = *jp->p;
+    if (c == '{' || c == '[') {
+        jval *v = jnew(c == '{' ? J_OBJ : J_ARR);
+        char close = c == '{' ? '}' : ']';
+        jp->p++;
+        jws(jp);
+        if (*jp->p == close) {
+            jp->p++;
+            return v;
+        }
+        for (;;) {
+            char *key = NULL;
+            if (v->type == J_OBJ) {
+                jws(jp);
+                key = jstring(jp);
+                jws(jp);
+                if (!key || *jp->p != ':') {
+                    free(key);
+                    jp->bad = 1;
+                    jfree(v);
+                    return NULL;
+                }
+                jp->p++;
+            }
+            jval *item = jvalue(jp, depth + 1);
+            if (!item) {
+                free(key);
+                jfree(v);
+                return NULL;
+            }
+            jpush(v, key, item);
+            jws(jp);
+            if (*jp->p == ',') {
+                jp->p++;
+                continue;
+            }
+            if (*jp->p == close) {
+                jp->p++;
+                return v;
+            }
+            jp->bad = 1;
+            jfree(v);
+            return NULL;
+        }
+    }
+    if (c == '"') {
+        char *s = jstring(jp);
+        if (!s) return NULL;
+        jval *v = jnew(J_STR);
+        v->str = s;
+        return v;
+    }
+    if (strncmp(jp->p, "true", 4) == 0 || strncmp(jp->p, "false", 5) == 0) {
+        jval *v = jnew(J_BOOL);
+        v->num = c == 't';
+        jp->p += c == 't' ? 4 : 5;
+        return v;
+    }
+    if (strncmp(jp->p, "null", 4) == 0) {
+        jp->p += 4;
+        return jnew(J_NULL);
+    }
+    char *end = NULL;
+    double d = strtod(jp->p, &end);
+    if (end == jp->p) {
+        jp->bad = 1;
+        return NULL;
+    }
+    jp->p = end;
+    jval *v = jnew(J_NUM);
+    v->num = d;
+    return v;
+}
+
+static jval *jparse(const char *text) {
+    if (!text) return NULL;
+    jparser jp = {text, 0};
+    jval *v = jvalue(&jp, 0);
+    if (v && !jp.bad) {
+        jws(&jp);
+        if (*jp.p == '\0') return v;
+    }
+    jfree(v);
+    return NULL;
+}
+
+static jval *jget(const jval *v, const char *key) {
+    if (!v || v->type != J_OBJ) return NULL;
+    for (size_t i = 0; i < v->count; i++)
+        if (strcmp(v->keys[i], key) == 0) return v->items[i];
+    return NULL;
+}
+
+static jval *jat(const jval *v, size_t i) {
+    return v && v->type == J_ARR && i < v->count ? v->items[i] : NULL;
+}
+
+static const char *jstr(const jval *v) { return v && v->type == J_STR ? v->str : NULL; }
+static long long jnum(const jval *v, long long dflt) { return v && v->type == J_NUM ? (long long)v->num : dflt; }
+static size_t jlen(const jval *v) { return v && v->type == J_ARR ? v->count : 0; }
+
+/* =======================================================================================
+ * The hub's control API over a loopback socket (HTTP/1.0, one request per connection)
+ * ===================================================================================== */
+
+static char g_base_url[512];
+static char g_host[256];
+static char g_port[16];
+static char g_key[256] = "demo_key";
+static char g_secret[256] = "demo_secret";
+static char g_run[40];
+
+static int parse_base_url(const char *url) {
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0) return 0;
+    p += 7;
+    if (*p == '[') return 0;
+    const char *end = p + strcspn(p, "/");
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (colon) {
+        snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - p), p);
+        snprintf(g_port, sizeof g_port, "%.*s", (int)(end - colon - 1), colon + 1);
+    } else {
+        snprintf(g_host, sizeof g_host, "%.*s", (int)(end - p), p);
+        snprintf(g_port, sizeof g_port, "80");
+    }
+    return g_host[0] != '\0';
+}
+
+/* Returns the answer's body (malloc'd) or NULL when the hub could not be reached. */
+static char *hub_http(const char *method, const char *path, const char *body, int *status) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (status) *status = 0;
+    if (getaddrinfo(g_host, g_port, &hints, &res) != 0 || !res) return NULL;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return NULL;
+    char head[512];
+    size_t blen = body ? strlen(body) : 0;
+    int hl = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      method, path, g_host, g_port, blen);
+    if (hl < 0 || (size_t)hl >= sizeof head) {
+        close(fd);
+        return NULL;
+    }
+    sbuf req = {0};
+    sb_add(&req, head, (size_t)hl);
+    if (blen) sb_add(&req, body, blen);
+    size_t off = 0;
+    while (off < req.len) {
+        ssize_t w = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    free(req.p);
+    sbuf resp = {0};
+    char buf[65536];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        sb_add(&resp, buf, (size_t)r);
+    }
+    close(fd);
+    if (!resp.p) return NULL;
+    int st = 0;
+    if (sscanf(resp.p, "HTTP/%*s %d", &st) != 1) st = 0;
+    if (status) *status = st;
+    char *hdr_end = strstr(resp.p, "\r\n\r\n");
+    char *out = xstrdup(hdr_end ? hdr_end + 4 : "");
+    free(resp.p);
+    return out;
+}
+
+static int hub_post(const char *path, const char *body) {
+    int st = 0;
+    free(hub_http("POST", path, body, &st));
+    if (st != 200) printf("warning: POST %s %s answered %d\n", path, body, st);
+    return st;
+}
+
+static jval *hub_get(const char *path) {
+    int st = 0;
+    char *body = hub_http("GET", path, NULL, &st);
+    jval *v = jparse(body);
+    if (!v || st != 200)
+        printf("warning: GET %s answered %d: %.200s\n", path, st, body ? body : "(no answer)");
+    free(body);
+    return v;
+}
+
+/* The event-API requests the hub is handling now (-1 when it cannot be read). */
+static long hub_active(long *delayed) {
+    jval *v = hub_get("/_hub/inflight");
+    long a = (long)jnum(jget(v, "active"), -1);
+    if (delayed) *delayed = (long)jnum(jget(v, "delayed"), -1);
+    jfree(v);
+    return a;
+}
+
+/* Waits until no event-API request is in progress at the hub (stalled ones finish by
+ * themselves); returns 1 when idle. */
+static int hub_wait_idle(long timeout_ms) {
+    double end = mono_ms() + (double)timeout_ms;
+    do {
+        if (hub_active(NULL) == 0) return 1;
+        sleep_ms(20);
+    } while (mono_ms() < end);
+    return 0;
+}
+
+/* Waits until at least n requests sleep in an injected delay; returns 1 when they do. */
+static int hub_wait_delayed(long n, long timeout_ms) {
+    double end = mono_ms() + (double)timeout_ms;
+    do {
+        long d = 0;
+        hub_active(&d);
+        if (d >= n) return 1;
+        sleep_ms(10);
+    } while (mono_ms() < end);
+    return 0;
+}
+
+/* Ends every stall at once: {"drop": true} closes those requests unprocessed. */
+static void hub_release(int drop) { hub_post("/_hub/release", drop ? "{\"drop\":true}" : "{}"); }
+
+/* Clears faults, drops every stalled request and waits until the hub is idle, so that
+ * nothing from an earlier scenario reaches the next one. */
+static void hub_quiesce(void) {
+    hub_post("/_hub/faults", "{\"script\":[]}");
+    double end = mono_ms() + 10000;
+    do {
+        hub_release(1);
+        if (hub_active(NULL) == 0) return;
+        sleep_ms(20);
+    } while (mono_ms() < end);
+    printf("warning: the hub still has requests in progress after 10 s\n");
+}
+
+static void hub_reset(void) {
+    hub_quiesce();
+    hub_post("/_hub/reset", "{}");
+}
+
+static void hub_faults(const char *config) { hub_post("/_hub/faults", config); }
+
+static long hub_stat(const char *name) {
+    jval *v = hub_get("/_hub/stats");
+    long n = (long)jnum(jget(v, name), -1);
+    jfree(v);
+    return n;
+}
+
+static long hub_faults_injected(const char *label) {
+    jval *v = hub_get("/_hub/stats");
+    long n = (long)jnum(jget(jget(v, "faults_injected"), label), 0);
+    jfree(v);
+    return n;
+}
+
+/* =======================================================================================
+ * Fates: what the delivery callback saw
+ * ===================================================================================== */
+
+typedef struct {
+    int status, http, attempts, on_main;
+    char *insert_id, *key, *message, *name, *distinct;
+} fate;
+
+typedef struct {
+    pthread_mutex_t mu;
+    fate *v;
+    size_t n, cap;
+    suprsend_client *client; /* for re-enqueueing from the callback */
+    int reenqueue;
+    int reenqueue_ok;       /* re-enqueues from the callback that were accepted */
+    int reenqueue_closed;   /* ... refused with SUPRSEND_E_CLOSED (the client is closing) */
+    int reenqueue_failures; /* ... refused otherwise */
+    long per_thread[16]; /* fates of "th-<n>" events, by producer n / 500 */
+} collector;
+
+static pthread_t g_main_thread;
+
+static void coll_init(collector *c) {
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+}
+
+static void coll_free(collector *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].insert_id);
+        free(c->v[i].key);
+        free(c->v[i].message);
+        free(c->v[i].name);
+        free(c->v[i].distinct);
+    }
+    free(c->v);
+    pthread_mutex_destroy(&c->mu);
+    memset(c, 0, sizeof *c);
+}
+
+static size_t coll_count(collector *c) {
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->n;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+static void on_delivery(const suprsend_delivery *d, void *user) {
+    collector *c = user;
+    fate f;
+    f.status = suprsend_delivery_status(d);
+    f.http = suprsend_delivery_http_status(d);
+    f.attempts = suprsend_delivery_attempts(d);
+    f.on_main = pthread_equal(pthread_self(), g_main_thread) != 0;
+    f.insert_id = xstrdup(suprsend_delivery_insert_id(d));
+    f.key = xstrdup(suprsend_delivery_idempotency_key(d));
+    f.message = xstrdup(suprsend_delivery_message(d));
+    f.name = xstrdup(suprsend_delivery_event_name(d));
+    f.distinct = xstrdup(suprsend_delivery_distinct_id(d));
+    pthread_mutex_lock(&c->mu);
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->v = realloc(c->v, c->cap * sizeof *c->v);
+        if (!c->v) abort();
+    }
+    c->v[c->n++] = f;
+    if (strncmp(f.distinct, "th-", 3) == 0) {
+        long k = strtol(f.distinct + 3, NULL, 10) / 500;
+        if (k >= 0 && k < 16) c->per_thread[k]++;
+    }
+    int again = c->reenqueue && f.status == SUPRSEND_OK && strcmp(f.name, "bg_first") == 0;
+    suprsend_client *client = c->client;
+    pthread_mutex_unlock(&c->mu);
+    if (again) {
+        /* Allowed by the header: the callback may enqueue. */
+        char id[300];
+        snprintf(id, sizeof id, "%s-again", f.distinct);
+        suprsend_event *ev = suprsend_event_new(id, "bg_second");
+        int rc = ev ? suprsend_enqueue(client, ev) : -1;
+        suprsend_event_free(ev);
+        pthread_mutex_lock(&c->mu);
+        if (rc == SUPRSEND_OK) c->reenqueue_ok++;
+        else if (rc == SUPRSEND_E_CLOSED) c->reenqueue_closed++;
+        else c->reenqueue_failures++;
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+/* Counts over the fates of events whose distinct_id is "<tag>-<i>" (0 <= i < n). */
+typedef struct {
+    size_t total;       /* fates seen with this tag */
+    size_t with_status; /* ... with the wanted status */
+    size_t covered;     /* i in 0..n-1 with exactly one fate */
+    size_t repeated;    /* i with more than one fate */
+    size_t foreign;     /* fates of this tag with an index outside 0..n-1 */
+    size_t ok_shape;    /* OK fates: 2xx, a message, attempts >= 1, a UUID, the event name */
+    size_t attempts2;   /* fates with attempts >= 2 */
+    size_t on_main;     /* fates reported on the main thread */
+    size_t key_is_id;   /* idempotency key == insert id */
+    size_t distinct_ids;/* distinct insert ids among them */
+} fate_summary;
+
+static int is_uuid(const char *s) {
+    if (!s || strlen(s) != 36) return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static fate_summary summarize(collector *c, const char *tag, size_t n, int want_status) {
+    fate_summary s;
+    memset(&s, 0, sizeof s);
+    unsigned *seen = calloc(n ? n : 1, sizeof *seen);
+    char **ids = malloc((c->n ? c->n : 1) * sizeof *ids);
+    if (!seen || !ids) abort();
+    size_t tl = strlen(tag);
+    pthread_mutex_lock(&c->mu);
+    for (size_t k = 0; k < c->n; k++) {
+        fate *f = &c->v[k];
+        if (strncmp(f->distinct, tag, tl) != 0 || f->distinct[tl] != '-') continue;
+        char *end = NULL;
+        long i = strtol(f->distinct + tl + 1, &end, 10);
+        if (!end || *end != '\0') continue; /* "<tag>-<i>-again" and the like */
+        ids[s.total++] = f->insert_id;
+        if (i < 0 || (size_t)i >= n) {
+            s.foreign++;
+            continue;
+        }
+        seen[i]++;
+        if (f->status == want_status) s.with_status++;
+        if (f->status == SUPRSEND_OK && f->http >= 200 && f->http <= 299 && f->message[0] && f->attempts >= 1 &&
+            is_uuid(f->insert_id) && strcmp(f->name, "bg_event") == 0)
+            s.ok_shape++;
+        if (f->attempts >= 2) s.attempts2++;
+        if (f->on_main) s.on_main++;
+        if (strcmp(f->key, f->insert_id) == 0) s.key_is_id++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (seen[i] == 1) s.covered++;
+        if (seen[i] > 1) s.repeated++;
+    }
+    qsort(ids, s.total, sizeof *ids, cmp_str);
+    for (size_t i = 0; i < s.total; i++)
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0) s.distinct_ids++;
+    free(ids);
+    free(seen);
+    return s;
+}
+
+/* =======================================================================================
+ * Checking the hub against the fates
+ * ===================================================================================== */
+
+typedef struct {
+    const char *insert_id, *key, *message;
+    int hits;
+} hub_rec;
+
+static int cmp_rec(const void *a, const void *b) {
+    return strcmp(((const hub_rec *)a)->insert_id, ((const hub_rec *)b)->insert_id);
+}
+
+typedef struct {
+    size_t events;        /* events the hub holds */
+    size_t distinct;      /* distinct $insert_id among them */
+    size_t ok_fates;      /* OK fates in the collector */
+    size_t ok_found;      /* ... whose insert id the hub holds exactly once */
+    size_t key_mismatch;  /* ... whose hub $idempotency_key differs from the callback's key */
+    size_t msg_mismatch;  /* ... whose message differs from the hub's message_id */
+    size_t unknown;       /* hub events no fate of this collector names */
+    size_t non_ok_held;   /* non-OK fates (refused, closed, expired) whose event the hub holds */
+    size_t dups;          /* /_hub/duplicates entries */
+    size_t dups_known;    /* ... naming an insert id and key of one of our OK fates */
+} hub_summary;
+
+static hub_summary hub_compare(collector *c) {
+    hub_summary s;
+    memset(&s, 0, sizeof s);
+    jval *events = hub_get("/_hub/events");
+    jval *dups = hub_get("/_hub/duplicates");
+    size_t n = jlen(events);
+    hub_rec *recs = calloc(n ? n : 1, sizeof *recs);
+    if (!recs) abort();
+    for (size_t i = 0; i < n; i++) {
+        jval *e = jat(events, i);
+        recs[i].insert_id = jstr(jget(e, "$insert_id"));
+        if (!recs[i].insert_id) recs[i].insert_id = "";
+        recs[i].key = jstr(jget(e, "$idempotency_key"));
+        if (!recs[i].key) recs[i].key = "";
+        recs[i].message = jstr(jget(jget(e, "_hub"), "message_id"));
+        if (!recs[i].message) recs[i].message = "";
+    }
+    qsort(recs, n, sizeof *recs, cmp_rec);
+    s.events = n;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(recs[i].insert_id, recs[i - 1].insert_id) != 0) s.distinct++;
+
+    pthread_mutex_lock(&c->mu);
+    char **ok_ids = malloc((c->n ? c->n : 1) * sizeof *ok_ids);
+    char **ok_keys = malloc((c->n ? c->n : 1) * sizeof *ok_keys);
+    if (!ok_ids || !ok_keys) abort();
+    for (size_t k = 0; k < c->n; k++) {
+        fate *f = &c->v[k];
+        hub_rec probe = {f->insert_id, NULL, NULL, 0};
+        hub_rec *r = bsearch(&probe, recs, n, sizeof *recs, cmp_rec);
+        size_t count = 0;
+        if (r) {
+            hub_rec *lo = r, *hi = r;
+            while (lo > recs && strcmp((lo - 1)->insert_id, f->insert_id) == 0) lo--;
+            while (hi + 1 < recs + n && strcmp((hi + 1)->insert_id, f->insert_id) == 0) hi++;
+            count = (size_t)(hi - lo) + 1;
+            for (hub_rec *x = lo; x <= hi; x++) x->hits++;
+        }
+        if (f->status != SUPRSEND_OK) {
+            if (count) s.non_ok_held++;
+            continue;
+        }
+        ok_ids[s.ok_fates] = f->insert_id;
+        s.ok_fates++;
+        if (count == 1) {
+            s.ok_found++;
+            if (strcmp(r->key, f->key) != 0) s.key_mismatch++;
+            if (strcmp(r->message, f->message) != 0) s.msg_mismatch++;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].hits == 0) s.unknown++;
+    /* Duplicates: each must carry the insert id and key of one of our delivered events. */
+    s.dups = jlen(dups);
+    for (size_t i = 0; i < s.dups; i++) {
+        jval *e = jget(jat(dups, i), "event");
+        const char *iid = jstr(jget(e, "$insert_id"));
+        const char *key = jstr(jget(e, "$idempotency_key"));
+        if (!iid) continue;
+        for (size_t k = 0; k < c->n; k++) {
+            fate *f = &c->v[k];
+            if (f->status == SUPRSEND_OK && strcmp(f->insert_id, iid) == 0) {
+                if (key && strcmp(f->key, key) == 0) s.dups_known++;
+                break;
+            }
+        }
+    }
+    (void)ok_keys;
+    free(ok_keys);
+    free(ok_ids);
+    pthread_mutex_unlock(&c->mu);
+    free(recs);
+    jfree(events);
+    jfree(dups);
+    return s;
+}
+
+/* The hub holds every delivered event exactly once (and nothing else), with the insert id and
+ * idempotency key the callback reported. */
+#define CHECK_HUB_ONCE(hs, n)                  \
+    do {                                       \
+        CHECK_INT((hs).events, (n));           \
+        CHECK_INT((hs).distinct, (hs).events); \
+        CHECK_INT((hs).ok_found, (n));         \
+        CHECK_INT((hs).key_mismatch, 0);       \
+        CHECK_INT((hs).unknown, 0);            \
+    } while (0)
+
+/* =======================================================================================
+ * Library helpers
+ * ===================================================================================== */
+
+static long long stat_of(const suprsend_client *c, int which) {
+    long long v = -1;
+    int rc = suprsend_client_stat(c, which, &v);
+    if (rc != SUPRSEND_OK) {
+        printf("warning: suprsend_client_stat(%d): %s %s\n", which, suprsend_status_name(rc), suprsend_last_error());
+        return -1;
+    }
+    return v;
+}
+
+/* Options for the test hub, with a short flush interval and the collector as callback. */
+static suprsend_options *bg_opts(collector *coll, const char *base_url) {
+    suprsend_options *o = suprsend_options_new(g_key, g_secret);
+    if (!o || suprsend_options_set_base_url(o, base_url ? base_url : g_base_url) != SUPRSEND_OK) {
+        printf("FATAL: options: %s\n", suprsend_last_error());
+        printf("%d passed, %d failed\n", g_passed, g_failed + 1);
+        exit(1);
+    }
+    suprsend_options_set_connect_timeout_ms(o, 5000);
+    suprsend_options_set_timeout_ms(o, 30000);
+    suprsend_options_set_flush_interval_ms(o, 50);
+    if (coll) suprsend_options_set_delivery_callback(o, on_delivery, coll);
+    return o;
+}
+
+static suprsend_client *client_from(suprsend_options *o, collector *coll) {
+    suprsend_client *c = NULL;
+    int rc = suprsend_client_new(o, &c);
+    suprsend_options_free(o);
+    if (rc != SUPRSEND_OK || !c) {
+        printf("FATAL: suprsend_client_new: %s %s\n", suprsend_status_name(rc), suprsend_last_error());
+        printf("%d passed, %d failed\n", g_passed, g_failed + 1);
+        exit(1);
+    }
+    if (coll) {
+        pthread_mutex_lock(&coll->mu);
+        coll->client = c;
+        pthread_mutex_unlock(&coll->mu);
+    }
+    return c;
+}
+
+/* The event "<tag>-<i>" / bg_event with properties {"tag":..., "run":..., "i":i}. */
+static suprsend_event *bg_event(const char *tag, long i) {
+    char id[128], props[256];
+    snprintf(id, sizeof id, "%s-%ld", tag, i);
+    snprintf(props, sizeof props, "{\"tag\":\"%s\",\"run\":\"%s\",\"i\":%ld}", tag, g_run, i);
+    suprsend_event *ev = suprsend_event_new(id, "bg_event");
+    if (!ev || suprsend_event_set_properties_json(ev, props) != SUPRSEND_OK) {
+        printf("warning: could not make event %s: %s\n", id, suprsend_last_error());
+    }
+    return ev;
+}
+
+/* Enqueues events <tag>-<from> .. <tag>-<to-1>; returns how many were accepted. Optionally
+ * records the slowest call (ms). key_prefix: every even event gets the key "<prefix><i>". */
+static long enqueue_range(suprsend_client *c, const char *tag, long from, long to, const char *key_prefix,
+                          double *slowest_ms) {
+    long ok = 0;
+    int first_bad = SUPRSEND_OK;
+    char first_err[300] = "";
+    for (long i = from; i < to; i++) {
+        suprsend_event *ev = bg_event(tag, i);
+        if (key_prefix && i % 2 == 0) {
+            char key[200];
+            snprintf(key, sizeof key, "%s%ld", key_prefix, i);
+            suprsend_event_set_idempotency_key(ev, key);
+        }
+        double t0 = mono_ms();
+        int rc = suprsend_enqueue(c, ev);
+        double dt = mono_ms() - t0;
+        if (slowest_ms && dt > *slowest_ms) *slowest_ms = dt;
+        if (rc == SUPRSEND_OK) {
+            ok++;
+        } else if (first_bad == SUPRSEND_OK) {
+            first_bad = rc;
+            snprintf(first_err, sizeof first_err, "%s", suprsend_last_error());
+        }
+        suprsend_event_free(ev);
+    }
+    if (first_bad != SUPRSEND_OK)
+        printf("     enqueue %s: first failure %s: %s\n", tag, suprsend_status_name(first_bad), first_err);
+    return ok;
+}
+
+/* =======================================================================================
+ * 1. A thousand events
+ * ===================================================================================== */
+
+static void test_thousand(void) {
+    section("thousand");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    CHECK_INT(enqueue_range(c, "k", 0, 1000, NULL, NULL), 1000);
+    CHECK_RC(suprsend_flush(c, -1), SUPRSEND_OK);
+    size_t right_after = coll_count(&coll);
+    if (!CHECK_INT(right_after, 1000)) {
+        sleep_ms(1000);
+        printf("     (%zu fates one second later: the callback ran after flush returned)\n", coll_count(&coll));
+    }
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 1000);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_REFUSED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DROPPED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_RETRIES), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_OUTBOX_BYTES), 0);
+    sleep_ms(200); /* no late second report */
+    fate_summary s = summarize(&coll, "k", 1000, SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 1000);
+    CHECK_INT(s.total, 1000);
+    CHECK_INT(s.covered, 1000);
+    CHECK_INT(s.repeated, 0);
+    CHECK_INT(s.with_status, 1000);
+    CHECK_INT(s.ok_shape, 1000);
+    CHECK_INT(s.distinct_ids, 1000);
+    CHECK_INT(s.on_main, 0);    /* the worker thread reports deliveries */
+    CHECK_INT(s.key_is_id, 1000); /* auto-idempotency: the key is the insert id */
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 1000);
+    CHECK_INT(h.msg_mismatch, 0); /* the callback's message is the hub's message_id */
+    CHECK_INT(h.dups, 0);
+    /* Bulk requests of at most 100 events: at least 10 requests, far fewer than 1000. */
+    long reqs = hub_stat("requests");
+    CHECK_GE(reqs, 10);
+    CHECK_LE(reqs, 500);
+    suprsend_client_free(c);
+    CHECK_INT(coll_count(&coll), 1000); /* nothing more at free */
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 2. Scripted faults: each retried until delivered, once, with the same ids
+ * ===================================================================================== */
+
+typedef struct {
+    const char *name;
+    const char *faults;  /* the /_hub/faults configuration */
+    const char *label;   /* its stats.faults_injected label */
+    long events;
+    long timeout_ms;     /* 0: default */
+    long min_flush_ms;   /* the least the flush may take (Retry-After) */
+    int expect_dups;     /* the hub must have dropped repeats */
+    const char *keys;    /* caller's idempotency keys on even events: this prefix */
+} fault_case;
+
+static void run_fault_case(const fault_case *fc) {
+    char tag[64];
+    snprintf(tag, sizeof tag, "f%s", fc->name);
+    section(fc->name);
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    if (fc->timeout_ms) suprsend_options_set_timeout_ms(o, fc->timeout_ms);
+    suprsend_client *c = client_from(o, &coll);
+    hub_faults(fc->faults);
+    char keyp[80] = "";
+    if (fc->keys) snprintf(keyp, sizeof keyp, "%s-%s-", fc->keys, g_run);
+    double t0 = mono_ms();
+    CHECK_INT(enqueue_range(c, tag, 0, fc->events, fc->keys ? keyp : NULL, NULL), fc->events);
+    CHECK_RC(suprsend_flush(c, 30000), SUPRSEND_OK);
+    double took = mono_ms() - t0;
+    if (fc->min_flush_ms) CHECK_GE((long)took, fc->min_flush_ms);
+    CHECK_INT(coll_count(&coll), fc->events);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), fc->events);
+    CHECK_GE(stat_of(c, SUPRSEND_STAT_RETRIES), 1);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_REFUSED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DROPPED), 0);
+    /* A stalled request goes on at the hub after the client gave up on it: wait for it. */
+    CHECK(hub_wait_idle(10000));
+    sleep_ms(100);
+    CHECK_GE(hub_faults_injected(fc->label), 1); /* the fault did happen */
+    fate_summary s = summarize(&coll, tag, (size_t)fc->events, SUPRSEND_OK);
+    CHECK_INT(s.total, fc->events);
+    CHECK_INT(s.covered, fc->events);
+    CHECK_INT(s.with_status, fc->events);
+    CHECK_INT(s.ok_shape, fc->events);
+    CHECK_INT(s.distinct_ids, fc->events);
+    CHECK_GE(s.attempts2, 1); /* the faulted request's events were carried twice */
+    if (fc->keys) {
+        /* even events: the caller's key; odd ones: their insert id */
+        CHECK_INT(s.key_is_id, fc->events / 2);
+        size_t callers = 0;
+        pthread_mutex_lock(&coll.mu);
+        for (size_t k = 0; k < coll.n; k++)
+            if (strncmp(coll.v[k].key, keyp, strlen(keyp)) == 0) callers++;
+        pthread_mutex_unlock(&coll.mu);
+        CHECK_INT(callers, (fc->events + 1) / 2);
+    } else {
+        CHECK_INT(s.key_is_id, fc->events);
+    }
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, (size_t)fc->events);
+    if (fc->expect_dups) {
+        CHECK_GE(h.dups, 1);
+        CHECK_LE(h.dups, fc->events);
+        CHECK_INT(h.dups_known, h.dups); /* the repeat carried the same insert id and key */
+    } else {
+        CHECK_INT(h.dups, 0);
+    }
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+static void test_faults(void) {
+    static const fault_case cases[] = {
+        {"fault-503", "{\"script\":[{\"status\":503}]}", "status_503", 60, 0, 0, 0, NULL},
+        {"fault-500", "{\"script\":[{\"status\":500},{\"status\":500}]}", "status_500", 120, 0, 0, 0, NULL},
+        {"fault-429", "{\"script\":[{\"status\":429,\"retry_after\":1}]}", "status_429", 50, 0, 900, 0, NULL},
+        {"fault-drop-before", "{\"script\":[{\"drop\":\"before_processing\"}]}", "drop_before_processing", 80, 0, 0,
+         0, NULL},
+        {"fault-drop-after", "{\"script\":[{\"drop\":\"after_processing\"}]}", "drop_after_processing", 80, 0, 0, 1,
+         NULL},
+        {"fault-drop-after-keys", "{\"script\":[{\"drop\":\"after_processing\"}]}", "drop_after_processing", 40, 0, 0,
+         1, "order"},
+        {"fault-stall", "{\"script\":[{\"delay_ms\":2500}]}", "delay", 40, 1000, 0, 1, NULL},
+        {"fault-mixed", "{\"script\":[{\"status\":502},{\"drop\":\"before_processing\"},{\"status\":504},"
+                        "{\"drop\":\"after_processing\"},{\"status\":408}]}",
+         "status_502", 200, 0, 0, 1, "mix"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_fault_case(&cases[i]);
+}
+
+/* =======================================================================================
+ * 3. Refused: a 400 for the bulk request is final
+ * ===================================================================================== */
+
+static void test_refused(void) {
+    section("refused");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    suprsend_options_set_flush_interval_ms(o, 60000); /* one request, sent by the flush */
+    suprsend_client *c = client_from(o, &coll);
+    hub_faults("{\"script\":[{\"status\":400}]}");
+    CHECK_INT(enqueue_range(c, "r", 0, 30, NULL, NULL), 30);
+    CHECK_RC(suprsend_flush(c, 10000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 30);
+    sleep_ms(800); /* a (wrong) retry would come within the first back-off */
+    CHECK_INT(hub_stat("requests"), 1);
+    CHECK_INT(hub_faults_injected("status_400"), 1);
+    CHECK_INT(hub_stat("accepted"), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_REFUSED), 30);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_RETRIES), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DROPPED), 0);
+    fate_summary s = summarize(&coll, "r", 30, SUPRSEND_E_HTTP);
+    CHECK_INT(s.total, 30);
+    CHECK_INT(s.covered, 30);
+    CHECK_INT(s.with_status, 30);
+    CHECK_INT(s.attempts2, 0);
+    size_t http400 = 0, attempts1 = 0, why = 0;
+    pthread_mutex_lock(&coll.mu);
+    for (size_t k = 0; k < coll.n; k++) {
+        if (coll.v[k].http == 400) http400++;
+        if (coll.v[k].attempts == 1) attempts1++;
+        if (coll.v[k].message[0]) why++;
+    }
+    pthread_mutex_unlock(&coll.mu);
+    CHECK_INT(http400, 30);
+    CHECK_INT(attempts1, 30);
+    CHECK_INT(why, 30);
+    suprsend_client_free(c);
+    CHECK_INT(coll_count(&coll), 30);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 4. The hub is away, then back
+ * ===================================================================================== */
+
+static int dead_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static void test_nothing_listens(void) {
+    section("nothing-listens");
+    collector coll;
+    coll_init(&coll);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", dead_port());
+    suprsend_client *c = client_from(bg_opts(&coll, url), &coll);
+    CHECK_INT(enqueue_range(c, "d", 0, 10, NULL, NULL), 10);
+    double t0 = mono_ms();
+    CHECK_RC(suprsend_flush(c, 500), SUPRSEND_E_TIMEOUT);
+    double took = mono_ms() - t0;
+    CHECK_GE((long)took, 400);
+    CHECK_LT((long)took, 1500);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED) + stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 10);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 0);
+    CHECK_INT(coll_count(&coll), 0);
+    t0 = mono_ms();
+    CHECK_RC(suprsend_client_close(c, 0), SUPRSEND_E_TIMEOUT);
+    CHECK_LT((long)(mono_ms() - t0), 1500);
+    fate_summary s = summarize(&coll, "d", 10, SUPRSEND_E_CLOSED);
+    CHECK_INT(coll_count(&coll), 10);
+    CHECK_INT(s.covered, 10);
+    CHECK_INT(s.with_status, 10);
+    sleep_ms(200);
+    CHECK_INT(coll_count(&coll), 10); /* nothing after close returned */
+    coll_free(&coll);
+}
+
+static void test_outage(void) {
+    section("outage");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"rate\":{\"drop_before_processing\":1.0},\"seed\":3}");
+    double t0 = mono_ms();
+    CHECK_INT(enqueue_range(c, "o", 0, 100, NULL, NULL), 100);
+    CHECK_RC(suprsend_flush(c, 500), SUPRSEND_E_TIMEOUT);
+    int queued_seen = 0;
+    long long waiting = -1;
+    for (int i = 0; i < 10 && !queued_seen; i++) {
+        long long q = stat_of(c, SUPRSEND_STAT_QUEUED);
+        waiting = q + stat_of(c, SUPRSEND_STAT_IN_FLIGHT);
+        if (q > 0) queued_seen = 1;
+        else sleep_ms(20);
+    }
+    CHECK(queued_seen);
+    CHECK_INT(waiting, 100);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 0);
+    CHECK_INT(coll_count(&coll), 0);
+    double left = 2000 - (mono_ms() - t0);
+    if (left > 0) sleep_ms((long)left);
+    long during = hub_stat("requests");
+    CHECK_GE(during, 1);
+    CHECK_LE(during, 30); /* back-off: an outage does not spin */
+    hub_faults("{\"script\":[]}");
+    CHECK_RC(suprsend_flush(c, 40000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 100);
+    fate_summary s = summarize(&coll, "o", 100, SUPRSEND_OK);
+    CHECK_INT(s.covered, 100);
+    CHECK_INT(s.with_status, 100);
+    CHECK_INT(s.ok_shape, 100);
+    CHECK_INT(s.attempts2, 100); /* every event was in a dropped request first */
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 100);
+    CHECK_GE(stat_of(c, SUPRSEND_STAT_RETRIES), 1);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 100);
+    CHECK_INT(h.dups, 0);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 5. Enqueue never waits on the network
+ * ===================================================================================== */
+
+static void test_enqueue_while_stalled(void) {
+    section("enqueue-while-stalled");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":3000}");
+    double slowest = 0;
+    CHECK_INT(enqueue_range(c, "s", 0, 1, NULL, &slowest), 1);
+    CHECK(hub_wait_delayed(1, 3000)); /* a request is stuck at the hub now */
+    CHECK_INT(enqueue_range(c, "s", 1, 1000, NULL, &slowest), 999);
+    CHECK_LT((long)slowest, 50);
+    if (g_verbose) printf("     slowest enqueue: %.2f ms\n", slowest);
+    hub_faults("{\"script\":[]}");
+    hub_release(0); /* the stalled requests go on */
+    CHECK_RC(suprsend_flush(c, 30000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 1000);
+    fate_summary s = summarize(&coll, "s", 1000, SUPRSEND_OK);
+    CHECK_INT(s.covered, 1000);
+    CHECK_INT(s.with_status, 1000);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 1000);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 1000);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 6. Flush and close deadlines on a stalled hub
+ * ===================================================================================== */
+
+static void test_deadlines(void) {
+    section("deadlines");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":5000}");
+    CHECK_INT(enqueue_range(c, "t", 0, 20, NULL, NULL), 20);
+    CHECK(hub_wait_delayed(1, 3000));
+    double t0 = mono_ms();
+    CHECK_RC(suprsend_flush(c, 300), SUPRSEND_E_TIMEOUT);
+    double took = mono_ms() - t0;
+    CHECK_GE((long)took, 250);
+    CHECK_LT((long)took, 1500);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED) + stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 20);
+    CHECK_GE(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 1);
+    CHECK_INT(coll_count(&coll), 0);
+    /* a second batch, queued behind the stalled request */
+    CHECK_INT(enqueue_range(c, "t", 20, 30, NULL, NULL), 10);
+    t0 = mono_ms();
+    CHECK_RC(suprsend_client_close(c, 300), SUPRSEND_E_TIMEOUT);
+    took = mono_ms() - t0;
+    CHECK_LT((long)took, 1500);
+    CHECK_INT(coll_count(&coll), 30); /* every event has its one fate when close returns */
+    fate_summary s = summarize(&coll, "t", 30, SUPRSEND_E_CLOSED);
+    CHECK_INT(s.total, 30);
+    CHECK_INT(s.covered, 30);
+    CHECK_INT(s.with_status, 30);
+    CHECK_INT(s.distinct_ids, 30);
+    sleep_ms(300);
+    CHECK_INT(coll_count(&coll), 30); /* nothing after close returned */
+    hub_quiesce();
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 7. A full queue refuses at once
+ * ===================================================================================== */
+
+static void test_queue_full(void) {
+    section("queue-full");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    CHECK_RC(suprsend_options_set_queue_capacity(o, 10), SUPRSEND_OK);
+    suprsend_client *c = client_from(o, &coll);
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":5000}");
+    long accepted = 0;
+    int rc = SUPRSEND_OK;
+    double full_ms = -1;
+    for (long i = 0; i < 50; i++) {
+        suprsend_event *ev = bg_event("q", i);
+        double t0 = mono_ms();
+        rc = suprsend_enqueue(c, ev);
+        double dt = mono_ms() - t0;
+        suprsend_event_free(ev);
+        if (rc != SUPRSEND_OK) {
+            full_ms = dt;
+            break;
+        }
+        accepted++;
+        if (i == 0) hub_wait_delayed(1, 3000); /* the first request is stuck at the hub */
+    }
+    CHECK_RC(rc, SUPRSEND_E_QUEUE_FULL);
+    CHECK_INT(accepted, 10);
+    CHECK_GE(full_ms, 0);
+    CHECK_LT((long)full_ms, 50);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED) + stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 10);
+    double slowest = 0;
+    long more = 0;
+    for (long i = 100; i < 105; i++) {
+        suprsend_event *ev = bg_event("q", i);
+        double t0 = mono_ms();
+        if (suprsend_enqueue(c, ev) == SUPRSEND_E_QUEUE_FULL) more++;
+        double dt = mono_ms() - t0;
+        if (dt > slowest) slowest = dt;
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(more, 5);
+    CHECK_LT((long)slowest, 50);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED) + stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 10);
+    hub_faults("{\"script\":[]}");
+    hub_release(0);
+    CHECK_RC(suprsend_flush(c, 20000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 10); /* refused enqueues get no fate */
+    fate_summary s = summarize(&coll, "q", 10, SUPRSEND_OK);
+    CHECK_INT(s.covered, 10);
+    CHECK_INT(s.with_status, 10);
+    CHECK_INT(s.foreign, 0);
+    /* room again */
+    CHECK_INT(enqueue_range(c, "q2", 0, 10, NULL, NULL), 10);
+    CHECK_RC(suprsend_flush(c, 20000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 20);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 20);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 8. Enqueue errors, option ranges, NULLs
+ * ===================================================================================== */
+
+static void test_errors(void) {
+    section("errors");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    CHECK_RC(suprsend_options_set_max_event_bytes(o, 1024), SUPRSEND_OK);
+    suprsend_client *c = client_from(o, &coll);
+    int rc;
+
+    suprsend_event *ev = suprsend_event_new("", "bg_event");
+    CHECK(ev != NULL);
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    suprsend_event_free(ev);
+    ev = suprsend_event_new("   ", "bg_event");
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    suprsend_event_free(ev);
+    ev = suprsend_event_new("u1", "$foo");
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    suprsend_event_free(ev);
+    ev = suprsend_event_new("u1", "ss_reserved");
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    suprsend_event_free(ev);
+    /* A setter may refuse at once; if it takes the value, enqueue must refuse the event. */
+    ev = suprsend_event_new("u1", "bg_event");
+    rc = suprsend_event_set_properties_json(ev, "{\"$reserved\":1}");
+    if (rc == SUPRSEND_OK) CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    else CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT);
+    suprsend_event_free(ev);
+    ev = suprsend_event_new("u1", "bg_event");
+    rc = suprsend_event_set_tenant_id(ev, "bad tenant!");
+    if (rc == SUPRSEND_OK) CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_VALIDATION);
+    else CHECK(rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_ARGUMENT);
+    suprsend_event_free(ev);
+    ev = suprsend_event_new("u1", "bg_event");
+    char big[2100];
+    snprintf(big, sizeof big, "{\"pad\":\"%01900d\"}", 0);
+    CHECK_RC(suprsend_event_set_properties_json(ev, big), SUPRSEND_OK);
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_E_TOO_LARGE);
+    CHECK_RC(suprsend_enqueue(NULL, ev), SUPRSEND_E_ARGUMENT);
+    suprsend_event_free(ev);
+    CHECK_RC(suprsend_enqueue(c, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_enqueue(NULL, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_flush(NULL, 0), SUPRSEND_E_ARGUMENT);
+    rc = suprsend_client_close(NULL, 0);
+    CHECK(rc == SUPRSEND_E_ARGUMENT || rc == SUPRSEND_OK);
+
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 0);
+    double t0 = mono_ms();
+    CHECK_RC(suprsend_flush(c, 5000), SUPRSEND_OK); /* nothing to wait for */
+    CHECK_LT((long)(mono_ms() - t0), 1500);
+    CHECK_INT(coll_count(&coll), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_REFUSED), 0);
+    CHECK_INT(hub_stat("requests"), 0);
+
+    /* a valid one still goes through */
+    CHECK_INT(enqueue_range(c, "e", 0, 1, NULL, NULL), 1);
+    CHECK_RC(suprsend_flush(c, 10000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 1);
+    CHECK_RC(suprsend_client_close(c, 1000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 1);
+
+    /* option ranges */
+    o = suprsend_options_new(g_key, g_secret);
+    CHECK_RC(suprsend_options_set_queue_capacity(o, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_queue_capacity(o, 10000001), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_queue_capacity(o, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_queue_capacity(o, 10000000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(o, -1), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(o, 3600001), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(o, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(o, 3600000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_event_age_s(o, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_age_s(o, 82801), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_age_s(o, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_max_event_age_s(o, 82800), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(o, -1), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(o, 3600001), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(o, 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(o, 3600000), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_delivery_callback(o, NULL, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_delivery_callback(NULL, on_delivery, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_queue_capacity(NULL, 10), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(NULL, 10), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_max_event_age_s(NULL, 10), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(NULL, 10), SUPRSEND_E_ARGUMENT);
+    suprsend_options_free(o);
+
+    /* delivery getters given NULL: 0 or "" (and no crash) */
+    (void)suprsend_delivery_status(NULL);
+    CHECK_INT(suprsend_delivery_http_status(NULL), 0);
+    CHECK_INT(suprsend_delivery_attempts(NULL), 0);
+    CHECK(suprsend_delivery_message(NULL) != NULL);
+    CHECK(suprsend_delivery_insert_id(NULL) != NULL);
+    CHECK(suprsend_delivery_idempotency_key(NULL) != NULL);
+    CHECK(suprsend_delivery_event_name(NULL) != NULL);
+    CHECK(suprsend_delivery_distinct_id(NULL) != NULL);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 9. fork(): the child never sends its parent's events
+ * ===================================================================================== */
+
+/* In the child: enqueue 5 own events, flush, check the callback saw exactly those 5,
+ * close; exit with a bit mask of what went wrong (0: all well). */
+static void fork_child(suprsend_client *c, collector *coll, const char *tag) {
+    signal(SIGALRM, SIG_DFL);
+    alarm(30);
+    /* The collector was copied with the parent's memory: start it afresh. */
+    pthread_mutex_init(&coll->mu, NULL);
+    coll->n = 0;
+    int code = 0;
+    for (long i = 0; i < 5; i++) {
+        suprsend_event *ev = bg_event(tag, i);
+        if (suprsend_enqueue(c, ev) != SUPRSEND_OK) code |= 1;
+        suprsend_event_free(ev);
+    }
+    if (suprsend_flush(c, 15000) != SUPRSEND_OK) code |= 2;
+    pthread_mutex_lock(&coll->mu);
+    size_t n = coll->n, ok = 0, mine = 0;
+    for (size_t k = 0; k < coll->n; k++) {
+        if (coll->v[k].status == SUPRSEND_OK) ok++;
+        if (strncmp(coll->v[k].distinct, tag, strlen(tag)) == 0) mine++;
+    }
+    pthread_mutex_unlock(&coll->mu);
+    if (n != 5) code |= 4;
+    if (ok != n) code |= 8;
+    if (mine != n) code |= 16;
+    sleep_ms(200);
+    if (coll_count(coll) != 5) code |= 32;
+    if (suprsend_client_close(c, 2000) != SUPRSEND_OK) code |= 64;
+    if (coll_count(coll) != 5) code |= 128; /* close reported the parent's events */
+    fflush(stdout);
+    _exit(code);
+}
+
+static void check_child(pid_t pid) {
+    int st = 0;
+    pid_t w;
+    do {
+        w = waitpid(pid, &st, 0);
+    } while (w < 0 && errno == EINTR);
+    CHECK_INT(w, pid);
+    CHECK(WIFEXITED(st));
+    if (WIFSIGNALED(st)) printf("     the child died of signal %d\n", WTERMSIG(st));
+    if (WIFEXITED(st) && !CHECK_INT(WEXITSTATUS(st), 0)) {
+        int code = WEXITSTATUS(st);
+        static const char *why[] = {"an enqueue failed", "flush did not return OK",
+                                    "the callback did not see exactly 5 fates", "a fate was not OK",
+                                    "a fate of an event the child did not enqueue", "a late fate",
+                                    "close did not return OK", "close reported more events (the parent's?)"};
+        for (int b = 0; b < 8; b++)
+            if (code & (1 << b)) printf("     child: %s\n", why[b]);
+    }
+}
+
+/* Events of the hub whose distinct_id starts with prefix. */
+static long hub_count_prefix(const char *prefix) {
+    jval *events = hub_get("/_hub/events");
+    long n = 0;
+    for (size_t i = 0; i < jlen(events); i++) {
+        const char *d = jstr(jget(jat(events, i), "distinct_id"));
+        if (d && strncmp(d, prefix, strlen(prefix)) == 0) n++;
+    }
+    jfree(events);
+    return n;
+}
+
+static void test_fork_queued(void) {
+    section("fork-queued");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    suprsend_options_set_flush_interval_ms(o, 60000); /* the parent's events stay queued */
+    suprsend_client *c = client_from(o, &coll);
+    CHECK_INT(enqueue_range(c, "fqp", 0, 50, NULL, NULL), 50);
+    sleep_ms(100);
+    CHECK_INT(hub_stat("requests"), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 50);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) fork_child(c, &coll, "fqc");
+    CHECK(pid > 0);
+    if (pid <= 0) {
+        suprsend_client_free(c);
+        coll_free(&coll);
+        return;
+    }
+    check_child(pid);
+    CHECK_INT(hub_stat("accepted"), 5);
+    CHECK_INT(hub_count_prefix("fqc-"), 5);
+    CHECK_INT(hub_count_prefix("fqp-"), 0); /* the child never sent the parent's events */
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 50);
+    CHECK_RC(suprsend_flush(c, 15000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 50);
+    fate_summary s = summarize(&coll, "fqp", 50, SUPRSEND_OK);
+    CHECK_INT(s.covered, 50);
+    CHECK_INT(s.with_status, 50);
+    CHECK_INT(hub_stat("accepted"), 55);
+    CHECK_INT(hub_count_prefix("fqp-"), 50);
+    hub_summary h = hub_compare(&coll);
+    CHECK_INT(h.events, 55);
+    CHECK_INT(h.distinct, 55);
+    CHECK_INT(h.ok_found, 50);
+    CHECK_INT(h.unknown, 5); /* the child's, which this collector did not see */
+    CHECK_INT(h.dups, 0);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+static void test_fork_in_flight(void) {
+    section("fork-in-flight");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"script\":[{\"delay_ms\":20000}]}");
+    CHECK_INT(enqueue_range(c, "ffp", 0, 50, NULL, NULL), 50);
+    CHECK(hub_wait_delayed(1, 3000)); /* the parent's first request is stuck at the hub */
+    sleep_ms(100);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) fork_child(c, &coll, "ffc");
+    CHECK(pid > 0);
+    if (pid <= 0) {
+        hub_quiesce();
+        suprsend_client_free(c);
+        coll_free(&coll);
+        return;
+    }
+    check_child(pid);
+    CHECK_INT(hub_count_prefix("ffc-"), 5);
+    long delayed = 0;
+    hub_active(&delayed);
+    CHECK_INT(delayed, 1); /* the child did not disturb the parent's request */
+    hub_release(0);
+    CHECK_RC(suprsend_flush(c, 15000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 50);
+    fate_summary s = summarize(&coll, "ffp", 50, SUPRSEND_OK);
+    CHECK_INT(s.covered, 50);
+    CHECK_INT(s.with_status, 50);
+    CHECK_INT(s.attempts2, 0); /* the stalled request was answered, nothing resent */
+    CHECK_INT(hub_count_prefix("ffp-"), 50);
+    hub_summary h = hub_compare(&coll);
+    CHECK_INT(h.events, 55);
+    CHECK_INT(h.distinct, 55);
+    CHECK_INT(h.ok_found, 50);
+    CHECK_INT(h.dups, 0);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 10. Sixteen producers on one client
+ * ===================================================================================== */
+
+typedef struct {
+    suprsend_client *c;
+    collector *coll;
+    int index;
+    long ok;
+    int flush_failures; /* flushes that did not return OK */
+    int early;          /* flushes that returned before this thread's events had their fates */
+} producer;
+
+/* 500 events in 5 rounds of 100, each followed by a flush from this thread: when it returns,
+ * every event this thread enqueued before it has its fate, whatever the other threads do. */
+static void *produce(void *arg) {
+    producer *p = arg;
+    long base = (long)p->index * 500;
+    for (long round = 0; round < 5; round++) {
+        p->ok += enqueue_range(p->c, "th", base + round * 100, base + round * 100 + 100, NULL, NULL);
+        if (suprsend_flush(p->c, 30000) != SUPRSEND_OK) p->flush_failures++;
+        pthread_mutex_lock(&p->coll->mu);
+        if (p->coll->per_thread[p->index] < p->ok) p->early++;
+        pthread_mutex_unlock(&p->coll->mu);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    section("threads");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    pthread_t th[16];
+    producer ps[16];
+    for (int i = 0; i < 16; i++) {
+        memset(&ps[i], 0, sizeof ps[i]);
+        ps[i].c = c;
+        ps[i].coll = &coll;
+        ps[i].index = i;
+        if (pthread_create(&th[i], NULL, produce, &ps[i]) != 0) {
+            ps[i].c = NULL;
+            printf("warning: pthread_create failed\n");
+        }
+    }
+    long total = 0, flush_failures = 0, early = 0;
+    for (int i = 0; i < 16; i++) {
+        if (!ps[i].c) continue;
+        pthread_join(th[i], NULL);
+        total += ps[i].ok;
+        flush_failures += ps[i].flush_failures;
+        early += ps[i].early;
+    }
+    CHECK_INT(total, 8000);
+    CHECK_INT(flush_failures, 0);
+    CHECK_INT(early, 0);
+    CHECK_RC(suprsend_flush(c, 60000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 8000);
+    fate_summary s = summarize(&coll, "th", 8000, SUPRSEND_OK);
+    CHECK_INT(s.covered, 8000);
+    CHECK_INT(s.with_status, 8000);
+    CHECK_INT(s.distinct_ids, 8000);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 8000);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 8000);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 11. suprsend_client_free delivers what is queued
+ * ===================================================================================== */
+
+static void test_free_delivers(void) {
+    section("free-delivers");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    suprsend_options_set_flush_interval_ms(o, 60000);
+    CHECK_RC(suprsend_options_set_shutdown_timeout_ms(o, 5000), SUPRSEND_OK);
+    suprsend_client *c = client_from(o, &coll);
+    /* fewer than a full request (100), so that nothing goes before the flush interval */
+    CHECK_INT(enqueue_range(c, "fr", 0, 80, NULL, NULL), 80);
+    sleep_ms(100);
+    CHECK_INT(hub_stat("requests"), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 80);
+    double t0 = mono_ms();
+    suprsend_client_free(c);
+    CHECK_LT((long)(mono_ms() - t0), 6000);
+    CHECK_INT(coll_count(&coll), 80);
+    fate_summary s = summarize(&coll, "fr", 80, SUPRSEND_OK);
+    CHECK_INT(s.covered, 80);
+    CHECK_INT(s.with_status, 80);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 80);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 12. suprsend_client_stat arguments
+ * ===================================================================================== */
+
+static void test_stat_args(void) {
+    section("stat-args");
+    suprsend_client *c = client_from(bg_opts(NULL, NULL), NULL);
+    long long v = 12345;
+    CHECK_RC(suprsend_client_stat(c, 0, &v), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stat(c, 8, &v), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stat(c, -1, &v), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stat(c, 1000, &v), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stat(c, SUPRSEND_STAT_QUEUED, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stat(NULL, SUPRSEND_STAT_QUEUED, &v), SUPRSEND_E_ARGUMENT);
+    for (int which = SUPRSEND_STAT_QUEUED; which <= SUPRSEND_STAT_OUTBOX_BYTES; which++) {
+        v = 12345;
+        CHECK_RC(suprsend_client_stat(c, which, &v), SUPRSEND_OK);
+        CHECK_INT(v, 0);
+    }
+    suprsend_client_free(c);
+}
+
+/* =======================================================================================
+ * 13. The callback may enqueue; one event object is a template
+ * ===================================================================================== */
+
+static void test_callback_enqueue(void) {
+    section("callback-enqueue");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    pthread_mutex_lock(&coll.mu);
+    coll.reenqueue = 1;
+    pthread_mutex_unlock(&coll.mu);
+    long ok = 0;
+    for (long i = 0; i < 20; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "cb-%ld", i);
+        suprsend_event *ev = suprsend_event_new(id, "bg_first");
+        if (suprsend_enqueue(c, ev) == SUPRSEND_OK) ok++;
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(ok, 20);
+    /* the template: one event object, three occurrences */
+    suprsend_event *tmpl = bg_event("tmpl", 0);
+    long tok = 0;
+    for (int i = 0; i < 3; i++)
+        if (suprsend_enqueue(c, tmpl) == SUPRSEND_OK) tok++;
+    suprsend_event_free(tmpl);
+    CHECK_INT(tok, 3);
+    CHECK_RC(suprsend_flush(c, 15000), SUPRSEND_OK);
+    /* the follow-ups were enqueued during that flush; this one waits for them */
+    CHECK_RC(suprsend_flush(c, 15000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 43);
+    size_t ok_fates = 0, seconds = 0, tmpl_fates = 0;
+    const char *tid[3] = {NULL, NULL, NULL};
+    pthread_mutex_lock(&coll.mu);
+    for (size_t k = 0; k < coll.n; k++) {
+        if (coll.v[k].status == SUPRSEND_OK) ok_fates++;
+        if (strcmp(coll.v[k].name, "bg_second") == 0) seconds++;
+        if (strcmp(coll.v[k].distinct, "tmpl-0") == 0 && tmpl_fates < 3) tid[tmpl_fates++] = coll.v[k].insert_id;
+    }
+    CHECK_INT(coll.reenqueue_failures, 0);
+    CHECK_INT(tmpl_fates, 3);
+    if (tmpl_fates == 3)
+        CHECK(strcmp(tid[0], tid[1]) != 0 && strcmp(tid[0], tid[2]) != 0 && strcmp(tid[1], tid[2]) != 0);
+    pthread_mutex_unlock(&coll.mu);
+    CHECK_INT(ok_fates, 43);
+    CHECK_INT(seconds, 20);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 43);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 14. Events that are never accepted expire after max_event_age_s
+ * ===================================================================================== */
+
+static void test_expiry(void) {
+    section("expiry");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    CHECK_RC(suprsend_options_set_max_event_age_s(o, 1), SUPRSEND_OK);
+    suprsend_client *c = client_from(o, &coll);
+    hub_faults("{\"rate\":{\"status_503\":1.0}}");
+    double t0 = mono_ms();
+    CHECK_INT(enqueue_range(c, "x", 0, 20, NULL, NULL), 20);
+    CHECK_RC(suprsend_flush(c, 20000), SUPRSEND_OK);
+    double took = mono_ms() - t0;
+    CHECK_GE((long)took, 900); /* not before they are a second old */
+    CHECK_LT((long)took, 20000);
+    CHECK_INT(coll_count(&coll), 20);
+    fate_summary s = summarize(&coll, "x", 20, SUPRSEND_E_TIMEOUT);
+    CHECK_INT(s.covered, 20);
+    CHECK_INT(s.with_status, 20);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DROPPED), 20);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_IN_FLIGHT), 0);
+    CHECK_GE(stat_of(c, SUPRSEND_STAT_RETRIES), 1);
+    long reqs = hub_stat("requests");
+    sleep_ms(800);
+    CHECK_INT(hub_stat("requests"), reqs); /* nothing sent for expired events */
+    CHECK_INT(hub_stat("accepted"), 0);
+    suprsend_client_free(c);
+    CHECK_INT(coll_count(&coll), 20);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 15. Records refused inside a 202 bulk answer: final for those, delivered for the rest
+ * ===================================================================================== */
+
+static void test_refused_records(void) {
+    section("refused-records");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    suprsend_options_set_flush_interval_ms(o, 60000); /* one request, sent by the flush */
+    suprsend_client *c = client_from(o, &coll);
+    hub_faults("{\"script\":[{\"refuse_records\":[1,4,7]}]}");
+    CHECK_INT(enqueue_range(c, "rr", 0, 10, NULL, NULL), 10);
+    CHECK_RC(suprsend_flush(c, 10000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 10);
+    sleep_ms(800); /* a (wrong) retry of the refused ones would come within the first back-off */
+    CHECK_INT(hub_stat("requests"), 1);
+    CHECK_INT(hub_faults_injected("refuse_records"), 1);
+    size_t refused = 0, http400 = 0, attempts1 = 0;
+    pthread_mutex_lock(&coll.mu);
+    for (size_t k = 0; k < coll.n; k++) {
+        if (coll.v[k].status != SUPRSEND_E_HTTP) continue;
+        refused++;
+        if (coll.v[k].http == 400) http400++;
+        if (coll.v[k].attempts == 1) attempts1++;
+    }
+    pthread_mutex_unlock(&coll.mu);
+    CHECK_INT(refused, 3);
+    CHECK_INT(http400, 3);
+    CHECK_INT(attempts1, 3);
+    fate_summary s = summarize(&coll, "rr", 10, SUPRSEND_OK);
+    CHECK_INT(s.covered, 10);
+    CHECK_INT(s.with_status, 7);
+    CHECK_INT(s.ok_shape, 7);
+    CHECK_INT(s.attempts2, 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_REFUSED), 3);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_DELIVERED), 7);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_RETRIES), 0);
+    CHECK_INT(stat_of(c, SUPRSEND_STAT_QUEUED), 0);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 7);
+    CHECK_INT(h.non_ok_held, 0); /* the refused ones are not at the hub */
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 16. Without a flush, the flush interval sends what waits
+ * ===================================================================================== */
+
+static void interval_case(long interval_ms, const char *tag) {
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_options *o = bg_opts(&coll, NULL);
+    CHECK_RC(suprsend_options_set_flush_interval_ms(o, interval_ms), SUPRSEND_OK);
+    suprsend_client *c = client_from(o, &coll);
+    double t0 = mono_ms();
+    CHECK_INT(enqueue_range(c, tag, 0, 5, NULL, NULL), 5);
+    while (coll_count(&coll) < 5 && mono_ms() - t0 < 5000) sleep_ms(10);
+    double took = mono_ms() - t0;
+    CHECK_INT(coll_count(&coll), 5);
+    CHECK_LT((long)took, 3000);
+    CHECK_INT(hub_stat("accepted"), 5);
+    fate_summary s = summarize(&coll, tag, 5, SUPRSEND_OK);
+    CHECK_INT(s.with_status, 5);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+static void test_interval(void) {
+    section("interval");
+    interval_case(300, "iv");
+    interval_case(0, "iz");
+}
+
+/* =======================================================================================
+ * 17. Requests stay within 800 KiB
+ * ===================================================================================== */
+
+static void test_big_events(void) {
+    section("big-events");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    size_t pad = 90000;
+    char *props = malloc(pad + 64);
+    if (!props) abort();
+    long ok = 0;
+    for (long i = 0; i < 20; i++) {
+        int n = snprintf(props, 64, "{\"i\":%ld,\"pad\":\"", i);
+        memset(props + n, 'x', pad);
+        memcpy(props + n + pad, "\"}", 3);
+        char id[32];
+        snprintf(id, sizeof id, "big-%ld", i);
+        suprsend_event *ev = suprsend_event_new(id, "bg_event");
+        suprsend_event_set_properties_json(ev, props);
+        if (suprsend_enqueue(c, ev) == SUPRSEND_OK) ok++;
+        suprsend_event_free(ev);
+    }
+    free(props);
+    CHECK_INT(ok, 20);
+    CHECK_RC(suprsend_flush(c, 30000), SUPRSEND_OK);
+    CHECK_INT(coll_count(&coll), 20);
+    fate_summary s = summarize(&coll, "big", 20, SUPRSEND_OK);
+    CHECK_INT(s.covered, 20);
+    CHECK_INT(s.with_status, 20);
+    /* 20 events of ~90 KB: at most 9 fit in 800 KiB, so at least 3 requests */
+    CHECK_GE(hub_stat("requests"), 3);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 20);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 18. Retry-After pauses the whole worker
+ * ===================================================================================== */
+
+static void test_retry_after_pauses(void) {
+    section("retry-after-pauses");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"script\":[{\"status\":429,\"retry_after\":2}]}");
+    double t0 = mono_ms();
+    CHECK_INT(enqueue_range(c, "ra", 0, 20, NULL, NULL), 20);
+    while (hub_stat("requests") < 1 && mono_ms() - t0 < 2000) sleep_ms(10);
+    CHECK_INT(hub_faults_injected("status_429"), 1);
+    sleep_ms(100);
+    CHECK_INT(enqueue_range(c, "ra", 20, 40, NULL, NULL), 20); /* a second batch, while paused */
+    double wait = 1200 - (mono_ms() - t0);
+    if (wait > 0) sleep_ms((long)wait);
+    CHECK_INT(hub_stat("requests"), 1); /* nothing was sent during the pause */
+    CHECK_RC(suprsend_flush(c, 15000), SUPRSEND_OK);
+    double took = mono_ms() - t0;
+    CHECK_GE((long)took, 1800);
+    CHECK_INT(coll_count(&coll), 40);
+    fate_summary s = summarize(&coll, "ra", 40, SUPRSEND_OK);
+    CHECK_INT(s.covered, 40);
+    CHECK_INT(s.with_status, 40);
+    CHECK_GE(s.attempts2, 1);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 40);
+    suprsend_client_free(c);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 19. close(-1) waits for a request in flight; the callback may enqueue while closing
+ * ===================================================================================== */
+
+static void test_close_waits(void) {
+    section("close-waits");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    hub_faults("{\"script\":[{\"delay_ms\":1000}]}");
+    CHECK_INT(enqueue_range(c, "cw", 0, 20, NULL, NULL), 20);
+    CHECK(hub_wait_delayed(1, 3000));
+    double t0 = mono_ms();
+    CHECK_RC(suprsend_client_close(c, -1), SUPRSEND_OK);
+    double took = mono_ms() - t0;
+    CHECK_GE((long)took, 500); /* the stalled request's answer was awaited */
+    CHECK_LT((long)took, 10000);
+    CHECK_INT(coll_count(&coll), 20);
+    fate_summary s = summarize(&coll, "cw", 20, SUPRSEND_OK);
+    CHECK_INT(s.covered, 20);
+    CHECK_INT(s.with_status, 20);
+    hub_summary h = hub_compare(&coll);
+    CHECK_HUB_ONCE(h, 20);
+    coll_free(&coll);
+}
+
+static void test_close_callback_enqueue(void) {
+    section("close-callback-enqueue");
+    hub_reset();
+    collector coll;
+    coll_init(&coll);
+    suprsend_client *c = client_from(bg_opts(&coll, NULL), &coll);
+    pthread_mutex_lock(&coll.mu);
+    coll.reenqueue = 1;
+    pthread_mutex_unlock(&coll.mu);
+    long ok = 0;
+    for (long i = 0; i < 50; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "cc-%ld", i);
+        suprsend_event *ev = suprsend_event_new(id, "bg_first");
+        if (suprsend_enqueue(c, ev) == SUPRSEND_OK) ok++;
+        suprsend_event_free(ev);
+    }
+    CHECK_INT(ok, 50);
+    int rc = suprsend_client_close(c, 10000);
+    CHECK(rc == SUPRSEND_OK || rc == SUPRSEND_E_TIMEOUT);
+    pthread_mutex_lock(&coll.mu);
+    int re_ok = coll.reenqueue_ok, re_closed = coll.reenqueue_closed, re_bad = coll.reenqueue_failures;
+    pthread_mutex_unlock(&coll.mu);
+    CHECK_INT(re_bad, 0);
+    CHECK_INT(re_ok + re_closed, 50); /* each delivered first event tried one follow-up */
+    CHECK_INT(coll_count(&coll), 50 + re_ok); /* every accepted event, follow-ups too, has one fate */
+    if (g_verbose) printf("     follow-ups accepted during close: %d, refused as closed: %d\n", re_ok, re_closed);
+    sleep_ms(200);
+    CHECK_INT(coll_count(&coll), 50 + re_ok);
+    coll_free(&coll);
+}
+
+/* =======================================================================================
+ * 20. Several clients, each with its own worker and fates
+ * ===================================================================================== */
+
+static void test_many_clients(void) {
+    section("many-clients");
+    hub_reset();
+    enum { NC = 8 };
+    collector colls[NC];
+    suprsend_client *cs[NC];
+    char tags[NC][16];
+    for (int i = 0; i < NC; i++) {
+        coll_init(&colls[i]);
+        cs[i] = client_from(bg_opts(&colls[i], NULL), &colls[i]);
+        snprintf(tags[i], sizeof tags[i], "mc%d", i);
+    }
+    long total = 0;
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < NC; i++) total += enqueue_range(cs[i], tags[i], r * 25, r * 25 + 25, NULL, NULL);
+    CHECK_INT(total, NC * 100);
+    long own = 0, foreign = 0;
+    for (int i = 0; i < NC; i++) {
+        CHECK_RC(suprsend_flush(cs[i], 15000), SUPRSEND_OK);
+        suprsend_client_free(cs[i]);
+        fate_summary s = summarize(&colls[i], tags[i], 100, SUPRSEND_OK);
+        own += (long)s.with_status;
+        foreign += (long)coll_count(&colls[i]) - (long)s.total;
+    }
+    CHECK_INT(own, NC * 100);
+    CHECK_INT(foreign, 0);
+    CHECK_INT(hub_stat("accepted"), NC * 100);
+    for (int i = 0; i < NC; i++) coll_free(&colls[i]);
+}
+
+/* =======================================================================================
+ * main
+ * ===================================================================================== */
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} scenario;
+
+static const scenario SCENARIOS[] = {
+    {"errors", test_errors},
+    {"stat-args", test_stat_args},
+    {"thousand", test_thousand},
+    {"faults", test_faults},
+    {"refused", test_refused},
+    {"refused-records", test_refused_records},
+    {"interval", test_interval},
+    {"big-events", test_big_events},
+    {"nothing-listens", test_nothing_listens},
+    {"outage", test_outage},
+    {"enqueue-while-stalled", test_enqueue_while_stalled},
+    {"deadlines", test_deadlines},
+    {"queue-full", test_queue_full},
+    {"fork-queued", test_fork_queued},
+    {"fork-in-flight", test_fork_in_flight},
+    {"threads", test_threads},
+    {"free-delivers", test_free_delivers},
+    {"retry-after-pauses", test_retry_after_pauses},
+    {"close-waits", test_close_waits},
+    {"close-callback-enqueue", test_close_callback_enqueue},
+    {"many-clients", test_many_clients},
+    {"callback-enqueue", test_callback_enqueue},
+    {"expiry", test_expiry},
+};
+
+static int selected(const char *only, const char *name) {
+    if (!only || !*only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_main_thread = pthread_self();
+    if (argc > 1 && strcmp(argv[1], "-l") == 0) {
+        for (size_t i = 0; i < sizeof SCENARIOS / sizeof *SCENARIOS; i++) printf("%s\n", SCENARIOS[i].name);
+        return 0;
+    }
+    const char *v = getenv("SUPRSEND_TEST_VERBOSE");
+    g_verbose = v && *v && strcmp(v, "0") != 0;
+    const char *url = argc > 1 ? argv[1] : getenv("SUPRSEND_TEST_BASE_URL");
+    const char *key = argc > 2 ? argv[2] : getenv("SUPRSEND_TEST_WORKSPACE_KEY");
+    const char *secret = argc > 3 ? argv[3] : getenv("SUPRSEND_TEST_WORKSPACE_SECRET");
+    if (!url || !*url) {
+        fprintf(stderr, "usage: %s BASE_URL [KEY [SECRET]]  (or SUPRSEND_TEST_BASE_URL)\n", argv[0]);
+        return 2;
+    }
+    snprintf(g_base_url, sizeof g_base_url, "%s", url);
+    if (key && *key) snprintf(g_key, sizeof g_key, "%s", key);
+    if (secret && *secret) snprintf(g_secret, sizeof g_secret, "%s", secret);
+    if (!parse_base_url(g_base_url)) {
+        fprintf(stderr, "the base URL must be http://host:port/...: %s\n", g_base_url);
+        return 2;
+    }
+    snprintf(g_run, sizeof g_run, "%lx%lx", (unsigned long)time(NULL), (unsigned long)getpid());
+    int st = 0;
+    char *ping = hub_http("GET", "/_hub/inflight", NULL, &st);
+    free(ping);
+    if (st != 200) {
+        fprintf(stderr, "the hub at %s:%s does not answer GET /_hub/inflight (status %d)\n", g_host, g_port, st);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    const char *only = getenv("SUPRSEND_BG_TEST_ONLY");
+    double t0 = mono_ms();
+    for (size_t i = 0; i < sizeof SCENARIOS / sizeof *SCENARIOS; i++) {
+        if (!selected(only, SCENARIOS[i].name)) continue;
+        double s0 = mono_ms();
+        SCENARIOS[i].fn();
+        if (g_verbose) printf("   (%s: %.0f ms)\n", SCENARIOS[i].name, mono_ms() - s0);
+    }
+    alarm(0);
+    hub_reset();
+    if (g_verbose) printf("total: %.1f s\n", (mono_ms() - t0) / 1000.0);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
