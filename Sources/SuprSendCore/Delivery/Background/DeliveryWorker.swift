@@ -296,7 +296,7 @@ public final class DeliveryWorker: @unchecked Sendable {
             if queue.isDurable {
                 // The outbox keeps them, and what waits, for the next client.
                 queue.release(left)
-                leftAtStop = left.count + queue.waitingCount
+                leftAtStop = queue.waitingCount
                 stopped = true
                 return []
             }

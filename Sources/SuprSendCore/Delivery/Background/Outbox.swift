@@ -48,7 +48,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 try db.transaction { () throws(SQLiteConnection.Failure) in
                     try db.execute("""
                         CREATE TABLE IF NOT EXISTS events(
-                            id INTEGER PRIMARY KEY AUTOINCREMENT,
+                            id INTEGER PRIMARY KEY,
                             enqueued_at INTEGER NOT NULL,
                             attempts INTEGER NOT NULL DEFAULT 0,
                             lease_owner TEXT,
@@ -90,30 +90,64 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     // MARK: - EventQueue
 
+    /// Events handed to `add` and not yet committed, by ticket; and the outcomes of committed
+    /// ones that their threads have not picked up yet. Guarded by `pendingLock`.
+    private let pendingLock = Lock()
+    private var pending: [(ticket: Int, event: PreparedEvent)] = []
+    private var outcomes: [Int: Result<(UInt64, Int), SuprSendError>] = [:]
+    private var nextTicket = 0
+
+    /// Commits the event before returning. Threads that add at the same moment share a commit
+    /// (group commit): whichever takes the connection first writes every pending event in one
+    /// transaction, and each thread returns its own event's outcome.
     public func add(_ event: PreparedEvent) throws(SuprSendError) -> (sequence: UInt64, waiting: Int) {
-        let result: Result<(UInt64, Int), SuprSendError> = lock.withLock {
-            do throws(SQLiteConnection.Failure) {
-                try db.query("""
-                    INSERT INTO events(enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
-                    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                    """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
-                          .text(event.name), .text(event.distinctId), .blob(event.json)])
-                addedSinceTake += 1
-                return .success((UInt64(db.lastInsertRowID), addedSinceTake))
-            } catch {
-                return .failure(addFailure(error))
-            }
+        let ticket: Int = pendingLock.withLock {
+            nextTicket += 1
+            pending.append((nextTicket, event))
+            return nextTicket
         }
-        return try result.get()
+        let outcome: Result<(UInt64, Int), SuprSendError> = lock.withLock {
+            if let done = pendingLock.withLock({ outcomes.removeValue(forKey: ticket) }) { return done }
+            let batch = pendingLock.withLock {
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            var results: [Int: Result<(UInt64, Int), SuprSendError>] = [:]
+            do throws(SQLiteConnection.Failure) {
+                try db.transaction { () throws(SQLiteConnection.Failure) in
+                    for (ticket, event) in batch {
+                        try db.query("""
+                            INSERT INTO events(enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                            """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
+                                  .text(event.name), .text(event.distinctId), .blob(event.json)])
+                        addedSinceTake += 1
+                        results[ticket] = .success((UInt64(db.lastInsertRowID), addedSinceTake))
+                    }
+                }
+            } catch {
+                // Rolled back: none of them is queued.
+                let failure = addFailure(error, adding: batch.reduce(0) { $0 + $1.event.json.count })
+                addedSinceTake = max(addedSinceTake - results.count, 0)
+                for (ticket, _) in batch { results[ticket] = .failure(failure) }
+            }
+            let mine = results.removeValue(forKey: ticket) ?? .failure(SuprSendError(.internal, "outbox: lost track of an event"))
+            if !results.isEmpty { pendingLock.withLock { outcomes.merge(results) { $1 } } }
+            return mine
+        }
+        return try outcome.get()
     }
 
-    /// A full outbox (its max_page_count) is a full queue; a full disk is a storage failure.
-    private func addFailure(_ failure: SQLiteConnection.Failure) -> SuprSendError {
+    /// A full outbox (its max_page_count, outbox_max_bytes) is a full queue; a full disk is a
+    /// storage failure. SQLite says "full" for both.
+    private func addFailure(_ failure: SQLiteConnection.Failure, adding bytes: Int) -> SuprSendError {
         if failure.code & 0xFF == 13 /* SQLITE_FULL */ {
-            let pages = ((try? db.integer("PRAGMA page_count")) ?? 0) ?? 0
+            let pages = ((try? db.integer("PRAGMA page_count")) ?? nil) ?? 0
             let limit = ((try? db.integer("PRAGMA max_page_count")) ?? nil) ?? Int64.max
-            if pages >= limit - 1 {
-                return SuprSendError(.queueFull, "outbox '\(path)' is full (outbox_max_bytes); nothing was queued")
+            let pageSize = ((try? db.integer("PRAGMA page_size")) ?? nil) ?? 4096
+            if limit < Int64.max / pageSize, (pages * pageSize) + Int64(bytes) + 65_536 >= limit * pageSize {
+                return SuprSendError(.queueFull, "outbox '\(path)' is full (outbox_max_bytes: \(limit * pageSize) bytes); "
+                    + "nothing was queued")
             }
         }
         return SuprSendError(.storage, "outbox '\(path)': the event could not be written: \(failure.message); nothing was queued")
@@ -151,7 +185,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     public var lastSequence: UInt64 {
         UInt64(attempt("reading the queue", default: 0) { () throws(SQLiteConnection.Failure) in
-            try db.integer("SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+            try db.integer("SELECT max(id) FROM events") ?? 0
         })
     }
 
@@ -194,11 +228,13 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     public func takeExpired(enqueuedBefore cutoffMilliseconds: Int64, maxEvents: Int) -> [QueuedEvent] {
         attempt("removing expired events", default: []) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
+                // Only the oldest waiting events are looked at (ids grow with time): a scan of
+                // the whole file at every turn of the worker would cost more than the sending.
                 try claim("""
                     DELETE FROM events WHERE id IN
-                        (SELECT id FROM events WHERE lease_until < ?1 AND enqueued_at < ?2 ORDER BY id LIMIT ?3)
+                        (SELECT id FROM events WHERE lease_until < ?1 ORDER BY id LIMIT ?3) AND enqueued_at < ?2
                     RETURNING id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json
-                    """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(maxEvents))])
+                    """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
             }
         }
     }

@@ -1,0 +1,232 @@
+import Glibc
+import Testing
+
+@testable import SuprSendCore
+
+// The durable queue against real SQLite files in a temporary directory.
+
+@Suite("Background delivery: the outbox")
+struct OutboxTests {
+    private let preparer = EventPreparer(workspaceKey: "k", sdkVersion: "t", rules: EventRules(), autoIdempotency: true)
+
+    private func prepared(_ index: Int, key: String? = nil, at time: Int64? = nil) -> PreparedEvent {
+        var event = Event(distinctId: "user_\(index)", name: "order_placed")
+        event.idempotencyKey = key
+        guard case .success(let ready) = preparer.prepare(event) else { fatalError("refused") }
+        guard let time else { return ready }
+        return PreparedEvent(json: ready.json, insertId: ready.insertId, idempotencyKey: ready.idempotencyKey,
+                             name: ready.name, distinctId: ready.distinctId, time: time)
+    }
+
+    private func withDirectory(_ body: (String) throws -> Void) rethrows {
+        let directory = TempDirectory()
+        defer {
+            for suffix in ["", "-wal", "-shm"] { unlink(directory.path + "/outbox.db" + suffix) }
+            directory.remove()
+        }
+        try body(directory.path + "/outbox.db")
+    }
+
+    @Test func eventsSurviveReopeningWithTheirBytes() throws {
+        try withDirectory { path in
+            var added: [PreparedEvent] = []
+            do {
+                let outbox = try Outbox(path: path, leaseSeconds: 60)
+                for index in 0..<3 {
+                    let event = prepared(index, key: index == 1 ? "order-1" : nil)
+                    let (sequence, _) = try outbox.add(event)
+                    #expect(sequence == UInt64(index + 1))
+                    added.append(event)
+                }
+            }
+            let reopened = try Outbox(path: path, leaseSeconds: 60)
+            #expect(reopened.waitingCount == 3)
+            #expect(reopened.lastSequence == 3)
+            let taken = reopened.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(taken.map(\.sequence) == [1, 2, 3])
+            #expect(taken.map(\.json) == added.map(\.json))
+            #expect(taken.map(\.insertId) == added.map(\.insertId))
+            #expect(taken[1].idempotencyKey == "order-1")
+            #expect(taken[0].idempotencyKey == added[0].insertId, "the automatic key is kept too")
+            #expect(taken.map(\.distinctId) == ["user_0", "user_1", "user_2"])
+            reopened.settle(taken)
+            #expect(reopened.lowestUnsettled == nil)
+        }
+    }
+
+    @Test func aLeaseKeepsOtherClientsAwayUntilItEnds() throws {
+        try withDirectory { path in
+            let clock = ManualClock()
+            let first = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let second = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            for index in 0..<5 { _ = try first.add(prepared(index)) }
+            let claimed = first.take(maxEvents: 3, maxJSONBytes: .max)
+            #expect(claimed.map(\.sequence) == [1, 2, 3])
+            #expect(second.take(maxEvents: 10, maxJSONBytes: .max).map(\.sequence) == [4, 5])
+            #expect(second.take(maxEvents: 10, maxJSONBytes: .max).isEmpty)
+            #expect(second.lowestUnsettled == 1, "leased events still count for a flush")
+            clock.advance(31)  // the first client died holding its lease
+            let recovered = second.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(recovered.map(\.sequence) == [1, 2, 3, 4, 5])
+            #expect(recovered.map(\.insertId).prefix(3) == claimed.map(\.insertId)[...])
+        }
+    }
+
+    @Test func requeueCountsAttemptsAndReleaseKeepsEvents() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            for index in 0..<2 { _ = try outbox.add(prepared(index)) }
+            var taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            taken[0].attempts = 2
+            taken[1].attempts = 2
+            outbox.requeue(taken)
+            var again = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(again.map(\.attempts) == [2, 2])
+            outbox.settle([again[0]])
+            outbox.release([again[1]])
+            again = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(again.map(\.sequence) == [2])
+        }
+    }
+
+    @Test func takeKeepsARequestUnderItsByteBound() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            for index in 0..<5 { _ = try outbox.add(prepared(index)) }
+            let size = outbox.take(maxEvents: 1, maxJSONBytes: 1)
+            #expect(size.count == 1, "one event is taken even when it alone is over the bound")
+            let two = outbox.take(maxEvents: 10, maxJSONBytes: size[0].jsonByteCount * 2 + 1)
+            #expect(two.count == 2)
+            #expect(outbox.hasFullBatch(maxEvents: 2, maxJSONBytes: .max))
+            #expect(!outbox.hasFullBatch(maxEvents: 3, maxJSONBytes: .max))
+        }
+    }
+
+    @Test func expiredEventsAreTakenOut() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            _ = try outbox.add(prepared(0, at: 1_000))
+            _ = try outbox.add(prepared(1, at: 2_000))
+            _ = try outbox.add(prepared(2, at: Clock.nowMilliseconds()))
+            let expired = outbox.takeExpired(enqueuedBefore: 5_000, maxEvents: 100)
+            #expect(expired.map(\.sequence) == [1, 2])
+            #expect(outbox.waitingCount == 1)
+        }
+    }
+
+    @Test func storageProblemsNameThePathAndTheCause() throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        func failure(_ path: String) -> SuprSendError? {
+            do {
+                _ = try Outbox(path: path, leaseSeconds: 30)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let missing = failure(directory.path + "/no/such/dir/outbox.db")
+        #expect(missing?.status == .storage)
+        #expect(missing?.message.contains(directory.path + "/no/such/dir/outbox.db") == true)
+        #expect(missing?.message.contains("No such file or directory") == true, "\(missing?.message ?? "")")
+
+        let garbage = directory.write("garbage.db", Array(repeating: UInt8(ascii: "x"), count: 4096))
+        let notADatabase = failure(garbage)
+        #expect(notADatabase?.status == .storage)
+        #expect(notADatabase?.message.contains("not a database") == true, "\(notADatabase?.message ?? "")")
+
+        let newer = directory.path + "/newer.db"
+        do {
+            let db = try SQLiteConnection(path: newer)
+            try db.execute("PRAGMA user_version = 99")
+        }
+        defer { unlink(newer) }
+        let fromTheFuture = failure(newer)
+        #expect(fromTheFuture?.status == .storage)
+        #expect(fromTheFuture?.message.contains("newer version") == true)
+    }
+
+    @Test func aFullOutboxIsAFullQueue() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, maxBytes: 1 << 20, leaseSeconds: 30)
+            var body = Event(distinctId: "u", name: "big_event")
+            try body.setProperties(json: utf8Bytes("{\"x\":\"" + String(repeating: "y", count: 50_000) + "\"}"))
+            guard case .success(let big) = preparer.prepare(body) else { Issue.record("refused"); return }
+            var accepted = 0
+            var refusal: SuprSendError?
+            for _ in 0..<100 {
+                do throws(SuprSendError) {
+                    _ = try outbox.add(big)
+                    accepted += 1
+                } catch {
+                    refusal = error
+                    break
+                }
+            }
+            #expect(refusal?.status == .queueFull, "\(refusal?.message ?? "no refusal")")
+            #expect(accepted > 5 && accepted < 25)
+            #expect(outbox.waitingCount == accepted, "a refused event leaves nothing behind")
+        }
+    }
+
+    @Test func threadsShareCommitsAndEachGetsItsOwnSequence() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let events = (0..<8).map { prepared($0) }
+            let results = ResultsBox()
+            var threads: [WorkerThread] = []
+            for thread in 0..<8 {
+                guard case .success(let started) = WorkerThread.start(name: "t", {
+                    for _ in 0..<200 {
+                        if let (sequence, _) = try? outbox.add(events[thread]) { results.append(sequence) }
+                    }
+                }) else { Issue.record("no thread"); return }
+                threads.append(started)
+            }
+            threads.forEach { $0.join() }
+            #expect(results.values.count == 1600)
+            #expect(Set(results.values).count == 1600)
+            #expect(outbox.waitingCount == 1600)
+        }
+    }
+
+    @Test func aClosedWorkerLeavesEventsForTheNextClient() throws {
+        try withDirectory { path in
+            let clock = ManualClock()
+            let log = ReportLog()
+            let sender = RequestSender(baseURL: "http://127.0.0.1:1/", workspaceKey: "k", workspaceSecret: "s",
+                                       transport: ScriptedTransport([]), retryPolicy: RetryPolicy(), logger: .off)
+            var settings = WorkerSettings()
+            settings.flushIntervalMilliseconds = 0
+            do {
+                let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+                let transport = ScriptedConcurrentTransport(clock: clock, [])
+                transport.holdAnswers = true
+                let worker = DeliveryWorker(queue: outbox, transport: transport, sender: sender, settings: settings,
+                                            clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+                for index in 0..<150 { _ = try outbox.add(prepared(index)) }
+                worker.runOnce()
+                #expect(worker.stats.inFlight == 150)
+                worker.requestStop()
+                worker.run()
+                #expect(worker.leftAtStop == 150)
+                #expect(log.reports.isEmpty, "nothing is reported closed: the events stay in the file")
+            }
+            let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let transport = ScriptedConcurrentTransport(clock: clock, Array(repeating: ScriptedConcurrentTransport.acceptAll, count: 2))
+            let worker = DeliveryWorker(queue: outbox, transport: transport, sender: sender, settings: settings,
+                                        clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+            worker.runOnce()
+            worker.runOnce()
+            #expect(log.reports.count == 150 && log.reports.allSatisfy { $0.status == .ok && $0.event.attempts == 1 })
+            #expect(outbox.lowestUnsettled == nil)
+        }
+    }
+}
+
+final class ResultsBox: @unchecked Sendable {
+    private let lock = Lock()
+    private var collected: [UInt64] = []
+    var values: [UInt64] { lock.withLock { collected } }
+    func append(_ value: UInt64) { lock.withLock { collected.append(value) } }
+}
