@@ -300,6 +300,12 @@ void suprsend_bulk_response_free(suprsend_bulk_response *response);
  * restart. NULL or "" = the memory queue (the default). */
 int suprsend_options_set_outbox_path(suprsend_options *opts, const char *path);
 
+/* With on != 0, every commit to the outbox reaches the disk before suprsend_enqueue returns
+ * (SQLite's synchronous=FULL: an fsync per commit), so that a power loss loses nothing either.
+ * The default (0, synchronous=NORMAL in WAL mode) survives a crash or kill -9 of the process,
+ * and may lose the last commits on a power loss. See the README for what it costs. */
+int suprsend_options_set_outbox_power_safe(suprsend_options *opts, int on);
+
 /* The most events the memory queue holds (queued, waiting for a retry or in flight);
  * default 100000, range 1..10000000. A full queue refuses with SUPRSEND_E_QUEUE_FULL. The
  * memory queue also holds at most 256 MiB of serialized events. */

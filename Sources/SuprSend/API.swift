@@ -363,6 +363,11 @@ public func suprsend_options_set_outbox_path(_ options: OpaquePointer!, _ path: 
 }
 
 @c @implementation
+public func suprsend_options_set_outbox_power_safe(_ options: OpaquePointer!, _ on: Int32) -> Int32 {
+    updateOptions(options) { configuration in configuration.outboxPowerSafe = on != 0 }
+}
+
+@c @implementation
 public func suprsend_options_set_queue_capacity(_ options: OpaquePointer!, _ events: Int) -> Int32 {
     updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setQueueCapacity(events) }
 }

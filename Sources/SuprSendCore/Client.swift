@@ -181,7 +181,7 @@ public final class Client: @unchecked Sendable {
                 let lease = min(Double(configuration.timeoutMilliseconds) / 1000 + 30, 120)
                 do throws(SuprSendError) {
                     queue = try Outbox(path: path, maxBytes: configuration.outboxMaxBytes, leaseSeconds: lease,
-                                       clock: workerClock, logger: logger)
+                                       powerSafe: configuration.outboxPowerSafe, clock: workerClock, logger: logger)
                 } catch {
                     return .failure(error)
                 }

@@ -24,6 +24,9 @@ public struct Configuration: Sendable {
     public private(set) var outboxPath: String?
     public private(set) var queueCapacity = MemoryQueue.defaultCapacity
     public private(set) var outboxMaxBytes: Int64 = 1 << 30
+    /// SQLite's synchronous=FULL: every commit reaches the disk before enqueue returns (power
+    /// loss loses nothing), at the cost of an fsync per commit.
+    public var outboxPowerSafe = false
     public private(set) var flushIntervalMilliseconds = 1000
     public private(set) var maxEventAgeSeconds = 82_800
     public private(set) var shutdownTimeoutMilliseconds = 2000

@@ -25,8 +25,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     private var addedSinceTake = 0
 
     /// Opens (or creates) the outbox. Throws `.storage` with the path and the cause.
-    public init(path: String, maxBytes: Int64 = defaultMaxBytes, leaseSeconds: Double, clock: WorkerClock = SystemClock(),
-                logger: Logger = .off) throws(SuprSendError) {
+    public init(path: String, maxBytes: Int64 = defaultMaxBytes, leaseSeconds: Double, powerSafe: Bool = false,
+                clock: WorkerClock = SystemClock(), logger: Logger = .off) throws(SuprSendError) {
         self.path = path
         self.leaseMilliseconds = Int64(max(leaseSeconds, 1) * 1000)
         self.clock = clock
@@ -37,8 +37,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             db.setBusyTimeout(milliseconds: 10_000)
             try db.execute("PRAGMA journal_mode=WAL")
             // WAL with NORMAL: a commit is in the log before add returns; kill -9 loses nothing
-            // (power loss may lose the last commits; see the README).
-            try db.execute("PRAGMA synchronous=NORMAL")
+            // (power loss may lose the last commits). FULL adds an fsync to every commit.
+            try db.execute(powerSafe ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
             let version = try db.integer("PRAGMA user_version") ?? 0
             if version > Self.schemaVersion {
                 throw SQLiteConnection.Failure(code: 0, message: "written by a newer version of libsuprsend "
