@@ -558,16 +558,6 @@ def test_unusable_outbox_raises_storage_error(hub, tmp_path):
 
 def test_outbox_survives_a_killed_process(hub, tmp_path):
     outbox = str(tmp_path / "outbox.db")
-    probe = make(hub, outbox=str(tmp_path / "probe.db"), flush_interval=60)
-    try:
-        probe.enqueue(Event("user", "probe"))
-    except SuprsendStorageError as e:
-        if "not available" in str(e):
-            pytest.skip(f"this libsuprsend has no outbox yet: {e}")
-        raise
-    finally:
-        probe.close(timeout=10)
-    hub.reset()
     proc = _run_script(
         "import os\n"
         "from suprsend_native import Suprsend, Event\n"
@@ -587,6 +577,28 @@ def test_outbox_survives_a_killed_process(hub, tmp_path):
     events = hub.events()
     assert sorted(e["properties"]["i"] for e in events) == [0, 1, 2, 3, 4]
     assert len({e["$insert_id"] for e in events}) == 5
+
+
+def test_outbox_keeps_what_close_left_for_the_next_client(hub, tmp_path):
+    outbox = str(tmp_path / "outbox.db")
+    first = Deliveries()
+    hub.faults([{"delay_ms": 3000, "status": 503}] * 4)
+    client = make(hub, on_delivery=first, flush_interval=0, outbox=outbox)
+    for i in range(4):
+        client.enqueue(Event("user", "left_in_outbox", {"i": i}))
+    wait_until(lambda: client.stats()["in_flight"] > 0, 5, "a request in flight")
+    assert client.stats()["outbox_bytes"] > 0
+    assert client.close(timeout=0.3) is False
+    assert first.snapshot() == []  # an outbox keeps them: no "closed" fate
+    hub.faults([])
+    second = Deliveries()
+    with make(hub, on_delivery=second, outbox=outbox) as client:
+        stats = client.stats()  # its worker starts at once and may have sent them already
+        assert stats["queued"] + stats["in_flight"] + stats["delivered"] == 4, stats
+        assert client.flush(timeout=10) is True
+    assert second.statuses() == ["delivered"] * 4
+    events = hub.events()
+    assert sorted(e["properties"]["i"] for e in events) == [0, 1, 2, 3]
 
 
 # --- fork and exit -------------------------------------------------------------------------------
