@@ -75,6 +75,9 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// The lowest sequence whose fate is being reported now; a flush waits for the callbacks.
     private var reportingFrom: UInt64?
     private var closing = false
+    /// When expiry was last looked for (monotonic): once a second is enough, and an outbox
+    /// pays a transaction for each look.
+    private var lastExpiryCheck = -Double.infinity
     private var stopRequested = false
     private var stopped = false
     private var counters = DeliveryStats()
@@ -135,7 +138,10 @@ public final class DeliveryWorker: @unchecked Sendable {
                 plan.stop = true
                 return plan
             }
-            plan.reports = expire(wall: wall)
+            if now - lastExpiryCheck >= 1 {
+                lastExpiryCheck = now
+                plan.reports = expire(wall: wall)
+            }
             reportingFrom = plan.reports.lazy.map(\.event.sequence).min()
             let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
             while inFlight.count < settings.maxRequestsInFlight, now >= pausedUntil,
