@@ -354,8 +354,12 @@ public final class DeliveryWorker: @unchecked Sendable {
         return state.withLock {
             while true {
                 if let lowest = lowestUnsettled(), lowest <= sequence, !stopped {
-                    if let deadline, clock.monotonicSeconds() >= deadline { return false }
-                    state.wait(until: deadline)
+                    let now = clock.monotonicSeconds()
+                    if let deadline, now >= deadline { return false }
+                    // Another process settling events of a shared outbox wakes no one here:
+                    // look again now and then.
+                    let wake = queue.pollInterval.map { now + min($0, 0.2) }
+                    state.wait(until: [deadline, wake].compactMap { $0 }.min())
                 } else {
                     return lowestUnsettled().map { $0 > sequence } ?? true
                 }
