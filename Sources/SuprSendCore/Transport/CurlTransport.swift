@@ -122,6 +122,9 @@ final class CurlHandle {
     fileprivate var body: [UInt8] = []
     fileprivate var bodyTruncated = false
     fileprivate var retryAfter: String?
+    /// Whether the header block of the answer ended (its empty line came): libcurl takes an
+    /// answer cut off inside its headers for a whole one.
+    fileprivate var headerEnded = false
     private var currentURL: String?
     private var userAgentHeader = ""
     /// Requests libcurl has started in the current transfer; a second one is a re-send.
@@ -216,6 +219,7 @@ final class CurlHandle {
         body.removeAll(keepingCapacity: true)
         bodyTruncated = false
         retryAfter = nil
+        headerEnded = false
         errorBuffer[0] = 0
         requestsStarted = 0
 
@@ -263,12 +267,20 @@ final class CurlHandle {
         guard code == CURLE_OK else {
             if code == CURLE_ABORTED_BY_CALLBACK && requestsStarted > 1 {
                 return .failure(TransportFailure(.transient, "the connection closed before the hub answered "
-                    + "(the request may have been processed)"))
+                    + "(the request may have been processed)", mayHaveBeenProcessed: true))
             }
-            return .failure(TransportFailure(Self.kind(of: code), describe(code)))
+            // The pre-request function runs once connected, just before the request goes out:
+            // a failure after it may come after the hub got, and processed, the request.
+            return .failure(TransportFailure(Self.kind(of: code), describe(code), mayHaveBeenProcessed: requestsStarted > 0))
         }
         var status = 0
         _ = suprsend_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        // A body cut short of its Content-Length, or of its last chunk, libcurl reports itself
+        // (CURLE_PARTIAL_FILE, CURLE_RECV_ERROR); headers cut short it does not.
+        guard headerEnded, status > 0 else {
+            return .failure(TransportFailure(.transient, "the answer was cut off (the connection closed inside its "
+                + "headers; the request may have been processed)", mayHaveBeenProcessed: true))
+        }
         return .success(HTTPAnswer(status: status, body: body, retryAfter: retryAfter, bodyTruncated: bodyTruncated))
     }
 
@@ -320,6 +332,12 @@ final class CurlHandle {
         // A new status line starts a new header block (after "100 Continue", or a proxy's).
         if line.starts(with: "HTTP/".utf8) {
             retryAfter = nil
+            headerEnded = false
+            return
+        }
+        // The empty line that ends a block ("\r\n"; a bare "\n" from lax servers, which libcurl takes).
+        if line.count <= 2 && line.allSatisfy({ $0 == 0x0D || $0 == 0x0A }) && line.last == 0x0A {
+            headerEnded = true
             return
         }
         let name = "retry-after:".utf8

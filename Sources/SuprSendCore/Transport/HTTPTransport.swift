@@ -34,10 +34,15 @@ public struct TransportFailure: Error, Sendable, Equatable {
     }
     public var kind: Kind
     public var message: String
+    /// Whether the request may have reached the hub and been processed (the failure came
+    /// after it was sent): sent again, it could be processed twice unless it carries an
+    /// idempotency key.
+    public var mayHaveBeenProcessed: Bool
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, mayHaveBeenProcessed: Bool = false) {
         self.kind = kind
         self.message = message
+        self.mayHaveBeenProcessed = mayHaveBeenProcessed
     }
 }
 
