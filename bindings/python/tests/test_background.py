@@ -366,9 +366,6 @@ def test_close_delivers_what_is_queued(hub):
     assert len(hub.events()) == 20
 
 
-@pytest.mark.xfail(strict=True, reason="libsuprsend bug: suprsend_client_close returns SUPRSEND_E_TIMEOUT when "
-                   "the deadline passes while delivery callbacks of delivered events still run, though "
-                   "nothing was left")
 def test_close_with_slow_callbacks_returns_true_when_everything_was_delivered(hub):
     got = Deliveries()
 
@@ -599,6 +596,17 @@ def test_outbox_keeps_what_close_left_for_the_next_client(hub, tmp_path):
     assert second.statuses() == ["delivered"] * 4
     events = hub.events()
     assert sorted(e["properties"]["i"] for e in events) == [0, 1, 2, 3]
+
+
+def test_power_safe_outbox_delivers(hub, tmp_path):
+    got = Deliveries()
+    with make(hub, on_delivery=got, outbox=tmp_path / "safe.db", outbox_power_safe=True) as client:
+        for i in range(3):
+            client.enqueue(Event("user", "power_safe", {"i": i}))
+        assert client.stats()["outbox_bytes"] > 0
+        assert client.flush(timeout=10) is True
+    assert got.statuses() == ["delivered"] * 3
+    assert sorted(e["properties"]["i"] for e in hub.events()) == [0, 1, 2]
 
 
 # --- fork and exit -------------------------------------------------------------------------------

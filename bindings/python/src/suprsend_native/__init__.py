@@ -13,6 +13,11 @@ A drop-in for the event API of the official ``suprsend-py-sdk``: change the impo
     bulk.append(Event("user_1", "e1"), Event("user_2", "e2"))
     print(bulk.trigger())      # BulkResponse<status: success | total: 2 | success: 2 | failure: 0 | warnings: 0>
 
+    # Background delivery: returns at once; each event's fate goes to on_delivery
+    client = Suprsend("WORKSPACE_KEY", "WORKSPACE_SECRET", on_delivery=print)
+    client.enqueue(Event("user_1", "product_purchased"))
+    client.close()             # delivers what is queued (within shutdown_timeout)
+
 The shared library is found through ``SUPRSEND_LIBRARY``, a copy bundled in the package,
 the system's library path, or a source checkout's ``dist/lib/libsuprsend.so``.
 """

@@ -112,6 +112,7 @@ _PROTOTYPES = {
 # are used (HAS_BACKGROUND, missing_background).
 _BACKGROUND_PROTOTYPES = {
     "suprsend_options_set_outbox_path": (c_int, [c_void_p, c_char_p]),
+    "suprsend_options_set_outbox_power_safe": (c_int, [c_void_p, c_int]),
     "suprsend_options_set_queue_capacity": (c_int, [c_void_p, c_long]),
     "suprsend_options_set_outbox_max_bytes": (c_int, [c_void_p, c_longlong]),
     "suprsend_options_set_flush_interval_ms": (c_int, [c_void_p, c_long]),

@@ -230,6 +230,9 @@ class Suprsend:
         queue_capacity: the most events the memory queue holds, waiting or in flight
             (default 100000).
         outbox_max_bytes: the most bytes the outbox file may grow to (default 1 GiB).
+        outbox_power_safe: when true, every commit to the outbox is synced to disk (SQLite's
+            synchronous=FULL), so that a power loss loses nothing either; slower. The default
+            survives a crash or kill -9 of the process.
         flush_interval: seconds an event waits for its batch to fill before it is sent anyway
             (default 1; 0 sends at once).
         max_event_age: seconds after which an undelivered event is given up ("expired";
@@ -249,7 +252,8 @@ class Suprsend:
                  auto_idempotency: Optional[bool] = None, app_info: Optional[Dict[str, Any]] = None,
                  on_delivery: Optional[Callable[[Dict[str, Any]], Any]] = None,
                  outbox: Union[str, "os.PathLike[str]", None] = None, queue_capacity: Optional[int] = None,
-                 outbox_max_bytes: Optional[int] = None, flush_interval: Optional[float] = None,
+                 outbox_max_bytes: Optional[int] = None, outbox_power_safe: Optional[bool] = None,
+                 flush_interval: Optional[float] = None,
                  max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None) -> None:
         self._handle: Optional[int] = None
         self._delivery_callback: Any = None
@@ -280,6 +284,9 @@ class Suprsend:
             "queue_capacity": ("suprsend_options_set_queue_capacity",
                                None if queue_capacity is None else max(min(queue_capacity, 2**62), -1),
                                queue_capacity),
+            "outbox_power_safe": ("suprsend_options_set_outbox_power_safe",
+                                  None if outbox_power_safe is None else (1 if outbox_power_safe else 0),
+                                  outbox_power_safe),
             "outbox_max_bytes": ("suprsend_options_set_outbox_max_bytes",
                                  None if outbox_max_bytes is None else max(min(outbox_max_bytes, 2**62), -1),
                                  outbox_max_bytes),
