@@ -292,8 +292,11 @@ void suprsend_bulk_response_free(suprsend_bulk_response *response);
  * dies (a crash, kill -9, an exit without suprsend_client_close) are gone; an outbox
  * (suprsend_options_set_outbox_path) keeps them.
  *
- * fork(): a child never sends its parent's queued events; it starts with an empty queue and
- * its own worker on its first enqueue. The parent is not affected.
+ * fork(): a child never sends its parent's memory queue; it starts with an empty queue and
+ * its own worker on its first enqueue. The parent is not affected. With an outbox, the child
+ * opens its own connection to the same file, which is shared: any client that has the file
+ * open may deliver any event in it (each one at a time, under a lease), and the fate is
+ * reported in the process that delivered it.
  * ------------------------------------------------------------------------------------- */
 
 /* A SQLite file that holds the queue, so that what enqueue accepted survives a crash and a

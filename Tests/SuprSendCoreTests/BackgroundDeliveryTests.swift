@@ -258,10 +258,19 @@ struct BackgroundDeliveryTests {
         rig.turns(60)
         let reports = rig.log.reports
         #expect(reports.count == 3)
-        #expect(reports.allSatisfy { $0.status == .timeout && $0.event.attempts >= 3 })
+        #expect(reports.allSatisfy { $0.status == .timeout && $0.event.attempts >= 3 && $0.httpStatus == 0 })
         #expect(rig.worker.stats.dropped == 3 && rig.worker.stats.queued == 0)
         let lastStart = rig.transport.startTimes.last ?? 0
         #expect(lastStart - 1000 <= 61, "nothing is sent after the events expired")
+    }
+
+    @Test func anExpiredEventReportsTheLastStatusItGot() throws {
+        let rig = Rig(flushIntervalMilliseconds: 0, maxEventAgeSeconds: 10,
+                      script: Array(repeating: ScriptedConcurrentTransport.status(503), count: 100))
+        try rig.enqueue(2)
+        rig.turns(40)
+        #expect(rig.log.reports.count == 2)
+        #expect(rig.log.reports.allSatisfy { $0.status == .timeout && $0.httpStatus == 503 })
     }
 
     @Test func anAnswerThatCannotBeReadIsRetriedNotRefused() throws {

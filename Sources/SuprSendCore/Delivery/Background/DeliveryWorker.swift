@@ -201,7 +201,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         counters.dropped += expired.count
         let message = "not delivered within max_event_age_s (\(settings.maxEventAgeSeconds) s)"
         logger.log(.error, "\(expired.count) event(s) expired undelivered: \(message)")
-        return expired.map { DeliveryReport(status: .timeout, httpStatus: 0, message: message, event: $0) }
+        return expired.map { DeliveryReport(status: .timeout, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) }
     }
 
     private func sendBatch(_ events: [QueuedEvent], id: Int) {
@@ -232,7 +232,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                     let retryAfter = answer.retryAfter.flatMap {
                         RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
                     }
-                    failed(events, reason: "HTTP \(answer.status)", retryAfter: retryAfter, now: now)
+                    failed(events, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter, now: now)
                 case .success(let answer):
                     sender.logAnswer(answer, seconds: 0)
                     consecutiveFailures = 0
@@ -254,10 +254,11 @@ public final class DeliveryWorker: @unchecked Sendable {
                         }
                     }
                     if !again.isEmpty {
-                        failed(again, reason: "no usable record in the hub's answer", retryAfter: nil, now: now)
+                        failed(again, reason: "no usable record in the hub's answer", httpStatus: answer.status,
+                               retryAfter: nil, now: now)
                     }
                 case .failure(let failure):
-                    failed(events, reason: failure.message, retryAfter: nil, now: now)
+                    failed(events, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
                 }
             }
             if let lowest = reports.lazy.map(\.event.sequence).min() {
@@ -271,10 +272,14 @@ public final class DeliveryWorker: @unchecked Sendable {
 
     /// A request failed for now: its events wait in the queue again, and the whole worker
     /// pauses for the back-off. Called with the lock held.
-    private func failed(_ events: [QueuedEvent], reason: String, retryAfter: Double?, now: Double) {
+    private func failed(_ events: [QueuedEvent], reason: String, httpStatus: Int, retryAfter: Double?, now: Double) {
         consecutiveFailures += 1
         let delay = settings.retryPolicy.delay(beforeRetry: consecutiveFailures, retryAfter: retryAfter, unitRandom: unitRandom)
         pausedUntil = max(pausedUntil, now + delay)
+        var events = events
+        if httpStatus != 0 {
+            for index in events.indices { events[index].lastHTTPStatus = Int32(clamping: httpStatus) }
+        }
         queue.requeue(events)
         logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
             + "sending again in \(Int((delay * 1000).rounded())) ms")
@@ -321,7 +326,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         if !left.isEmpty {
             logger.log(.error, "\(left.count) event(s) not delivered before the client closed")
             let message = "the client was closed before the event was delivered"
-            deliver(left.map { DeliveryReport(status: .closed, httpStatus: 0, message: message, event: $0) })
+            deliver(left.map { DeliveryReport(status: .closed, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) })
         }
         state.withLock { state.broadcast() }
     }

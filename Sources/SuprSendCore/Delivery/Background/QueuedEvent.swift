@@ -11,6 +11,9 @@ public struct QueuedEvent: Sendable {
     public let enqueuedAtMilliseconds: Int64
     /// Requests that carried the event so far.
     public var attempts: Int32 = 0
+    /// The HTTP status of the last answer that did not settle it (0: none yet), reported
+    /// with a fate that came without one (expired, closed).
+    public var lastHTTPStatus: Int32 = 0
     /// The event JSON, then its insert id, idempotency key, name and distinct_id.
     private let storage: [UInt8]
     private let jsonCount: Int32
