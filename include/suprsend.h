@@ -134,7 +134,10 @@ int suprsend_options_set_ca_file(suprsend_options *opts, const char *path);
  * 408, 429, 500, 502, 503, 504); default 3, 0 = none, at most 20. Waits grow exponentially
  * with full jitter (0.5 s base, 30 s cap); a Retry-After header sets the least wait (at
  * most 60 s). Every attempt is signed anew and carries the same $insert_id and
- * idempotency key, so the hub can drop a duplicate. */
+ * idempotency key, so the hub can drop a duplicate. An event without a key (auto
+ * idempotency off, none set) is retried only when the hub certainly did not process it
+ * (could not connect, 408, 429, 503); a failure after the request went out (no answer, an
+ * answer cut off, 500, 502, 504) is returned at once, since a retry could notify twice. */
 int suprsend_options_set_max_retries(suprsend_options *opts, int n);
 
 /* The largest serialized event accepted, in bytes; default 102400 (100 KiB, as SuprSend's
@@ -143,7 +146,10 @@ int suprsend_options_set_max_event_bytes(suprsend_options *opts, long bytes);
 
 /* With on != 0 (the default) an event sent without an idempotency key carries its $insert_id
  * (a UUID v4, new for each send) as its key, so that the library's retries of that send can
- * never be processed twice. With 0, no key is sent unless the caller set one. */
+ * never be processed twice. With 0, no key is sent unless the caller set one, and an event
+ * without one is not sent again after a failure the hub may have processed it through
+ * (see suprsend_options_set_max_retries): suprsend_track_event returns SUPRSEND_E_NETWORK
+ * or SUPRSEND_E_HTTP, and whether it was delivered is unknown. */
 int suprsend_options_set_auto_idempotency(suprsend_options *opts, int on);
 
 /* Where log lines go: fn receives every line at min_level or above. fn NULL turns logging

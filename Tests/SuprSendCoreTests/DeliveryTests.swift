@@ -84,7 +84,7 @@ struct TrackTests {
                                    transport: transport, retryPolicy: RetryPolicy(maxRetries: 3), logger: .off,
                                    sleep: SleepRecorder().closure, unitRandom: { 0 }, now: { clock.next() })
         let body = utf8Bytes(#"{"a":1}"#)
-        let delivery = sender.send(.event, body: body)
+        let delivery = sender.send(.event, body: body, keyed: { true })  // a 500 is retried only with a key
         #expect(delivery.attempts == 3)
         #expect(delivery.answer?.status == 200)
         let requests = transport.requests
@@ -210,7 +210,8 @@ struct TrackTests {
     @Test func waitsGrowWithoutRetryAfter() {
         let transport = ScriptedTransport(Array(repeating: ScriptedTransport.answer(500), count: 4))
         let sleeper = SleepRecorder()
-        let delivery = makeSender(transport, sleeper, maxRetries: 3, random: 0.5).send(.event, body: utf8Bytes("{}"))
+        let delivery = makeSender(transport, sleeper, maxRetries: 3, random: 0.5).send(.event, body: utf8Bytes("{}"),
+                                                                                      keyed: { true })
         #expect(delivery.attempts == 4)
         #expect(sleeper.recorded == [0.25, 0.5, 1.0])
     }

@@ -1711,6 +1711,44 @@ static void test_retries(void) {
     jfree(events);
     suprsend_client_free(c);
 
+    /* Auto idempotency off and no key: what the hub may have processed is not sent again (the
+     * hub could not drop the repeat); what it certainly did not process still is. */
+    {
+        suprsend_options *uo = test_opts();
+        suprsend_options_set_max_retries(uo, 3);
+        suprsend_options_set_auto_idempotency(uo, 0);
+        suprsend_client *uc = client_from(uo);
+        hub_reset();
+        hub_faults("[{\"drop\":\"after_processing\"}]");
+        CHECK_RC(send_tagged(uc, "u_r", "retry_event", "unkeyed_drop_after", NULL), SUPRSEND_E_NETWORK);
+        CHECK_ERR_HAS("not sent again");
+        CHECK_INT(hub_stat("accepted"), 1);
+        CHECK_INT(hub_stat("requests"), 1);
+
+        hub_reset();
+        hub_faults("[{\"status\":500}]");
+        CHECK_RC(send_tagged(uc, "u_r", "retry_event", "unkeyed_500", NULL), SUPRSEND_E_HTTP);
+        CHECK_INT(hub_stat("requests"), 1);
+
+        hub_reset();
+        hub_faults("[{\"status\":503},{\"status\":429}]");
+        CHECK_RC(send_tagged(uc, "u_r", "retry_event", "unkeyed_503", NULL), SUPRSEND_OK);
+        CHECK_INT(hub_stat("accepted"), 1);
+
+        /* the caller's key makes the retry safe: sent again, dropped by the hub */
+        hub_reset();
+        hub_faults("[{\"drop\":\"after_processing\"}]");
+        suprsend_event *kev = tagged_event("u_r", "retry_event", "keyed_drop_after", NULL);
+        char kkey[64];
+        snprintf(kkey, sizeof kkey, "retry-%s", g_run);
+        suprsend_event_set_idempotency_key(kev, kkey);
+        CHECK_RC(suprsend_track_event(uc, kev, NULL), SUPRSEND_OK);
+        suprsend_event_free(kev);
+        CHECK_INT(hub_stat("accepted"), 1);
+        CHECK_INT(hub_stat("duplicates"), 1);
+        suprsend_client_free(uc);
+    }
+
     /* no retries: a 503 is final */
     o = test_opts();
     suprsend_options_set_max_retries(o, 0);

@@ -93,7 +93,9 @@ public final class BulkBatch {
         }
         body.append(UInt8(ascii: "]"))
 
-        let delivery = client.sender.send(.bulk, body: body)
+        let delivery = client.sender.send(.bulk, body: body, keyed: { [packed] in
+            events.allSatisfy { packed.withBytes(of: $0) { EventEncoder.carriesIdempotencyKey($0) } }
+        })
         guard let answer = delivery.answer else {
             let message = delivery.noAnswerMessage
             client.logger.log(.error, "bulk request of \(events.count) events failed: \(message)")

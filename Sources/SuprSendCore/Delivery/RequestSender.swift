@@ -63,7 +63,20 @@ public final class RequestSender: Sendable {
         self.now = now ?? { Clock.nowSeconds() }
     }
 
-    public func send(_ endpoint: Endpoint, body: [UInt8]) -> Delivery {
+    /// Sends `body`, retrying as the retry classes allow. `keyed` says whether every event in
+    /// the body carries an idempotency key, so that the hub drops a repeat: only then is a
+    /// request that may have been processed (no answer after it went out, 500, 502, 504) sent
+    /// again; without keys a retry could notify twice, so only what certainly was not
+    /// processed is retried. Asked only when such a failure happens; nil reads a single
+    /// event's body, and takes a bulk's as unkeyed.
+    public func send(_ endpoint: Endpoint, body: [UInt8], keyed: (() -> Bool)? = nil) -> Delivery {
+        var knownKeyed: Bool?
+        func isKeyed() -> Bool {
+            if let knownKeyed { return knownKeyed }
+            let answer = keyed?() ?? (endpoint == .event && EventEncoder.carriesIdempotencyKey(body))
+            knownKeyed = answer
+            return answer
+        }
         let url = baseURL + endpoint.path
         let requestURI = basePath + endpoint.path
         let attemptsAllowed = retryPolicy.maxRetries + 1
@@ -84,12 +97,22 @@ public final class RequestSender: Sendable {
                 guard RetryPolicy.isRetryable(status: answer.status), attempt < attemptsAllowed else {
                     return Delivery(answer: answer, failure: nil, attempts: attempt)
                 }
+                guard RetryPolicy.certainlyNotProcessed(status: answer.status) || isKeyed() else {
+                    logger.log(.warning, "POST \(url) answered HTTP \(answer.status); not sent again: "
+                        + Self.unkeyedNote)
+                    return Delivery(answer: answer, failure: nil, attempts: attempt)
+                }
                 retryAfter = answer.retryAfter.flatMap { RetryPolicy.parseRetryAfter($0, nowUnixSeconds: now()) }
                 reason = "HTTP \(answer.status)"
             case .failure(let failure):
                 logger.log(.debug, "<- no answer after \(milliseconds(elapsed)) ms: \(failure.message)")
                 guard failure.kind == .transient, attempt < attemptsAllowed else {
                     return Delivery(answer: nil, failure: failure, attempts: attempt)
+                }
+                guard !failure.mayHaveBeenProcessed || isKeyed() else {
+                    var told = failure
+                    told.message += "; not sent again: " + Self.unkeyedNote
+                    return Delivery(answer: nil, failure: told, attempts: attempt)
                 }
                 retryAfter = nil
                 reason = failure.message
@@ -100,6 +123,9 @@ public final class RequestSender: Sendable {
             sleep(wait)
         }
     }
+
+    static let unkeyedNote = "the hub may have processed it, and without an idempotency key "
+        + "(auto_idempotency is off) a retry could process it twice"
 
     /// A request for one attempt, signed now (the Date must be fresh at every attempt).
     func signedRequest(_ endpoint: Endpoint, body: [UInt8]) -> HTTPRequest {

@@ -27,6 +27,16 @@ public struct RetryPolicy: Sendable {
         }
     }
 
+    /// Refusals that say the request was not processed, so that sending it again cannot
+    /// process it twice: 408 (the request did not arrive whole), 429 and 503 (turned away).
+    /// A 500, 502 or 504 may come after the work was done.
+    public static func certainlyNotProcessed(status: Int) -> Bool {
+        switch status {
+        case 408, 429, 503: true
+        default: false
+        }
+    }
+
     /// The wait before retry number `retry` (1 for the first retry). `unitRandom` returns a
     /// value in 0..<1.
     public func delay(beforeRetry retry: Int, retryAfter: Double?, unitRandom: () -> Double) -> Double {

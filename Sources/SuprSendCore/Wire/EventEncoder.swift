@@ -49,6 +49,46 @@ struct EventEncoder: Sendable {
         writer.appendRaw("}")
     }
 
+    /// Whether `json`, an event object made by `encode`, carries "$idempotency_key": the
+    /// member after the properties, followed only by an optional tenant_id and the last brace.
+    /// For a sender that has only the bytes; it reads the tail, not the whole event.
+    static func carriesIdempotencyKey(_ json: [UInt8]) -> Bool {
+        json.withUnsafeBufferPointer { carriesIdempotencyKey($0) }
+    }
+
+    static func carriesIdempotencyKey(_ json: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return false }  // past the last member
+        // ,"tenant_id":"<A-Z a-z 0-9 _ ->" — its value needs no escapes.
+        let tenant = Array(#","tenant_id":""#.utf8)
+        if end > 0, json[end - 1] == UInt8(ascii: "\""),
+           let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
+           open + 1 >= tenant.count, json[(open + 1 - tenant.count)...open].elementsEqual(tenant) {
+            end = open + 1 - tenant.count
+        }
+        // ,"$idempotency_key":"<string>" ending at `end`. Its opening quote follows a comma, so
+        // it is a member's and not inside a string; the last one before `end` is the top-level
+        // one if there is one, and a nested one is followed by more than a string.
+        guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return false }
+        let member = Array(#","$idempotency_key":""#.utf8)
+        let window = max(0, end - member.count - 6 * EventRules.maxIdempotencyKeyLength - 1)
+        var start = end - member.count
+        while start >= window {
+            if json[start] == UInt8(ascii: ","), json[start..<(start + member.count)].elementsEqual(member) { break }
+            start -= 1
+        }
+        guard start >= window else { return false }
+        // The rest must be one string: no quote but escaped ones before the closing one.
+        var index = start + member.count
+        while index < end - 1 {
+            switch json[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): return false
+            default: index += 1
+            }
+        }
+        return index == end - 1
+    }
+
     private func encodeProperties(_ properties: EventProperties, attachments: [Attachment], into writer: inout JSONWriter) {
         if properties.isEmpty {
             writer.appendRaw("{")
