@@ -193,14 +193,16 @@ int suprsend_event_set_idempotency_key(suprsend_event *event, const char *key);
  * removes it. */
 int suprsend_event_set_tenant_id(suprsend_event *event, const char *tenant_id);
 
-/* Adds an attachment (for email). path_or_url is either an http:// or https:// URL, which
- * the hub downloads, or a local file ("~/" is expanded), which is read now and sent inline
+/* Adds an attachment (for email). path_or_url is either an http:// or https:// URL with a
+ * host, which the hub downloads, or a local file ("~/" is expanded), which is read now and sent inline
  * (base64, with a content type found from its content or its extension). file_name NULL
  * means the file's base name for a local file, and no name (JSON null: the hub names the
  * download) for a URL. With ignore_if_error != 0 a file that cannot be
- * read is skipped (the call returns SUPRSEND_OK and a warning is logged when the event is
- * sent), and the hub goes on without a URL it cannot download; with 0 it returns
- * SUPRSEND_E_ATTACHMENT. A file too large for any event returns SUPRSEND_E_TOO_LARGE. */
+ * read, or is empty, is skipped (the call returns SUPRSEND_OK and a warning is logged when
+ * the event is sent), and the hub goes on without a URL it cannot download; with 0 it returns
+ * SUPRSEND_E_ATTACHMENT. An attachment that would take the event past what any event can
+ * carry (819200 bytes serialized, base64 included) returns SUPRSEND_E_TOO_LARGE and is not
+ * kept; the client's max_event_bytes is checked when the event is sent. */
 int suprsend_event_add_attachment(suprsend_event *event, const char *path_or_url,
                                   const char *file_name, int ignore_if_error);
 

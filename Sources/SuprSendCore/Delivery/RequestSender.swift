@@ -181,13 +181,13 @@ public enum BaseURL {
         var url = raw.trimmingWhitespace()
         let lowered = url.lowercased()
         guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else {
-            throw .argument("base_url: must start with http:// or https:// ('\(raw)')")
+            throw .argument("base_url: must start with http:// or https:// ('\(excerpt(raw))')")
         }
         guard url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw .argument("base_url: must be printable ASCII without spaces (percent-encode the rest) ('\(raw)')")
+            throw .argument("base_url: must be printable ASCII without spaces (percent-encode the rest) ('\(excerpt(raw))')")
         }
         guard !url.contains("?"), !url.contains("#") else {
-            throw .argument("base_url: must not contain a query or a fragment ('\(raw)')")
+            throw .argument("base_url: must not contain a query or a fragment ('\(excerpt(raw))')")
         }
         let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
         let authority = afterScheme.prefix(while: { $0 != "/" })
@@ -197,10 +197,10 @@ public enum BaseURL {
         // host[:port], or [IPv6]:port; the host itself must not be empty.
         let host = authority.hasPrefix("[") ? authority.prefix(while: { $0 != "]" }).dropFirst()
                                             : authority.prefix(while: { $0 != ":" })
-        guard !host.isEmpty else { throw .argument("base_url: has no host ('\(raw)')") }
+        guard !host.isEmpty else { throw .argument("base_url: has no host ('\(excerpt(raw))')") }
         let segments = afterScheme.dropFirst(authority.count).split(separator: "/", omittingEmptySubsequences: false)
         guard !segments.contains(where: { $0 == "." || $0 == ".." }) else {
-            throw .argument("base_url: must not contain '.' or '..' path segments ('\(raw)')")
+            throw .argument("base_url: must not contain '.' or '..' path segments ('\(excerpt(raw))')")
         }
         if !url.hasSuffix("/") { url += "/" }
         return url

@@ -15,8 +15,10 @@ public enum Attachment: Sendable, Equatable {
         let trimmed = pathOrURL.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .argument("attachment: path or URL must not be empty") }
         let name = fileName.flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
-        let lowered = trimmed.lowercased()
-        if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
+        if hasWebScheme(trimmed) {
+            guard isDownloadableURL(trimmed) else {
+                throw .argument("attachment: URL '\(excerpt(trimmed))' has no host")
+            }
             return .url(trimmed, fileName: name, ignoreIfError: ignoreIfError)
         }
         let path = expandTilde(trimmed)
@@ -24,6 +26,30 @@ public enum Attachment: Sendable, Equatable {
         let contentType = ContentType.detect(contents: contents, fileName: name ?? path)
         let encoded = contents.withUnsafeBytes { base64Bytes($0) }
         return .inline(fileName: name ?? baseName(path), contentType: contentType, base64: encoded, ignoreIfError: ignoreIfError)
+    }
+
+    /// The most bytes the attachment adds to its event, at least: what the encoder writes
+    /// around it but escapes. For a check when it is added, before the event is serialized.
+    var leastEncodedSize: Int {
+        switch self {
+        case let .url(url, fileName, _):
+            return 48 + url.utf8.count + (fileName?.utf8.count ?? 0)
+        case let .inline(fileName, contentType, base64, _):
+            return 64 + base64.count + fileName.utf8.count + contentType.utf8.count
+        }
+    }
+
+    static func hasWebScheme(_ text: String) -> Bool {
+        let head = text.utf8.prefix(8).map { $0 | 0x20 }
+        return head.starts(with: "http://".utf8) || head.starts(with: "https://".utf8)
+    }
+
+    /// http:// or https:// and a host: what the hub can download (it refuses "http://" alone).
+    static func isDownloadableURL(_ text: String) -> Bool {
+        guard hasWebScheme(text) else { return false }
+        let afterScheme = text.utf8.drop(while: { $0 != UInt8(ascii: ":") }).dropFirst(3)
+        guard let first = afterScheme.first else { return false }
+        return first != UInt8(ascii: "/") && first > 0x20 && text.utf8.count > "https://".utf8.count
     }
 
     /// "~" and "~/..." become the home directory ($HOME, else the password database).
@@ -59,18 +85,22 @@ public enum Attachment: Sendable, Equatable {
         // before the regular-file check below could refuse it. Regular files ignore the flag.
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
-            throw SuprSendError(.attachment, "attachment '\(path)': cannot open: \(systemErrorMessage(errno))")
+            throw SuprSendError(.attachment, "attachment '\(excerpt(path))': cannot open: \(systemErrorMessage(errno))")
         }
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
-            throw SuprSendError(.attachment, "attachment '\(path)': cannot stat: \(systemErrorMessage(errno))")
+            throw SuprSendError(.attachment, "attachment '\(excerpt(path))': cannot stat: \(systemErrorMessage(errno))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SuprSendError(.attachment, "attachment '\(path)': not a regular file")
+            throw SuprSendError(.attachment, "attachment '\(excerpt(path))': not a regular file")
+        }
+        // The hub refuses an attachment without data; an empty file is a mistake, said now.
+        guard info.st_size > 0 else {
+            throw SuprSendError(.attachment, "attachment '\(excerpt(path))': the file is empty")
         }
         guard Int(info.st_size) <= maxFileBytes else {
-            throw SuprSendError(.tooLarge, "attachment '\(path)': \(info.st_size) bytes is more than any event can carry "
+            throw SuprSendError(.tooLarge, "attachment '\(excerpt(path))': \(info.st_size) bytes is more than any event can carry "
                 + "(at most \(maxFileBytes) bytes before base64); send a URL instead")
         }
         var contents = [UInt8]()
@@ -81,13 +111,16 @@ public enum Attachment: Sendable, Equatable {
             if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw SuprSendError(.attachment, "attachment '\(path)': cannot read: \(systemErrorMessage(errno))")
+                throw SuprSendError(.attachment, "attachment '\(excerpt(path))': cannot read: \(systemErrorMessage(errno))")
             }
             contents.append(contentsOf: chunk[0..<count])
             guard contents.count <= maxFileBytes else {
-                throw SuprSendError(.tooLarge, "attachment '\(path)': more than any event can carry "
+                throw SuprSendError(.tooLarge, "attachment '\(excerpt(path))': more than any event can carry "
                     + "(at most \(maxFileBytes) bytes before base64); send a URL instead")
             }
+        }
+        guard !contents.isEmpty else {
+            throw SuprSendError(.attachment, "attachment '\(excerpt(path))': the file is empty")
         }
         return contents
     }

@@ -28,12 +28,23 @@ public struct Event: Sendable {
     }
 
     /// Adds a URL attachment or reads a local file into one (see `Attachment`).
+    /// Refuses (too large) an attachment that would take the event past what any event may
+    /// carry: the client's own limit is checked exactly when the event is sent.
     public mutating func addAttachment(_ pathOrURL: String, fileName: String?, ignoreIfError: Bool) throws(SuprSendError) {
+        let attachment: Attachment
         do {
-            attachments.append(try Attachment.make(pathOrURL, fileName: fileName, ignoreIfError: ignoreIfError))
+            attachment = try Attachment.make(pathOrURL, fileName: fileName, ignoreIfError: ignoreIfError)
         } catch let error where ignoreIfError && error.status == .attachment {
             skippedAttachments.append(error.message)
+            return
         }
+        let least = 256 + properties.objectBytes.count + distinctId.utf8.count + name.utf8.count
+            + attachments.reduce(attachment.leastEncodedSize) { $0 + $1.leastEncodedSize }
+        guard least <= EventRules.maxEventBytesLimit else {
+            throw SuprSendError(.tooLarge, "attachment '\(excerpt(pathOrURL))': with it the event would be at least "
+                + "\(least) bytes, more than any event can carry (\(EventRules.maxEventBytesLimit)); send a URL instead")
+        }
+        attachments.append(attachment)
     }
 }
 

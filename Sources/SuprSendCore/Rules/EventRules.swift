@@ -35,17 +35,20 @@ public struct EventRules: Sendable {
 
         let name = event.name.trimmingWhitespace()
         guard Self.hasAtLeastTwoCharacters(name) else {
-            throw .validation("event name: must be at least 2 characters ('\(name)')")
+            throw .validation("event name: must be at least 2 characters ('\(excerpt(name))')")
         }
         if Self.hasReservedPrefix(name) && !Self.allowedReservedEventNames.contains(name) {
-            throw .validation("event name: must not start with '$' or 'ss_' ('\(name)'); these are reserved by SuprSend")
+            throw .validation("event name: must not start with '$' or 'ss_' ('\(excerpt(name))'); these are reserved by SuprSend")
         }
 
         for key in event.properties.topLevelKeys where Self.hasReservedPrefix(key) && key != "$attachments" {
-            throw .validation("properties: key '\(key)' must not start with '$' or 'ss_'; these are reserved by SuprSend")
+            throw .validation("properties: key '\(excerpt(key))' must not start with '$' or 'ss_'; these are reserved by SuprSend")
         }
-        if !event.attachments.isEmpty && event.properties.topLevelKeys.contains("$attachments") {
-            throw .validation("properties: '$attachments' is managed by add_attachment; give attachments one way, not both")
+        if event.properties.topLevelKeys.contains("$attachments") {
+            if !event.attachments.isEmpty {
+                throw .validation("properties: '$attachments' is managed by add_attachment; give attachments one way, not both")
+            }
+            try Self.checkGivenAttachments(event.properties)
         }
 
         var idempotencyKey = event.idempotencyKey?.trimmingWhitespace()
@@ -60,10 +63,60 @@ public struct EventRules: Sendable {
         if tenantId?.isEmpty == true { tenantId = nil }
         if let tenant = tenantId {
             guard tenant.utf8.count <= Self.maxTenantIdLength, tenant.utf8.allSatisfy(Self.isTenantIdByte) else {
-                throw .validation("tenant_id: must be at most \(Self.maxTenantIdLength) characters of A-Z a-z 0-9 _ - ('\(tenant)')")
+                throw .validation("tenant_id: must be at most \(Self.maxTenantIdLength) characters of A-Z a-z 0-9 _ - ('\(excerpt(tenant))')")
             }
         }
         return CheckedFields(distinctId: distinctId, name: name, idempotencyKey: idempotencyKey, tenantId: tenantId)
+    }
+
+    /// A caller's own properties.$attachments, held to the shape the hub accepts
+    /// (wire-protocol.md, "Attachments"), so that it is refused here like the library's own.
+    static func checkGivenAttachments(_ properties: EventProperties) throws(SuprSendError) {
+        let field = "properties.$attachments"
+        guard let list = JSONValue.parse(properties.objectBytes, maxDepth: EventProperties.maxDepth)?["$attachments"]?.arrayValue else {
+            throw .validation("\(field): must be an array of attachment objects")
+        }
+        for (index, item) in list.enumerated() {
+            let at = "\(field)[\(index)]"
+            guard let members = item.objectValue else { throw .validation("\(at): must be an object") }
+            func member(_ name: String) -> JSONValue? {
+                guard let value = members.first(where: { $0.key == name })?.value, !value.isNull else { return nil }
+                return value
+            }
+            switch (member("url"), member("data")) {
+            case (let url?, nil):
+                guard let text = url.stringValue, Attachment.isDownloadableURL(text) else {
+                    throw .validation("\(at).url: must be an http:// or https:// URL with a host")
+                }
+            case (nil, let data?):
+                guard let text = data.stringValue, !text.isEmpty, isStandardBase64(text.utf8) else {
+                    throw .validation("\(at).data: must be non-empty standard base64 with padding")
+                }
+            default:
+                throw .validation("\(at): must have exactly one of 'url' (to download) or 'data' (base64)")
+            }
+            for name in ["filename", "contentType"] where member(name).map({ $0.stringValue == nil }) ?? false {
+                throw .validation("\(at).\(name): must be a string or null")
+            }
+            if let flag = member("ignore_if_error"), flag.boolValue == nil {
+                throw .validation("\(at).ignore_if_error: must be true or false")
+            }
+        }
+    }
+
+    private static func isStandardBase64(_ text: String.UTF8View) -> Bool {
+        guard text.count % 4 == 0 else { return false }
+        let padding = text.reversed().prefix(while: { $0 == UInt8(ascii: "=") }).count
+        guard padding <= 2 else { return false }
+        return text.dropLast(padding).allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                return true
+            default:
+                return false
+            }
+        }
     }
 
     public func checkSize(_ serializedBytes: Int) throws(SuprSendError) {
