@@ -112,8 +112,9 @@ typedef struct suprsend_client  suprsend_client;
  * Free with suprsend_options_free(). */
 suprsend_options *suprsend_options_new(const char *workspace_key, const char *workspace_secret);
 
-/* The hub's base URL; default "https://hub.suprsend.com/". http:// or https:// only. It may
- * carry a path ("http://127.0.0.1:8080/proxy/"); a missing final '/' is added. */
+/* The hub's base URL; default "https://hub.suprsend.com/". http:// or https:// only, with a
+ * host and, if any, a port from 1 to 65535. It may carry a path of at most 1024 bytes
+ * ("http://127.0.0.1:8080/proxy/"); a missing final '/' is added. */
 int suprsend_options_set_base_url(suprsend_options *opts, const char *url);
 
 /* Time allowed for one whole HTTP attempt, in ms; default 30000. Range 1..3600000. */
@@ -122,12 +123,15 @@ int suprsend_options_set_timeout_ms(suprsend_options *opts, long ms);
 /* Time allowed to connect, in ms; default 10000. Range 1..3600000. */
 int suprsend_options_set_connect_timeout_ms(suprsend_options *opts, long ms);
 
-/* A proxy URL, as libcurl understands it ("http://proxy:3128", "socks5h://..."). NULL or ""
- * removes it (libcurl's own environment variables, such as https_proxy, still apply). */
+/* A proxy URL, as libcurl understands it ("http://proxy:3128", "socks5h://..."): the scheme
+ * must be http, https, socks4, socks4a, socks5 or socks5h (none means http), else
+ * SUPRSEND_E_ARGUMENT. NULL or "" removes it (libcurl's own environment variables, such as
+ * https_proxy, still apply). */
 int suprsend_options_set_proxy(suprsend_options *opts, const char *url);
 
-/* A PEM file of CA certificates to trust instead of the system's. NULL or "" restores the
- * default. TLS peer verification is always on; there is no way to turn it off. */
+/* A PEM file of CA certificates to trust instead of the system's: SUPRSEND_E_ARGUMENT when
+ * it is not a regular file this process can open now. NULL or "" restores the default. TLS
+ * peer verification is always on; there is no way to turn it off. */
 int suprsend_options_set_ca_file(suprsend_options *opts, const char *path);
 
 /* Retries after a failed attempt that may succeed later (could not connect, timeout,

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Everything a client is made from. The C options object holds one; each setter checks
 /// its value, so that a bad option is reported where it is set, not when a client is made.
 public struct Configuration: Sendable {
@@ -68,12 +70,38 @@ public struct Configuration: Sendable {
         guard !trimmed.utf8.contains(where: { $0 < 0x20 }) else {
             throw .argument("proxy: must not contain control characters")
         }
+        // libcurl takes other schemes too (file:// is refused only when it connects); a proxy
+        // without a scheme is an HTTP proxy to libcurl.
+        if let schemeEnd = trimmed.firstRange(of: "://") {
+            let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
+            guard Self.proxySchemes.contains(scheme) else {
+                throw .argument("proxy: the scheme must be one of \(Self.proxySchemes.joined(separator: ", ")) "
+                    + "('\(excerpt(trimmed))')")
+            }
+        }
         proxy = trimmed.isEmpty ? nil : trimmed
     }
 
+    static let proxySchemes = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"]
+
+    /// The file must be readable now: libcurl would say so only at the first send, as a TLS
+    /// failure. Whether it holds certificates is still found out then.
     public mutating func setCAFile(_ path: String?) throws(SuprSendError) {
         let value = path ?? ""
-        caFile = value.isEmpty ? nil : value
+        guard !value.isEmpty else {
+            caFile = nil
+            return
+        }
+        let descriptor = open(value, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO must not block
+        guard descriptor >= 0 else {
+            throw .argument("ca_file: cannot open '\(excerpt(value))': \(systemErrorMessage(errno))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw .argument("ca_file: '\(excerpt(value))' is not a regular file")
+        }
+        caFile = value
     }
 
     public mutating func setMaxRetries(_ count: Int) throws(SuprSendError) {

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import SuprSendCore
@@ -154,10 +155,69 @@ struct ConfigurationTests {
         try c.setProxy("")
         #expect(c.proxy == nil)
         #expect(argumentError { try c.setProxy("http://p\n:1") }?.status == .argument)
-        try c.setCAFile("/etc/ssl/ca.pem")
-        #expect(c.caFile == "/etc/ssl/ca.pem")
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let pem = directory.write("ca.pem", Array("-----BEGIN CERTIFICATE-----\n".utf8))
+        try c.setCAFile(pem)
+        #expect(c.caFile == pem)
         try c.setCAFile(nil)
         #expect(c.caFile == nil)
+    }
+
+    @Test(arguments: ["socks5h://p:1080", "SOCKS4A://p:1080", "socks4://p", "socks5://p", "https://p:443", "p:3128"])
+    func proxySchemesLibcurlSpeaks(_ url: String) throws {
+        var c = try configuration()
+        try c.setProxy(url)
+        #expect(c.proxy == url)
+    }
+
+    @Test(arguments: ["file:///etc/passwd", "ftp://p:21", "gopher://p", "ldap://p", "://p", "dict://p"])
+    func otherProxySchemesAreRefused(_ url: String) throws {
+        var c = try configuration()
+        let error = argumentError { try c.setProxy(url) }
+        #expect(error?.status == .argument)
+        #expect(error?.message.contains("proxy") == true)
+        #expect(c.proxy == nil)
+    }
+
+    @Test func caFileMustBeAReadableFile() throws {
+        var c = try configuration()
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        for path in ["/nonexistent/ca.pem", directory.path, "/dev/null"] {
+            let error = argumentError { try c.setCAFile(path) }
+            #expect(error?.status == .argument, "\(path)")
+            #expect(error?.message.contains("ca_file") == true)
+            #expect(c.caFile == nil)
+        }
+        if getuid() != 0 {  // root reads any file
+            let unreadable = directory.write("secret.pem", Array("x".utf8))
+            chmod(unreadable, 0)
+            #expect(argumentError { try c.setCAFile(unreadable) }?.status == .argument)
+        }
+    }
+
+    @Test(arguments: [
+        "http://h:0/", "http://h:65536/", "http://h:99999/", "http://h:-1/", "http://h:80a/", "http://h:/",
+        "http://h:1234567/", "http://[::1]:0/", "http://[::1]x/", "http://[::1]:/", "http://h:+80/",
+    ])
+    func baseURLPortOutOfRange(_ given: String) throws {
+        var c = try configuration()
+        let error = argumentError { try c.setBaseURL(given) }
+        #expect(error?.status == .argument, "'\(given)'")
+        #expect(error?.message.contains("port") == true, "'\(given)'")
+    }
+
+    @Test func baseURLPortsAndPathsThatFit() throws {
+        #expect(try BaseURL.normalize("http://h:1") == "http://h:1/")
+        #expect(try BaseURL.normalize("http://h:65535/x") == "http://h:65535/x/")
+        #expect(try BaseURL.normalize("http://[::1]:8080") == "http://[::1]:8080/")
+        let longest = "/" + String(repeating: "p", count: BaseURL.maxPathBytes - 2) + "/"
+        #expect(try BaseURL.normalize("http://h" + longest) == "http://h" + longest)
+        var c = try configuration()
+        let error = argumentError { try c.setBaseURL("http://h" + longest + "x") }
+        #expect(error?.status == .argument)
+        #expect(error?.message.contains("path") == true)
     }
 }
 

@@ -160,6 +160,19 @@ struct CurlTransportAnswerTests {
         }
     }
 
+    @Test func headerTooLargeToReadIsSaidSo() throws {
+        let big = String(repeating: "x", count: 1 << 20)
+        let server = try RawLoopbackServer(answers: ["HTTP/1.1 202 Accepted\r\nX-Big: \(big)\r\nContent-Length: 0\r\n\r\n"])
+        defer { server.stop() }
+        let result = try post(to: server)
+        guard case .failure(let failure) = result else {
+            Issue.record("expected no answer: \(result)")
+            return
+        }
+        #expect(failure.message.contains("header too large"), "\(failure.message)")
+        #expect(failure.mayHaveBeenProcessed)
+    }
+
     @Test func connectionRefusedWasNotProcessed() throws {
         // A port just released: nothing listens on it.
         let server = try RawLoopbackServer(answers: [])

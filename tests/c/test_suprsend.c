@@ -825,6 +825,29 @@ static void test_options(void) {
     CHECK_RC(suprsend_options_set_ca_file(o, ""), SUPRSEND_OK);
     CHECK_RC(suprsend_options_set_ca_file(o, "/tmp/\xff"), SUPRSEND_E_ARGUMENT);
     CHECK_RC(suprsend_options_set_ca_file(NULL, "/x.pem"), SUPRSEND_E_ARGUMENT);
+    /* refused when set, not at the first send: a proxy libcurl must not use, a CA file that
+     * cannot be read, a port no socket has, a path longer than 1024 bytes */
+    CHECK_RC(suprsend_options_set_proxy(o, "file:///etc/passwd"), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("proxy");
+    CHECK_RC(suprsend_options_set_proxy(o, "socks5h://127.0.0.1:1080"), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_proxy(o, NULL), SUPRSEND_OK);
+    CHECK_RC(suprsend_options_set_ca_file(o, "/nonexistent/ca.pem"), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("ca_file");
+    CHECK_RC(suprsend_options_set_ca_file(o, "/tmp"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:0/"), SUPRSEND_E_ARGUMENT);
+    CHECK_ERR_HAS("port");
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:65536/"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_options_set_base_url(o, "http://127.0.0.1:80x/"), SUPRSEND_E_ARGUMENT);
+    {
+        char *long_path = repeat_char('p', 1100);
+        sbuf u = {0};
+        sb_printf(&u, "http://127.0.0.1:1/%s/", long_path);
+        CHECK_RC(suprsend_options_set_base_url(o, u.p), SUPRSEND_E_ARGUMENT);
+        CHECK_ERR_HAS("path");
+        free(u.p);
+        free(long_path);
+    }
+    CHECK_RC(suprsend_options_set_base_url(o, g_base_url), SUPRSEND_OK);
 
     /* retries: 0..20 */
     CHECK_RC(suprsend_options_set_max_retries(o, -1), SUPRSEND_E_ARGUMENT);

@@ -171,6 +171,8 @@ public final class RequestSender: Sendable {
 /// The hub's base URL, as the options give it.
 public enum BaseURL {
     public static let `default` = "https://hub.suprsend.com/"
+    /// A base path longer than this is a mistake (and goes into every request and log line).
+    public static let maxPathBytes = 1024
 
     /// Trims it, checks it, and makes it end in '/'. Only http and https, with a host, and
     /// no query or fragment (the endpoint paths are appended to it). The path is signed as
@@ -198,7 +200,22 @@ public enum BaseURL {
         let host = authority.hasPrefix("[") ? authority.prefix(while: { $0 != "]" }).dropFirst()
                                             : authority.prefix(while: { $0 != ":" })
         guard !host.isEmpty else { throw .argument("base_url: has no host ('\(excerpt(raw))')") }
-        let segments = afterScheme.dropFirst(authority.count).split(separator: "/", omittingEmptySubsequences: false)
+        // After the host: nothing, or ':' and a port libcurl can connect to (it would take
+        // "http://h:99999/" for another port, or fail only at the first send).
+        let afterHost = authority.hasPrefix("[") ? authority.drop(while: { $0 != "]" }).dropFirst()
+                                                 : authority.drop(while: { $0 != ":" })
+        if !afterHost.isEmpty {
+            let port = afterHost.dropFirst()
+            guard afterHost.first == ":", !port.isEmpty, port.count <= 5, port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let number = Int(port), (1...65535).contains(number) else {
+                throw .argument("base_url: the port must be a number from 1 to 65535 ('\(excerpt(raw))')")
+            }
+        }
+        let path = afterScheme.dropFirst(authority.count)
+        guard path.utf8.count <= maxPathBytes else {
+            throw .argument("base_url: the path is \(path.utf8.count) bytes, more than \(maxPathBytes) ('\(excerpt(raw))')")
+        }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         guard !segments.contains(where: { $0 == "." || $0 == ".." }) else {
             throw .argument("base_url: must not contain '.' or '..' path segments ('\(excerpt(raw))')")
         }

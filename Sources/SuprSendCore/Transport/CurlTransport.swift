@@ -306,7 +306,13 @@ final class CurlHandle {
     private func describe(_ code: CURLcode) -> String {
         let summary = String(cString: curl_easy_strerror(code))
         let detail = String(cString: errorBuffer)
-        return detail.isEmpty || detail == summary ? summary : "\(summary): \(detail)"
+        let text = detail.isEmpty || detail == summary ? summary : "\(summary): \(detail)"
+        // libcurl refuses a header line or block over its limit (100 KiB) with "Out of
+        // memory" (CURLE_TOO_LARGE, 100, since 8.6): said as what happened.
+        if (code == CURLE_OUT_OF_MEMORY || code.rawValue == 100) && requestsStarted > 0 && !headerEnded {
+            return "the hub's answer had a header too large to read (libcurl: \(text))"
+        }
+        return text
     }
 
     /// Which failures another attempt may cure (wire-protocol.md, "Retry classes").
