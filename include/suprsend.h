@@ -120,6 +120,13 @@ int suprsend_options_set_base_url(suprsend_options *opts, const char *url);
 /* Time allowed for one whole HTTP attempt, in ms; default 30000. Range 1..3600000. */
 int suprsend_options_set_timeout_ms(suprsend_options *opts, long ms);
 
+/* Time allowed for one whole suprsend_track_event or suprsend_bulk_trigger, in ms, attempts,
+ * retries and waits between them included; default 120000. Range 1..3600000. No attempt or
+ * wait starts after it, an attempt gets at most what is left, and a Retry-After longer than
+ * what is left ends the call at once (with the hub's answer, SUPRSEND_E_HTTP). Chunks of a
+ * bulk not sent by then fail with SUPRSEND_E_NETWORK. */
+int suprsend_options_set_call_timeout_ms(suprsend_options *opts, long ms);
+
 /* Time allowed to connect, in ms; default 10000. Range 1..3600000. */
 int suprsend_options_set_connect_timeout_ms(suprsend_options *opts, long ms);
 
@@ -265,8 +272,12 @@ long suprsend_bulk_count(const suprsend_bulk *bulk);
 /* Sends the valid events, in order, in requests of at most 100 events and 800 KiB, and
  * merges the answers. *out receives the response (free it with
  * suprsend_bulk_response_free()). Returns SUPRSEND_OK when every event was accepted; when
- * some were not, the status of the first failure (the response tells which). A bulk is
- * sent once: a second call returns SUPRSEND_E_ARGUMENT and sends nothing. */
+ * some were not, the worst that happened to any of them: SUPRSEND_E_NETWORK (no answer),
+ * then _HTTP (refused by the hub), then _TOO_LARGE, then _VALIDATION (the response tells
+ * which event got what). Once a request got no answer after all its tries, the requests
+ * after it are not made and their events fail the same way. The whole call stays within
+ * call_timeout_ms. A bulk is sent once: a second call returns SUPRSEND_E_ARGUMENT and sends
+ * nothing. */
 int suprsend_bulk_trigger(suprsend_bulk *bulk, suprsend_bulk_response **out);
 
 void suprsend_bulk_free(suprsend_bulk *bulk);
@@ -277,7 +288,9 @@ long suprsend_bulk_response_total(const suprsend_bulk_response *response);
 long suprsend_bulk_response_success(const suprsend_bulk_response *response);
 long suprsend_bulk_response_failure(const suprsend_bulk_response *response);
 /* The failed records as a JSON array of {"record": <event object>, "error": "<message>",
- * "code": <int>} in the order appended; "[]" when none. Owned by the response. */
+ * "code": <int>} in the order appended; "[]" when none. code is the hub's HTTP status for a
+ * record it refused, 400 for an event that broke a rule and was never sent, 500 when no
+ * answer came. Owned by the response. */
 const char *suprsend_bulk_response_failed_records_json(const suprsend_bulk_response *response);
 void suprsend_bulk_response_free(suprsend_bulk_response *response);
 

@@ -72,6 +72,11 @@ public func suprsend_options_set_timeout_ms(_ options: OpaquePointer!, _ millise
 }
 
 @c @implementation
+public func suprsend_options_set_call_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setCallTimeout(milliseconds: milliseconds) }
+}
+
+@c @implementation
 public func suprsend_options_set_connect_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
     updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setConnectTimeout(milliseconds: milliseconds) }
 }
@@ -305,11 +310,12 @@ public func suprsend_bulk_trigger(_ bulk: OpaquePointer!, _ out: UnsafeMutablePo
         let bulkObject: BulkObject = try Handle.require(bulk, "bulk")
         let result = try bulkObject.batch.trigger()
         out?.pointee = Handle.make(BulkResponseObject(result))
-        if let first = result.failedRecords.first {
-            let firstError = first.status == .http ? HubResponses.describe(status: first.code, message: first.error) : first.error
-            LastError.set("\(result.failure) of \(result.total) events failed; first: \(firstError)")
+        // The status says the worst that happened to any event, not merely the first failure.
+        if let worst = result.worstFailure {
+            let worstError = worst.status == .http ? HubResponses.describe(status: worst.code, message: worst.error) : worst.error
+            LastError.set("\(result.failure) of \(result.total) events failed; the worst: \(worstError)")
         }
-        return result.firstFailureStatus.rawValue
+        return result.worstFailureStatus.rawValue
     } catch {
         return LastError.report(error)
     }

@@ -15,6 +15,8 @@ public struct Configuration: Sendable {
     public private(set) var baseURL = BaseURL.default
     public private(set) var timeoutMilliseconds = 30_000
     public private(set) var connectTimeoutMilliseconds = 10_000
+    /// One whole track or bulk trigger: attempts, retries and waits.
+    public private(set) var callTimeoutMilliseconds = RequestSender.defaultCallTimeoutMilliseconds
     public private(set) var proxy: String?
     public private(set) var caFile: String?
     public private(set) var maxRetries = RetryPolicy.defaultMaxRetries
@@ -63,6 +65,13 @@ public struct Configuration: Sendable {
             throw .argument("connect_timeout_ms: must be from 1 to 3600000 (got \(milliseconds))")
         }
         connectTimeoutMilliseconds = milliseconds
+    }
+
+    public mutating func setCallTimeout(milliseconds: Int) throws(SuprSendError) {
+        guard Self.timeoutRange.contains(milliseconds) else {
+            throw .argument("call_timeout_ms: must be from 1 to 3600000 (got \(milliseconds))")
+        }
+        callTimeoutMilliseconds = milliseconds
     }
 
     public mutating func setProxy(_ url: String?) throws(SuprSendError) {

@@ -1927,11 +1927,11 @@ static void test_bulk(suprsend_client *c) {
         CHECK_STR(jstr(jpath(f0, "record.event")), "$bad_event");
         CHECK_INT(jnum(jpath(f0, "record.properties.seq"), -1), 17);
         CHECK_HAS(jstr(jget(f0, "error")), "event");
-        CHECK_INT(jnum(jget(f0, "code"), -1), 500);
+        CHECK_INT(jnum(jget(f0, "code"), -1), 400); /* a rule broken before sending */
         CHECK_STR(jstr(jpath(f1, "record.distinct_id")), "");
         CHECK_INT(jnum(jpath(f1, "record.properties.seq"), -1), 123);
         CHECK_HAS(jstr(jget(f1, "error")), "distinct_id");
-        CHECK_INT(jnum(jget(f1, "code"), -1), 500);
+        CHECK_INT(jnum(jget(f1, "code"), -1), 400);
     }
     jfree(fr);
 
@@ -2148,6 +2148,118 @@ static int has_signature_like(const char *text) {
         }
     }
     return 0;
+}
+
+/* A bulk with 150 events (2 requests) or n events; the events are tagged chunk seq i. */
+static suprsend_bulk *bulk_of(suprsend_client *c, int n, int first_invalid) {
+    suprsend_bulk *b = suprsend_bulk_new(c);
+    if (first_invalid) {
+        suprsend_event *bad = tagged_event("", "chunk_event", "bad", NULL);
+        suprsend_bulk_append(b, bad);
+        suprsend_event_free(bad);
+    }
+    for (int i = 0; i < n; i++) {
+        char extra[32];
+        snprintf(extra, sizeof extra, "\"seq\":%d", i);
+        suprsend_event *e = tagged_event("user_deadline", "chunk_event", "deadline", extra);
+        suprsend_bulk_append(b, e);
+        suprsend_event_free(e);
+    }
+    return b;
+}
+
+static void test_call_deadline(void) {
+    section("call deadline, bulk status");
+    CHECK_RC(suprsend_options_set_call_timeout_ms(NULL, 1000), SUPRSEND_E_ARGUMENT);
+    {
+        suprsend_options *o = test_opts();
+        static const long bad[] = {0, -1, 3600001, LONG_MAX, LONG_MIN};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            CHECK_RC(suprsend_options_set_call_timeout_ms(o, bad[i]), SUPRSEND_E_ARGUMENT);
+            CHECK_ERR_HAS("call_timeout_ms");
+        }
+        CHECK_RC(suprsend_options_set_call_timeout_ms(o, 1), SUPRSEND_OK);
+        CHECK_RC(suprsend_options_set_call_timeout_ms(o, 3600000), SUPRSEND_OK);
+        suprsend_options_free(o);
+    }
+
+    /* 503 after 503 with 20 retries allowed: the bulk ends at its 1.5 s deadline, and the
+     * chunk it left no time for fails without a request */
+    suprsend_options *o = test_opts();
+    suprsend_options_set_max_retries(o, 20);
+    suprsend_options_set_call_timeout_ms(o, 1500);
+    suprsend_client *c = client_from(o);
+    hub_reset();
+    CHECK_INT(hub_post("/_hub/faults", "{\"script\":[],\"rate\":{\"status_503\":1.0},\"seed\":1}"), 200);
+    suprsend_bulk *b = bulk_of(c, 150, 0);
+    suprsend_bulk_response *br = NULL;
+    double t0 = mono_s();
+    int rc = suprsend_bulk_trigger(b, &br);
+    double dt = mono_s() - t0;
+    if (!CHECK(dt < 2.5)) printf("     a 1.5 s call took %.3f s\n", dt);
+    CHECK_RC(rc, SUPRSEND_E_NETWORK); /* the worst: the second chunk got no answer */
+    CHECK_INT(suprsend_bulk_response_failure(br), 150);
+    CHECK_LE(hub_stat("requests"), 21);
+    hub_faults("[]");
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* a Retry-After longer than what is left ends the call at once, with the hub's answer */
+    hub_reset();
+    hub_faults("[{\"status\":429,\"retry_after\":5}]");
+    b = bulk_of(c, 50, 0);
+    br = NULL;
+    t0 = mono_s();
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_HTTP);
+    dt = mono_s() - t0;
+    if (!CHECK(dt < 1.0)) printf("     waited %.3f s for a Retry-After past the deadline\n", dt);
+    CHECK_INT(hub_stat("requests"), 1);
+    {
+        jval *fr = jparse(suprsend_bulk_response_failed_records_json(br));
+        CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 429);
+        jfree(fr);
+    }
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+    suprsend_client_free(c);
+
+    /* a chunk with no answer after its tries: the chunks after it fail at once, no request */
+    o = test_opts();
+    suprsend_options_set_max_retries(o, 0);
+    c = client_from(o);
+    hub_reset();
+    hub_faults("[{\"drop\":\"before_processing\"}]");
+    b = bulk_of(c, 250, 0);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_NETWORK);
+    CHECK_INT(hub_stat("requests"), 1);
+    CHECK_INT(suprsend_bulk_response_failure(br), 250);
+    {
+        jval *fr = jparse(suprsend_bulk_response_failed_records_json(br));
+        CHECK_INT(jnum(jget(jat(fr, 249), "code"), -1), 500);
+        CHECK_HAS(jstr(jget(jat(fr, 249), "error")), "earlier request");
+        jfree(fr);
+    }
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* the status is the worst that happened, not the first: an invalid event (code 400, never
+     * sent) then a chunk the hub refused */
+    hub_reset();
+    hub_faults("[{\"status\":422}]");
+    b = bulk_of(c, 10, 1);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_HTTP);
+    CHECK_INT(suprsend_bulk_response_failure(br), 11);
+    {
+        jval *fr = jparse(suprsend_bulk_response_failed_records_json(br));
+        CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 400);
+        CHECK_INT(jnum(jget(jat(fr, 1), "code"), -1), 422);
+        jfree(fr);
+    }
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+    suprsend_client_free(c);
 }
 
 static void test_logging(void) {
@@ -2781,6 +2893,7 @@ int main(int argc, char **argv) {
     test_retries();
     test_base_path();
     test_bulk(c);
+    test_call_deadline();
     test_logging();
     suprsend_client_free(c);
 

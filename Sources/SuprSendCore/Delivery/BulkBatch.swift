@@ -68,22 +68,39 @@ public final class BulkBatch {
             client.logSkippedAttachments(eventName: event, notes: [note])
         }
 
+        // 400: the event broke a rule and was never sent (the hub would have said the same).
         var failures: [(position: Int, record: FailedRecord)] = rejected.map {
             ($0.position, FailedRecord(record: $0.event.recordJSON, error: $0.event.error.message,
-                                       code: 500, status: $0.event.error.status))
+                                       code: 400, status: $0.event.error.status))
         }
+        let deadline = client.sender.monotonic() + Double(client.configuration.callTimeoutMilliseconds) / 1000
+        // Once a chunk got no answer after all its tries, the hub is out of reach: the chunks
+        // after it fail at once rather than each spending the same tries.
+        var unreachable: String?
         let sendable = Array(0..<packed.eventCount)
         for range in Chunking.ranges(eventSizes: sendable.map { packed.count(of: $0) }) {
-            for (index, record) in send(Array(sendable[range])) {
+            let events = Array(sendable[range])
+            if let unreachable {
+                for index in events {
+                    failures.append((Int(packedPositions[index]), FailedRecord(
+                        record: packed.bytes(of: index), error: "not sent: an earlier request of this bulk got no answer ("
+                            + unreachable + ")", code: 500, status: .network)))
+                }
+                continue
+            }
+            let (failed, noAnswer) = send(events, deadline: deadline)
+            for (index, record) in failed {
                 failures.append((Int(packedPositions[index]), record))
             }
+            unreachable = noAnswer
         }
         failures.sort { $0.position < $1.position }
         return BulkResult(total: count, failedRecords: failures.map { $0.record })
     }
 
-    /// One request for the events at these indices of `packed`; the ones that failed.
-    private func send(_ events: [Int]) -> [(index: Int, record: FailedRecord)] {
+    /// One request for the events at these indices of `packed`: the ones that failed, and why
+    /// no answer came when none did.
+    private func send(_ events: [Int], deadline: Double) -> (failed: [(index: Int, record: FailedRecord)], noAnswer: String?) {
         var body = [UInt8]()
         body.reserveCapacity(Chunking.bodySize(ofEventSizes: events.map { packed.count(of: $0) }))
         body.append(UInt8(ascii: "["))
@@ -95,18 +112,19 @@ public final class BulkBatch {
 
         let delivery = client.sender.send(.bulk, body: body, keyed: { [packed] in
             events.allSatisfy { packed.withBytes(of: $0) { EventEncoder.carriesIdempotencyKey($0) } }
-        })
+        }, deadline: deadline)
         guard let answer = delivery.answer else {
             let message = delivery.noAnswerMessage
             client.logger.log(.error, "bulk request of \(events.count) events failed: \(message)")
-            return events.map { ($0, FailedRecord(record: packed.bytes(of: $0), error: message, code: 500, status: .network)) }
+            return (events.map { ($0, FailedRecord(record: packed.bytes(of: $0), error: message, code: 500, status: .network)) },
+                    message)
         }
         let records = HubResponses.bulk(status: answer.status, body: answer.body, bodyTruncated: answer.bodyTruncated,
                                         eventCount: events.count)
-        return zip(events, records).compactMap { event, record in
+        return (zip(events, records).compactMap { event, record in
             record.accepted ? nil
                 : (event, FailedRecord(record: packed.bytes(of: event), error: record.message, code: record.statusCode, status: .http))
-        }
+        }, nil)
     }
 }
 
@@ -152,7 +170,8 @@ public struct FailedRecord: Sendable {
     /// The event object (as sent, or as it would have been).
     public var record: [UInt8]
     public var error: String
-    /// The HTTP status for the event, or 500 (the official SDKs' convention) when there was none.
+    /// The hub's status for its refusal, 400 for a rule broken before sending, 500 (the
+    /// official SDKs' convention) when no answer came.
     public var code: Int
     /// The C API status of this failure.
     public var status: Status
@@ -181,6 +200,32 @@ public struct BulkResult: Sendable {
 
     /// .ok when every event was accepted, else the status of the first failure.
     public var firstFailureStatus: Status { failedRecords.first?.status ?? .ok }
+
+    /// The first of the failures whose status says the worst happened (no answer, then a
+    /// refusal by the hub, then a rule broken before sending): what the bulk's call returns.
+    public var worstFailure: FailedRecord? {
+        var worst: FailedRecord?
+        for record in failedRecords where worst.map({ Self.severity(record.status) > Self.severity($0.status) }) ?? true {
+            worst = record
+        }
+        return worst
+    }
+
+    public var worstFailureStatus: Status { worstFailure?.status ?? .ok }
+
+    static func severity(_ status: Status) -> Int {
+        switch status {
+        case .internal: 9
+        case .network: 8
+        case .http: 7
+        case .tooLarge: 6
+        case .attachment: 5
+        case .validation: 4
+        case .argument: 3
+        case .ok: 0
+        default: 2
+        }
+    }
 
     /// `[{"record": {...}, "error": "...", "code": 500}, ...]`
     public func failedRecordsJSON() -> [UInt8] {

@@ -27,7 +27,8 @@ public final class RequestSender: Sendable {
 
         /// Why no answer came, for a failed event's message.
         public var noAnswerMessage: String {
-            "no answer from the hub after \(attempts) attempt\(attempts == 1 ? "" : "s"): "
+            if attempts == 0 { return failure?.message ?? "not sent" }
+            return "no answer from the hub after \(attempts) attempt\(attempts == 1 ? "" : "s"): "
                 + (failure?.message ?? "unknown error")
         }
     }
@@ -45,12 +46,24 @@ public final class RequestSender: Sendable {
     let sleep: @Sendable (Double) -> Void
     let unitRandom: @Sendable () -> Double
     let now: @Sendable () -> Int
+    let monotonic: @Sendable () -> Double
+    /// How long one `send` may take, attempts and waits included, when its caller gives no
+    /// deadline of its own (call_timeout_ms).
+    let callTimeoutSeconds: Double
+
+    public static let defaultCallTimeoutMilliseconds = 120_000
+    /// Less than this left of a deadline is no time for an attempt.
+    static let leastAttemptSeconds = 0.05
 
     public init(baseURL: String, workspaceKey: String, workspaceSecret: String, transport: HTTPTransport,
                 retryPolicy: RetryPolicy, logger: Logger,
                 sleep: (@Sendable (Double) -> Void)? = nil,
                 unitRandom: (@Sendable () -> Double)? = nil,
-                now: (@Sendable () -> Int)? = nil) {
+                now: (@Sendable () -> Int)? = nil,
+                monotonic: (@Sendable () -> Double)? = nil,
+                callTimeoutMilliseconds: Int = RequestSender.defaultCallTimeoutMilliseconds) {
+        self.monotonic = monotonic ?? { Clock.monotonicSeconds() }
+        self.callTimeoutSeconds = Double(callTimeoutMilliseconds) / 1000
         self.baseURL = baseURL
         self.basePath = BaseURL.path(of: baseURL)
         self.workspaceKey = workspaceKey
@@ -69,7 +82,12 @@ public final class RequestSender: Sendable {
     /// again; without keys a retry could notify twice, so only what certainly was not
     /// processed is retried. Asked only when such a failure happens; nil reads a single
     /// event's body, and takes a bulk's as unkeyed.
-    public func send(_ endpoint: Endpoint, body: [UInt8], keyed: (() -> Bool)? = nil) -> Delivery {
+    ///
+    /// No attempt or wait starts after `deadline` (monotonic seconds; nil: `callTimeoutSeconds`
+    /// from now): an attempt gets at most what is left, the last wait is shortened, and a
+    /// Retry-After longer than what is left ends the call at once.
+    public func send(_ endpoint: Endpoint, body: [UInt8], keyed: (() -> Bool)? = nil, deadline: Double? = nil) -> Delivery {
+        let deadline = deadline ?? monotonic() + callTimeoutSeconds
         var knownKeyed: Bool?
         func isKeyed() -> Bool {
             if let knownKeyed { return knownKeyed }
@@ -81,9 +99,15 @@ public final class RequestSender: Sendable {
         let requestURI = basePath + endpoint.path
         let attemptsAllowed = retryPolicy.maxRetries + 1
         var attempt = 0
+        let firstLeft = deadline - monotonic()
+        guard firstLeft >= Self.leastAttemptSeconds else {
+            return Delivery(answer: nil, failure: TransportFailure(.permanent, "not sent: the call's deadline "
+                + "(call_timeout_ms) passed before the request could start"), attempts: 0)
+        }
         while true {
             attempt += 1
-            let request = signedRequest(url: url, requestURI: requestURI, body: body)
+            var request = signedRequest(url: url, requestURI: requestURI, body: body)
+            request.timeoutMilliseconds = max(Int(((deadline - monotonic()) * 1000).rounded(.down)), 1)
             logRequest(request, attempt: attempt, of: attemptsAllowed)
             let started = Clock.monotonicSeconds()
             let result = transport.post(request)
@@ -117,7 +141,27 @@ public final class RequestSender: Sendable {
                 retryAfter = nil
                 reason = failure.message
             }
-            let wait = retryPolicy.delay(beforeRetry: attempt, retryAfter: retryAfter, unitRandom: unitRandom)
+            var wait = retryPolicy.delay(beforeRetry: attempt, retryAfter: retryAfter, unitRandom: unitRandom)
+            let left = deadline - monotonic()
+            let hubWait = retryAfter.map { min(max($0, 0), RetryPolicy.retryAfterCap) } ?? 0
+            if hubWait >= left || left - hubWait < Self.leastAttemptSeconds {
+                // No time for another attempt (the hub's wait is not ours to shorten): the last
+                // outcome stands.
+                let why = retryAfter != nil && hubWait >= left
+                    ? "the hub asked to wait \(milliseconds(hubWait)) ms (Retry-After), more than the \(milliseconds(max(left, 0))) ms left"
+                    : "no time is left"
+                logger.log(.warning, "attempt \(attempt) to POST \(url) failed (\(reason)); not retried: \(why) "
+                    + "of the call (call_timeout_ms)")
+                switch result {
+                case .success(let answer):
+                    return Delivery(answer: answer, failure: nil, attempts: attempt)
+                case .failure(var failure):
+                    failure.message += "; not retried: \(why) of the call (call_timeout_ms)"
+                    return Delivery(answer: nil, failure: failure, attempts: attempt)
+                }
+            }
+            // Leave the next attempt at least half of what is left.
+            wait = min(wait, max(hubWait, left / 2))
             logger.log(.warning, "attempt \(attempt) of \(attemptsAllowed) to POST \(url) failed (\(reason)); "
                 + "retrying in \(milliseconds(wait)) ms")
             sleep(wait)

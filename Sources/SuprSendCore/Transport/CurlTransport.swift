@@ -127,6 +127,10 @@ final class CurlHandle {
     fileprivate var headerEnded = false
     private var currentURL: String?
     private var userAgentHeader = ""
+    /// The options' timeout, and the one set on the handle now (shorter for a request with
+    /// little left of its caller's deadline).
+    private var settingsTimeout = 0
+    private var currentTimeout = 0
     /// Requests libcurl has started in the current transfer; a second one is a re-send.
     fileprivate var requestsStarted = 0
     /// A body of no bytes still needs an address: a NULL POSTFIELDS would make libcurl
@@ -161,6 +165,8 @@ final class CurlHandle {
         // multi-threaded host.
         set("nosignal", suprsend_curl_set_long(easy, CURLOPT_NOSIGNAL, 1))
         set("timeout", suprsend_curl_set_long(easy, CURLOPT_TIMEOUT_MS, settings.timeoutMilliseconds))
+        settingsTimeout = settings.timeoutMilliseconds
+        currentTimeout = settings.timeoutMilliseconds
         set("connect timeout", suprsend_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMilliseconds))
         set("protocols", suprsend_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
         // The path goes out exactly as it was signed (no squashing of "/../" or "//").
@@ -240,6 +246,11 @@ final class CurlHandle {
         }
         if code == CURLE_OK {
             code = suprsend_curl_set_pointer(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+        }
+        let timeout = min(max(request.timeoutMilliseconds ?? settingsTimeout, 1), settingsTimeout)
+        if code == CURLE_OK && timeout != currentTimeout {
+            code = suprsend_curl_set_long(easy, CURLOPT_TIMEOUT_MS, timeout)
+            if code == CURLE_OK { currentTimeout = timeout }
         }
         return code
     }

@@ -5,6 +5,9 @@ public struct HTTPRequest: Sendable {
     /// "Name: value" lines.
     public var headers: [String]
     public var body: [UInt8]
+    /// The most this request may take, when less than the transport's own timeout: what is
+    /// left of a caller's deadline.
+    public var timeoutMilliseconds: Int? = nil
 }
 
 /// An answer from the server, whatever its status.
