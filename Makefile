@@ -28,7 +28,7 @@ deps-build:
 deps:
 	@scripts/install-deps.sh all
 
-test: deps lib test-core test-hub test-c test-python test-bench
+test: deps lib test-core test-hub test-c test-fault-matrix test-python test-bench
 	@echo "make test: all suites passed"
 
 test-core:
@@ -39,6 +39,12 @@ test-hub:
 
 test-c: lib
 	tests/c/run.sh
+
+# The durable outbox under faults (hub errors, drops, stalls, a 30 s outage, kill -9, shared
+# outbox, full disk): one table, no acknowledged event lost or processed twice.
+.PHONY: test-fault-matrix
+test-fault-matrix: lib
+	tests/c/fault-matrix.sh
 
 test-python: lib
 	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \

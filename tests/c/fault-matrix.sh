@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/c/fault-matrix.sh: the fault matrix of libsuprsend's durable outbox. Builds and installs
+# the library into a temporary prefix, compiles tests/c/fault_matrix.c against it with
+# pkg-config's flags only, starts the local hub with a --db file on a fixed free port (so that
+# the program can stop the hub and start it again on the same port with the same database), runs
+# every scenario, stops everything. Prints one table and "N passed, M failed".
+#
+# Works from any directory. Environment:
+#   SUPRSEND_PREFIX=DIR     install into (or use) DIR instead of a temporary prefix
+#   SUPRSEND_SKIP_BUILD=1   do not run `make install`: DIR (SUPRSEND_PREFIX) is already installed
+#   SUPRSEND_TEST_KEEP=1    keep the work directory (outboxes, hub database and log, library logs);
+#                           it is also kept, and named, when a scenario fails
+#   FAULT_MATRIX_ONLY=1,5   run only these scenarios (ids as in the table)
+#   FAULT_MATRIX_LOG_LEVEL=10  the library's log level for WORKDIR/logs (default 30, warnings)
+#   CC                      C compiler (default cc)
+# Exit status: the program's (0 only when no acknowledged event was lost, none was processed
+# twice, and nothing crashed or hung).
+#
+# Internal: `fault-matrix.sh --hub-ctl run WORKDIR` execs the hub with WORKDIR's settings
+# (hub.env); the program uses it to start the hub again after stopping it.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [[ "${1:-}" == --hub-ctl ]]; then
+    if [[ "${2:-}" != run || -z "${3:-}" ]]; then
+        echo "usage: $0 --hub-ctl run WORKDIR" >&2
+        exit 2
+    fi
+    hub_work=$3
+    # shellcheck disable=SC1091
+    . "$hub_work/hub.env"
+    echo "$$" >"$hub_work/hub.pid"   # exec keeps the pid
+    exec python3 "$repo/tools/hub/suprsend-hub" --host 127.0.0.1 --port "$HUB_PORT" \
+        --port-file "$hub_work/hub.port" --db "$hub_work/hub.db" --workspace "$HUB_KEY:$HUB_SECRET" \
+        --quiet >>"$hub_work/hub.log" 2>&1
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-faults.XXXXXX")"
+prefix="${SUPRSEND_PREFIX:-$work/prefix}"
+cc="${CC:-cc}"
+hub_pid=""
+status=2
+
+stop_hub() {
+    local pid
+    for pid in "$hub_pid" "$(cat "$work/hub.pid" 2>/dev/null || true)"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do
+                kill -0 "$pid" 2>/dev/null || break
+                [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+                sleep 0.05
+            done
+        fi
+    done
+    [[ -n "$hub_pid" ]] && wait "$hub_pid" 2>/dev/null || true
+    hub_pid=""
+}
+
+cleanup() {
+    stop_hub
+    if [[ "${SUPRSEND_TEST_KEEP:-0}" == 1 || "$status" != 0 ]]; then
+        echo "fault-matrix.sh: work directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1. The library, installed into a prefix.
+if [[ "${SUPRSEND_SKIP_BUILD:-0}" != 1 ]]; then
+    echo "fault-matrix.sh: make install PREFIX=$prefix" >&2
+    make -C "$repo" install PREFIX="$prefix" >&2
+fi
+if [[ ! -f "$prefix/lib/pkgconfig/suprsend.pc" ]]; then
+    echo "fault-matrix.sh: no suprsend.pc under $prefix/lib/pkgconfig" >&2
+    exit 2
+fi
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+cflags="$(pkg-config --cflags suprsend)"
+libs="$(pkg-config --libs suprsend)"
+libdir="$(pkg-config --variable=libdir suprsend 2>/dev/null || true)"
+libdir="${libdir:-$prefix/lib}"
+
+# 2. The program, with pkg-config's flags only (plus pthreads).
+# shellcheck disable=SC2086
+"$cc" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread $cflags \
+    -o "$work/fault_matrix" "$here/fault_matrix.c" $libs -pthread
+
+# 3. The hub, on a fixed free port below the ephemeral range (the library's own outgoing
+#    connections never take it while the hub is down), with a database that outlives it.
+port="$(python3 - <<'EOF'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+low = max(low, 12000)
+for _ in range(200):
+    p = random.randint(10000, low - 1)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+    print(p)
+    break
+EOF
+)"
+if [[ -z "$port" ]]; then
+    echo "fault-matrix.sh: found no free port" >&2
+    exit 2
+fi
+key="${SUPRSEND_TEST_WORKSPACE_KEY:-ws_fault_matrix_key_0123456789}"
+secret="${SUPRSEND_TEST_WORKSPACE_SECRET:-ws_fault_matrix_secret_9f8e7d6c}"
+printf 'HUB_PORT=%q\nHUB_KEY=%q\nHUB_SECRET=%q\n' "$port" "$key" "$secret" >"$work/hub.env"
+"$here/fault-matrix.sh" --hub-ctl run "$work" &
+hub_pid=$!
+for _ in $(seq 1 200); do
+    [[ -s "$work/hub.port" ]] && break
+    if ! kill -0 "$hub_pid" 2>/dev/null; then
+        echo "fault-matrix.sh: the hub exited; its log:" >&2
+        cat "$work/hub.log" >&2
+        exit 2
+    fi
+    sleep 0.05
+done
+if [[ ! -s "$work/hub.port" ]]; then
+    echo "fault-matrix.sh: the hub did not write its port file" >&2
+    exit 2
+fi
+echo "fault-matrix.sh: hub on 127.0.0.1:$port (pid $hub_pid), database $work/hub.db" >&2
+
+# 4. The scenarios (bounded inside the program; the timeout is a last resort against a hang).
+status=0
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    timeout -k 10 900 "$work/fault_matrix" "http://127.0.0.1:$port/" "$key" "$secret" "$work" \
+    "$here/fault-matrix.sh" || status=$?
+exit "$status"
