@@ -63,7 +63,7 @@ for target in "${targets[@]}"; do
     rc=0
     # shellcheck disable=SC2086
     # SWIFT_BACKTRACE: the Swift runtime's crash handler would race ASan's and libFuzzer's reports.
-    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}" \
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
     nice -n "$nice" "$bindir/fuzz_$target" "${fork[@]}" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$scratch/artifacts/$target-" ${FUZZ_ARGS:-} \
