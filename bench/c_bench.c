@@ -9,6 +9,13 @@
  *   c_bench -        KEY SECRET queued N             N events enqueued for a hub that refuses every
  *                                                     connection (a port of this process bound, not
  *                                                     listening): the memory they take while waiting
+ *   c_bench BASE_URL KEY SECRET outbox N THREADS PATH POWER_SAFE
+ *                                                     N events enqueued from THREADS threads into a
+ *                                                     durable outbox at PATH (POWER_SAFE 0|1), then
+ *                                                     suprsend_flush (see outbox_main)
+ *   c_bench -        KEY SECRET outbox_waiting N 1 PATH 0
+ *                                                     N events in the outbox for a refusing hub:
+ *                                                     peak RSS and file size with all N waiting
  *
  * Prints one JSON line: events, ok, failed, wall_s, cpu_user_s, cpu_sys_s (getrusage(RUSAGE_SELF)
  * around the timed part only, all threads), maxrss_kb; for bulk also the CPU of the append phase
@@ -312,9 +319,197 @@ static int background_main(const char *mode, const char *base_url, const char *k
     return failed ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The durable outbox: suprsend_options_set_outbox_path (a SQLite file), optionally power safe.
+ *
+ *   outbox PATH POWER_SAFE THREADS: N events enqueued from THREADS threads (split evenly) into
+ *     the outbox at PATH, then suprsend_flush: enqueue events/s, each thread's own CPU summed
+ *     (caller CPU per enqueue), whole-process CPU and wall from the first enqueue until flush
+ *     returned; ok = N only when flush returned SUPRSEND_OK, SUPRSEND_STAT_DELIVERED == N and N
+ *     "delivered" fates were reported.
+ *   outbox_waiting PATH: N events enqueued for a hub that refuses every connection: peak RSS
+ *     with all N in the file (SUPRSEND_STAT_QUEUED == N), SUPRSEND_STAT_OUTBOX_BYTES, then a
+ *     close of 100 ms (the events stay in the file: no fate is reported).
+ * The file (and its -wal, -shm) is removed at the end.
+ * ------------------------------------------------------------------------------------------- */
+
+struct enq_worker { long from, to, queued; double cpu_s; };
+
+__attribute__((noinline)) void *bench_timed_outbox_enqueue(void *arg) {
+    struct enq_worker *w = arg;
+    double c0 = thread_cpu_s();
+    for (long i = w->from; i < w->to; i++) {
+        suprsend_event *ev = make_event(i);
+        if (!ev) continue;
+        int rc = suprsend_enqueue(client, ev);
+        if (rc == SUPRSEND_OK) w->queued++;
+        else note_error("enqueue", rc);
+        suprsend_event_free(ev);
+    }
+    w->cpu_s = thread_cpu_s() - c0;
+    return NULL;
+}
+
+static void remove_outbox(const char *path) {
+    static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[1100];
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+static double tv_s(struct timeval a, struct timeval b) { return (b.tv_sec - a.tv_sec) + (b.tv_usec - a.tv_usec) / 1e6; }
+
+static int outbox_main(const char *mode, const char *base_url, const char *key, const char *secret,
+                       const char *path, int power_safe) {
+    int waiting_mode = strcmp(mode, "outbox_waiting") == 0;
+    char url[64];
+    int hold_fd = -1;
+    if (waiting_mode) {
+        int port = refusing_port(&hold_fd);
+        if (port < 0) { perror("c_bench: refusing port"); return 2; }
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+        base_url = url;
+        n_threads = 1;
+    }
+    remove_outbox(path); /* a fresh file every run */
+    suprsend_options *opts = suprsend_options_new(key, secret);
+    if (!opts) { fprintf(stderr, "c_bench: options: %s\n", suprsend_last_error()); return 2; }
+    int rc = suprsend_options_set_base_url(opts, base_url);
+    if (rc == SUPRSEND_OK) rc = suprsend_options_set_outbox_path(opts, path);
+    if (rc == SUPRSEND_OK) rc = suprsend_options_set_outbox_power_safe(opts, power_safe);
+    if (rc == SUPRSEND_OK) rc = suprsend_options_set_delivery_callback(opts, on_delivery, NULL);
+    if (rc == SUPRSEND_OK) rc = suprsend_client_new(opts, &client);
+    suprsend_options_free(opts);
+    if (rc != SUPRSEND_OK) {
+        fprintf(stderr, "c_bench: client: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
+        remove_outbox(path);
+        return 2;
+    }
+    long rss0 = rss_kb();
+
+    pthread_t *th = calloc((size_t)n_threads, sizeof *th);
+    struct enq_worker *ws = calloc((size_t)n_threads, sizeof *ws);
+    for (int t = 0; t < n_threads; t++) {
+        ws[t].from = n_total * t / n_threads;
+        ws[t].to = n_total * (t + 1) / n_threads;
+    }
+    struct rusage r0, r1, r2;
+    getrusage(RUSAGE_SELF, &r0);
+    double w0 = now_s();
+    if (n_threads == 1) bench_timed_outbox_enqueue(&ws[0]);
+    else {
+        for (int t = 0; t < n_threads; t++) pthread_create(&th[t], NULL, bench_timed_outbox_enqueue, &ws[t]);
+        for (int t = 0; t < n_threads; t++) pthread_join(th[t], NULL);
+    }
+    double w1 = now_s();
+    getrusage(RUSAGE_SELF, &r1);
+    long queued = 0;
+    double thread_cpu = 0;
+    for (int t = 0; t < n_threads; t++) { queued += ws[t].queued; thread_cpu += ws[t].cpu_s; }
+    free(th);
+    free(ws);
+    long long bytes_enqueued = stat_of(SUPRSEND_STAT_OUTBOX_BYTES);
+
+    long ok = 0, failed = 0;
+    const char *fail_what = NULL;
+    char extra[1024];
+    double w2;
+    struct rusage *rend;
+    long peak;
+    if (!waiting_mode) {
+        int frc = suprsend_flush(client, 120000);
+        w2 = now_s();
+        getrusage(RUSAGE_SELF, &r2);
+        rend = &r2;
+        peak = peak_rss_kb();
+        long long delivered = stat_of(SUPRSEND_STAT_DELIVERED), refused = stat_of(SUPRSEND_STAT_REFUSED),
+                  dropped = stat_of(SUPRSEND_STAT_DROPPED), retries = stat_of(SUPRSEND_STAT_RETRIES),
+                  left = stat_of(SUPRSEND_STAT_QUEUED) + stat_of(SUPRSEND_STAT_IN_FLIGHT),
+                  bytes_end = stat_of(SUPRSEND_STAT_OUTBOX_BYTES);
+        if (frc != SUPRSEND_OK) note_error("flush", frc);
+        ok = (frc == SUPRSEND_OK && queued == n_total && delivered == n_total && fate(&fate_delivered) == n_total)
+             ? n_total : 0;
+        if (!ok) {
+            failed = n_total - (delivered > 0 ? (long)delivered : 0);
+            if (failed <= 0) failed = 1;
+            pthread_mutex_lock(&err_mu);
+            if (!first_error[0])
+                snprintf(first_error, sizeof first_error, "flush %s, enqueued %ld, delivered %lld (callback %ld) of %ld",
+                         suprsend_status_name(frc), queued, delivered, fate(&fate_delivered), n_total);
+            pthread_mutex_unlock(&err_mu);
+        }
+        int crc = suprsend_client_close(client, 2000);
+        double create = event_creation_cpu_s();
+        snprintf(extra, sizeof extra,
+                 ",\"mode\":\"enqueue\",\"outbox\":true,\"power_safe\":%d,\"queued\":%ld,\"flush_status\":\"%s\","
+                 "\"delivered\":%lld,\"refused\":%lld,\"dropped\":%lld,\"retries\":%lld,\"left\":%lld,"
+                 "\"fates\":{\"delivered\":%ld,\"refused\":%ld,\"expired\":%ld,\"closed\":%ld,\"other\":%ld},"
+                 "\"enqueue_wall_s\":%.6f,\"enqueue_thread_cpu_s\":%.6f,\"enqueue_process_cpu_s\":%.6f,"
+                 "\"event_creation_thread_cpu_s\":%.6f,\"flush_wall_s\":%.6f,\"rss_before_kb\":%ld,"
+                 "\"outbox_bytes_enqueued\":%lld,\"outbox_bytes_end\":%lld,\"close_status\":\"%s\"",
+                 power_safe, queued, suprsend_status_name(frc), delivered, refused, dropped, retries, left,
+                 fate(&fate_delivered), fate(&fate_refused), fate(&fate_expired), fate(&fate_closed), fate(&fate_other),
+                 w1 - w0, thread_cpu, tv_s(r0.ru_utime, r1.ru_utime) + tv_s(r0.ru_stime, r1.ru_stime), create,
+                 w2 - w1, rss0, bytes_enqueued, bytes_end, suprsend_status_name(crc));
+    } else {
+        /* Every event waits in the file (the hub refuses connections). A batch the worker had
+         * claimed when its connection was refused goes back to waiting: give it up to 2 s. */
+        long long waiting = stat_of(SUPRSEND_STAT_QUEUED), in_flight = stat_of(SUPRSEND_STAT_IN_FLIGHT);
+        for (int i = 0; i < 200 && waiting != n_total; i++) {
+            usleep(10000);
+            waiting = stat_of(SUPRSEND_STAT_QUEUED);
+            in_flight = stat_of(SUPRSEND_STAT_IN_FLIGHT);
+        }
+        w2 = w1;
+        rend = &r1;
+        peak = peak_rss_kb();
+        long rss1 = rss_kb();
+        long long delivered = stat_of(SUPRSEND_STAT_DELIVERED), retries = stat_of(SUPRSEND_STAT_RETRIES),
+                  bytes = stat_of(SUPRSEND_STAT_OUTBOX_BYTES);
+        double c0 = now_s();
+        int crc = suprsend_client_close(client, 100); /* the events stay in the file for the next client */
+        double close_s = now_s() - c0;
+        close(hold_fd);
+        double create = event_creation_cpu_s();
+        ok = (queued == n_total && waiting == n_total && fate(&fate_closed) + fate(&fate_other) + fate(&fate_delivered) == 0)
+             ? n_total : 0;
+        if (!ok) {
+            failed = n_total;
+            fail_what = "waiting";
+            pthread_mutex_lock(&err_mu);
+            if (!first_error[0])
+                snprintf(first_error, sizeof first_error,
+                         "enqueued %ld, waiting %lld (in flight %lld), fates delivered %ld closed %ld other %ld, of %ld",
+                         queued, waiting, in_flight, fate(&fate_delivered), fate(&fate_closed), fate(&fate_other), n_total);
+            pthread_mutex_unlock(&err_mu);
+        }
+        snprintf(extra, sizeof extra,
+                 ",\"mode\":\"queued\",\"outbox\":true,\"power_safe\":%d,\"queued\":%ld,\"waiting\":%lld,\"in_flight\":%lld,"
+                 "\"delivered\":%lld,\"retries\":%lld,\"rss_before_kb\":%ld,\"rss_queued_kb\":%ld,"
+                 "\"enqueue_thread_cpu_s\":%.6f,\"event_creation_thread_cpu_s\":%.6f,\"close_s\":%.6f,\"close_status\":\"%s\","
+                 "\"outbox_bytes\":%lld,\"outbox_bytes_enqueued\":%lld,"
+                 "\"fates\":{\"delivered\":%ld,\"refused\":%ld,\"expired\":%ld,\"closed\":%ld,\"other\":%ld}",
+                 power_safe, queued, waiting, in_flight, delivered, retries, rss0, rss1, thread_cpu, create, close_s,
+                 suprsend_status_name(crc), bytes, bytes_enqueued, fate(&fate_delivered), fate(&fate_refused),
+                 fate(&fate_expired), fate(&fate_closed), fate(&fate_other));
+    }
+    (void)fail_what;
+    remove_outbox(path);
+    for (char *p = first_error; *p; p++) if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
+    printf("{\"events\":%ld,\"ok\":%ld,\"failed\":%ld,\"threads\":%d,\"wall_s\":%.6f,\"cpu_user_s\":%.6f,"
+           "\"cpu_sys_s\":%.6f,\"maxrss_kb\":%ld,\"peak_rss_kb\":%ld%s,\"error\":\"%s\"}\n",
+           n_total, ok, failed, n_threads, w2 - w0, tv_s(r0.ru_utime, rend->ru_utime), tv_s(r0.ru_stime, rend->ru_stime),
+           rend->ru_maxrss, peak, extra, first_error);
+    fflush(stdout);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: c_bench BASE_URL KEY SECRET single|bulk|enqueue|queued N [THREADS]\n");
+        fprintf(stderr, "usage: c_bench BASE_URL KEY SECRET single|bulk|enqueue|queued N [THREADS]\n"
+                        "       c_bench BASE_URL KEY SECRET outbox|outbox_waiting N THREADS PATH POWER_SAFE\n");
         return 2;
     }
     const char *mode = argv[4];
@@ -323,6 +518,10 @@ int main(int argc, char **argv) {
     if (n_total <= 0 || n_threads <= 0) { fprintf(stderr, "c_bench: bad N or THREADS\n"); return 2; }
     if (strcmp(mode, "enqueue") == 0 || strcmp(mode, "queued") == 0)
         return background_main(mode, argv[1], argv[2], argv[3]);
+    if (strcmp(mode, "outbox") == 0 || strcmp(mode, "outbox_waiting") == 0) {
+        if (argc < 9) { fprintf(stderr, "c_bench: outbox modes: ... N THREADS PATH POWER_SAFE\n"); return 2; }
+        return outbox_main(mode, argv[1], argv[2], argv[3], argv[7], atoi(argv[8]));
+    }
 
     suprsend_options *opts = suprsend_options_new(argv[2], argv[3]);
     if (!opts) { fprintf(stderr, "c_bench: options: %s\n", suprsend_last_error()); return 2; }

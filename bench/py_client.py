@@ -5,6 +5,7 @@ through ctypes) or the official suprsend-py-sdk, which share one API.
     py_client.py --impl native|official --mode single|bulk --n N --base-url URL --key K --secret S
     py_client.py --impl native --mode enqueue --n N ...   background delivery: N client.enqueue(event),
                                                           then client.flush() (see enqueue_run)
+        [--outbox PATH [--power-safe]] [--threads T]      through a durable outbox file, from T threads
 
 Prints one JSON line. Imports, client creation and the first (untimed) schema/library warm-up
 are outside the timed part; events are created inside it, as in c_bench.c. CPU is
@@ -12,8 +13,10 @@ resource.getrusage(RUSAGE_SELF) around the timed part (user + sys of this proces
 """
 import argparse
 import json
+import os
 import resource
 import sys
+import threading
 import time
 
 
@@ -36,6 +39,14 @@ def props(i):
             "items": [{"sku": "sku_1", "qty": 2}, {"sku": "sku_2", "qty": 1}], "is_first_order": False}
 
 
+def remove_outbox(path):
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
 def enqueue_run(a):
     """Background delivery through the binding: N events built and client.enqueue()d on this
     thread, then client.flush(). Figures: the enqueuing thread's own CPU around the enqueue
@@ -51,25 +62,48 @@ def enqueue_run(a):
         if d["status"] != "delivered" and not first_fate:
             first_fate.append(f"{d['status']} (HTTP {d['http_status']}, {d['attempts']} attempts): {d['message']}")
 
+    outbox = {}
+    if a.outbox:
+        remove_outbox(a.outbox)  # a fresh file every run
+        outbox = {"outbox": a.outbox, "outbox_power_safe": a.power_safe}
     client = Suprsend(a.key, a.secret, base_url=a.base_url, queue_capacity=max(a.n, 1),
-                      on_delivery=on_delivery if a.on_delivery else None)
+                      on_delivery=on_delivery if a.on_delivery else None, **outbox)
     error = ""
+    errors = []
+    thread_cpu = []
+
+    def enqueue_range(lo, hi):
+        c = time.thread_time()
+        try:
+            for i in range(lo, hi):
+                client.enqueue(Event(distinct_id=f"user_{i}", event_name="product_purchased", properties=props(i)))
+        except Exception as e:  # noqa: BLE001 - reported as the run's error
+            errors.append(f"enqueue: {type(e).__name__}: {e}")
+        thread_cpu.append(time.thread_time() - c)
+
+    threads = [threading.Thread(target=enqueue_range, args=(a.n * k // a.threads, a.n * (k + 1) // a.threads))
+               for k in range(a.threads)] if a.threads > 1 else []
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    c0 = time.thread_time()
-    for i in range(a.n):
-        client.enqueue(Event(distinct_id=f"user_{i}", event_name="product_purchased", properties=props(i)))
-    c1 = time.thread_time()
+    if threads:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    else:
+        enqueue_range(0, a.n)
     t1 = time.perf_counter()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    flushed = client.flush(timeout=60)
+    outbox_bytes_enqueued = client.stats()["outbox_bytes"] if a.outbox else None
+    flushed = client.flush(timeout=120 if a.outbox else 60)
     t2 = time.perf_counter()
     r2 = resource.getrusage(resource.RUSAGE_SELF)
     peak = peak_rss_kb()
     st = client.stats()
-    ok = a.n if flushed and st["delivered"] == a.n and (not a.on_delivery or fates.get("delivered") == a.n) else 0
+    ok = a.n if (flushed and not errors and st["delivered"] == a.n
+                 and (not a.on_delivery or fates.get("delivered") == a.n)) else 0
     if not ok:
-        error = (f"flush {'ok' if flushed else 'timed out'}, stats {st}, fates {fates}"
+        error = ((errors[0] + "; " if errors else "") + f"flush {'ok' if flushed else 'timed out'}, stats {st}, fates {fates}"
                  + (f", first: {first_fate[0]}" if first_fate else ""))[:400]
     # The same events built without being enqueued (apart, after the run): the loop's share
     # outside client.enqueue's call into the library.
@@ -78,14 +112,19 @@ def enqueue_run(a):
         Event(distinct_id=f"user_{i}", event_name="product_purchased", properties=props(i))
     creation = time.thread_time() - c3
     closed = client.close(timeout=2)
-    out = {"events": a.n, "ok": ok, "failed": a.n - ok, "wall_s": t2 - t0,
+    if a.outbox:
+        remove_outbox(a.outbox)
+    out = {"events": a.n, "ok": ok, "failed": a.n - ok, "threads": a.threads, "wall_s": t2 - t0,
            "cpu_user_s": r2.ru_utime - r0.ru_utime, "cpu_sys_s": r2.ru_stime - r0.ru_stime,
            "maxrss_kb": r2.ru_maxrss, "peak_rss_kb": peak, "mode": "enqueue", "on_delivery": a.on_delivery,
            "flush_status": "ok" if flushed else "timeout", "delivered": st["delivered"], "refused": st["refused"],
            "dropped": st["dropped"], "retries": st["retries"], "fates": fates,
-           "enqueue_wall_s": t1 - t0, "enqueue_thread_cpu_s": c1 - c0,
+           "enqueue_wall_s": t1 - t0, "enqueue_thread_cpu_s": sum(thread_cpu),
            "enqueue_process_cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
            "event_creation_thread_cpu_s": creation, "flush_wall_s": t2 - t1, "close_ok": closed, "error": error}
+    if a.outbox:
+        out.update({"outbox": True, "power_safe": int(a.power_safe), "outbox_bytes_enqueued": outbox_bytes_enqueued,
+                    "outbox_bytes_end": st.get("outbox_bytes")})
     print(json.dumps(out), flush=True)
     return 0 if ok else 1
 
@@ -100,6 +139,9 @@ def main():
     ap.add_argument("--secret", required=True)
     ap.add_argument("--on-delivery", action="store_true",
                     help="enqueue: give the client an on_delivery callable (counts the fates)")
+    ap.add_argument("--outbox", help="enqueue: a durable outbox file (created fresh, removed at the end)")
+    ap.add_argument("--power-safe", action="store_true", help="enqueue with --outbox: outbox_power_safe=True")
+    ap.add_argument("--threads", type=int, default=1, help="enqueue: threads enqueuing (the events split evenly)")
     a = ap.parse_args()
     if a.mode == "enqueue":
         if a.impl != "native":

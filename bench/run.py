@@ -73,6 +73,26 @@ TARGETS.update({
     "queued_100k_peak_rss_mb_max": 64.0,          # c_enqueue_queued, 100,000 events waiting
 })
 
+# The durable outbox (suprsend_options_set_outbox_path: a SQLite file; see "Durable outbox
+# scenarios" below). The file lives in a directory on the same disk as the repository (not
+# tmpfs). _8t: 8 enqueuing threads sharing the client; _power_safe: synchronous=FULL, an fsync
+# per commit (fewer events: it is slow); _waiting: 200,000 events in the file while the hub
+# refuses connections.
+OUTBOX_SCENARIOS = ("c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe",
+                    "c_enqueue_outbox_power_safe_8t", "c_enqueue_outbox_waiting", "py_enqueue_outbox",
+                    "py_enqueue_outbox_8t")
+FULL.update({"c_enqueue_outbox": 100000, "c_enqueue_outbox_8t": 100000, "c_enqueue_outbox_power_safe": 5000,
+             "c_enqueue_outbox_power_safe_8t": 10000, "c_enqueue_outbox_waiting": 200000,
+             "py_enqueue_outbox": 50000, "py_enqueue_outbox_8t": 50000})
+SMOKE.update({"c_enqueue_outbox": 300, "c_enqueue_outbox_8t": 300, "c_enqueue_outbox_power_safe": 200,
+              "c_enqueue_outbox_power_safe_8t": 200, "c_enqueue_outbox_waiting": 300,
+              "py_enqueue_outbox": 300, "py_enqueue_outbox_8t": 300})
+TARGETS.update({
+    "outbox_enqueue_events_per_s_min": 50000.0,   # enqueue calls, one thread
+    "outbox_c_cpu_us_max": 25.0,                  # whole process, first enqueue .. flush end, C
+    "outbox_waiting_peak_rss_mb_max": 64.0,       # c_enqueue_outbox_waiting, 200,000 events waiting
+})
+
 
 def log(msg=""):
     print(msg, flush=True)
@@ -357,6 +377,7 @@ class Scenarios:
     def __init__(self, tools, have_lib, have_binding, have_official):
         self.t = tools
         self.client_cpu = None  # set for the timed runs when --pin is same or split
+        self.outbox_dir = None  # set by main: where the outbox scenarios put their file
         self.have = {"lib": have_lib, "binding": have_binding, "official": have_official}
 
     def command(self, name, base, n):
@@ -374,6 +395,8 @@ class Scenarios:
             return [t["c_bench"], base, KEY, SECRET, "bulk", str(n)], None, "lib"
         if name in ENQUEUE_SCENARIOS:
             return enqueue_command(t, name, base, n)
+        if name in OUTBOX_SCENARIOS:
+            return outbox_command(t, name, base, n, self.outbox_dir)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
         if name == "py_single":
             return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
@@ -431,6 +454,7 @@ def per_run_figures(res):
         f["append_cpu_us_per_event"] = res["append_cpu_s"] / ev * 1e6
         f["trigger_cpu_us_per_event"] = res["trigger_cpu_s"] / ev * 1e6
     f.update(enqueue_figures(res))
+    f.update(outbox_figures(res))
     return f
 
 
@@ -492,7 +516,8 @@ def correctness_pass(tmp, sc, strict=False):
     try:
         plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
                 ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
-                ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150)]  # background delivery: flushed, every fate "delivered"
+                ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150),  # background delivery: flushed, every fate "delivered"
+                ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150)]  # the same through the outbox
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
@@ -694,6 +719,115 @@ def enqueue_command(t, name, base, n):
     raise KeyError(name)
 
 
+# ------------------------------------------------------------------------------------------
+# Durable outbox scenarios: c_enqueue_outbox[_8t], c_enqueue_outbox_power_safe[_8t],
+# c_enqueue_outbox_waiting, py_enqueue_outbox[_8t]
+# ------------------------------------------------------------------------------------------
+#
+# As c_enqueue / py_enqueue, with suprsend_options_set_outbox_path (outbox=) pointing at a fresh
+# file in Scenarios.outbox_dir (a directory on the repository's disk, not tmpfs): N events
+# enqueued from 1 or 8 threads, then flush; ok = N only when flush returned OK, DELIVERED == N
+# and N "delivered" fates were reported. The figures of interest: enqueue_events_per_s (the
+# enqueue calls alone), caller_cpu_us_per_enqueue (the enqueuing threads' own CPU, summed, / N)
+# and cpu_us_per_event (whole process until flush returned). _power_safe: synchronous=FULL.
+# c_enqueue_outbox_waiting: N events committed while the hub refuses connections; ok = N only
+# when SUPRSEND_STAT_QUEUED == N; peak RSS and SUPRSEND_STAT_OUTBOX_BYTES with all N in the
+# file, then a close of 100 ms (the events stay in the file). Clients remove the file at the end.
+
+def outbox_dir_for(tmp):
+    """A directory for the outbox files on the same disk as the repository and not on tmpfs:
+    the run's temporary directory when it qualifies, else one under bench/results/."""
+    def fs_type(path):
+        best, kind = "", "unknown"
+        try:
+            for line in open("/proc/mounts"):
+                parts = line.split()
+                mnt = parts[1].replace("\\040", " ")
+                if str(path).startswith(mnt.rstrip("/") + "/") or str(path) == mnt:
+                    if len(mnt) >= len(best):
+                        best, kind = mnt, parts[2]
+        except OSError:
+            pass
+        return kind
+    d = tmp / "outbox"
+    d.mkdir(exist_ok=True)
+    if os.stat(d).st_dev != os.stat(ROOT).st_dev or fs_type(d.resolve()) in ("tmpfs", "ramfs"):
+        d = Path(tempfile.mkdtemp(prefix="outbox-", dir=RESULTS))
+    return d, fs_type(d.resolve())
+
+
+def outbox_command(t, name, base, n, outbox_dir):
+    path = str((outbox_dir or Path("/nonexistent")) / f"{name}.db")
+    power_safe = "1" if "power_safe" in name else "0"
+    threads = "8" if name.endswith("_8t") else "1"
+    if name == "c_enqueue_outbox_waiting":  # base is not used: c_bench makes its own refusing port
+        return [t["c_bench"], "-", KEY, SECRET, "outbox_waiting", str(n), "1", path, "0"], None, "lib"
+    if name.startswith("c_enqueue_outbox"):
+        return [t["c_bench"], base, KEY, SECRET, "outbox", str(n), threads, path, power_safe], None, "lib"
+    if name.startswith("py_enqueue_outbox"):
+        return ([sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET,
+                 "--n", str(n), "--impl", "native", "--mode", "enqueue", "--outbox", path, "--threads", threads]
+                + (["--power-safe"] if power_safe == "1" else []), binding_env(), "binding")
+    raise KeyError(name)
+
+
+def outbox_figures(res):
+    if not res.get("outbox"):
+        return {}
+    ev = res["events"]
+    f = {"threads": res.get("threads", 1)}
+    if res.get("outbox_bytes_enqueued") is not None and res["outbox_bytes_enqueued"] >= 0:
+        f["outbox_mb_enqueued"] = res["outbox_bytes_enqueued"] / 1e6
+        f["outbox_bytes_per_event"] = res["outbox_bytes_enqueued"] / ev
+    if res.get("outbox_bytes") is not None:
+        f["outbox_mb"] = res["outbox_bytes"] / 1e6
+    return f
+
+
+def outbox_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "c_enqueue_outbox_over_c_enqueue_cpu": paired("c_enqueue_outbox", "c_enqueue", "cpu_us_per_event"),
+        "c_enqueue_outbox_8t_over_c_enqueue_outbox_enqueue_events_per_s":
+            paired("c_enqueue_outbox_8t", "c_enqueue_outbox", "enqueue_events_per_s"),
+        "c_enqueue_outbox_over_power_safe_enqueue_events_per_s":
+            paired("c_enqueue_outbox", "c_enqueue_outbox_power_safe", "enqueue_events_per_s"),
+        "c_enqueue_outbox_power_safe_8t_over_power_safe_enqueue_events_per_s":
+            paired("c_enqueue_outbox_power_safe_8t", "c_enqueue_outbox_power_safe", "enqueue_events_per_s"),
+        "py_enqueue_outbox_over_py_enqueue_cpu": paired("py_enqueue_outbox", "py_enqueue", "cpu_us_per_event"),
+    })
+    lim = TARGETS["outbox_enqueue_events_per_s_min"]
+    targets.update({
+        "outbox_c_ge_50k_enqueues_per_s_1_thread": t(g("c_enqueue_outbox", "enqueue_events_per_s"), lim, "min"),
+        "outbox_py_ge_50k_enqueues_per_s_1_thread": t(g("py_enqueue_outbox", "enqueue_events_per_s"), lim, "min"),
+        "outbox_c_cpu_per_event_le_25us": t(g("c_enqueue_outbox", "cpu_us_per_event"), TARGETS["outbox_c_cpu_us_max"], "max"),
+        "outbox_c_8t_cpu_per_event_le_25us": t(g("c_enqueue_outbox_8t", "cpu_us_per_event"), TARGETS["outbox_c_cpu_us_max"], "max"),
+        "outbox_200k_waiting_peak_rss_lt_64mb": t(g("c_enqueue_outbox_waiting", "peak_rss_mb"),
+                                                  TARGETS["outbox_waiting_peak_rss_mb_max"], "max"),
+    })
+
+
+def print_outbox(scen):
+    rows = [s for s in scen if s["name"] in OUTBOX_SCENARIOS]
+    if not rows:
+        return
+    log()
+    log("Durable outbox (SQLite file on the repository's disk; medians)")
+    log(f"  {'scenario':<30} {'events':>7} {'thr':>3} {'enqueue ev/s':>13} {'caller µs/enq':>14} "
+        f"{'process µs/ev':>14} {'end-to-end ev/s':>16} {'peak RSS MB':>12} {'file MB':>8} {'B/event':>8}")
+    for s in rows:
+        waiting = s["name"] == "c_enqueue_outbox_waiting"
+        enq = s.get("enqueue_events_per_s", s["events_per_s"] if waiting else float("nan"))
+        log(f"  {s['name']:<30} {s['events']:>7} {int(s.get('threads', 1)):>3} {enq:>13,.0f} "
+            f"{s['caller_cpu_us_per_enqueue']:>14.2f} "
+            + (f"{'(not sent)':>14} {'(not sent)':>16}" if waiting else f"{s['cpu_us_per_event']:>14.2f} {s['events_per_s']:>16,.0f}")
+            + f" {s['peak_rss_mb']:>12.1f} {s.get('outbox_mb', s.get('outbox_mb_enqueued', float('nan'))):>8.1f}"
+            f" {s.get('outbox_bytes_per_event', float('nan')):>8.0f}")
+    log("  enqueue ev/s: N / wall time of the enqueue calls (all threads); caller: the enqueuing threads' own CPU,")
+    log("  summed, / N; process: all threads, first enqueue .. flush returned; file MB: SUPRSEND_STAT_OUTBOX_BYTES")
+    log("  after the last enqueue; _power_safe: synchronous=FULL (an fsync per commit); _waiting: hub refusing")
+    log("  connections, all N in the file (SUPRSEND_STAT_QUEUED == N), then closed after 100 ms.")
+
+
 def enqueue_figures(res):
     """Per-run figures of an enqueue scenario (none for the others)."""
     if res.get("mode") not in ("enqueue", "queued"):
@@ -738,6 +872,11 @@ def enqueue_notes(s):
     if s["name"] == "c_enqueue_queued":
         return [f"all waiting: {s['queued_bytes_per_event']:.0f} B/event over {s['rss_before_mb']:.1f} MB; "
                 f"close {s['close_ms']:.0f} ms"]
+    if s["name"] == "c_enqueue_outbox_waiting":
+        return [f"all waiting in the file ({s.get('outbox_mb', float('nan')):.1f} MB): RSS +{s['queued_bytes_per_event']:.0f} B/event "
+                f"over {s['rss_before_mb']:.1f} MB; close {s['close_ms']:.0f} ms"]
+    if s["name"] in OUTBOX_SCENARIOS:
+        return [f"enqueue {s.get('enqueue_events_per_s', float('nan')):,.0f} ev/s, caller {s['caller_cpu_us_per_enqueue']:.2f} µs/enqueue; end to end"]
     return [f"caller {s['caller_cpu_us_per_enqueue']:.2f} µs/enqueue; end to end"]
 
 
@@ -747,17 +886,17 @@ def print_background(scen):
         return
     log()
     log("Background delivery (suprsend_enqueue, then suprsend_flush; medians)")
-    log(f"  {'scenario':<18} {'events':>7} {'caller µs/enqueue':>18} {'(create':>8} {'+ enqueue)':>10} "
+    log(f"  {'scenario':<30} {'events':>7} {'caller µs/enqueue':>18} {'(create':>8} {'+ enqueue)':>10} "
         f"{'process µs/event':>17} {'end-to-end ev/s':>16} {'peak RSS MB':>12}")
     for s in rows:
-        queued = s["name"] == "c_enqueue_queued"
-        log(f"  {s['name']:<18} {s['events']:>7} {s['caller_cpu_us_per_enqueue']:>18.2f} "
+        queued = s["name"] in ("c_enqueue_queued", "c_enqueue_outbox_waiting")
+        log(f"  {s['name']:<30} {s['events']:>7} {s['caller_cpu_us_per_enqueue']:>18.2f} "
             f"{s.get('event_creation_cpu_us_per_event', float('nan')):>8.2f} {s.get('enqueue_call_cpu_us_per_event', float('nan')):>10.2f} "
             + (f"{'(not sent)':>17} {'(not sent)':>16}" if queued else f"{s['cpu_us_per_event']:>17.2f} {s['events_per_s']:>16,.0f}")
             + f" {s['peak_rss_mb']:>12.1f}")
     log("  caller: CPU of the enqueuing thread around the loop (create event, enqueue, free); create: the")
     log("  same events created and freed without enqueueing; process: all threads, first enqueue .. flush end;")
-    log("  c_enqueue_queued: the hub refuses connections, peak RSS with every event waiting.")
+    log("  c_enqueue_queued, c_enqueue_outbox_waiting: the hub refuses connections, peak RSS with every event waiting.")
     log("  (targets and the ratio to official_py_single: under Ratios and Targets)")
 
 
@@ -766,7 +905,10 @@ def print_background(scen):
 # ------------------------------------------------------------------------------------------
 
 ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue", "c_enqueue_queued",
-         "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "official_py_single", "official_py_bulk"]
+         "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
+         "c_enqueue_outbox_waiting",
+         "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
+         "official_py_single", "official_py_bulk"]
 
 
 def ratios_and_targets(by, per_run):
@@ -814,6 +956,7 @@ def ratios_and_targets(by, per_run):
         "c_bulk_peak_rss_lt_64mb": t(g("c_bulk", "peak_rss_mb"), TARGETS["c_bulk_peak_rss_mb_max"], "max"),
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
+    outbox_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
 
 
@@ -821,8 +964,9 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
     log()
     if machine and machine.get("steal_percent_during_runs") is not None:
         log(f"CPU steal (hypervisor) during the runs: {machine['steal_percent_during_runs']}% of all CPU time")
-    log(f"{'scenario':<20} {'events':>8} {'events/s':>11} {'CPU µs/event':>13} {'(user':>7} {'sys)':>7} {'peak RSS MB':>12} {'conns':>6}  notes")
-    log("-" * 106)
+    w = max([20] + [len(s["name"]) for s in scen] + [len(n) for n in skipped])
+    log(f"{'scenario':<{w}} {'events':>8} {'events/s':>11} {'CPU µs/event':>13} {'(user':>7} {'sys)':>7} {'peak RSS MB':>12} {'conns':>6}  notes")
+    log("-" * (86 + w))
     for s in scen:
         notes = []
         if "cpu_us_per_request" in s:
@@ -833,12 +977,13 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
         conns = s.get("connections_per_run")
-        log(f"{s['name']:<20} {s['events']:>8} {s['events_per_s']:>11,.0f} {s['cpu_us_per_event']:>13.2f} "
+        log(f"{s['name']:<{w}} {s['events']:>8} {s['events_per_s']:>11,.0f} {s['cpu_us_per_event']:>13.2f} "
             f"{s['cpu_user_us_per_event']:>7.2f} {s['cpu_sys_us_per_event']:>7.2f} "
             f"{s['peak_rss_mb']:>12.1f} {'' if conns is None else int(conns):>6}  {'; '.join(notes)}")
     for name, why in skipped.items():
-        log(f"{name:<20} {'skipped':>8}  {why}")
+        log(f"{name:<{w}} {'skipped':>8}  {why}")
     print_background(scen)
+    print_outbox(scen)
     log()
     log("Ratios")
     for k, v in ratios.items():
@@ -895,6 +1040,7 @@ def main():
     log(f"bench: {machine['cpu_model']}, {machine['cores']} cores, {machine['kernel']}, load {machine['loadavg_start']}")
     tmp = Path(tempfile.mkdtemp(prefix="suprsend-bench-"))
     nginx = None
+    sc = None
     exit_code = 0
     try:
         tools = {"floor": build_c(tmp, "floor", BENCH / "floor.c", ["-lcurl", "-lcrypto"]),
@@ -913,6 +1059,8 @@ def main():
             warn(f"{BINDING_SRC.relative_to(ROOT)}/suprsend_native missing: Python binding scenarios skipped")
         have_official = ensure_official_sdk()
         sc = Scenarios(tools, have_lib, have_binding, have_official)
+        sc.outbox_dir, outbox_fs = outbox_dir_for(tmp)
+        cfg["outbox_dir_fs"] = outbox_fs
 
         correctness = None
         if not a.skip_correctness:
@@ -994,6 +1142,8 @@ def main():
         if nginx:
             nginx.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if sc is not None and sc.outbox_dir and sc.outbox_dir.parent == RESULTS:
+            shutil.rmtree(sc.outbox_dir, ignore_errors=True)
     return exit_code
 
 
