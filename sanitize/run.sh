@@ -5,13 +5,15 @@
 #               prefix (.build-asan/prefix: lib/, include/, lib/pkgconfig/), and tests/c/run.sh
 #               against it, the C test programs compiled with clang -fsanitize=address (LSan on)
 #   asan-swift  swift test --sanitize=address (.build-asan)
+#   asan-faults tests/c/fault-matrix.sh (the durable outbox under faults, kill -9 included)
+#               against the same ASan prefix
 #   tsan-c      as asan-c with ThreadSanitizer (.build-tsan): the C programs' threads and forks
 #   tsan-swift  swift test --sanitize=thread (.build-tsan)
 #   valgrind-c  tests/c/run.sh against the release library (unstripped, .build-valgrind/prefix)
 #               under valgrind memcheck, forked children included (sanitize/valgrind-cc)
 # Suppressions, by name only: sanitize/lsan.supp, tsan.supp, valgrind.supp.
 #
-#   sanitize/run.sh [step...]   default: asan-c asan-swift tsan-c tsan-swift valgrind-c
+#   sanitize/run.sh [step...]   default: asan-c asan-swift asan-faults tsan-c tsan-swift valgrind-c
 # Environment: SANITIZE_NICE=10 (niceness of builds and runs), SANITIZE_SWIFT_FILTER (a
 # --filter for the Swift tests, e.g. for a short run).
 # Exit status 0 only when every step was clean.
@@ -24,7 +26,7 @@ toolchain_lib=/opt/swift/usr/lib/swift/linux
 # The Swift runtime's crash handler would race the sanitizers' own reports.
 export SWIFT_BACKTRACE=enable=no
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(asan-c asan-swift tsan-c tsan-swift valgrind-c)
+[[ ${#steps[@]} -gt 0 ]] || steps=(asan-c asan-swift asan-faults tsan-c tsan-swift valgrind-c)
 asan_options="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:check_initialization_order=1:strict_string_checks=1"
 # die_after_fork=0: test_background forks a process whose child starts its own delivery thread.
 tsan_options="suppressions=$here/tsan.supp:halt_on_error=1:second_deadlock_stack=1:exitcode=66:die_after_fork=0"
@@ -42,11 +44,13 @@ wrapper() {  # wrapper FILE COMPILER SANITIZER
     chmod +x "$file"
 }
 
-sanitized_c() {  # sanitized_c address|thread
+# Builds the library with -sanitize=$1 (address|thread) and lays it out as an install prefix
+# in .build-asan/prefix or .build-tsan/prefix, with compiler wrappers in .build-*/bin.
+sanitized_prefix() {
     local sanitizer=$1 scratch short prefix version
     case "$sanitizer" in address) short=asan ;; thread) short=tsan ;; esac
     scratch="$repo/.build-$short"
-    echo "sanitize: $short-c: building the library with -sanitize=$sanitizer (.build-$short)" >&2
+    echo "sanitize: building the library with -sanitize=$sanitizer (.build-$short)" >&2
     (cd "$repo" && nice -n "$nice" swift build --sanitize="$sanitizer" --product suprsend --scratch-path "$scratch" >&2)
     prefix="$scratch/prefix"
     version=$(sed -n 's/^#define SUPRSEND_VERSION_STRING "\(.*\)"/\1/p' "$repo/include/suprsend.h")
@@ -58,12 +62,19 @@ sanitized_c() {  # sanitized_c address|thread
         > "$prefix/lib/pkgconfig/suprsend.pc"
     wrapper "$scratch/bin/cc" /opt/swift/usr/bin/clang "$sanitizer"
     wrapper "$scratch/bin/c++" /opt/swift/usr/bin/clang++ "$sanitizer"
-    echo "sanitize: $short-c: tests/c/run.sh against $prefix" >&2
-    SUPRSEND_PREFIX="$prefix" SUPRSEND_SKIP_BUILD=1 CC="$scratch/bin/cc" CXX="$scratch/bin/c++" \
+}
+
+# Runs a C test script (tests/c/run.sh, tests/c/fault-matrix.sh) against that prefix.
+sanitized_c() {  # sanitized_c address|thread SCRIPT
+    local sanitizer=$1 script=$2 scratch
+    case "$sanitizer" in address) scratch="$repo/.build-asan" ;; thread) scratch="$repo/.build-tsan" ;; esac
+    sanitized_prefix "$sanitizer"
+    echo "sanitize: $script against $scratch/prefix" >&2
+    SUPRSEND_PREFIX="$scratch/prefix" SUPRSEND_SKIP_BUILD=1 CC="$scratch/bin/cc" CXX="$scratch/bin/c++" \
         ASAN_OPTIONS="$asan_options" LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0" \
         TSAN_OPTIONS="$tsan_options" \
         LD_LIBRARY_PATH="$toolchain_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        nice -n "$nice" "$repo/tests/c/run.sh"
+        nice -n "$nice" "$repo/$script"
 }
 
 asan_swift() {
@@ -101,8 +112,9 @@ for step in "${steps[@]}"; do
     start=$SECONDS
     rc=0
     case "$step" in
-        asan-c) sanitized_c address || rc=$? ;;
-        tsan-c) sanitized_c thread || rc=$? ;;
+        asan-c) sanitized_c address tests/c/run.sh || rc=$? ;;
+        asan-faults) sanitized_c address tests/c/fault-matrix.sh || rc=$? ;;
+        tsan-c) sanitized_c thread tests/c/run.sh || rc=$? ;;
         asan-swift) asan_swift || rc=$? ;;
         tsan-swift) tsan_swift || rc=$? ;;
         valgrind-c) valgrind_c || rc=$? ;;
