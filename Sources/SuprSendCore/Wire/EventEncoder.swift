@@ -57,7 +57,13 @@ struct EventEncoder: Sendable {
     }
 
     static func carriesIdempotencyKey(_ json: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return false }  // past the last member
+        idempotencyKeyValue(json) != nil
+    }
+
+    /// Where the top-level "$idempotency_key" value (a quoted JSON string) stands in an event
+    /// object made by `encode`, if it has one.
+    static func idempotencyKeyValue(_ json: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return nil }  // past the last member
         // ,"tenant_id":"<A-Z a-z 0-9 _ ->" — its value needs no escapes.
         let tenant = Array(#","tenant_id":""#.utf8)
         if end > 0, json[end - 1] == UInt8(ascii: "\""),
@@ -68,7 +74,7 @@ struct EventEncoder: Sendable {
         // ,"$idempotency_key":"<string>" ending at `end`. Its opening quote follows a comma, so
         // it is a member's and not inside a string; the last one before `end` is the top-level
         // one if there is one, and a nested one is followed by more than a string.
-        guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return false }
+        guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return nil }
         let member = Array(#","$idempotency_key":""#.utf8)
         let window = max(0, end - member.count - 6 * EventRules.maxIdempotencyKeyLength - 1)
         var start = end - member.count
@@ -76,17 +82,17 @@ struct EventEncoder: Sendable {
             if json[start] == UInt8(ascii: ","), json[start..<(start + member.count)].elementsEqual(member) { break }
             start -= 1
         }
-        guard start >= window else { return false }
+        guard start >= window else { return nil }
         // The rest must be one string: no quote but escaped ones before the closing one.
         var index = start + member.count
         while index < end - 1 {
             switch json[index] {
             case UInt8(ascii: "\\"): index += 2
-            case UInt8(ascii: "\""): return false
+            case UInt8(ascii: "\""): return nil
             default: index += 1
             }
         }
-        return index == end - 1
+        return index == end - 1 ? (start + member.count - 1)..<end : nil
     }
 
     private func encodeProperties(_ properties: EventProperties, attachments: [Attachment], into writer: inout JSONWriter) {

@@ -68,13 +68,14 @@ final class BackgroundDelivery: @unchecked Sendable {
     func close(deadline: Double?) -> Bool {
         closing.store(true, ordering: .releasing)
         guard let thread = workerThread else { return true }
-        worker.beginClosing()
+        let last = queue.lastSequence
+        worker.beginClosing(upTo: last)
         guard !thread.isCurrent else {
             // Closed from the delivery callback: the worker stops after this turn.
             worker.requestStop()
             return false
         }
-        _ = worker.flush(upTo: queue.lastSequence, deadline: deadline)
+        _ = worker.flush(upTo: last, deadline: deadline)
         worker.requestStop()
         thread.join()
         // A flush that ran out of time while callbacks were still running may leave nothing

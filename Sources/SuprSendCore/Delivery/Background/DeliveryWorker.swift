@@ -74,7 +74,8 @@ public final class DeliveryWorker: @unchecked Sendable {
     private var flushTarget: UInt64 = 0
     /// The lowest sequence whose fate is being reported now; a flush waits for the callbacks.
     private var reportingFrom: UInt64?
-    private var closing = false
+    /// Set by `beginClosing`: the last sequence the close delivers.
+    private var closeLimit: UInt64?
     /// When expiry was last looked for (monotonic): once a second is enough, and an outbox
     /// pays a transaction for each look.
     private var lastExpiryCheck = -Double.infinity
@@ -149,7 +150,12 @@ public final class DeliveryWorker: @unchecked Sendable {
                   consecutiveFailures == 0 || inFlight.isEmpty {
                 guard queueIsDue(wall: wall) else { break }
                 var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes)
-                if events.isEmpty { break }
+                if events.isEmpty {
+                    // Due, yet nothing could be taken: the outbox failed to read or write (it
+                    // logged why). Look again in a second rather than spin.
+                    pausedUntil = now + 1
+                    break
+                }
                 // Failed events wait in the queue again, in front: sending them is a retry.
                 if events.contains(where: { $0.attempts > 0 }) { counters.retries += 1 }
                 for index in events.indices { events[index].attempts += 1 }
@@ -166,7 +172,10 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// Whether the waiting events should go out now. Called with the lock held.
     private func queueIsDue(wall: Int64) -> Bool {
         guard let oldest = queue.oldestWaiting else { return false }
-        if closing || oldest.sequence <= flushTarget { return true }
+        // Closing: only what the close waits for goes out; a request started now for younger
+        // events (another process's, in a shared outbox) would be abandoned when the worker stops.
+        if let closeLimit { return oldest.sequence <= closeLimit }
+        if oldest.sequence <= flushTarget { return true }
         if queue.hasFullBatch(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2) { return true }
         let age = wall - oldest.enqueuedAtMilliseconds
         return age >= Int64(settings.flushIntervalMilliseconds) || age < 0
@@ -185,7 +194,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         let canStart = inFlight.count < settings.maxRequestsInFlight && (consecutiveFailures == 0 || inFlight.isEmpty)
         if now < pausedUntil {
             if hasWork { wait = min(wait, pausedUntil - now) }
-        } else if canStart, let oldest {
+        } else if canStart, let oldest, closeLimit.map({ oldest.sequence <= $0 }) ?? true {
             let due = oldest.enqueuedAtMilliseconds + Int64(settings.flushIntervalMilliseconds) - wall
             wait = min(wait, max(Double(due) / 1000, 0.001))
         }
@@ -372,9 +381,9 @@ public final class DeliveryWorker: @unchecked Sendable {
         }
     }
 
-    /// From now on, everything waiting goes out at once (a close has begun).
-    public func beginClosing() {
-        state.withLock { closing = true }
+    /// A close has begun: everything up to `sequence` goes out at once, nothing younger.
+    public func beginClosing(upTo sequence: UInt64) {
+        state.withLock { closeLimit = sequence }
         transport.wake()
     }
 

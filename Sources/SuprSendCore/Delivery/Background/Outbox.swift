@@ -35,7 +35,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             db = try SQLiteConnection(path: path)
             // A caller never sees "database is locked": writers of other processes are waited for.
             db.setBusyTimeout(milliseconds: 10_000)
-            try db.execute("PRAGMA journal_mode=WAL")
+            // Switching a new file to WAL answers "busy" at once, without the busy timeout,
+            // while another process opens the same file: try again for a while.
+            try Self.retryingWhileBusy { () throws(SQLiteConnection.Failure) in try db.execute("PRAGMA journal_mode=WAL") }
             // WAL with NORMAL: a commit is in the log before add returns; kill -9 loses nothing
             // (power loss may lose the last commits). FULL adds an fsync to every commit.
             try db.execute(powerSafe ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
@@ -66,6 +68,19 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             _ = try db.integer("PRAGMA max_page_count = \(max(maxBytes / max(pageSize, 512), 16))")
         } catch {
             throw Self.storageError(path: path, error)
+        }
+    }
+
+    /// Runs `body` again while SQLite answers SQLITE_BUSY (5) or SQLITE_LOCKED (6), for up to
+    /// 10 seconds.
+    private static func retryingWhileBusy(_ body: () throws(SQLiteConnection.Failure) -> Void) throws(SQLiteConnection.Failure) {
+        let deadline = Clock.monotonicSeconds() + 10
+        while true {
+            do throws(SQLiteConnection.Failure) {
+                return try body()
+            } catch where (error.code & 0xFF == 5 || error.code & 0xFF == 6) && Clock.monotonicSeconds() < deadline {
+                Clock.sleep(seconds: 0.005)
+            }
         }
     }
 
