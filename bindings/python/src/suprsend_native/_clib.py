@@ -69,6 +69,7 @@ _PROTOTYPES = {
     "suprsend_options_set_base_url": (c_int, [c_void_p, c_char_p]),
     "suprsend_options_set_timeout_ms": (c_int, [c_void_p, c_long]),
     "suprsend_options_set_connect_timeout_ms": (c_int, [c_void_p, c_long]),
+    "suprsend_options_set_call_timeout_ms": (c_int, [c_void_p, c_long]),
     "suprsend_options_set_proxy": (c_int, [c_void_p, c_char_p]),
     "suprsend_options_set_ca_file": (c_int, [c_void_p, c_char_p]),
     "suprsend_options_set_max_retries": (c_int, [c_void_p, c_int]),

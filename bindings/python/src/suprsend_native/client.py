@@ -211,6 +211,8 @@ class Suprsend:
         proxy: a proxy URL as libcurl understands it (``"http://proxy:3128"``).
         max_retries: retries after a failure that may pass (default 3; 0 = none; at most 20).
         connect_timeout: seconds allowed to connect (default 10).
+        call_timeout: seconds allowed for one whole track or bulk trigger, retries and waits
+            included (default 120).
         ca_file: a PEM file of CA certificates to trust instead of the system's.
         max_event_bytes: the largest serialized event accepted (default 102400, at most 819200).
         auto_idempotency: give events without an idempotency key a random one, so that a retry
@@ -254,7 +256,8 @@ class Suprsend:
                  outbox: Union[str, "os.PathLike[str]", None] = None, queue_capacity: Optional[int] = None,
                  outbox_max_bytes: Optional[int] = None, outbox_power_safe: Optional[bool] = None,
                  flush_interval: Optional[float] = None,
-                 max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None) -> None:
+                 max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None,
+                 call_timeout: Optional[float] = None) -> None:
         self._handle: Optional[int] = None
         self._delivery_callback: Any = None
         self._token = object()
@@ -274,6 +277,7 @@ class Suprsend:
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         timeout_ms = None if timeout is None else _milliseconds(timeout, "timeout")
         connect_ms = None if connect_timeout is None else _milliseconds(connect_timeout, "connect_timeout")
+        call_ms = None if call_timeout is None else _milliseconds(call_timeout, "call_timeout")
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be a callable or None, not {type(on_delivery).__name__}")
         outbox_b = None if outbox is None else _utf8(os.fspath(outbox) if isinstance(outbox, os.PathLike)
@@ -323,6 +327,10 @@ class Suprsend:
                 rc = lib.suprsend_options_set_connect_timeout_ms(opts, connect_ms)
                 if rc != _clib.OK:
                     raise error_for(rc, f"connect_timeout={connect_timeout!r} seconds: {_clib.last_error()}")
+            if call_ms is not None:
+                rc = lib.suprsend_options_set_call_timeout_ms(opts, call_ms)
+                if rc != _clib.OK:
+                    raise error_for(rc, f"call_timeout={call_timeout!r} seconds: {_clib.last_error()}")
             if proxy_b is not None:
                 check(lib.suprsend_options_set_proxy(opts, proxy_b))
             if ca is not None:
