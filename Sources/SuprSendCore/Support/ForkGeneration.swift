@@ -10,30 +10,61 @@ import Synchronization
 /// - A guard around every critical section (`Lock.withLock`): fork() waits until no thread is
 ///   inside one, so a child never inherits a lock that a thread which does not exist in the
 ///   child was holding (it would wait for it forever).
+///
+/// The guard is a read-write lock that sections take shared and fork() takes exclusive. It
+/// keeps glibc's default, readers first: with writers first, a section nested in another
+/// (Lock inside Lock, as in CurlTransport.checkOut or Outbox.add), or one that waits on a
+/// thread entering its own section, would deadlock against a waiting fork(). Instead, so that
+/// a stream of sections cannot starve fork(), a section that starts while a fork() is pending
+/// first holds back a little (at most `backOffLimit`), letting those inside drain; nested
+/// sections, which hold the guard already, never do.
 enum ForkGeneration {
     private static let counter = Atomic<Int>(0)
+    /// fork() calls between their prepare handler and their end (threads may fork at once).
+    private static let forksPending = Atomic<Int>(0)
 
-    /// Read (shared) by critical sections, written (exclusive) across fork().
-    nonisolated(unsafe) private static let guardLock: UnsafeMutablePointer<pthread_rwlock_t> = {
+    /// The guard in use. A child gets a new one: the parent's is write-locked by a thread that
+    /// the child does not have, and re-initialising a held rwlock is undefined behaviour. The
+    /// old one is left allocated (one per fork, a few dozen bytes).
+    nonisolated(unsafe) private static let guardLock = Atomic<UnsafeMutablePointer<pthread_rwlock_t>>(newGuardLock())
+
+    /// How deep the current thread is in sections: only the outermost takes the guard.
+    private static let depthKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The longest a section waits for a pending fork() before it goes in anyway: a fork that
+    /// cannot proceed (its caller is itself inside a section) must not stall everyone.
+    static let backOffLimit = 0.01
+
+    private static func newGuardLock() -> UnsafeMutablePointer<pthread_rwlock_t> {
         let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
         lock.initialize(to: pthread_rwlock_t())
         pthread_rwlock_init(lock, nil)
         return lock
-    }()
+    }
 
     /// Registered before any state that needs it exists: reading `current` or entering a
     /// critical section registers it.
     private static let registered: Bool = {
-        _ = guardLock
+        _ = guardLock.load(ordering: .relaxed)
+        _ = depthKey
         return pthread_atfork(
-            { pthread_rwlock_wrlock(ForkGeneration.guardLock) },
-            { pthread_rwlock_unlock(ForkGeneration.guardLock) },
+            {
+                ForkGeneration.forksPending.add(1, ordering: .sequentiallyConsistent)
+                pthread_rwlock_wrlock(ForkGeneration.guardLock.load(ordering: .acquiring))
+            },
+            {
+                pthread_rwlock_unlock(ForkGeneration.guardLock.load(ordering: .acquiring))
+                ForkGeneration.forksPending.subtract(1, ordering: .sequentiallyConsistent)
+            },
             {
                 ForkGeneration.counter.add(1, ordering: .releasing)
-                // glibc's rwlock does not let the child, whose thread has a new id, unlock what
-                // the parent's thread locked; the child starts from a fresh lock instead (only
-                // this thread exists in it).
-                pthread_rwlock_init(ForkGeneration.guardLock, nil)
+                // Only this thread exists in the child, and it is in no section.
+                ForkGeneration.guardLock.store(ForkGeneration.newGuardLock(), ordering: .releasing)
+                ForkGeneration.forksPending.store(0, ordering: .sequentiallyConsistent)
             }
         ) == 0
     }()
@@ -43,11 +74,41 @@ enum ForkGeneration {
         return counter.load(ordering: .acquiring)
     }
 
+    /// The guard's address, for tests: a child must not use its parent's.
+    static var guardLockAddress: UnsafeMutableRawPointer {
+        _ = registered
+        return UnsafeMutableRawPointer(guardLock.load(ordering: .acquiring))
+    }
+
     /// Runs `body` where fork() cannot cut it in two.
     static func withoutFork<T>(_ body: () throws -> T) rethrows -> T {
         _ = registered
-        pthread_rwlock_rdlock(guardLock)
-        defer { pthread_rwlock_unlock(guardLock) }
+        let depth = Int(bitPattern: pthread_getspecific(depthKey))
+        if depth > 0 {
+            // Nested: the outer section holds the guard already.
+            pthread_setspecific(depthKey, UnsafeRawPointer(bitPattern: depth + 1))
+            defer { pthread_setspecific(depthKey, UnsafeRawPointer(bitPattern: depth)) }
+            return try body()
+        }
+        if forksPending.load(ordering: .relaxed) > 0 { holdBackForFork() }
+        let lock = guardLock.load(ordering: .acquiring)
+        pthread_rwlock_rdlock(lock)
+        pthread_setspecific(depthKey, UnsafeRawPointer(bitPattern: 1))
+        defer {
+            pthread_setspecific(depthKey, nil)
+            pthread_rwlock_unlock(lock)
+        }
         return try body()
+    }
+
+    /// Waits, briefly, while a fork() is pending, so that the sections inside can drain.
+    private static func holdBackForFork() {
+        let step = 50_000  // ns
+        var waited = 0
+        var pause = timespec(tv_sec: 0, tv_nsec: step)
+        while forksPending.load(ordering: .relaxed) > 0 && Double(waited) / 1e9 < backOffLimit {
+            nanosleep(&pause, nil)
+            waited += step
+        }
     }
 }

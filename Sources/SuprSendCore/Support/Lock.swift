@@ -2,7 +2,8 @@ import Glibc
 
 /// A plain pthread mutex. The library runs inside C hosts that never drain a Swift
 /// concurrency executor, so it synchronises with the primitive every host understands.
-/// Critical sections must be short and must not nest: fork() waits for them.
+/// Critical sections must be short: fork() waits for them. One may hold another Lock (only
+/// the outermost takes fork()'s guard), never its own.
 final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 

@@ -2,7 +2,9 @@ import CCrypto
 import Glibc
 
 /// Random bytes from OpenSSL's DRBG (already loaded with libcurl), falling back to the
-/// system generator should it ever refuse.
+/// system generator should it ever refuse. Fork-safe as it is: OpenSSL (1.1.1 and 3.x) reseeds
+/// its DRBGs in a child it finds forked, so a child's retry jitter is not its parent's; only
+/// the library's own pool below must be dropped by hand.
 enum SecureRandom {
     static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
