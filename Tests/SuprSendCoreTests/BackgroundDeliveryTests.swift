@@ -346,6 +346,25 @@ struct MemoryQueueTests {
         #expect(taken[0].distinctId == "user_7")
     }
 
+    @Test(arguments: [("order_placed", "user_7", nil), ("na\"me\\ \u{1}é", "id \"q\" ☃", "key \"1\",\"tenant_id\":\"x"),
+                      ("$identify", "u", "k")])
+    func reportedFieldsAreReadBackFromTheBytes(name: String, distinctId: String, key: String?) throws {
+        var event = Event(distinctId: distinctId, name: name)
+        event.idempotencyKey = key
+        event.tenantId = "tenant_1"
+        try event.setProperties(json: utf8Bytes(#"{"event":"not this","distinct_id":"nor this","n":{"$idempotency_key":"no"}}"#))
+        guard case .success(let ready) = preparer.prepare(event) else { Issue.record("refused"); return }
+        let queued = QueuedEvent(sequence: 1, prepared: ready)
+        #expect(queued.name == name)
+        #expect(queued.distinctId == distinctId)
+        #expect(queued.insertId == ready.insertId && queued.insertId.count == 36)
+        #expect(queued.idempotencyKey == (key ?? ready.insertId), "the automatic key is the insert id")
+        let keyless = EventPreparer(workspaceKey: "k", sdkVersion: "t", rules: EventRules(), autoIdempotency: false)
+        event.idempotencyKey = nil
+        guard case .success(let bare) = keyless.prepare(event) else { Issue.record("refused"); return }
+        #expect(QueuedEvent(sequence: 1, prepared: bare).idempotencyKey == "")
+    }
+
     @Test func takeRespectsTheByteBoundButAlwaysTakesOne() throws {
         let queue = MemoryQueue()
         for index in 0..<5 { _ = try queue.add(prepared(index)) }

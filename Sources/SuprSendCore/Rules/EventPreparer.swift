@@ -48,11 +48,11 @@ public struct EventPreparer: Sendable {
             return .failure(RejectedEvent(error: error, recordJSON: encodeAsGiven(event, insertId: insertId, time: time)))
         }
         let key = checked.idempotencyKey ?? (autoIdempotency ? insertId : nil)
-        var writer = JSONWriter(reservingCapacity: 256 + event.properties.objectBytes.count)
-        encoder.encode(EventEncoder.Fields(insertId: insertId, time: time,
-                                           name: checked.name, distinctId: checked.distinctId,
-                                           idempotencyKey: key, tenantId: checked.tenantId),
-                       properties: event.properties, attachments: event.attachments, into: &writer)
+        let fields = EventEncoder.Fields(insertId: insertId, time: time, name: checked.name, distinctId: checked.distinctId,
+                                         idempotencyKey: key, tenantId: checked.tenantId)
+        var writer = JSONWriter(reservingCapacity: encoder.estimatedSize(fields, properties: event.properties,
+                                                                         attachments: event.attachments))
+        encoder.encode(fields, properties: event.properties, attachments: event.attachments, into: &writer)
         do {
             try rules.checkSize(writer.bytes.count)
         } catch {

@@ -25,6 +25,16 @@ struct EventEncoder: Sendable {
         var tenantId: String?
     }
 
+    /// About the bytes `encode` writes (exact unless strings need escapes): the writer is made
+    /// that size, so the event does not keep a doubled buffer's spare half for as long as it
+    /// waits in a queue.
+    func estimatedSize(_ fields: Fields, properties: EventProperties, attachments: [Attachment]) -> Int {
+        let members = 140 + quotedWorkspaceKey.count + quotedSDKVersion.count
+        let strings = fields.insertId.utf8.count + fields.name.utf8.count + fields.distinctId.utf8.count
+            + (fields.idempotencyKey?.utf8.count ?? 0) + (fields.tenantId?.utf8.count ?? 0)
+        return members + strings + properties.objectBytes.count + attachments.reduce(0) { $0 + $1.leastEncodedSize + 16 }
+    }
+
     func encode(_ fields: Fields, properties: EventProperties, attachments: [Attachment], into writer: inout JSONWriter) {
         writer.appendRaw("{\"$insert_id\":")
         writer.appendString(fields.insertId)

@@ -85,11 +85,11 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     public func add(_ event: PreparedEvent) throws(SuprSendError) -> (sequence: UInt64, waiting: Int) {
         let result: (UInt64, Int)? = lock.withLock {
             let queued = QueuedEvent(sequence: sequence + 1, prepared: event)
-            guard held < capacity, heldBytes + queued.memoryBytes <= maxBytes else { return nil }
+            guard held < capacity, heldBytes + Self.memoryBytes(queued) <= maxBytes else { return nil }
             sequence += 1
             events.append(queued)
             held += 1
-            heldBytes += queued.memoryBytes
+            heldBytes += Self.memoryBytes(queued)
             waitingJSONBytes += queued.jsonByteCount
             return (sequence, events.count - head)
         }
@@ -159,6 +159,9 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         return taken
     }
 
+    /// What an event holds in memory, for the byte bound: its JSON and its place in the queue.
+    private static func memoryBytes(_ event: QueuedEvent) -> Int { event.jsonByteCount + 64 }
+
     public func requeue(_ failed: [QueuedEvent]) {
         guard !failed.isEmpty else { return }
         let sorted = failed.sorted { $0.sequence < $1.sequence }
@@ -176,7 +179,7 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     }
 
     public func settle(_ events: [QueuedEvent]) {
-        let bytes = events.reduce(0) { $0 + $1.memoryBytes }
+        let bytes = events.reduce(0) { $0 + Self.memoryBytes($1) }
         lock.withLock {
             held -= events.count
             heldBytes -= bytes

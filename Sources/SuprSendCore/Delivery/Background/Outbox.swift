@@ -259,8 +259,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         var events: [QueuedEvent] = []
         try db.query(sql, values) { row in
             var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1),
-                                    json: row.blob(7), insertId: row.text(3), idempotencyKey: row.text(4),
-                                    name: row.text(5), distinctId: row.text(6))
+                                    json: row.blob(7))
             event.attempts = Int32(clamping: row.integer(2))
             events.append(event)
         }

@@ -1,8 +1,9 @@
-/// One enqueued event, as it waits and travels: its serialized bytes (fixed at enqueue, so
-/// every retry, in any process, sends the same $insert_id and idempotency key) and what the
-/// delivery callback reports of it.
+/// One enqueued event, as it waits and travels: its serialized bytes, fixed at enqueue, so
+/// that every retry, in any process, sends the same $insert_id and idempotency key.
 ///
-/// Kept as one allocation: a queue of 100,000 events should cost little more than their bytes.
+/// Only the bytes are kept: the fields a delivery report names (insert id, key, name,
+/// distinct_id) are read back from them when asked for, so a queue of 100,000 events costs
+/// little more than their JSON.
 public struct QueuedEvent: Sendable {
     /// Order of enqueueing, from 1; a flush waits for every event up to a sequence number.
     public var sequence: UInt64
@@ -14,60 +15,92 @@ public struct QueuedEvent: Sendable {
     /// The HTTP status of the last answer that did not settle it (0: none yet), reported
     /// with a fate that came without one (expired, closed).
     public var lastHTTPStatus: Int32 = 0
-    /// The event JSON, then its insert id, idempotency key, name and distinct_id.
-    private let storage: [UInt8]
-    private let jsonCount: Int32
-    private let insertIdCount: Int32
-    private let keyCount: Int32
-    private let nameCount: Int32
+    /// The event object, as sent (made by `EventEncoder`).
+    public let json: [UInt8]
 
-    public init(sequence: UInt64, enqueuedAtMilliseconds: Int64, json: [UInt8], insertId: String,
-                idempotencyKey: String?, name: String, distinctId: String) {
+    public init(sequence: UInt64, enqueuedAtMilliseconds: Int64, json: [UInt8]) {
         self.sequence = sequence
         self.enqueuedAtMilliseconds = enqueuedAtMilliseconds
-        let key = idempotencyKey ?? ""
-        var storage = [UInt8]()
-        storage.reserveCapacity(json.count + insertId.utf8.count + key.utf8.count + name.utf8.count + distinctId.utf8.count)
-        storage.append(contentsOf: json)
-        storage.append(contentsOf: insertId.utf8)
-        storage.append(contentsOf: key.utf8)
-        storage.append(contentsOf: name.utf8)
-        storage.append(contentsOf: distinctId.utf8)
-        self.storage = storage
-        jsonCount = Int32(json.count)
-        insertIdCount = Int32(insertId.utf8.count)
-        keyCount = Int32(key.utf8.count)
-        nameCount = Int32(name.utf8.count)
+        self.json = json
     }
 
     public init(sequence: UInt64, prepared: PreparedEvent) {
-        self.init(sequence: sequence, enqueuedAtMilliseconds: prepared.time, json: prepared.json,
-                  insertId: prepared.insertId, idempotencyKey: prepared.idempotencyKey,
-                  name: prepared.name, distinctId: prepared.distinctId)
+        self.init(sequence: sequence, enqueuedAtMilliseconds: prepared.time, json: prepared.json)
     }
 
     /// Bytes of the event JSON.
-    public var jsonByteCount: Int { Int(jsonCount) }
-    /// What the event holds in memory, for the queue's byte bound.
-    var memoryBytes: Int { storage.count + 64 }
+    public var jsonByteCount: Int { json.count }
 
     public func withJSON<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        storage.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<Int(jsonCount)])) }
+        json.withUnsafeBufferPointer(body)
     }
 
-    public var json: [UInt8] { Array(storage[0..<Int(jsonCount)]) }
-
-    private func text(from start: Int, count: Int32) -> String {
-        String(decoding: storage[start..<(start + Int(count))], as: UTF8.self)
-    }
-
-    public var insertId: String { text(from: Int(jsonCount), count: insertIdCount) }
+    public var insertId: String { EventFields.string("$insert_id", in: json) }
     /// "" when the event has none.
-    public var idempotencyKey: String { text(from: Int(jsonCount + insertIdCount), count: keyCount) }
-    public var name: String { text(from: Int(jsonCount + insertIdCount + keyCount), count: nameCount) }
-    public var distinctId: String {
-        let start = Int(jsonCount + insertIdCount + keyCount + nameCount)
-        return String(decoding: storage[start...], as: UTF8.self)
+    public var idempotencyKey: String { EventFields.idempotencyKey(in: json) }
+    public var name: String { EventFields.string("event", in: json) }
+    public var distinctId: String { EventFields.string("distinct_id", in: json) }
+}
+
+/// Reads the top-level fields that `EventEncoder` writes before the properties
+/// (`{"$insert_id":…,"$time":…,"event":…,"env":…,"distinct_id":…,"properties":`) and the
+/// idempotency key after them, without parsing the caller's properties.
+enum EventFields {
+    static func string(_ member: String, in json: [UInt8]) -> String {
+        json.withUnsafeBufferPointer { bytes in
+            let key = Array("\"\(member)\":".utf8)
+            var index = 1  // past "{"
+            // Members before "properties" are strings or integers; walk them one by one.
+            while index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                guard let keyEnd = stringEnd(bytes, from: index), keyEnd + 1 < bytes.count,
+                      bytes[keyEnd + 1] == UInt8(ascii: ":") else { return "" }
+                let valueStart = keyEnd + 2
+                // The properties object comes after every member read here.
+                guard valueStart < bytes.count, bytes[valueStart] != UInt8(ascii: "{"),
+                      bytes[valueStart] != UInt8(ascii: "[") else { return "" }
+                let isWanted = keyEnd + 2 - index == key.count && bytes[index..<(keyEnd + 2)].elementsEqual(key)
+                if bytes[valueStart] == UInt8(ascii: "\"") {
+                    guard let valueEnd = stringEnd(bytes, from: valueStart) else { return "" }
+                    if isWanted { return decode(bytes, valueStart..<(valueEnd + 1)) }
+                    index = valueEnd + 2
+                } else {
+                    if isWanted { return "" }
+                    var end = valueStart
+                    while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}") { end += 1 }
+                    if end < bytes.count, bytes[end] == UInt8(ascii: "}") { return "" }
+                    index = end + 1
+                }
+                guard index < bytes.count, bytes[index - 1] == UInt8(ascii: ",") else { return "" }
+            }
+            return ""
+        }
+    }
+
+    static func idempotencyKey(in json: [UInt8]) -> String {
+        json.withUnsafeBufferPointer { bytes in
+            guard let range = EventEncoder.idempotencyKeyValue(bytes) else { return "" }
+            return decode(bytes, range)
+        }
+    }
+
+    /// The index of the closing quote of the JSON string whose opening quote is at `start`.
+    private static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var index = start + 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): return index
+            default: index += 1
+            }
+        }
+        return nil
+    }
+
+    /// A quoted JSON string (quotes included) as text.
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ quoted: Range<Int>) -> String {
+        let inner = UnsafeBufferPointer(rebasing: bytes[(quoted.lowerBound + 1)..<(quoted.upperBound - 1)])
+        if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
+        return JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[quoted]))?.stringValue ?? ""
     }
 }
 
