@@ -365,6 +365,48 @@ struct MemoryQueueTests {
         #expect(QueuedEvent(sequence: 1, prepared: bare).idempotencyKey == "")
     }
 
+    @Test func eventsPackedAcrossBlocksComeOutWholeAndInOrder() throws {
+        let queue = MemoryQueue(capacity: 20_000)
+        var added: [PreparedEvent] = []
+        for index in 0..<8000 {
+            var event = Event(distinctId: "u\(index)", name: "ev_name")
+            try event.setProperties(json: utf8Bytes("{\"pad\":\"" + String(repeating: "p", count: index % 300) + "\"}"))
+            guard case .success(let ready) = preparer.prepare(event) else { Issue.record("refused"); return }
+            _ = try queue.add(ready)
+            added.append(ready)
+        }
+        var out: [QueuedEvent] = []
+        var round = 0
+        while true {
+            var batch = queue.take(maxEvents: 100, maxJSONBytes: 400_000)
+            if batch.isEmpty { break }
+            round += 1
+            if round % 7 == 0 {
+                // A failed batch waits again in front, and comes out first, whole.
+                for index in batch.indices { batch[index].attempts += 1 }
+                queue.requeue(batch)
+                let again = queue.take(maxEvents: 100, maxJSONBytes: 400_000)
+                #expect(again.map(\.sequence) == batch.map(\.sequence))
+                #expect(again.allSatisfy { $0.attempts == 1 })
+                batch = again
+            }
+            out.append(contentsOf: batch)
+            queue.settle(batch)
+            if round == 30 {
+                // More arrive while the queue is half drained.
+                for index in 0..<500 {
+                    guard case .success(let ready) = preparer.prepare(Event(distinctId: "late\(index)", name: "ev_name")) else { return }
+                    _ = try queue.add(ready)
+                    added.append(ready)
+                }
+            }
+        }
+        #expect(out.count == added.count)
+        #expect(out.map(\.sequence) == Array(1...UInt64(added.count)))
+        #expect(zip(out, added).allSatisfy { $0.json == $1.json })
+        #expect(queue.waitingCount == 0 && queue.oldestWaiting == nil)
+    }
+
     @Test func takeRespectsTheByteBoundButAlwaysTakesOne() throws {
         let queue = MemoryQueue()
         for index in 0..<5 { _ = try queue.add(prepared(index)) }

@@ -60,17 +60,38 @@ public protocol EventQueue: AnyObject, Sendable {
 /// The default queue: events in memory, bounded by count and bytes. Counts every event from
 /// `add` to `settle`/`release`, so that events waiting for a retry or in flight use room too
 /// and an outage cannot grow memory past the bound.
+///
+/// Waiting events are packed end to end in 1 MiB blocks, 32 bytes of bookkeeping each: an
+/// array per event would cost its header and malloc's rounding, a tenth of a small event.
+/// Events get arrays of their own when the worker takes them (a few hundred at a time).
 public final class MemoryQueue: EventQueue, @unchecked Sendable {
     public static let defaultCapacity = 100_000
     public static let capacityLimit = 10_000_000
     public static let defaultMaxBytes = 256 * 1024 * 1024
+    private static let blockSize = 1 << 20
+
+    /// Where a waiting event's JSON is: block number (counted from the first block ever
+    /// made) and place in it.
+    private struct Entry {
+        var sequence: UInt64
+        var enqueuedAtMilliseconds: Int64
+        var block: Int32
+        var offset: Int32
+        var count: Int32
+    }
 
     private let capacity: Int
     private let maxBytes: Int
     private let lock = Lock()
     /// Waiting events from `head` on; the consumed prefix is dropped now and then.
-    private var events: [QueuedEvent] = []
+    private var entries: [Entry] = []
     private var head = 0
+    private var blocks: [[UInt8]] = []
+    /// The block number of `blocks[0]`: blocks whose events were all taken are dropped.
+    private var firstBlock = 0
+    /// Events that failed and wait again, oldest first: older than every entry, since every
+    /// taken event came from the head.
+    private var requeued: [QueuedEvent] = []
     private var waitingJSONBytes = 0
     /// Events added and not yet settled or released (waiting, in flight, or awaiting a retry).
     private var held = 0
@@ -82,16 +103,28 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         self.maxBytes = max(maxBytes, 1)
     }
 
+    /// What an event holds in memory, for the byte bound: its JSON and its bookkeeping.
+    private static func memoryBytes(_ jsonBytes: Int) -> Int { jsonBytes + 32 }
+
     public func add(_ event: PreparedEvent) throws(SuprSendError) -> (sequence: UInt64, waiting: Int) {
+        let count = event.json.count
         let result: (UInt64, Int)? = lock.withLock {
-            let queued = QueuedEvent(sequence: sequence + 1, prepared: event)
-            guard held < capacity, heldBytes + Self.memoryBytes(queued) <= maxBytes else { return nil }
+            guard held < capacity, heldBytes + Self.memoryBytes(count) <= maxBytes, count < Int(Int32.max) else { return nil }
+            if blocks.isEmpty || blocks[blocks.count - 1].count + count > blocks[blocks.count - 1].capacity {
+                var block = [UInt8]()
+                block.reserveCapacity(max(Self.blockSize, count))
+                blocks.append(block)
+            }
+            let last = blocks.count - 1
+            let offset = blocks[last].count
+            blocks[last].append(contentsOf: event.json)
             sequence += 1
-            events.append(queued)
+            entries.append(Entry(sequence: sequence, enqueuedAtMilliseconds: event.time, block: Int32(firstBlock + last),
+                                 offset: Int32(offset), count: Int32(count)))
             held += 1
-            heldBytes += Self.memoryBytes(queued)
-            waitingJSONBytes += queued.jsonByteCount
-            return (sequence, events.count - head)
+            heldBytes += Self.memoryBytes(count)
+            waitingJSONBytes += count
+            return (sequence, requeued.count + entries.count - head)
         }
         guard let result else {
             throw SuprSendError(.queueFull, "queue full: \(capacity) events, or \(maxBytes / (1024 * 1024)) MiB, wait "
@@ -100,16 +133,17 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         return result
     }
 
-    public var waitingCount: Int { lock.withLock { events.count - head } }
+    public var waitingCount: Int { lock.withLock { requeued.count + entries.count - head } }
 
     public func hasFullBatch(maxEvents: Int, maxJSONBytes: Int) -> Bool {
-        lock.withLock { events.count - head >= maxEvents || waitingJSONBytes >= maxJSONBytes }
+        lock.withLock { requeued.count + entries.count - head >= maxEvents || waitingJSONBytes >= maxJSONBytes }
     }
 
     public var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? {
         lock.withLock {
-            guard head < events.count else { return nil }
-            return (events[head].sequence, events[head].enqueuedAtMilliseconds)
+            if let first = requeued.first { return (first.sequence, first.enqueuedAtMilliseconds) }
+            guard head < entries.count else { return nil }
+            return (entries[head].sequence, entries[head].enqueuedAtMilliseconds)
         }
     }
 
@@ -120,66 +154,89 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
 
     public func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent] {
         lock.withLock {
-            var end = head
+            var taken: [QueuedEvent] = []
             var bytes = 0
-            while end < events.count, end - head < maxEvents,
-                  end == head || bytes + events[end].jsonByteCount <= maxJSONBytes {
-                bytes += events[end].jsonByteCount
+            func fits(_ count: Int) -> Bool { taken.count < maxEvents && (taken.isEmpty || bytes + count <= maxJSONBytes) }
+            while let first = requeued.first, fits(first.jsonByteCount) {
+                bytes += first.jsonByteCount
+                taken.append(requeued.removeFirst())
+            }
+            var end = head
+            while end < entries.count, fits(Int(entries[end].count)) {
+                bytes += Int(entries[end].count)
+                taken.append(event(at: end))
                 end += 1
             }
-            return removeWaiting(upTo: end, jsonBytes: bytes)
+            dropEntries(upTo: end)
+            waitingJSONBytes -= bytes
+            return taken
         }
     }
 
     public func takeExpired(enqueuedBefore cutoffMilliseconds: Int64, maxEvents: Int) -> [QueuedEvent] {
         lock.withLock {
-            var end = head
+            var taken: [QueuedEvent] = []
             var bytes = 0
-            while end < events.count, end - head < maxEvents, events[end].enqueuedAtMilliseconds < cutoffMilliseconds {
-                bytes += events[end].jsonByteCount
+            while let first = requeued.first, taken.count < maxEvents, first.enqueuedAtMilliseconds < cutoffMilliseconds {
+                bytes += first.jsonByteCount
+                taken.append(requeued.removeFirst())
+            }
+            var end = head
+            while end < entries.count, taken.count < maxEvents, entries[end].enqueuedAtMilliseconds < cutoffMilliseconds {
+                bytes += Int(entries[end].count)
+                taken.append(event(at: end))
                 end += 1
             }
-            return removeWaiting(upTo: end, jsonBytes: bytes)
+            dropEntries(upTo: end)
+            waitingJSONBytes -= bytes
+            return taken
         }
     }
 
-    /// Called with the lock held.
-    private func removeWaiting(upTo end: Int, jsonBytes: Int) -> [QueuedEvent] {
-        guard end > head else { return [] }
-        let taken = Array(events[head..<end])
+    /// The waiting event at `index` of `entries`, with its JSON copied out. Lock held.
+    private func event(at index: Int) -> QueuedEvent {
+        let entry = entries[index]
+        let start = Int(entry.offset)
+        let json = Array(blocks[Int(entry.block) - firstBlock][start..<(start + Int(entry.count))])
+        return QueuedEvent(sequence: entry.sequence, enqueuedAtMilliseconds: entry.enqueuedAtMilliseconds, json: json)
+    }
+
+    /// Forgets the entries before `end` (taken), and the blocks no waiting entry is in. Lock held.
+    private func dropEntries(upTo end: Int) {
+        guard end > head else { return }
         head = end
-        waitingJSONBytes -= jsonBytes
-        if head == events.count {
-            events.removeAll(keepingCapacity: events.count <= 4096)
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: entries.count <= 4096)
             head = 0
-        } else if head >= 4096 && head * 2 >= events.count {
-            events.removeFirst(head)
+            // Keep the last block to fill on; it has room or gets replaced.
+            if blocks.count > 1 {
+                firstBlock += blocks.count - 1
+                blocks.removeFirst(blocks.count - 1)
+            }
+            if let last = blocks.indices.last { blocks[last].removeAll(keepingCapacity: true) }
+            return
+        }
+        let needed = Int(entries[head].block) - firstBlock
+        if needed > 0 {
+            blocks.removeFirst(needed)
+            firstBlock += needed
+        }
+        if head >= 4096 && head * 2 >= entries.count {
+            entries.removeFirst(head)
             head = 0
         }
-        return taken
     }
-
-    /// What an event holds in memory, for the byte bound: its JSON and its place in the queue.
-    private static func memoryBytes(_ event: QueuedEvent) -> Int { event.jsonByteCount + 64 }
 
     public func requeue(_ failed: [QueuedEvent]) {
         guard !failed.isEmpty else { return }
-        let sorted = failed.sorted { $0.sequence < $1.sequence }
         lock.withLock {
-            // Oldest first: they go back in front of the waiting events, into the consumed
-            // prefix when it has room.
-            if head >= sorted.count {
-                head -= sorted.count
-                events.replaceSubrange(head..<(head + sorted.count), with: sorted)
-            } else {
-                events.insert(contentsOf: sorted, at: head)
-            }
-            waitingJSONBytes += sorted.reduce(0) { $0 + $1.jsonByteCount }
+            requeued = (requeued + failed).sorted { $0.sequence < $1.sequence }
+            waitingJSONBytes += failed.reduce(0) { $0 + $1.jsonByteCount }
         }
     }
 
     public func settle(_ events: [QueuedEvent]) {
-        let bytes = events.reduce(0) { $0 + Self.memoryBytes($1) }
+        let bytes = events.reduce(0) { $0 + Self.memoryBytes($1.jsonByteCount) }
         lock.withLock {
             held -= events.count
             heldBytes -= bytes
