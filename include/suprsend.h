@@ -171,7 +171,9 @@ void suprsend_options_free(suprsend_options *opts);
 
 /* A client for one workspace. Copies opts, which the caller may free at once. On success
  * *out holds the client, to be freed with suprsend_client_free(); on failure *out is NULL.
- * A client reuses its connections and may be shared by many threads. */
+ * A client reuses its connections and may be shared by many threads. Returns
+ * SUPRSEND_E_NETWORK when the libcurl loaded is older than 7.85.0, the oldest the library
+ * works with ("libcurl X found; libsuprsend needs 7.85.0 or newer"). */
 int suprsend_client_new(const suprsend_options *opts, suprsend_client **out);
 
 /* Frees the client. No other thread may be using it. With background delivery, this is

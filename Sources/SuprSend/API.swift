@@ -143,6 +143,8 @@ public func suprsend_client_new(_ options: OpaquePointer!, _ out: UnsafeMutableP
     return status { () throws(SuprSendError) in
         guard let out else { throw SuprSendError(.argument, "out: must not be NULL") }
         let optionsObject: OptionsObject = try Handle.require(options, "options")
+        // Before anything else: an old libcurl would fail later, and less clearly.
+        if let old = LibcurlVersion.problem() { throw old }
         let client = try Client(configuration: optionsObject.configuration)
         out.pointee = Handle.make(ClientObject(client))
     }

@@ -190,3 +190,20 @@ struct CurlTransportAnswerTests {
         #expect(!failure.mayHaveBeenProcessed)
     }
 }
+
+@Suite("libcurl version")
+struct LibcurlVersionTests {
+    @Test func olderThanTheMinimumIsRefusedWithTheVersions() throws {
+        let error = try #require(LibcurlVersion.problem(versionNumber: 0x07_50_00, versionText: "7.80.0"))
+        #expect(error.status == .network)
+        #expect(error.message == "libcurl 7.80.0 found; libsuprsend needs 7.85.0 or newer")
+        #expect(LibcurlVersion.problem(versionNumber: 0x07_44_00, versionText: "7.68.0") != nil)
+        #expect(LibcurlVersion.problem(versionNumber: 0x07_54_01, versionText: "7.84.1") != nil)
+    }
+
+    @Test func theMinimumAndNewerAreTaken() {
+        #expect(LibcurlVersion.problem(versionNumber: 0x07_55_00, versionText: "7.85.0") == nil)
+        #expect(LibcurlVersion.problem(versionNumber: 0x08_0B_00, versionText: "8.11.0") == nil)
+        #expect(LibcurlVersion.problem() == nil, "the libcurl this test loaded is too old")
+    }
+}

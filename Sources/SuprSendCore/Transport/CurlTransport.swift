@@ -5,6 +5,28 @@ import Glibc
 /// 7.84 makes this call thread-safe; a Swift global is also initialised exactly once.
 private let curlGlobalInitCode: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
 
+/// The oldest libcurl the library works with. The newest of what it uses: CURLOPT_PROTOCOLS_STR
+/// (7.85.0); before it CURLOPT_PREREQFUNCTION (7.80.0), curl_multi_wakeup (7.68.0). An older
+/// libcurl loads (the functions exist) but refuses options at the first request: said at once.
+public enum LibcurlVersion {
+    public static let minimum: UInt32 = 0x07_55_00
+    public static let minimumText = "7.85.0"
+
+    /// Nil, or why the libcurl this process loaded will not do.
+    public static func problem() -> SuprSendError? {
+        guard let info = curl_version_info(CURLVERSION_FIRST) else {
+            return SuprSendError(.network, "libcurl gave no version information; libsuprsend needs \(minimumText) or newer")
+        }
+        let text = info.pointee.version.map { String(cString: $0) } ?? "?"
+        return problem(versionNumber: UInt32(info.pointee.version_num), versionText: text)
+    }
+
+    static func problem(versionNumber: UInt32, versionText: String) -> SuprSendError? {
+        guard versionNumber < minimum else { return nil }
+        return SuprSendError(.network, "libcurl \(excerpt(versionText)) found; libsuprsend needs \(minimumText) or newer")
+    }
+}
+
 /// HTTP over libcurl. A pool of easy handles, one per thread sending at the same moment:
 /// each keeps its own connection alive between requests, so a client that sends 1,000
 /// events one by one opens one connection, not 1,000.
@@ -25,6 +47,9 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     private var ownerGeneration = ForkGeneration.current
 
     public init(settings: Settings) throws(TransportFailure) {
+        if let old = LibcurlVersion.problem() {
+            throw TransportFailure(.permanent, old.message)
+        }
         guard curlGlobalInitCode == CURLE_OK else {
             throw TransportFailure(.permanent, "libcurl could not initialise: \(String(cString: curl_easy_strerror(curlGlobalInitCode)))")
         }
