@@ -1426,6 +1426,38 @@ static void test_attachments(suprsend_client *c) {
     CHECK(write_file(png_path, png, sizeof png));
     CHECK(write_file(noext_path, png, sizeof png));
 
+    /* What the hub would refuse is refused here: an empty file, a URL without a host, the
+     * caller's own $attachments of another shape (nothing sent) */
+    {
+        char empty_path[512];
+        snprintf(empty_path, sizeof empty_path, "%s/empty.pdf", g_tmpdir);
+        CHECK(write_file(empty_path, "", 0));
+        suprsend_event *bad = tagged_event("user_att", "invoice_generated", "att_refused", NULL);
+        CHECK_RC(suprsend_event_add_attachment(bad, empty_path, NULL, 0), SUPRSEND_E_ATTACHMENT);
+        CHECK_ERR_HAS("empty");
+        CHECK_RC(suprsend_event_add_attachment(bad, empty_path, NULL, 1), SUPRSEND_OK); /* skipped */
+        CHECK_RC(suprsend_event_add_attachment(bad, "http://", NULL, 1), SUPRSEND_E_ARGUMENT);
+        hub_reset();
+        static const char *shapes[] = {
+            "{\"$attachments\":\"https://example.com/a.pdf\"}",
+            "{\"$attachments\":[{\"url\":\"file:///etc/passwd\"}]}",
+            "{\"$attachments\":[{\"url\":\"http://\"}]}",
+            "{\"$attachments\":[{\"filename\":\"a.pdf\"}]}",
+        };
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            CHECK_RC(suprsend_event_set_properties_json(bad, shapes[i]), SUPRSEND_OK);
+            CHECK_RC(suprsend_track_event(c, bad, NULL), SUPRSEND_E_VALIDATION);
+            CHECK_ERR_HAS("properties.$attachments");
+        }
+        CHECK_RC(suprsend_event_set_properties_json(bad, "{\"$attachments\":[{\"url\":\"https://example.com/a.pdf\"}]}"),
+                 SUPRSEND_OK);
+        CHECK_RC(suprsend_track_event(c, bad, NULL), SUPRSEND_OK);
+        CHECK_INT(hub_stat("requests"), 1);
+        CHECK_INT(hub_stat("accepted"), 1);
+        suprsend_event_free(bad);
+        unlink(empty_path);
+    }
+
     hub_reset();
     suprsend_event *ev = tagged_event("user_att", "invoice_generated", "att", NULL);
     CHECK_RC(suprsend_event_add_attachment(ev, "https://www.adobe.com/sample_file.pdf", NULL, 0), SUPRSEND_OK);
