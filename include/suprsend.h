@@ -362,6 +362,9 @@ typedef struct suprsend_delivery suprsend_delivery;
 
 /* SUPRSEND_OK: delivered (the hub accepted it, or dropped it as a repeat of one it had);
  * SUPRSEND_E_HTTP: refused by the hub (never retried);
+ * SUPRSEND_E_NETWORK: the event has no idempotency key (auto-idempotency off, none set) and a
+ *   request that carried it failed after the hub may have processed it (no answer, 500, 502,
+ *   504): it is not sent again, since the hub could not drop the repeat;
  * SUPRSEND_E_TIMEOUT: still not delivered max_event_age_s after it was enqueued;
  * SUPRSEND_E_CLOSED: still queued when the client was closed (memory queue). */
 int suprsend_delivery_status(const suprsend_delivery *delivery);
@@ -421,7 +424,7 @@ int suprsend_client_close(suprsend_client *client, long timeout_ms);
 #define SUPRSEND_STAT_IN_FLIGHT    2  /* in a request now */
 #define SUPRSEND_STAT_DELIVERED    3  /* accepted by the hub (repeats it dropped included) */
 #define SUPRSEND_STAT_REFUSED      4  /* refused by the hub: never retried */
-#define SUPRSEND_STAT_DROPPED      5  /* expired, or left at close of a memory queue */
+#define SUPRSEND_STAT_DROPPED      5  /* expired, left at close of a memory queue, or not sent again (no key) */
 #define SUPRSEND_STAT_RETRIES      6  /* requests sent again */
 #define SUPRSEND_STAT_OUTBOX_BYTES 7  /* size of the outbox file; 0 for a memory queue */
 int suprsend_client_stat(const suprsend_client *client, int which, long long *out);

@@ -59,7 +59,8 @@ public final class Client: @unchecked Sendable {
         self.sender = RequestSender(baseURL: configuration.baseURL, workspaceKey: configuration.workspaceKey,
                                     workspaceSecret: configuration.workspaceSecret, transport: transport,
                                     retryPolicy: RetryPolicy(maxRetries: configuration.maxRetries),
-                                    logger: configuration.logger, sleep: sleep)
+                                    logger: configuration.logger, sleep: sleep,
+                                    callTimeoutMilliseconds: configuration.callTimeoutMilliseconds)
         self.makeConcurrentTransport = concurrentTransport ?? {
             .failure(TransportFailure(.permanent, "this client has no transport for background delivery"))
         }
@@ -98,7 +99,7 @@ public final class Client: @unchecked Sendable {
         }
         let outcome = HubResponses.single(status: answer.status, body: answer.body)
         if !outcome.accepted {
-            logger.log(.error, "the hub refused event '\(event.name)' (HTTP \(answer.status)): \(outcome.message)")
+            logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(answer.status)): \(outcome.message)")
         }
         return TrackResult(status: outcome.accepted ? .ok : .http, statusCode: answer.status,
                            message: outcome.message, body: answer.body)
@@ -118,7 +119,7 @@ public final class Client: @unchecked Sendable {
     /// Warns, when an event is sent, of the files ignore_if_error let it go without.
     func logSkippedAttachments(eventName: String, notes: [String]) {
         for note in notes {
-            logger.log(.warning, "event '\(eventName)': attachment skipped (ignore_if_error): \(note)")
+            logger.log(.warning, "event '\(excerpt(eventName))': attachment skipped (ignore_if_error): \(note)")
         }
     }
 

@@ -102,10 +102,11 @@ private struct Rig {
     let queue: MemoryQueue
     let worker: DeliveryWorker
     let log = ReportLog()
-    let preparer = EventPreparer(workspaceKey: "ws_key", sdkVersion: "test", rules: EventRules(), autoIdempotency: true)
+    let preparer: EventPreparer
 
     init(capacity: Int = 1000, flushIntervalMilliseconds: Int = 1000, maxEventAgeSeconds: Int = 3600,
-         script: [ScriptedConcurrentTransport.Answer] = []) {
+         autoIdempotency: Bool = true, script: [ScriptedConcurrentTransport.Answer] = []) {
+        preparer = EventPreparer(workspaceKey: "ws_key", sdkVersion: "test", rules: EventRules(), autoIdempotency: autoIdempotency)
         transport = ScriptedConcurrentTransport(clock: clock, script)
         queue = MemoryQueue(capacity: capacity)
         var settings = WorkerSettings()
@@ -262,6 +263,31 @@ struct BackgroundDeliveryTests {
         #expect(rig.worker.stats.dropped == 3 && rig.worker.stats.queued == 0)
         let lastStart = rig.transport.startTimes.last ?? 0
         #expect(lastStart - 1000 <= 61, "nothing is sent after the events expired")
+    }
+
+    @Test(arguments: [500, 502, 504, 0])
+    func withoutAKeyWhatMayHaveBeenProcessedIsNotSentAgain(status: Int) throws {
+        let mayHaveBeenProcessed: ScriptedConcurrentTransport.Answer = status == 0
+            ? { _ in .failure(TransportFailure(.transient, "the answer was cut off", mayHaveBeenProcessed: true)) }
+            : ScriptedConcurrentTransport.status(status)
+        let rig = Rig(flushIntervalMilliseconds: 0, autoIdempotency: false,
+                      script: [mayHaveBeenProcessed, ScriptedConcurrentTransport.acceptAll])
+        try rig.enqueue(3)
+        rig.turns(6)
+        #expect(rig.transport.requests.count == 1, "never sent twice")
+        #expect(rig.log.reports.count == 3)
+        #expect(rig.log.reports.allSatisfy { $0.status == .network && $0.httpStatus == status && $0.event.idempotencyKey == "" })
+        #expect(rig.worker.stats.dropped == 3 && rig.worker.stats.queued == 0)
+    }
+
+    @Test(arguments: [408, 429, 503])
+    func withoutAKeyWhatWasCertainlyNotProcessedIsSentAgain(status: Int) throws {
+        let rig = Rig(flushIntervalMilliseconds: 0, autoIdempotency: false,
+                      script: [ScriptedConcurrentTransport.status(status), ScriptedConcurrentTransport.acceptAll])
+        try rig.enqueue(3)
+        rig.turns(6)
+        #expect(rig.transport.requests.count == 2)
+        #expect(rig.log.reports.count == 3 && rig.log.reports.allSatisfy { $0.status == .ok })
     }
 
     @Test func anExpiredEventReportsTheLastStatusItGot() throws {

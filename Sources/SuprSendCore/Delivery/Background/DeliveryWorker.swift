@@ -241,7 +241,10 @@ public final class DeliveryWorker: @unchecked Sendable {
                     let retryAfter = answer.retryAfter.flatMap {
                         RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
                     }
-                    failed(events, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter, now: now)
+                    // 500, 502, 504: the hub may have processed the request.
+                    let again = withoutUnkeyed(events, if: ![408, 429, 503].contains(answer.status), httpStatus: answer.status,
+                                               reason: "HTTP \(answer.status)", into: &reports)
+                    failed(again, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter, now: now)
                 case .success(let answer):
                     sender.logAnswer(answer, seconds: 0)
                     consecutiveFailures = 0
@@ -257,7 +260,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                             again.append(event)
                         } else {
                             counters.refused += 1
-                            logger.log(.error, "the hub refused event '\(event.name)' (HTTP \(record.statusCode)): \(record.message)")
+                            logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(record.statusCode)): \(record.message)")
                             reports.append(DeliveryReport(status: .http, httpStatus: record.statusCode,
                                                           message: record.message, event: event))
                         }
@@ -267,7 +270,9 @@ public final class DeliveryWorker: @unchecked Sendable {
                                retryAfter: nil, now: now)
                     }
                 case .failure(let failure):
-                    failed(events, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
+                    let again = withoutUnkeyed(events, if: failure.mayHaveBeenProcessed, httpStatus: 0,
+                                               reason: failure.message, into: &reports)
+                    failed(again, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
                 }
             }
             if let lowest = reports.lazy.map(\.event.sequence).min() {
@@ -277,6 +282,26 @@ public final class DeliveryWorker: @unchecked Sendable {
             state.broadcast()
             return reports
         }
+    }
+
+    /// After a failure that the hub may have processed, events without an idempotency key
+    /// (auto-idempotency off and none set) are not sent again: the hub could not drop the
+    /// repeat. Their fate is `.network`; the rest are returned. Called with the lock held.
+    private func withoutUnkeyed(_ events: [QueuedEvent], if mayHaveBeenProcessed: Bool, httpStatus: Int, reason: String,
+                                into reports: inout [DeliveryReport]) -> [QueuedEvent] {
+        guard mayHaveBeenProcessed else { return events }
+        var keyed: [QueuedEvent] = []
+        for event in events {
+            if event.withJSON(EventEncoder.carriesIdempotencyKey) {
+                keyed.append(event)
+            } else {
+                counters.dropped += 1
+                reports.append(DeliveryReport(status: .network, httpStatus: httpStatus,
+                                              message: "\(reason); the hub may have processed the event, and without an "
+                                                + "idempotency key it is not sent again", event: event))
+            }
+        }
+        return keyed
     }
 
     /// A request failed for now: its events wait in the queue again, and the whole worker

@@ -44,6 +44,7 @@ DELIVERY_STATUS = {
     _clib.E_HTTP: "refused",      # the hub refused it: never retried
     _clib.E_TIMEOUT: "expired",   # not delivered max_event_age after it was enqueued
     _clib.E_CLOSED: "closed",     # still queued when the client was closed
+    _clib.E_NETWORK: "unsent",    # no idempotency key, and the hub may have processed it: not sent again
 }
 
 # Set by the atexit hook once every client is closed: from then on the delivery trampoline
@@ -219,8 +220,9 @@ class Suprsend:
             is never processed twice (default True).
         app_info: accepted for compatibility with the official SDK, and ignored.
         on_delivery: a callable receiving one dict per event given to :meth:`enqueue`, once,
-            when its fate is final: ``status`` (``"delivered"``, ``"refused"``, ``"expired"``
-            or ``"closed"``), ``code`` (the C status: 0, 6, 7, 10), ``status_name``,
+            when its fate is final: ``status`` (``"delivered"``, ``"refused"``, ``"expired"``,
+            ``"closed"``, or ``"unsent"`` for an event without an idempotency key that a failed
+            request may have delivered), ``code`` (the C status: 0, 6, 7, 10, 5), ``status_name``,
             ``http_status`` (0 when none), ``message`` (the message_id, or why not),
             ``insert_id``, ``idempotency_key``, ``event_name``, ``distinct_id``, ``attempts``.
             It runs on the library's worker thread (or, for events dropped at close, on the
