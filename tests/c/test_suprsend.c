@@ -20,6 +20,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -2428,6 +2430,30 @@ static void *thread_main(void *p) {
 
 /* A forked child using its parent's client: its own connection, and ids of its own (the
  * parent's random pool must not make the child's next $insert_id equal the parent's). */
+/* The sockets of this process connected to the hub's port: their descriptors and local ports
+ * (at most max). */
+static int hub_sockets(int *fds, int *local_ports, int max) {
+    int found = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL && found < max) {
+        int fd = atoi(entry->d_name);
+        if (entry->d_name[0] == '.' || fd == dirfd(dir)) continue;
+        struct sockaddr_storage peer, local;
+        socklen_t peer_len = sizeof peer, local_len = sizeof local;
+        if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) continue;
+        if (getsockname(fd, (struct sockaddr *)&local, &local_len) != 0) continue;
+        if (peer.ss_family != AF_INET) continue;
+        if (ntohs(((struct sockaddr_in *)&peer)->sin_port) != atoi(g_port)) continue;
+        fds[found] = fd;
+        local_ports[found] = ntohs(((struct sockaddr_in *)&local)->sin_port);
+        found++;
+    }
+    closedir(dir);
+    return found;
+}
+
 static void test_fork(suprsend_client *c) {
     section("fork");
     hub_reset();
@@ -2436,6 +2462,13 @@ static void test_fork(suprsend_client *c) {
     CHECK_RC(suprsend_track_event(c, warm, NULL), SUPRSEND_OK);  /* the parent's connection is open */
     suprsend_event_free(warm);
 
+    /* Every socket the library opens is close-on-exec: a program the host starts with
+     * system() must not inherit the connection to the hub. */
+    int fds[16], ports[16];
+    int open_sockets = hub_sockets(fds, ports, 16);
+    CHECK(open_sockets >= 1);
+    for (int i = 0; i < open_sockets; i++) CHECK((fcntl(fds[i], F_GETFD) & FD_CLOEXEC) != 0);
+
     fflush(stdout);
     pid_t child = fork();
     if (child == 0) {
@@ -2443,7 +2476,14 @@ static void test_fork(suprsend_client *c) {
         suprsend_event_set_properties_json(ev, "{\"tag\":\"fork_child\"}");
         int rc = suprsend_track_event(c, ev, NULL);
         suprsend_event_free(ev);
-        _exit(rc == SUPRSEND_OK ? 0 : 10 + rc);
+        if (rc != SUPRSEND_OK) _exit(10 + rc);
+        /* The child closed its copies of the parent's connections once it used the client. */
+        int child_fds[16], child_ports[16];
+        int n = hub_sockets(child_fds, child_ports, 16);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < open_sockets; j++)
+                if (child_ports[i] == ports[j]) _exit(3);
+        _exit(n >= 1 ? 0 : 4);
     }
     CHECK(child > 0);
     suprsend_event *ev = suprsend_event_new("fork_user", "fork_event");
