@@ -146,6 +146,31 @@ struct OutboxTests {
         #expect(fromTheFuture?.message.contains("newer version") == true)
     }
 
+    @Test func aCorruptFileIsAStorageError() throws {
+        try withDirectory { path in
+            do {
+                let outbox = try Outbox(path: path, leaseSeconds: 30)
+                for index in 0..<50 { _ = try outbox.add(prepared(index)) }
+            }
+            // Keep SQLite's 100-byte header, scramble the rest of the first page (the schema).
+            let fd = open(path, O_WRONLY)
+            #expect(fd >= 0)
+            let garbage = [UInt8](repeating: 0xA5, count: 3996)
+            _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 100) }
+            close(fd)
+            for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
+            do throws(SuprSendError) {
+                let outbox = try Outbox(path: path, leaseSeconds: 30)
+                _ = try outbox.add(prepared(99))
+                Issue.record("a corrupt outbox must be refused")
+            } catch {
+                #expect(error.status == .storage)
+                #expect(error.message.contains(path), "\(error.message)")
+                #expect(error.message.contains("malformed") || error.message.contains("not a database"), "\(error.message)")
+            }
+        }
+    }
+
     @Test func aFullOutboxIsAFullQueue() throws {
         try withDirectory { path in
             let outbox = try Outbox(path: path, maxBytes: 1 << 20, leaseSeconds: 30)
