@@ -12,7 +12,7 @@
 #   FUZZ_NICE=10                niceness of the build and the runs
 #   FUZZ_SKIP_BUILD=1           use the library and harnesses already built
 #   FUZZ_ARGS="..."             more libFuzzer options
-# Prints a line per target (executions, new corpus size, crashes) and writes the same table to
+# Prints a line per target (executions, size of its working corpus, crashes) and writes the same table to
 # .build-fuzz/results.txt. Exit status 0 only when no target crashed or broke an invariant.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
