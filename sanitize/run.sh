@@ -27,7 +27,7 @@ toolchain_lib=/opt/swift/usr/lib/swift/linux
 export SWIFT_BACKTRACE=enable=no
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(asan-c asan-swift asan-faults tsan-c tsan-swift valgrind-c)
-asan_options="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:check_initialization_order=1:strict_string_checks=1"
+asan_options="detect_leaks=1:detect_stack_use_after_return=1:abort_on_error=0:halt_on_error=1:check_initialization_order=1:strict_string_checks=1"
 # die_after_fork=0: test_background forks a process whose child starts its own delivery thread.
 tsan_options="suppressions=$here/tsan.supp:halt_on_error=1:second_deadlock_stack=1:exitcode=66:die_after_fork=0"
 filter=()
