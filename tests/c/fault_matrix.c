@@ -59,6 +59,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The hub's control-API client and its JSON reader, shared with the other C test programs. */
+#include "hub_client.h"
+
 /* =======================================================================================
  * Small helpers
  * ===================================================================================== */
@@ -84,20 +87,6 @@ static void *xmalloc(size_t n) {
     return p;
 }
 
-static void *xrealloc(void *p, size_t n) {
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "fault_matrix: out of memory\n");
-        exit(3);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
-
 static int write_all(int fd, const char *buf, size_t len) {
     while (len > 0) {
         ssize_t w = write(fd, buf, len);
@@ -116,304 +105,33 @@ static int write_all(int fd, const char *buf, size_t len) {
  * ===================================================================================== */
 
 static const char *g_base_url, *g_key, *g_secret, *g_work, *g_script;
-static int g_port;
+static int g_port_num;
 static int g_logfd = -1;         /* library log lines of this process (WARNING and above) */
 static pid_t g_own_hub = -1;     /* a hub this process started (scenario 5), to stop at exit */
 static int g_loglevel = SUPRSEND_LOG_WARNING;
 static long g_early_closes;     /* closes that gave up before their deadline, this scenario */   /* FAULT_MATRIX_LOG_LEVEL=10: every request */
 
-/* =======================================================================================
- * A minimal JSON reader (enough for the hub's control API answers)
- * ===================================================================================== */
-
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-typedef struct jv {
-    int t;
-    double num;
-    char *str;
-    int n, cap;
-    struct jv **items;
-    char **keys;
-} jv;
-
-static void jv_free(jv *v) {
-    if (!v) return;
-    for (int i = 0; i < v->n; i++) {
-        jv_free(v->items[i]);
-        if (v->keys) free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->str);
-    free(v);
-}
-
-static void jws(const char **p) {
-    while (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t') (*p)++;
-}
-
-static void put_utf8(char **o, unsigned cp) {
-    char *b = *o;
-    if (cp < 0x80) {
-        *b++ = (char)cp;
-    } else if (cp < 0x800) {
-        *b++ = (char)(0xC0 | (cp >> 6));
-        *b++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *b++ = (char)(0xE0 | (cp >> 12));
-        *b++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *b++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *b++ = (char)(0xF0 | (cp >> 18));
-        *b++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *b++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *b++ = (char)(0x80 | (cp & 0x3F));
-    }
-    *o = b;
-}
-
-static int hex4(const char *s, unsigned *out) {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static char *jstring(const char **p) {
-    const char *s = *p;
-    if (*s != '"') return NULL;
-    s++;
-    const char *e = s;
-    while (*e && *e != '"') {
-        if (*e == '\\' && e[1]) e++;
-        e++;
-    }
-    if (*e != '"') return NULL;
-    char *out = xmalloc((size_t)(e - s) * 2 + 1), *o = out;
-    while (s < e) {
-        if (*s != '\\') {
-            *o++ = *s++;
-            continue;
-        }
-        s++;
-        char c = *s++;
-        switch (c) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp;
-            if (e - s < 4 || hex4(s, &cp) != 0) {
-                free(out);
-                return NULL;
-            }
-            s += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && e - s >= 6 && s[0] == '\\' && s[1] == 'u') {
-                unsigned lo;
-                if (hex4(s + 2, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    s += 6;
-                }
-            }
-            put_utf8(&o, cp);
-            break;
-        }
-        default: *o++ = c; break;
-        }
-    }
-    *o = 0;
-    *p = e + 1;
-    return out;
-}
-
-static jv *jparse_value(const char **p, int depth);
-
-static void jv_push(jv *v, char *key, jv *item) {
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 8;
-        v->items = xrealloc(v->items, sizeof(jv *) * (size_t)v->cap);
-        if (v->t == J_OBJ) v->keys = xrealloc(v->keys, sizeof(char *) * (size_t)v->cap);
-    }
-    if (v->t == J_OBJ) v->keys[v->n] = key;
-    v->items[v->n++] = item;
-}
-
-static jv *jparse_value(const char **p, int depth) {
-    if (depth > 100) return NULL;
-    jws(p);
-    jv *v = calloc(1, sizeof(jv));
-    if (!v) return NULL;
-    const char *s = *p;
-    if (*s == '{' || *s == '[') {
-        int obj = *s == '{';
-        v->t = obj ? J_OBJ : J_ARR;
-        (*p)++;
-        jws(p);
-        if (**p == (obj ? '}' : ']')) {
-            (*p)++;
-            return v;
-        }
-        for (;;) {
-            char *key = NULL;
-            jws(p);
-            if (obj) {
-                key = jstring(p);
-                jws(p);
-                if (!key || **p != ':') {
-                    free(key);
-                    jv_free(v);
-                    return NULL;
-                }
-                (*p)++;
-            }
-            jv *item = jparse_value(p, depth + 1);
-            if (!item) {
-                free(key);
-                jv_free(v);
-                return NULL;
-            }
-            jv_push(v, key, item);
-            jws(p);
-            if (**p == ',') {
-                (*p)++;
-                continue;
-            }
-            if (**p == (obj ? '}' : ']')) {
-                (*p)++;
-                return v;
-            }
-            jv_free(v);
-            return NULL;
-        }
-    }
-    if (*s == '"') {
-        v->t = J_STR;
-        v->str = jstring(p);
-        if (!v->str) {
-            free(v);
-            return NULL;
-        }
-        return v;
-    }
-    if (!strncmp(s, "true", 4) || !strncmp(s, "false", 5)) {
-        v->t = J_BOOL;
-        v->num = *s == 't';
-        *p += *s == 't' ? 4 : 5;
-        return v;
-    }
-    if (!strncmp(s, "null", 4)) {
-        v->t = J_NULL;
-        *p += 4;
-        return v;
-    }
-    char *end;
-    v->num = strtod(s, &end);
-    if (end == s) {
-        free(v);
-        return NULL;
-    }
-    v->t = J_NUM;
-    *p = end;
-    return v;
-}
-
-static jv *jparse(const char *text) {
-    const char *p = text;
-    jv *v = jparse_value(&p, 0);
-    if (!v) return NULL;
-    jws(&p);
-    if (*p) {
-        jv_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static jv *jget(const jv *v, const char *key) {
-    if (!v || v->t != J_OBJ) return NULL;
-    for (int i = 0; i < v->n; i++)
-        if (!strcmp(v->keys[i], key)) return v->items[i];
-    return NULL;
-}
-
-static double jnum(const jv *v, const char *key, double dflt) {
-    jv *x = jget(v, key);
-    return x && x->t == J_NUM ? x->num : dflt;
+/* A number member of an object (dflt when there is none); the JSON reader is hub_client.h's. */
+static double jkey_num(const jval *v, const char *key, double dflt) {
+    jval *x = jget(v, key);
+    return x && x->type == J_NUM ? x->n : dflt;
 }
 
 /* =======================================================================================
- * The hub's control API, over a plain loopback socket
+ * The hub's control API, over a plain loopback socket (hub_client.h's hub_request)
  * ===================================================================================== */
 
-/* Returns the HTTP status (and the body in *out, to free), or -1 when the hub does not answer. */
-static int hub_http(const char *method, const char *path, const char *body, char **out) {
-    if (out) *out = NULL;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)g_port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {30, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    size_t blen = body ? strlen(body) : 0;
-    char head[512];
-    int hl = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, g_port, blen);
-    if (write_all(fd, head, (size_t)hl) != 0 || (blen && write_all(fd, body, blen) != 0)) {
-        close(fd);
-        return -1;
-    }
-    size_t cap = 65536, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (cap - len < 4096) buf = xrealloc(buf, cap *= 2);
-        ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = 0;
-    int status = -1;
-    if (sscanf(buf, "HTTP/%*s %d", &status) != 1) status = -1;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (status > 0 && out) {
-        const char *b = sep ? sep + 4 : "";
-        *out = xstrdup(b);
-    }
-    free(buf);
-    return status;
-}
-
-static jv *hub_get_json(const char *path) {
+static jval *hub_get_json(const char *path) {
     char *body = NULL;
-    int st = hub_http("GET", path, NULL, &body);
-    jv *v = st == 200 && body ? jparse(body) : NULL;
+    int st = hub_request("GET", path, NULL, &body);
+    jval *v = st == 200 && body ? jparse(body) : NULL;
     free(body);
     return v;
 }
 
 static int hub_post(const char *path, const char *body) {
     char *resp = NULL;
-    int st = hub_http("POST", path, body, &resp);
+    int st = hub_request("POST", path, body, &resp);
     if (st != 200) fprintf(stderr, "fault_matrix: POST %s %s -> %d %s\n", path, body, st, resp ? resp : "");
     free(resp);
     return st == 200 ? 0 : -1;
@@ -427,16 +145,16 @@ static void hub_wait_idle(long timeout_ms, long fallback_ms) {
     double end = now_s() + (double)timeout_ms / 1000;
     for (;;) {
         char *body = NULL;
-        int st = hub_http("GET", "/_hub/inflight", NULL, &body);
+        int st = hub_request("GET", "/_hub/inflight", NULL, &body);
         if (st == 404) {
             free(body);
             sleep_ms(fallback_ms);
             return;
         }
-        jv *v = st == 200 && body ? jparse(body) : NULL;
+        jval *v = st == 200 && body ? jparse(body) : NULL;
         free(body);
-        double active = jnum(v, "active", -1);
-        jv_free(v);
+        double active = jkey_num(v, "active", -1);
+        jfree(v);
         if (active == 0 || now_s() > end) return;
         sleep_ms(100);
     }
@@ -446,7 +164,7 @@ static int hub_reset(void) {
     /* a request still sleeping in a delay of the previous scenario would be recorded after the
      * reset: end such delays first (processing nothing) */
     char *resp = NULL;
-    if (hub_http("POST", "/_hub/release", "{\"drop\": true}", &resp) == 200) hub_wait_idle(10000, 0);
+    if (hub_request("POST", "/_hub/release", "{\"drop\": true}", &resp) == 200) hub_wait_idle(10000, 0);
     free(resp);
     return hub_post("/_hub/reset", "{}");
 }
@@ -489,7 +207,7 @@ static int hub_stop(void) {
     } else {
         while (!process_gone(pid) && now_s() < end) sleep_ms(20);
     }
-    while (hub_http("GET", "/_hub/health", NULL, NULL) > 0 && now_s() < end) sleep_ms(20);
+    while (hub_request("GET", "/_hub/health", NULL, NULL) > 0 && now_s() < end) sleep_ms(20);
     return now_s() < end ? 0 : -1;
 }
 
@@ -509,7 +227,7 @@ static int hub_start(void) {
         double end = now_s() + 10;
         int exited = 0;
         while (now_s() < end) {
-            if (access(portfile, R_OK) == 0 && hub_http("GET", "/_hub/health", NULL, NULL) == 200) {
+            if (access(portfile, R_OK) == 0 && hub_request("GET", "/_hub/health", NULL, NULL) == 200) {
                 g_own_hub = pid;
                 return 0;
             }
@@ -813,28 +531,28 @@ static int cmp_run_n(const void *a, const void *b) {
 
 static void judge(scen_t *s) {
     hub_wait_idle(15000, 3000);
-    jv *events = hub_get_json("/_hub/events");
-    if (!events || events->t != J_ARR) {
+    jval *events = hub_get_json("/_hub/events");
+    if (!events || events->type != J_ARR) {
         FAIL(s, "GET /_hub/events did not answer a JSON array");
-        jv_free(events);
+        jfree(events);
         return;
     }
-    hubev *evs = xmalloc(sizeof(hubev) * (size_t)(events->n + 1));
+    hubev *evs = xmalloc(sizeof(hubev) * (events->count + 1));
     int m = 0, others = 0;
-    for (int i = 0; i < events->n; i++) {
-        jv *e = events->items[i], *props = jget(e, "properties"), *iid = jget(e, "$insert_id");
-        jv *run = jget(props, "run"), *n = jget(props, "n");
+    for (size_t i = 0; i < events->count; i++) {
+        jval *e = events->items[i], *props = jget(e, "properties"), *iid = jget(e, "$insert_id");
+        jval *run = jget(props, "run"), *n = jget(props, "n");
         int ri = -1;
-        if (run && run->t == J_STR)
+        if (run && run->type == J_STR)
             for (int k = 0; k < s->nruns; k++)
-                if (!strcmp(run->str, s->runs[k].name)) ri = k;
-        if (ri < 0 || !n || n->t != J_NUM || !iid || iid->t != J_STR) {
+                if (!strcmp(run->s, s->runs[k].name)) ri = k;
+        if (ri < 0 || !n || n->type != J_NUM || !iid || iid->type != J_STR) {
             others++;
             continue;
         }
-        evs[m].insert_id = iid->str;
+        evs[m].insert_id = iid->s;
         evs[m].run = ri;
-        evs[m].n = (long)n->num;
+        evs[m].n = (long)n->n;
         m++;
     }
     if (others) note(s, "%d events of other runs at the hub (ignored)", others);
@@ -891,23 +609,23 @@ static void judge(scen_t *s) {
         free(seen);
     }
     free(evs);
-    jv_free(events);
+    jfree(events);
 
-    jv *stats = hub_get_json("/_hub/stats");
+    jval *stats = hub_get_json("/_hub/stats");
     if (stats) {
-        note(s, "hub: %.0f requests, %.0f repeats dropped by idempotency key", jnum(stats, "requests", -1),
-             jnum(stats, "duplicates", -1));
-        jv *f = jget(stats, "faults_injected");
-        if (f && f->t == J_OBJ && f->n > 0) {
+        note(s, "hub: %.0f requests, %.0f repeats dropped by idempotency key", jkey_num(stats, "requests", -1),
+             jkey_num(stats, "duplicates", -1));
+        jval *f = jget(stats, "faults_injected");
+        if (f && f->type == J_OBJ && f->count > 0) {
             char buf[512] = "";
-            for (int i = 0; i < f->n && strlen(buf) < 400; i++)
+            for (size_t i = 0; i < f->count && strlen(buf) < 400; i++)
                 snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s=%.0f", i ? " " : "", f->keys[i],
-                         f->items[i]->t == J_NUM ? f->items[i]->num : -1);
+                         f->items[i]->type == J_NUM ? f->items[i]->n : -1);
             note(s, "faults injected: %s", buf);
         }
-        if (jnum(stats, "rejected", 0) > 0) note(s, "hub rejected %.0f", jnum(stats, "rejected", 0));
+        if (jkey_num(stats, "rejected", 0) > 0) note(s, "hub rejected %.0f", jkey_num(stats, "rejected", 0));
     }
-    jv_free(stats);
+    jfree(stats);
 
     if (s->lost) FAIL(s, "%ld acknowledged events lost", s->lost);
     if (s->twice) FAIL(s, "%ld events processed twice", s->twice);
@@ -1093,7 +811,7 @@ static void s5_outage(scen_t *s) {
     note(s, "%lld waiting, %lld in flight after 30 s down", client_stat(p.c, SUPRSEND_STAT_QUEUED),
          client_stat(p.c, SUPRSEND_STAT_IN_FLIGHT));
     if (hub_start() != 0) {
-        FAIL(s, "the hub did not start again on port %d", g_port);
+        FAIL(s, "the hub did not start again on port %d", g_port_num);
         suprsend_client_close(p.c, 0);
         return;
     }
@@ -1338,9 +1056,9 @@ static void s6_sigkill(scen_t *s) {
     double t0 = now_s();
     pump(&prod, 1, t0 + 10, 600);
     long long inflight = -1;
-    jv *v = hub_get_json("/_hub/inflight");
-    if (v) inflight = (long long)jnum(v, "active", -1);
-    jv_free(v);
+    jval *v = hub_get_json("/_hub/inflight");
+    if (v) inflight = (long long)jkey_num(v, "active", -1);
+    jfree(v);
     kill(prod.pid, SIGKILL);
     pump(&prod, 1, now_s() + 5, 0);   /* what the pipe still holds */
     reap(s, &prod, "the producer", 1, now_s() + 5);
@@ -1598,18 +1316,22 @@ int main(int argc, char **argv) {
     g_work = argv[4];
     g_script = argv[5];
     const char *colon = strrchr(g_base_url, ':');
-    g_port = colon ? atoi(colon + 1) : 0;
-    if (g_port <= 0) {
+    g_port_num = colon ? atoi(colon + 1) : 0;
+    if (g_port_num <= 0) {
         fprintf(stderr, "fault_matrix: no port in %s\n", g_base_url);
         return 2;
     }
+    /* the control API (hub_client.h): the hub on the loopback, requests bounded to 30 s */
+    snprintf(g_host, sizeof g_host, "127.0.0.1");
+    snprintf(g_port, sizeof g_port, "%d", g_port_num);
+    g_hub_timeout_s = 30;
     signal(SIGINT, on_term);
     signal(SIGTERM, on_term);
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", g_work);
     mkdir(logs, 0755);
-    if (hub_http("GET", "/_hub/health", NULL, NULL) != 200) {
-        fprintf(stderr, "fault_matrix: the hub at 127.0.0.1:%d does not answer\n", g_port);
+    if (hub_request("GET", "/_hub/health", NULL, NULL) != 200) {
+        fprintf(stderr, "fault_matrix: the hub at 127.0.0.1:%d does not answer\n", g_port_num);
         return 2;
     }
 
@@ -1627,7 +1349,7 @@ int main(int argc, char **argv) {
         note(s, "%.1f s", now_s() - t0);
         fprintf(stderr, "fault_matrix: scenario %s %s in %.1f s\n", s->id, s->fail ? "FAILED" : "passed",
                 now_s() - t0);
-        if (hub_http("GET", "/_hub/health", NULL, NULL) != 200 && hub_start() != 0) {
+        if (hub_request("GET", "/_hub/health", NULL, NULL) != 200 && hub_start() != 0) {
             fprintf(stderr, "fault_matrix: the hub is gone and could not be started again\n");
             break;
         }

@@ -38,66 +38,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The check harness (CHECK..., "N passed, M failed") and the hub's control-API client with its
+ * JSON parser, shared with test_suprsend.c. */
+#include "check.h"
+#include "hub_client.h"
+
 /* =======================================================================================
- * The harness (the same output as test_suprsend.c)
+ * The harness: a watchdog per scenario
  * ===================================================================================== */
-
-static int g_passed, g_failed, g_verbose;
-static const char *volatile g_section = "";
-static char g_err[2048];
-
-static void record(int ok, const char *file, int line, const char *fmt, ...) {
-    if (ok) {
-        g_passed++;
-        if (!g_verbose) return;
-    } else {
-        g_failed++;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s %s:%d [%s] ", ok ? "ok  " : "FAIL", file, line, g_section);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-static int check_true(int cond, const char *file, int line, const char *expr) {
-    record(cond, file, line, "%s", expr);
-    return cond;
-}
-
-static int check_int(long long got, long long want, const char *file, int line, const char *expr) {
-    record(got == want, file, line, "%s: got %lld, expected %lld", expr, got, want);
-    return got == want;
-}
-
-static int check_cmp(long long got, const char *op, long long bound, int ok, const char *file, int line,
-                     const char *expr) {
-    record(ok, file, line, "%s: got %lld, expected %s %lld", expr, got, op, bound);
-    return ok;
-}
-
-static int check_rc(int got, int want, const char *file, int line, const char *expr) {
-    const char *e = suprsend_last_error();
-    snprintf(g_err, sizeof g_err, "%s", e ? e : "(NULL)");
-    char gname[64], wname[64];
-    snprintf(gname, sizeof gname, "%s", suprsend_status_name(got));
-    snprintf(wname, sizeof wname, "%s", suprsend_status_name(want));
-    record(got == want, file, line, "%s: got %d %s, expected %d %s (last error: \"%.300s\")", expr, got, gname,
-           want, wname, g_err);
-    return got == want;
-}
-
-#define CHECK(c) check_true(!!(c), __FILE__, __LINE__, #c)
-#define CHECK_INT(a, b) check_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
-#define CHECK_LE(a, b) \
-    check_cmp((long long)(a), "<=", (long long)(b), (long long)(a) <= (long long)(b), __FILE__, __LINE__, #a)
-#define CHECK_LT(a, b) \
-    check_cmp((long long)(a), "<", (long long)(b), (long long)(a) < (long long)(b), __FILE__, __LINE__, #a)
-#define CHECK_GE(a, b) \
-    check_cmp((long long)(a), ">=", (long long)(b), (long long)(a) >= (long long)(b), __FILE__, __LINE__, #a)
-#define CHECK_RC(call, want) check_rc((call), (want), __FILE__, __LINE__, #call)
 
 /* A scenario that hangs (a flush or close that never returns) must not hang the whole run. */
 static void on_alarm(int sig) {
@@ -141,367 +89,19 @@ static char *xstrdup(const char *s) {
 }
 
 /* =======================================================================================
- * A growable string and a small JSON reader (for the hub's answers)
- * ===================================================================================== */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) abort();
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jval {
-    jtype type;
-    double num;
-    char *str;
-    size_t count, cap;
-    char **keys;          /* objects */
-    struct jval **items;  /* arrays and objects */
-} jval;
-
-typedef struct {
-    const char *p;
-    int bad;
-} jparser;
-
-static void jfree(jval *v) {
-    if (!v) return;
-    for (size_t i = 0; i < v->count; i++) {
-        if (v->keys) free(v->keys[i]);
-        jfree(v->items[i]);
-    }
-    free(v->keys);
-    free(v->items);
-    free(v->str);
-    free(v);
-}
-
-static void jws(jparser *jp) {
-    while (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r') jp->p++;
-}
-
-static void put_utf8(sbuf *b, unsigned cp) {
-    char o[4];
-    size_t n;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        o[0] = (char)(0xF0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    sb_add(b, o, n);
-}
-
-static char *jstring(jparser *jp) {
-    if (*jp->p != '"') {
-        jp->bad = 1;
-        return NULL;
-    }
-    jp->p++;
-    sbuf b = {0};
-    sb_add(&b, "", 0);
-    while (*jp->p && *jp->p != '"') {
-        if (*jp->p != '\\') {
-            const char *s = jp->p;
-            while (*jp->p && *jp->p != '"' && *jp->p != '\\') jp->p++;
-            sb_add(&b, s, (size_t)(jp->p - s));
-            continue;
-        }
-        jp->p++;
-        char c = *jp->p++;
-        switch (c) {
-            case 'n': sb_add(&b, "\n", 1); break;
-            case 't': sb_add(&b, "\t", 1); break;
-            case 'r': sb_add(&b, "\r", 1); break;
-            case 'b': sb_add(&b, "\b", 1); break;
-            case 'f': sb_add(&b, "\f", 1); break;
-            case 'u': {
-                unsigned cp = 0;
-                for (int i = 0; i < 4; i++) {
-                    char h = *jp->p++;
-                    cp <<= 4;
-                    if (h >= '0' && h <= '9') cp |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f') cp |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F') cp |= (unsigned)(h - 'A' + 10);
-                    else {
-                        jp->bad = 1;
-                        free(b.p);
-                        return NULL;
-                    }
-                }
-                put_utf8(&b, cp);
-                break;
-            }
-            case '\0': jp->bad = 1; free(b.p); return NULL;
-            default: sb_add(&b, &c, 1); break;
-        }
-    }
-    if (*jp->p != '"') {
-        jp->bad = 1;
-        free(b.p);
-        return NULL;
-    }
-    jp->p++;
-    return b.p;
-}
-
-static jval *jnew(jtype t) {
-    jval *v = calloc(1, sizeof *v);
-    if (!v) abort();
-    v->type = t;
-    return v;
-}
-
-static void jpush(jval *v, char *key, jval *item) {
-    if (v->count == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 8;
-        v->items = realloc(v->items, v->cap * sizeof *v->items);
-        if (!v->items) abort();
-        if (v->type == J_OBJ) {
-            v->keys = realloc(v->keys, v->cap * sizeof *v->keys);
-            if (!v->keys) abort();
-        }
-    }
-    if (v->type == J_OBJ) v->keys[v->count] = key;
-    v->items[v->count++] = item;
-}
-
-static jval *jvalue(jparser *jp, int depth) {
-    jws(jp);
-    if (depth > 100) {
-        jp->bad = 1;
-        return NULL;
-    }
-    char c = *jp->p;
-    if (c == '{' || c == '[') {
-        jval *v = jnew(c == '{' ? J_OBJ : J_ARR);
-        char close = c == '{' ? '}' : ']';
-        jp->p++;
-        jws(jp);
-        if (*jp->p == close) {
-            jp->p++;
-            return v;
-        }
-        for (;;) {
-            char *key = NULL;
-            if (v->type == J_OBJ) {
-                jws(jp);
-                key = jstring(jp);
-                jws(jp);
-                if (!key || *jp->p != ':') {
-                    free(key);
-                    jp->bad = 1;
-                    jfree(v);
-                    return NULL;
-                }
-                jp->p++;
-            }
-            jval *item = jvalue(jp, depth + 1);
-            if (!item) {
-                free(key);
-                jfree(v);
-                return NULL;
-            }
-            jpush(v, key, item);
-            jws(jp);
-            if (*jp->p == ',') {
-                jp->p++;
-                continue;
-            }
-            if (*jp->p == close) {
-                jp->p++;
-                return v;
-            }
-            jp->bad = 1;
-            jfree(v);
-            return NULL;
-        }
-    }
-    if (c == '"') {
-        char *s = jstring(jp);
-        if (!s) return NULL;
-        jval *v = jnew(J_STR);
-        v->str = s;
-        return v;
-    }
-    if (strncmp(jp->p, "true", 4) == 0 || strncmp(jp->p, "false", 5) == 0) {
-        jval *v = jnew(J_BOOL);
-        v->num = c == 't';
-        jp->p += c == 't' ? 4 : 5;
-        return v;
-    }
-    if (strncmp(jp->p, "null", 4) == 0) {
-        jp->p += 4;
-        return jnew(J_NULL);
-    }
-    char *end = NULL;
-    double d = strtod(jp->p, &end);
-    if (end == jp->p) {
-        jp->bad = 1;
-        return NULL;
-    }
-    jp->p = end;
-    jval *v = jnew(J_NUM);
-    v->num = d;
-    return v;
-}
-
-static jval *jparse(const char *text) {
-    if (!text) return NULL;
-    jparser jp = {text, 0};
-    jval *v = jvalue(&jp, 0);
-    if (v && !jp.bad) {
-        jws(&jp);
-        if (*jp.p == '\0') return v;
-    }
-    jfree(v);
-    return NULL;
-}
-
-static jval *jget(const jval *v, const char *key) {
-    if (!v || v->type != J_OBJ) return NULL;
-    for (size_t i = 0; i < v->count; i++)
-        if (strcmp(v->keys[i], key) == 0) return v->items[i];
-    return NULL;
-}
-
-static jval *jat(const jval *v, size_t i) {
-    return v && v->type == J_ARR && i < v->count ? v->items[i] : NULL;
-}
-
-static const char *jstr(const jval *v) { return v && v->type == J_STR ? v->str : NULL; }
-static long long jnum(const jval *v, long long dflt) { return v && v->type == J_NUM ? (long long)v->num : dflt; }
-static size_t jlen(const jval *v) { return v && v->type == J_ARR ? v->count : 0; }
-
-/* =======================================================================================
  * The hub's control API over a loopback socket (HTTP/1.0, one request per connection)
  * ===================================================================================== */
 
 static char g_base_url[512];
-static char g_host[256];
-static char g_port[16];
 static char g_key[256] = "demo_key";
 static char g_secret[256] = "demo_secret";
 static char g_run[40];
-
-static int parse_base_url(const char *url) {
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) return 0;
-    p += 7;
-    if (*p == '[') return 0;
-    const char *end = p + strcspn(p, "/");
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    if (colon) {
-        snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - p), p);
-        snprintf(g_port, sizeof g_port, "%.*s", (int)(end - colon - 1), colon + 1);
-    } else {
-        snprintf(g_host, sizeof g_host, "%.*s", (int)(end - p), p);
-        snprintf(g_port, sizeof g_port, "80");
-    }
-    return g_host[0] != '\0';
-}
-
-/* Returns the answer's body (malloc'd) or NULL when the hub could not be reached. */
-static char *hub_http(const char *method, const char *path, const char *body, int *status) {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (status) *status = 0;
-    if (getaddrinfo(g_host, g_port, &hints, &res) != 0 || !res) return NULL;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) return NULL;
-    char head[512];
-    size_t blen = body ? strlen(body) : 0;
-    int hl = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      method, path, g_host, g_port, blen);
-    if (hl < 0 || (size_t)hl >= sizeof head) {
-        close(fd);
-        return NULL;
-    }
-    sbuf req = {0};
-    sb_add(&req, head, (size_t)hl);
-    if (blen) sb_add(&req, body, blen);
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t w = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    free(req.p);
-    sbuf resp = {0};
-    char buf[65536];
-    for (;;) {
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        sb_add(&resp, buf, (size_t)r);
-    }
-    close(fd);
-    if (!resp.p) return NULL;
-    int st = 0;
-    if (sscanf(resp.p, "HTTP/%*s %d", &st) != 1) st = 0;
-    if (status) *status = st;
-    char *hdr_end = strstr(resp.p, "\r\n\r\n");
-    char *out = xstrdup(hdr_end ? hdr_end + 4 : "");
-    free(resp.p);
-    return out;
-}
 
 static int hub_post(const char *path, const char *body) {
     int st = 0;
     free(hub_http("POST", path, body, &st));
     if (st != 200) printf("warning: POST %s %s answered %d\n", path, body, st);
     return st;
-}
-
-static jval *hub_get(const char *path) {
-    int st = 0;
-    char *body = hub_http("GET", path, NULL, &st);
-    jval *v = jparse(body);
-    if (!v || st != 200)
-        printf("warning: GET %s answered %d: %.200s\n", path, st, body ? body : "(no answer)");
-    free(body);
-    return v;
 }
 
 /* The event-API requests the hub is handling now (-1 when it cannot be read). */
@@ -559,19 +159,7 @@ static void hub_reset(void) {
 
 static void hub_faults(const char *config) { hub_post("/_hub/faults", config); }
 
-static long hub_stat(const char *name) {
-    jval *v = hub_get("/_hub/stats");
-    long n = (long)jnum(jget(v, name), -1);
-    jfree(v);
-    return n;
-}
-
-static long hub_faults_injected(const char *label) {
-    jval *v = hub_get("/_hub/stats");
-    long n = (long)jnum(jget(jget(v, "faults_injected"), label), 0);
-    jfree(v);
-    return n;
-}
+static long hub_faults_injected(const char *label) { return hub_stat_in("faults_injected", label, 0); }
 
 /* =======================================================================================
  * Fates: what the delivery callback saw
@@ -865,8 +453,7 @@ static suprsend_options *bg_opts(collector *coll, const char *base_url) {
     suprsend_options *o = suprsend_options_new(g_key, g_secret);
     if (!o || suprsend_options_set_base_url(o, base_url ? base_url : g_base_url) != SUPRSEND_OK) {
         printf("FATAL: options: %s\n", suprsend_last_error());
-        printf("%d passed, %d failed\n", g_passed, g_failed + 1);
-        exit(1);
+        exit(check_summary(1));
     }
     suprsend_options_set_connect_timeout_ms(o, 5000);
     suprsend_options_set_timeout_ms(o, 30000);
@@ -881,8 +468,7 @@ static suprsend_client *client_from(suprsend_options *o, collector *coll) {
     suprsend_options_free(o);
     if (rc != SUPRSEND_OK || !c) {
         printf("FATAL: suprsend_client_new: %s %s\n", suprsend_status_name(rc), suprsend_last_error());
-        printf("%d passed, %d failed\n", g_passed, g_failed + 1);
-        exit(1);
+        exit(check_summary(1));
     }
     if (coll) {
         pthread_mutex_lock(&coll->mu);
@@ -1128,21 +714,6 @@ static void test_refused(void) {
 /* =======================================================================================
  * 4. The hub is away, then back
  * ===================================================================================== */
-
-static int dead_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
 
 static void test_nothing_listens(void) {
     section("nothing-listens");
@@ -2123,22 +1694,9 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof SCENARIOS / sizeof *SCENARIOS; i++) printf("%s\n", SCENARIOS[i].name);
         return 0;
     }
-    const char *v = getenv("SUPRSEND_TEST_VERBOSE");
-    g_verbose = v && *v && strcmp(v, "0") != 0;
-    const char *url = argc > 1 ? argv[1] : getenv("SUPRSEND_TEST_BASE_URL");
-    const char *key = argc > 2 ? argv[2] : getenv("SUPRSEND_TEST_WORKSPACE_KEY");
-    const char *secret = argc > 3 ? argv[3] : getenv("SUPRSEND_TEST_WORKSPACE_SECRET");
-    if (!url || !*url) {
-        fprintf(stderr, "usage: %s BASE_URL [KEY [SECRET]]  (or SUPRSEND_TEST_BASE_URL)\n", argv[0]);
+    check_init();
+    if (hub_args(argc, argv, g_base_url, sizeof g_base_url, g_key, sizeof g_key, g_secret, sizeof g_secret) != 0)
         return 2;
-    }
-    snprintf(g_base_url, sizeof g_base_url, "%s", url);
-    if (key && *key) snprintf(g_key, sizeof g_key, "%s", key);
-    if (secret && *secret) snprintf(g_secret, sizeof g_secret, "%s", secret);
-    if (!parse_base_url(g_base_url)) {
-        fprintf(stderr, "the base URL must be http://host:port/...: %s\n", g_base_url);
-        return 2;
-    }
     snprintf(g_run, sizeof g_run, "%lx%lx", (unsigned long)time(NULL), (unsigned long)getpid());
     int st = 0;
     char *ping = hub_http("GET", "/_hub/inflight", NULL, &st);
@@ -2165,6 +1723,5 @@ int main(int argc, char **argv) {
     alarm(0);
     hub_reset();
     if (g_verbose) printf("total: %.1f s\n", (mono_ms() - t0) / 1000.0);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_summary(0);
 }

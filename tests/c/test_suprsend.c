@@ -4,7 +4,8 @@
  * It includes only <suprsend.h> and libc/POSIX headers, is built with pkg-config from an
  * installed prefix, and runs against a local SuprSend hub emulator (tools/hub/suprsend-hub).
  * It talks to the hub's control API (/_hub/...) over a plain loopback socket with a tiny
- * HTTP/1.0 client, and reads the hub's JSON answers with a tiny JSON parser, both below.
+ * HTTP/1.0 client, and reads the hub's JSON answers with a tiny JSON parser (both in
+ * hub_client.h).
  *
  * Usage: test_suprsend [BASE_URL [WORKSPACE_KEY [WORKSPACE_SECRET]]]
  *   or the environment: SUPRSEND_TEST_BASE_URL, SUPRSEND_TEST_WORKSPACE_KEY,
@@ -38,101 +39,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The check harness (CHECK..., "N passed, M failed") and the hub's control-API client with its
+ * JSON parser are shared with the other C test programs. */
+#include "check.h"
+#include "hub_client.h"
+
 /* =======================================================================================
  * The harness
  * ===================================================================================== */
-
-static int g_passed, g_failed, g_verbose;
-static const char *g_section = "";
-/* A copy of suprsend_last_error() taken by the rc checks, before any other suprsend_* call. */
-static char g_err[4096];
-
-static void snap_err(void) {
-    const char *e = suprsend_last_error();
-    snprintf(g_err, sizeof g_err, "%s", e ? e : "(NULL)");
-}
-
-static void record(int ok, const char *file, int line, const char *fmt, ...) {
-    if (ok) {
-        g_passed++;
-        if (!g_verbose) return;
-    } else {
-        g_failed++;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s %s:%d [%s] ", ok ? "ok  " : "FAIL", file, line, g_section);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-static int check_true(int cond, const char *file, int line, const char *expr) {
-    record(cond, file, line, "%s", expr);
-    return cond;
-}
-
-static int check_int(long long got, long long want, const char *file, int line, const char *expr) {
-    record(got == want, file, line, "%s: got %lld, expected %lld", expr, got, want);
-    return got == want;
-}
-
-static int check_cmp(long long got, const char *op, long long bound, int ok, const char *file,
-                     int line, const char *expr) {
-    record(ok, file, line, "%s: got %lld, expected %s %lld", expr, got, op, bound);
-    return ok;
-}
-
-static int check_str(const char *got, const char *want, const char *file, int line, const char *expr) {
-    int ok = got && want && strcmp(got, want) == 0;
-    if (!got && !want) ok = 1;
-    record(ok, file, line, "%s: got \"%.300s\", expected \"%.300s\"", expr, got ? got : "(NULL)",
-           want ? want : "(NULL)");
-    return ok;
-}
-
-/* Case-insensitive substring search. */
-static const char *str_icase_find(const char *hay, const char *needle) {
-    if (!hay || !needle) return NULL;
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
-        if (i == n) return hay;
-    }
-    return n == 0 ? hay : NULL;
-}
-
-static int check_contains(const char *hay, const char *needle, const char *file, int line,
-                          const char *expr) {
-    int ok = str_icase_find(hay, needle) != NULL;
-    record(ok, file, line, "%s: \"%.300s\" should contain \"%s\"", expr, hay ? hay : "(NULL)", needle);
-    return ok;
-}
-
-/* Checks a status code; snapshots suprsend_last_error() first, so CHECK_ERR_HAS can look at it. */
-static int check_rc(int got, int want, const char *file, int line, const char *expr) {
-    snap_err();
-    char gname[64], wname[64];
-    snprintf(gname, sizeof gname, "%s", suprsend_status_name(got));
-    snprintf(wname, sizeof wname, "%s", suprsend_status_name(want));
-    record(got == want, file, line, "%s: got %d %s, expected %d %s (last error: \"%.400s\")", expr,
-           got, gname, want, wname, g_err);
-    return got == want;
-}
-
-#define CHECK(c) check_true(!!(c), __FILE__, __LINE__, #c)
-#define CHECK_INT(a, b) check_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
-#define CHECK_LE(a, b) \
-    check_cmp((long long)(a), "<=", (long long)(b), (long long)(a) <= (long long)(b), __FILE__, __LINE__, #a)
-#define CHECK_GE(a, b) \
-    check_cmp((long long)(a), ">=", (long long)(b), (long long)(a) >= (long long)(b), __FILE__, __LINE__, #a)
-#define CHECK_STR(a, b) check_str((a), (b), __FILE__, __LINE__, #a " == " #b)
-#define CHECK_HAS(hay, needle) check_contains((hay), (needle), __FILE__, __LINE__, #hay)
-#define CHECK_RC(call, want) check_rc((call), (want), __FILE__, __LINE__, #call)
-/* After CHECK_RC (or snap_err()): the last error message mentions needle. */
-#define CHECK_ERR_HAS(needle) check_contains(g_err, (needle), __FILE__, __LINE__, "suprsend_last_error()")
 
 static void section(const char *name) {
     g_section = name;
@@ -150,275 +64,6 @@ static double mono_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
-
-/* =======================================================================================
- * A tiny growable string
- * ===================================================================================== */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) abort();
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_add(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) abort();
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_add(b, big, (size_t)n);
-    free(big);
-}
-
-/* =======================================================================================
- * A tiny JSON parser (enough to read the hub's answers and the library's JSON output)
- * ===================================================================================== */
-
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jval {
-    jtype type;
-    int b;
-    double n;
-    char *s; /* J_STR: decoded UTF-8 */
-    size_t slen;
-    struct jval **items; /* J_ARR and J_OBJ values */
-    char **keys;         /* J_OBJ keys, in document order */
-    size_t count;
-} jval;
-
-typedef struct {
-    const char *p, *end;
-    int depth;
-    int err;
-} jparser;
-
-static void jfree(jval *v) {
-    if (!v) return;
-    for (size_t i = 0; i < v->count; i++) {
-        jfree(v->items[i]);
-        if (v->keys) free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->s);
-    free(v);
-}
-
-static void jws(jparser *jp) {
-    while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r')) jp->p++;
-}
-
-static int jhex4(jparser *jp, unsigned *out) {
-    if (jp->end - jp->p < 4) return 0;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = jp->p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return 0;
-    }
-    jp->p += 4;
-    *out = v;
-    return 1;
-}
-
-static void put_utf8(sbuf *b, unsigned cp) {
-    char t[4];
-    size_t n;
-    if (cp < 0x80) { t[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { t[0] = (char)(0xC0 | (cp >> 6)); t[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-    else if (cp < 0x10000) {
-        t[0] = (char)(0xE0 | (cp >> 12)); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-    } else {
-        t[0] = (char)(0xF0 | (cp >> 18)); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-    }
-    sb_add(b, t, n);
-}
-
-static char *jstring(jparser *jp, size_t *len) {
-    if (jp->p >= jp->end || *jp->p != '"') { jp->err = 1; return NULL; }
-    jp->p++;
-    sbuf b = {0};
-    sb_add(&b, "", 0);
-    while (jp->p < jp->end && *jp->p != '"') {
-        unsigned char c = (unsigned char)*jp->p;
-        if (c < 0x20) { jp->err = 1; break; }
-        if (c != '\\') { sb_add(&b, jp->p, 1); jp->p++; continue; }
-        jp->p++;
-        if (jp->p >= jp->end) { jp->err = 1; break; }
-        char e = *jp->p++;
-        switch (e) {
-        case '"': sb_add(&b, "\"", 1); break;
-        case '\\': sb_add(&b, "\\", 1); break;
-        case '/': sb_add(&b, "/", 1); break;
-        case 'b': sb_add(&b, "\b", 1); break;
-        case 'f': sb_add(&b, "\f", 1); break;
-        case 'n': sb_add(&b, "\n", 1); break;
-        case 'r': sb_add(&b, "\r", 1); break;
-        case 't': sb_add(&b, "\t", 1); break;
-        case 'u': {
-            unsigned cp;
-            if (!jhex4(jp, &cp)) { jp->err = 1; break; }
-            if (cp >= 0xD800 && cp < 0xDC00 && jp->end - jp->p >= 6 && jp->p[0] == '\\' && jp->p[1] == 'u') {
-                unsigned lo;
-                jp->p += 2;
-                if (jhex4(jp, &lo) && lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            put_utf8(&b, cp);
-            break;
-        }
-        default: jp->err = 1;
-        }
-        if (jp->err) break;
-    }
-    if (jp->p >= jp->end || jp->err) { jp->err = 1; free(b.p); return NULL; }
-    jp->p++; /* closing quote */
-    *len = b.len;
-    return b.p;
-}
-
-static jval *jnew(jtype t) {
-    jval *v = calloc(1, sizeof *v);
-    if (!v) abort();
-    v->type = t;
-    return v;
-}
-
-static void jpush(jval *v, char *key, jval *item) {
-    v->items = realloc(v->items, (v->count + 1) * sizeof *v->items);
-    if (!v->items) abort();
-    if (v->type == J_OBJ) {
-        v->keys = realloc(v->keys, (v->count + 1) * sizeof *v->keys);
-        if (!v->keys) abort();
-        v->keys[v->count] = key;
-    }
-    v->items[v->count++] = item;
-}
-
-static jval *jvalue(jparser *jp) {
-    jws(jp);
-    if (jp->p >= jp->end || ++jp->depth > 200) { jp->err = 1; return NULL; }
-    jval *v = NULL;
-    char c = *jp->p;
-    if (c == '{' || c == '[') {
-        int obj = c == '{';
-        v = jnew(obj ? J_OBJ : J_ARR);
-        jp->p++;
-        jws(jp);
-        if (jp->p < jp->end && *jp->p == (obj ? '}' : ']')) { jp->p++; goto done; }
-        for (;;) {
-            char *key = NULL;
-            if (obj) {
-                size_t kl;
-                jws(jp);
-                key = jstring(jp, &kl);
-                if (!key) break;
-                jws(jp);
-                if (jp->p >= jp->end || *jp->p != ':') { free(key); jp->err = 1; break; }
-                jp->p++;
-            }
-            jval *item = jvalue(jp);
-            if (!item) { free(key); jp->err = 1; break; }
-            jpush(v, key, item);
-            jws(jp);
-            if (jp->p < jp->end && *jp->p == ',') { jp->p++; continue; }
-            if (jp->p < jp->end && *jp->p == (obj ? '}' : ']')) { jp->p++; break; }
-            jp->err = 1;
-            break;
-        }
-    } else if (c == '"') {
-        v = jnew(J_STR);
-        v->s = jstring(jp, &v->slen);
-    } else if (c == 't' && jp->end - jp->p >= 4 && !strncmp(jp->p, "true", 4)) {
-        v = jnew(J_BOOL); v->b = 1; jp->p += 4;
-    } else if (c == 'f' && jp->end - jp->p >= 5 && !strncmp(jp->p, "false", 5)) {
-        v = jnew(J_BOOL); jp->p += 5;
-    } else if (c == 'n' && jp->end - jp->p >= 4 && !strncmp(jp->p, "null", 4)) {
-        v = jnew(J_NULL); jp->p += 4;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-        char tmp[64];
-        size_t n = 0;
-        while (jp->p + n < jp->end && n < sizeof tmp - 1 && strchr("+-0123456789.eE", jp->p[n])) n++;
-        memcpy(tmp, jp->p, n);
-        tmp[n] = '\0';
-        v = jnew(J_NUM);
-        v->n = strtod(tmp, NULL);
-        jp->p += n;
-    } else {
-        jp->err = 1;
-    }
-done:
-    jp->depth--;
-    if (jp->err) { jfree(v); return NULL; }
-    return v;
-}
-
-/* Parses a whole document; NULL when it is not valid JSON. */
-static jval *jparse(const char *text) {
-    if (!text) return NULL;
-    jparser jp = {text, text + strlen(text), 0, 0};
-    jval *v = jvalue(&jp);
-    jws(&jp);
-    if (!v || jp.err || jp.p != jp.end) { jfree(v); return NULL; }
-    return v;
-}
-
-static jval *jget(const jval *v, const char *key) {
-    if (!v || v->type != J_OBJ) return NULL;
-    for (size_t i = 0; i < v->count; i++)
-        if (strcmp(v->keys[i], key) == 0) return v->items[i];
-    return NULL;
-}
-
-/* Follows a dotted path of object keys: jpath(ev, "properties.nested.k"). */
-static jval *jpath(const jval *v, const char *path) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    char *save = NULL;
-    const jval *cur = v;
-    for (char *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) cur = jget(cur, tok);
-    return (jval *)cur;
-}
-
-static jval *jat(const jval *v, size_t i) {
-    if (!v || (v->type != J_ARR && v->type != J_OBJ) || i >= v->count) return NULL;
-    return v->items[i];
-}
-
-static const char *jstr(const jval *v) { return v && v->type == J_STR ? v->s : NULL; }
-static long long jnum(const jval *v, long long dflt) { return v && v->type == J_NUM ? (long long)v->n : dflt; }
-static size_t jlen(const jval *v) { return v && (v->type == J_ARR || v->type == J_OBJ) ? v->count : 0; }
 
 /* =======================================================================================
  * Base64 (decode only) and other small helpers
@@ -500,84 +145,8 @@ static char g_run[32];
  * ===================================================================================== */
 
 static char g_base_url[512];
-static char g_host[256];
-static char g_port[16];
 static char g_key[256] = "demo_key";
 static char g_secret[256] = "demo_secret";
-
-/* Splits "http://host:port/path" into g_host and g_port. */
-static int parse_base_url(const char *url) {
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) return 0;
-    p += 7;
-    const char *end = p + strcspn(p, "/");
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    if (*p == '[') return 0; /* IPv6 literals are not needed here */
-    if (colon) {
-        snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - p), p);
-        snprintf(g_port, sizeof g_port, "%.*s", (int)(end - colon - 1), colon + 1);
-    } else {
-        snprintf(g_host, sizeof g_host, "%.*s", (int)(end - p), p);
-        snprintf(g_port, sizeof g_port, "80");
-    }
-    return g_host[0] != '\0';
-}
-
-/* One HTTP/1.0 request to the hub; returns the body (malloc'd, "" when none) or NULL on a
- * transport error. *status gets the HTTP status. */
-static char *hub_http(const char *method, const char *path, const char *body, int *status) {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (status) *status = 0;
-    if (getaddrinfo(g_host, g_port, &hints, &res) != 0 || !res) return NULL;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) return NULL;
-
-    sbuf req = {0};
-    size_t blen = body ? strlen(body) : 0;
-    sb_printf(&req, "%s %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n", method, path, g_host, g_port);
-    if (body) sb_printf(&req, "Content-Type: application/json\r\n");
-    sb_printf(&req, "Content-Length: %zu\r\n\r\n", blen);
-    if (body) sb_add(&req, body, blen);
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t w = send(fd, req.p + off, req.len - off, 0);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        off += (size_t)w;
-    }
-    free(req.p);
-
-    sbuf resp = {0};
-    char buf[16384];
-    for (;;) {
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        sb_add(&resp, buf, (size_t)r);
-    }
-    close(fd);
-    if (!resp.p) return NULL;
-    int st = 0;
-    if (sscanf(resp.p, "HTTP/%*s %d", &st) != 1) st = 0;
-    if (status) *status = st;
-    char *hdr_end = strstr(resp.p, "\r\n\r\n");
-    char *out = xstrdup(hdr_end ? hdr_end + 4 : "");
-    free(resp.p);
-    return out;
-}
 
 static int hub_post(const char *path, const char *body) {
     int st = 0;
@@ -601,33 +170,11 @@ static void hub_faults(const char *script_json) {
     if (st < 200 || st >= 300) printf("warning: POST /_hub/faults answered %d\n", st);
 }
 
-static jval *hub_get_json(const char *path) {
-    int st = 0;
-    char *body = hub_http("GET", path, NULL, &st);
-    jval *v = jparse(body);
-    if (!v) printf("warning: GET %s answered %d with unparsable body: %.200s\n", path, st, body ? body : "(none)");
-    free(body);
-    return v;
-}
-
-/* One number from /_hub/stats; -1 when it cannot be read. */
-static long hub_stat(const char *name) {
-    jval *v = hub_get_json("/_hub/stats");
-    long n = (long)jnum(jget(v, name), -1);
-    jfree(v);
-    return n;
-}
-
-static long hub_rejected_by(const char *reason) {
-    jval *v = hub_get_json("/_hub/stats");
-    long n = (long)jnum(jget(jget(v, "rejected_by_reason"), reason), 0);
-    jfree(v);
-    return n;
-}
+static long hub_rejected_by(const char *reason) { return hub_stat_in("rejected_by_reason", reason, 0); }
 
 /* The accepted events, as a JSON array. An element may be the event object itself, or a
  * wrapper holding it under "event"/"body"/"payload": hub_event_at() unwraps. */
-static jval *hub_events(void) { return hub_get_json("/_hub/events"); }
+static jval *hub_events(void) { return hub_get("/_hub/events"); }
 
 static jval *unwrap_event(jval *e) {
     if (!e || e->type != J_OBJ) return e;
@@ -1835,7 +1382,7 @@ static void test_retries(void) {
         hub_faults("[{\"drop\":\"after_processing\"}]");
         int drc = send_tagged(nc, "u_r", "retry_event", "noretry_drop", NULL);
         CHECK_RC(drc, SUPRSEND_E_NETWORK);
-        jval *stats = hub_get_json("/_hub/stats");
+        jval *stats = hub_get("/_hub/stats");
         if (!CHECK_INT(jnum(jget(stats, "requests"), -1), 2))
             printf("     max_retries 0, but the request was sent again after the connection dropped\n");
         CHECK_INT(jnum(jget(stats, "accepted"), -1), 2); /* the warm-up and the dropped one, once */
@@ -1862,17 +1409,7 @@ static void test_retries(void) {
 
     /* a closed port: a network error with status 0 */
     {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t sl = sizeof sa;
-        int port = 0;
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-            getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-            port = ntohs(sa.sin_port);
-        if (fd >= 0) close(fd); /* bound but never listening, then closed: nobody answers */
+        int port = dead_port(); /* bound but never listening, then closed: nobody answers */
         CHECK(port > 0);
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
@@ -2111,7 +1648,7 @@ static void test_bulk(suprsend_client *c) {
                 CHECK_INT(jnum(jpath(jat(fr, 0), "record.properties.seq"), -1), 100);
                 jfree(fr);
             }
-            jval *stats = hub_get_json("/_hub/stats");
+            jval *stats = hub_get("/_hub/stats");
             if (!CHECK_INT(jnum(jget(stats, "requests"), -1), cases[k].requests)) printf("     (faults %s)\n", cases[k].script);
             CHECK_INT(jnum(jget(stats, "accepted"), -1), cases[k].ok);
             CHECK_INT(jnum(jget(stats, "duplicates"), -1), cases[k].dups);
@@ -2388,7 +1925,7 @@ static void test_connection_reuse(suprsend_client *c) {
     suprsend_event_free(ev);
     CHECK_INT(ok, SENDS);
     /* one GET of the stats (itself one more connection to the hub) */
-    jval *stats = hub_get_json("/_hub/stats");
+    jval *stats = hub_get("/_hub/stats");
     CHECK_INT(jnum(jget(stats, "accepted"), -1), SENDS);
     CHECK_INT(jnum(jget(stats, "requests"), -1), SENDS);
     CHECK_LE(jnum(jget(stats, "connections"), 99), 2);
@@ -2898,22 +2435,9 @@ static void rm_tree_files(const char *dir) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *v = getenv("SUPRSEND_TEST_VERBOSE");
-    g_verbose = v && *v && strcmp(v, "0") != 0;
-    const char *url = argc > 1 ? argv[1] : getenv("SUPRSEND_TEST_BASE_URL");
-    const char *key = argc > 2 ? argv[2] : getenv("SUPRSEND_TEST_WORKSPACE_KEY");
-    const char *secret = argc > 3 ? argv[3] : getenv("SUPRSEND_TEST_WORKSPACE_SECRET");
-    if (!url || !*url) {
-        fprintf(stderr, "usage: %s BASE_URL [KEY [SECRET]]  (or SUPRSEND_TEST_BASE_URL)\n", argv[0]);
+    check_init();
+    if (hub_args(argc, argv, g_base_url, sizeof g_base_url, g_key, sizeof g_key, g_secret, sizeof g_secret) != 0)
         return 2;
-    }
-    snprintf(g_base_url, sizeof g_base_url, "%s", url);
-    if (key && *key) snprintf(g_key, sizeof g_key, "%s", key);
-    if (secret && *secret) snprintf(g_secret, sizeof g_secret, "%s", secret);
-    if (!parse_base_url(g_base_url)) {
-        fprintf(stderr, "the base URL must be http://host:port/...: %s\n", g_base_url);
-        return 2;
-    }
     snprintf(g_run, sizeof g_run, "%lx%lx", (unsigned long)time(NULL), (unsigned long)getpid());
     snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/suprsend-test-XXXXXX");
     if (!mkdtemp(g_tmpdir)) {
@@ -2943,8 +2467,7 @@ int main(int argc, char **argv) {
         }
         test_tls(strcmp(only, "tls-trust") == 0);
         rm_tree_files(g_tmpdir);
-        printf("%d passed, %d failed\n", g_passed, g_failed);
-        return g_failed == 0 ? 0 : 1;
+        return check_summary(0);
     }
 
     test_version();
@@ -2979,6 +2502,5 @@ int main(int argc, char **argv) {
 
     (void)hub_rejected_by;
     rm_tree_files(g_tmpdir);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_summary(0);
 }
