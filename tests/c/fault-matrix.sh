@@ -70,20 +70,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# 1. The library, installed into a prefix.
-if [[ "${SUPRSEND_SKIP_BUILD:-0}" != 1 ]]; then
-    echo "fault-matrix.sh: make install PREFIX=$prefix" >&2
-    make -C "$repo" install PREFIX="$prefix" >&2
-fi
-if [[ ! -f "$prefix/lib/pkgconfig/suprsend.pc" ]]; then
-    echo "fault-matrix.sh: no suprsend.pc under $prefix/lib/pkgconfig" >&2
-    exit 2
-fi
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-cflags="$(pkg-config --cflags suprsend)"
-libs="$(pkg-config --libs suprsend)"
-libdir="$(pkg-config --variable=libdir suprsend 2>/dev/null || true)"
-libdir="${libdir:-$prefix/lib}"
+# 1. The library, installed into a prefix (tests/c/prefix.sh): sets cflags, libs, libdir.
+# shellcheck source=tests/c/prefix.sh
+. "$here/prefix.sh"
+use_prefix fault-matrix.sh "$repo" "$prefix" || exit $?
 
 # 2. The program, with pkg-config's flags only (plus pthreads).
 # shellcheck disable=SC2086
