@@ -25,8 +25,10 @@ enum ForkGeneration {
 
     /// The guard in use. A child gets a new one: the parent's is write-locked by a thread that
     /// the child does not have, and re-initialising a held rwlock is undefined behaviour. The
-    /// old one is left allocated (one per fork, a few dozen bytes).
+    /// old one is never freed (its state belongs to the parent) but kept in `retiredGuardLocks`,
+    /// so that memory checkers do not report it lost.
     nonisolated(unsafe) private static let guardLock = Atomic<UnsafeMutablePointer<pthread_rwlock_t>>(newGuardLock())
+    nonisolated(unsafe) private static var retiredGuardLocks: [UnsafeMutablePointer<pthread_rwlock_t>] = []
 
     /// How deep the current thread is in sections: only the outermost takes the guard.
     private static let depthKey: pthread_key_t = {
@@ -63,6 +65,7 @@ enum ForkGeneration {
             {
                 ForkGeneration.counter.add(1, ordering: .releasing)
                 // Only this thread exists in the child, and it is in no section.
+                ForkGeneration.retiredGuardLocks.append(ForkGeneration.guardLock.load(ordering: .acquiring))
                 ForkGeneration.guardLock.store(ForkGeneration.newGuardLock(), ordering: .releasing)
                 ForkGeneration.forksPending.store(0, ordering: .sequentiallyConsistent)
             }
