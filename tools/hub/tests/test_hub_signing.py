@@ -8,9 +8,8 @@ import pytest
 from hubtest_support import HUB_DIR
 from suprsend_hub.signing import format_http_date, md5_hex, parse_http_date, sign, string_to_sign, verify
 
+# ../shared beside the repository (tools/hub -> the repository root -> its parent).
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(HUB_DIR)), "..", "shared", "vectors", "signatures.json")
-if not os.path.exists(VECTORS):
-    VECTORS = "/work/shared/vectors/signatures.json"
 with open(VECTORS) as f:
     VECTOR_LIST = json.load(f)["vectors"]
 
