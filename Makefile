@@ -7,12 +7,14 @@
 #   make bench            benchmarks; prints a table, writes bench/results/latest.json
 #   make fuzz             libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
+#   make wheel            the Python binding as a platform wheel with libsuprsend.so inside (dist/wheels/)
 PREFIX ?= /usr/local
 PYTHON ?= python3
 ROOT := $(abspath .)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all lib install deps deps-build test test-core test-hub test-c test-python test-bench demo bench clean
+.PHONY: all lib install deps deps-build test test-core test-hub test-c test-python test-bench demo bench clean \
+	wheel test-wheel test-cpp test-cli test-install
 
 all: lib
 
@@ -30,7 +32,8 @@ deps-build:
 deps:
 	@scripts/install-deps.sh all
 
-test: deps lib test-core test-hub test-c test-fault-matrix test-python test-bench fuzz-smoke sanitize-smoke
+test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
+	test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
@@ -51,6 +54,26 @@ test-fault-matrix: lib
 test-python: lib
 	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \
 		$(PYTHON) -m pytest -q bindings/python/tests
+
+# The C++ header (include/suprsend.hpp) built with g++ and clang++, -Wall -Wextra -Werror.
+test-cpp: lib
+	tests/cpp/run.sh
+
+# The suprsend command-line tool (cli/) against the local hub.
+test-cli: lib
+	tests/cli/run.sh
+
+# make install into fresh prefixes (DESTDIR, default prefix + ldconfig), then a C program without
+# rpath, the Python binding, pkg-config and a CMake project against the installed tree.
+test-install: deps-build
+	tests/install/run.sh
+
+wheel: lib
+	bindings/python/build-wheel.sh "$(ROOT)/dist/wheels"
+
+# The wheel installed into a fresh virtualenv, the binding's tests against the bundled library.
+test-wheel: wheel
+	bindings/python/test-wheel.sh "$(ROOT)/dist/wheels"
 
 test-bench: lib
 	$(PYTHON) bench/run.py --smoke

@@ -4,13 +4,14 @@
 #                           pkg-config, a C compiler for the examples
 #   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
 #                           suprsend-py-sdk for interoperability and comparison, nginx, and for the
-#                           HTTPS tests the openssl command and ca-certificates' update-ca-certificates)
+#                           HTTPS tests the openssl command and ca-certificates' update-ca-certificates,
+#                           cmake for the CMake package test, tmux for the CLI's progress bar test)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
 set -euo pipefail
 what=${1:-all}
 
 apt_packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config gcc)
-[ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates)
+[ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates cmake tmux)
 missing_apt=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$package")
