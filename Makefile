@@ -1,6 +1,6 @@
 # libsuprsend: build, install, test, demo, bench.
-#   make                  release library into dist/ (lib/, include/, lib/pkgconfig/)
-#   make install PREFIX=/some/dir   the same tree under PREFIX (default /usr/local)
+#   make                  release library into dist/ (lib/, include/, lib/pkgconfig/, lib/cmake/, bin/)
+#   make install PREFIX=/some/dir   the same tree under PREFIX (default /usr/local; DESTDIR too)
 #   make test             installs what is missing, builds, runs every test suite
 #   make demo             the examples against the built-in local hub (or the real hub when
 #                         SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET are set)
@@ -21,8 +21,9 @@ all: lib
 lib: deps-build
 	scripts/build-lib.sh "$(ROOT)/dist"
 
-install: deps-build
-	scripts/build-lib.sh "$(PREFIX)"
+# DESTDIR=/staging/dir for packagers: files go under DESTDIR/PREFIX, paths inside them are PREFIX.
+install: lib
+	scripts/install.sh "$(PREFIX)" "$(DESTDIR)"
 
 # Build-time packages only (libcurl and OpenSSL headers, pkg-config).
 deps-build:
@@ -65,7 +66,7 @@ test-cli: lib
 
 # make install into fresh prefixes (DESTDIR, default prefix + ldconfig), then a C program without
 # rpath, the Python binding, pkg-config and a CMake project against the installed tree.
-test-install: deps-build
+test-install: deps
 	tests/install/run.sh
 
 wheel: lib
