@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# examples/run-demo.sh: build libsuprsend, build the C examples against dist/ with pkg-config,
-# and run them (this is `make demo`).
+# examples/run-demo.sh: build libsuprsend, build the C and C++ examples against dist/ with
+# pkg-config, and run them (this is `make demo`).
 #
 # Without SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET, a local hub (tools/hub) is
 # started on a free loopback port, the examples send to it with the demo workspace, and the
@@ -45,6 +45,15 @@ fi
 # 2. The C examples, with pkg-config.
 banner "building examples/c (libsuprsend $(pkg-config --modversion suprsend))"
 make -C "$here/c" OUT="$out"
+# The C++ example (suprsend.hpp), when a C++ compiler is there.
+cpp_examples=()
+if command -v "${CXX:-g++}" >/dev/null; then
+    banner "building examples/cpp"
+    make -C "$here/cpp" OUT="$out/cpp"
+    cpp_examples=(track_event)
+else
+    echo "run-demo.sh: no C++ compiler (${CXX:-g++}): examples/cpp skipped" >&2
+fi
 
 # 3. Where to send: the real hub, or a local one.
 local_hub=0
@@ -67,6 +76,14 @@ for example in track_event idempotency attachments bulk background; do
     banner "examples/c/$example.c"
     if ! "$out/$example"; then
         failed+=("$example")
+        echo "(exit status: failure)"
+    fi
+done
+
+for example in "${cpp_examples[@]}"; do
+    banner "examples/cpp/$example.cpp"
+    if ! "$out/cpp/$example"; then
+        failed+=("cpp/$example")
         echo "(exit status: failure)"
     fi
 done
