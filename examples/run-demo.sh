@@ -88,6 +88,19 @@ for example in "${cpp_examples[@]}"; do
     fi
 done
 
+# The command-line tool (cli/; `make` puts it in dist/bin): one event, then two from a pipe.
+if [[ -x "$repo/dist/bin/suprsend" ]]; then
+    banner "suprsend track, suprsend import (cli/)"
+    if ! { "$repo/dist/bin/suprsend" track --distinct-id demo_user_cli --event cli_demo_tracked \
+               --properties '{"via":"suprsend track"}' &&
+           printf '%s\n' '{"distinct_id":"demo_user_cli","event":"cli_demo_imported","properties":{"n":1}}' \
+               '{"distinct_id":"demo_user_cli","event":"cli_demo_imported","properties":{"n":2}}' |
+               "$repo/dist/bin/suprsend" import -; }; then
+        failed+=("suprsend CLI")
+        echo "(exit status: failure)"
+    fi
+fi
+
 # The Python example, once the binding is there.
 if [[ -f "$here/python/track_events.py" ]] &&
     PYTHONPATH="$repo/bindings/python/src" SUPRSEND_LIBRARY="$repo/dist/lib/libsuprsend.so" \
