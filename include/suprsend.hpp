@@ -798,7 +798,10 @@ public:
         };
         for (const auto &field : fields) {
             *field.second = stat(field.first, ec);
-            if (ec) return Stats();
+            if (ec) {
+                s = Stats(); // all zero on failure
+                break;
+            }
         }
         return s;
     }
