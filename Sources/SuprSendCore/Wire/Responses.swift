@@ -123,10 +123,8 @@ public enum HubResponses {
             return readable.isEmpty ? nil : readable
         }
         if let error = json["error"] {
-            if let message = text(error["message"]) {
-                if let type = text(error["type"]) { return "\(message) (\(type))" }
-                return message
-            }
+            // The hub's message as it said it: its type ("validation_error") stays in the body.
+            if let message = text(error["message"]) { return message }
             if let message = text(error) { return message }
         }
         switch (text(json["message"]), text(json["detail"])) {
