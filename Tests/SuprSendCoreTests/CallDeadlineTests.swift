@@ -167,7 +167,7 @@ struct BulkDeadlineTests {
         let result = try bulk.trigger()
         #expect(result.firstFailureStatus == .validation)
         #expect(result.worstFailureStatus == .network)
-        #expect(result.failedRecords[0].code == 400)
+        #expect(result.failedRecords[0].code == 500)  // refused before sending: the official SDKs' code
         #expect(result.failedRecords[1].code == 422)
         #expect(result.failedRecords[1].status == .http)
         #expect(result.failedRecords.last?.code == 500)

