@@ -38,6 +38,8 @@
 #ifndef SUPRSEND_H
 #define SUPRSEND_H
 
+#include <stddef.h> /* size_t */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -206,9 +208,16 @@ int suprsend_event_set_idempotency_key(suprsend_event *event, const char *key);
  * removes it. */
 int suprsend_event_set_tenant_id(suprsend_event *event, const char *tenant_id);
 
+/* The brand the event is sent for, as the top-level "brand_id" beside "tenant_id" (the
+ * official SDKs send both when given both): at most 64 characters of A-Z a-z 0-9 _ -.
+ * NULL or "" removes it. */
+int suprsend_event_set_brand_id(suprsend_event *event, const char *brand_id);
+
 /* Adds an attachment (for email). path_or_url is either an http:// or https:// URL with a
- * host, which the hub downloads, or a local file ("~/" is expanded), which is read now and sent inline
- * (base64, with a content type found from its content or its extension). file_name NULL
+ * host, which the hub downloads, or a local file ("~/" is expanded), which is read now, once,
+ * and sent inline (base64). Its content type comes from the extension of the file name (as
+ * Python's mimetypes, for the common types), else from its first bytes, else text/plain for
+ * text and application/octet-stream. file_name (trimmed) NULL or blank
  * means the file's base name for a local file, and no name (JSON null: the hub names the
  * download) for a URL. With ignore_if_error != 0 a file that cannot be
  * read, or is empty, is skipped (the call returns SUPRSEND_OK and a warning is logged when
@@ -218,6 +227,16 @@ int suprsend_event_set_tenant_id(suprsend_event *event, const char *tenant_id);
  * kept; the client's max_event_bytes is checked when the event is sent. */
 int suprsend_event_add_attachment(suprsend_event *event, const char *path_or_url,
                                   const char *file_name, int ignore_if_error);
+
+/* Adds an inline attachment from size bytes at data (copied now), for content that is in
+ * memory or that the caller has read itself. file_name is required (trimmed, not blank).
+ * content_type NULL or "" means found from file_name's extension, else from the bytes, as
+ * for a local file. ignore_if_error is sent with the attachment for the hub. Returns
+ * SUPRSEND_E_ARGUMENT for NULL or empty data or a missing name, SUPRSEND_E_TOO_LARGE as
+ * suprsend_event_add_attachment. */
+int suprsend_event_add_attachment_data(suprsend_event *event, const void *data, size_t size,
+                                       const char *file_name, const char *content_type,
+                                       int ignore_if_error);
 
 void suprsend_event_free(suprsend_event *event);
 
@@ -291,8 +310,9 @@ long suprsend_bulk_response_success(const suprsend_bulk_response *response);
 long suprsend_bulk_response_failure(const suprsend_bulk_response *response);
 /* The failed records as a JSON array of {"record": <event object>, "error": "<message>",
  * "code": <int>} in the order appended; "[]" when none. code is the hub's HTTP status for a
- * record it refused, 400 for an event that broke a rule and was never sent, 500 when no
- * answer came. Owned by the response. */
+ * record it refused, and 500 (the official SDKs' code) for an event that broke a rule and was
+ * never sent and when no answer came. error is the hub's message as it gave it. Owned by the
+ * response. */
 const char *suprsend_bulk_response_failed_records_json(const suprsend_bulk_response *response);
 void suprsend_bulk_response_free(suprsend_bulk_response *response);
 

@@ -206,6 +206,26 @@ public func suprsend_event_set_tenant_id(_ event: OpaquePointer!, _ tenantId: Un
 }
 
 @c @implementation
+public func suprsend_event_set_brand_id(_ event: OpaquePointer!, _ brandId: UnsafePointer<CChar>!) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in event.brandId = try CText.decodeOptional(brandId, "brand_id") }
+}
+
+@c @implementation
+public func suprsend_event_add_attachment_data(_ event: OpaquePointer!, _ data: UnsafeRawPointer!, _ size: Int,
+                                               _ fileName: UnsafePointer<CChar>!, _ contentType: UnsafePointer<CChar>!,
+                                               _ ignoreIfError: Int32) -> Int32 {
+    updateEvent(event) { (event) throws(SuprSendError) in
+        guard let data, size > 0 else {
+            throw SuprSendError(.argument, size < 0 ? "attachment data: size must not be negative" : "attachment data: no data")
+        }
+        try event.addAttachment(data: UnsafeRawBufferPointer(start: data, count: size),
+                                fileName: try CText.decode(fileName, "attachment file name"),
+                                contentType: try CText.decodeOptional(contentType, "attachment content type"),
+                                ignoreIfError: ignoreIfError != 0)
+    }
+}
+
+@c @implementation
 public func suprsend_event_add_attachment(_ event: OpaquePointer!, _ pathOrURL: UnsafePointer<CChar>!,
                                           _ fileName: UnsafePointer<CChar>!, _ ignoreIfError: Int32) -> Int32 {
     updateEvent(event) { (event) throws(SuprSendError) in

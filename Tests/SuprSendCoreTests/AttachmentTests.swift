@@ -63,6 +63,67 @@ struct AttachmentTests {
         #expect(attachment.ignoreIfError == false)
     }
 
+    /// The extension decides when it is a known one (as Python's mimetypes); the bytes only
+    /// when it is not; the given name's extension before the path's.
+    @Test(arguments: [
+        ("page.json", nil, Array("<html><body>x</body></html>".utf8), "application/json"),
+        ("scan.txt", nil, Array("%PDF-1.4 x".utf8), "text/plain"),
+        ("noextension", nil, Array("%PDF-1.4 x".utf8), "application/pdf"),
+        ("noextension", "report.csv", Array("%PDF-1.4 x".utf8), "text/csv"),
+        ("file.unknownext", nil, Array("%PDF-1.4 x".utf8), "application/pdf"),
+        ("sound.wav", nil, [0x52, 0x49, 0x46, 0x46, 0x00], "audio/x-wav"),
+    ] as [(String, String?, [UInt8], String)])
+    func extensionBeforeContent(_ file: String, _ given: String?, _ contents: [UInt8], _ expectedType: String) throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let path = dir.write(file, contents)
+        let attachment = try #require(inline(try CoreAttachment.make(path, fileName: given, ignoreIfError: false)))
+        #expect(attachment.contentType == expectedType, "\(file) \(given ?? "-")")
+    }
+
+    @Test func givenFileNameIsTrimmed() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let path = dir.write("a.bin", [1, 2, 3])
+        let local = try #require(inline(try CoreAttachment.make(path, fileName: "  invoice.pdf \t", ignoreIfError: false)))
+        #expect(local.fileName == "invoice.pdf")
+        #expect(local.contentType == "application/pdf")
+        let url = try CoreAttachment.make("https://example.com/x", fileName: " n.txt ", ignoreIfError: false)
+        #expect(url == .url("https://example.com/x", fileName: "n.txt", ignoreIfError: false))
+        let blank = try #require(inline(try CoreAttachment.make(path, fileName: "   ", ignoreIfError: false)))
+        #expect(blank.fileName == "a.bin")
+    }
+
+    @Test func fromMemoryCopiesTheBytesAndFindsTheType() throws {
+        var bytes: [UInt8] = Array("%PDF-1.4 body".utf8)
+        let made = try bytes.withUnsafeBytes {
+            try CoreAttachment.fromMemory($0, fileName: " report ", contentType: nil, ignoreIfError: true)
+        }
+        bytes[0] = 0  // the attachment holds its own copy
+        let attachment = try #require(inline(made))
+        #expect(attachment.fileName == "report")
+        #expect(attachment.contentType == "application/pdf")
+        #expect(attachment.data == Array("%PDF-1.4 body".utf8))
+        #expect(attachment.ignoreIfError)
+        let typed = try #require(inline(try [UInt8](repeating: 65, count: 10).withUnsafeBytes {
+            try CoreAttachment.fromMemory($0, fileName: "a.pdf", contentType: "text/x-custom", ignoreIfError: false)
+        }))
+        #expect(typed.contentType == "text/x-custom")
+        #expect(throws: SuprSendError.self) {
+            try [UInt8]([1]).withUnsafeBytes { try CoreAttachment.fromMemory($0, fileName: "  ", contentType: nil, ignoreIfError: false) }
+        }
+        #expect(throws: SuprSendError.self) {
+            try [UInt8]().withUnsafeBytes { try CoreAttachment.fromMemory($0, fileName: "a.txt", contentType: nil, ignoreIfError: false) }
+        }
+        let big = [UInt8](repeating: 1, count: CoreAttachment.maxFileBytes + 1)
+        do {
+            _ = try big.withUnsafeBytes { try CoreAttachment.fromMemory($0, fileName: "big.bin", contentType: nil, ignoreIfError: false) }
+            Issue.record("a file larger than any event was accepted")
+        } catch let error as SuprSendError {
+            #expect(error.status == .tooLarge)
+        }
+    }
+
     @Test func base64IsValidForEveryLengthRemainder() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

@@ -122,6 +122,23 @@ struct EventEncoderTests {
         #expect(jsonKeys(json).suffix(2) == ["$idempotency_key", "tenant_id"])
     }
 
+    @Test func brandIdIsItsOwnTopLevelMemberAfterTenant() throws {
+        var e = Event(distinctId: "u1", name: "ev")
+        #expect(!bytesContain(try prepare(e), utf8Bytes("brand_id")))
+        e.tenantId = "t1"
+        e.brandId = "b1"
+        e.idempotencyKey = "k"
+        var json = try #require(JSONValue.parse(try prepare(e)))
+        #expect(json["tenant_id"]?.stringValue == "t1")
+        #expect(json["brand_id"]?.stringValue == "b1")
+        #expect(json["properties"]?["brand_id"] == nil)
+        #expect(jsonKeys(json).suffix(3) == ["$idempotency_key", "tenant_id", "brand_id"])
+        e.tenantId = nil
+        json = try #require(JSONValue.parse(try prepare(e)))
+        #expect(json["tenant_id"] == nil)
+        #expect(json["brand_id"]?.stringValue == "b1")
+    }
+
     @Test func eachPreparationIsANewOccurrence() throws {
         var e = Event(distinctId: "u", name: "ev")
         try e.setProperties(json: utf8Bytes(#"{"x":[1,2,3],"y":"z"}"#))

@@ -195,6 +195,23 @@ struct EventRulesKeyTests {
         }
     }
 
+    @Test func brandIdFollowsTheTenantRules() throws {
+        var e = try event()
+        e.brandId = String(repeating: "b", count: 64)
+        #expect(ruleError(e) == nil)
+        #expect(try wire(e)["brand_id"]?.stringValue == String(repeating: "b", count: 64))
+        e.brandId = String(repeating: "b", count: 65)
+        #expect(ruleError(e)?.status == .validation)
+        for bad in ["a b", "a.b", "é", "b\n"] {
+            e.brandId = bad
+            #expect(ruleError(e)?.status == .validation, "'\(bad)'")
+            #expect(ruleError(e)?.message.contains("brand_id") == true)
+        }
+        e.brandId = ""
+        #expect(try EventRules().check(e).brandId == nil)
+        #expect(try wire(e)["brand_id"] == nil)
+    }
+
     @Test func emptyTenantMeansNotSet() throws {
         var e = try event()
         e.tenantId = ""

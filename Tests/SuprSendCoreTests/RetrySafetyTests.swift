@@ -96,11 +96,12 @@ struct RetrySafetyTests {
 
 @Suite("Reading an idempotency key from an event's bytes")
 struct CarriesIdempotencyKeyTests {
-    private func encoded(key: String?, tenant: String? = nil, properties: String = "") throws -> [UInt8] {
+    private func encoded(key: String?, tenant: String? = nil, brand: String? = nil, properties: String = "") throws -> [UInt8] {
         let preparer = EventPreparer(workspaceKey: "k", sdkVersion: "v", rules: EventRules(), autoIdempotency: false)
         var event = Event(distinctId: "u1", name: "order_placed")
         event.idempotencyKey = key
         event.tenantId = tenant
+        event.brandId = brand
         try event.setProperties(json: Array(properties.utf8))
         return try preparer.prepare(event).get().json
     }
@@ -108,6 +109,10 @@ struct CarriesIdempotencyKeyTests {
     @Test func findsTheKeyWhereTheEncoderPutsIt() throws {
         #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: "k1")))
         #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: "k1", tenant: "t_1-x")))
+        // brand_id is written after tenant_id: the key is found behind either or both.
+        #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: "k1", brand: "b_1")))
+        #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: "k1", tenant: "t1", brand: "b-2")))
+        #expect(EventFields.idempotencyKey(in: try encoded(key: "k-9", tenant: "t1", brand: "b1")) == "k-9")
         #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: #"a"b\c"}"#)))
         #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: #"x","tenant_id":"y"#)))
         #expect(EventEncoder.carriesIdempotencyKey(try encoded(key: String(repeating: "\u{01}", count: 255))))
@@ -117,6 +122,8 @@ struct CarriesIdempotencyKeyTests {
     @Test func findsNoKeyWhenThereIsNone() throws {
         #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil)))
         #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil, tenant: "t1")))
+        #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil, tenant: "t1", brand: "b1")))
+        #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil, brand: "b1")))
         #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil, properties: #"{"a":{"b":1,"$idempotency_key":"v"}}"#)))
         #expect(!EventEncoder.carriesIdempotencyKey(try encoded(key: nil, properties: #"{"a":",\"$idempotency_key\":\"v\"}"}"#)))
         #expect(!EventEncoder.carriesIdempotencyKey(Array("}".utf8)))

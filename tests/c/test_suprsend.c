@@ -959,6 +959,93 @@ static void test_tenant(suprsend_client *c) {
     CHECK_INT(hub_stat("accepted"), 2);
 }
 
+/* brand_id: its own top-level member beside tenant_id, with the same rules. */
+static void test_brand(suprsend_client *c) {
+    section("brand");
+    hub_reset();
+    suprsend_event *ev = tagged_event("user_b", "brand_event", "brand", NULL);
+    CHECK_RC(suprsend_event_set_tenant_id(ev, "t1"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_brand_id(ev, "b_1-X"), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    ev = tagged_event("user_b", "brand_event", "brand_only", NULL);
+    CHECK_RC(suprsend_event_set_brand_id(ev, "b2"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_brand_id(ev, ""), SUPRSEND_OK); /* "" removes it */
+    CHECK_RC(suprsend_event_set_brand_id(ev, "b3"), SUPRSEND_OK);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    jval *events = hub_events();
+    jval *e = find_event_by_tag(events, "brand");
+    CHECK_STR(jstr(jget(e, "tenant_id")), "t1");
+    CHECK_STR(jstr(jget(e, "brand_id")), "b_1-X");
+    CHECK(jpath(e, "properties.brand_id") == NULL);
+    e = find_event_by_tag(events, "brand_only");
+    CHECK_STR(jstr(jget(e, "brand_id")), "b3");
+    CHECK(jget(e, "tenant_id") == NULL);
+    jfree(events);
+
+    char *b65 = repeat_char('b', 65);
+    const char *cases[] = {"bad brand", "b!", "b\xc3\xa9", b65, NULL};
+    for (int i = 0; cases[i]; i++) {
+        ev = tagged_event("user_b", "brand_event", "brand_bad", NULL);
+        CHECK_RC(suprsend_event_set_brand_id(ev, cases[i]), SUPRSEND_OK);
+        if (!CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_E_VALIDATION)) printf("     brand: %s\n", cases[i]);
+        else CHECK_ERR_HAS("brand_id");
+        suprsend_event_free(ev);
+    }
+    free(b65);
+    ev = tagged_event("user_b", "brand_event", "brand_bad", NULL);
+    CHECK_RC(suprsend_event_set_brand_id(ev, "b\xff"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_set_brand_id(NULL, "b"), SUPRSEND_E_ARGUMENT);
+    /* the background path carries it too */
+    hub_reset();
+    CHECK_RC(suprsend_event_set_brand_id(ev, "b_q"), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_set_idempotency_key(ev, "brand-queued-1"), SUPRSEND_OK);
+    CHECK_RC(suprsend_enqueue(c, ev), SUPRSEND_OK);
+    CHECK_RC(suprsend_flush(c, 10000), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    events = hub_events();
+    e = find_event_by_tag(events, "brand_bad");
+    CHECK_STR(jstr(jget(e, "brand_id")), "b_q");
+    CHECK_STR(jstr(jget(e, "$idempotency_key")), "brand-queued-1");
+    jfree(events);
+    CHECK_INT(hub_stat("accepted"), 1);
+}
+
+/* suprsend_event_add_attachment_data: bytes from memory, copied at the call. */
+static void test_attachment_data(suprsend_client *c) {
+    section("attachment data");
+    hub_reset();
+    char bytes[] = "%PDF-1.4 in memory";
+    suprsend_event *ev = tagged_event("user_ad", "invoice_generated", "att_data", NULL);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, bytes, sizeof bytes - 1, "  memo  ", NULL, 0), SUPRSEND_OK);
+    bytes[0] = 'X'; /* copied: the change is not sent */
+    CHECK_RC(suprsend_event_add_attachment_data(ev, "a,b\n", 4, "t.csv", NULL, 1), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, "hello", 5, "x.pdf", "text/x-mine", 0), SUPRSEND_OK);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, NULL, 5, "x.pdf", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, "x", 0, "x.pdf", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, "x", 1, NULL, NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment_data(ev, "x", 1, " ", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_event_add_attachment_data(NULL, "x", 1, "x.txt", NULL, 0), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    jval *events = hub_events();
+    jval *atts = jpath(find_event_by_tag(events, "att_data"), "properties.$attachments");
+    CHECK_INT(jlen(atts), 3);
+    if (jlen(atts) == 3) {
+        CHECK_STR(jstr(jget(jat(atts, 0), "filename")), "memo");
+        CHECK_STR(jstr(jget(jat(atts, 0), "contentType")), "application/pdf"); /* no extension: the bytes */
+        size_t n = 0;
+        unsigned char *decoded = b64decode(jstr(jget(jat(atts, 0), "data")), &n);
+        CHECK(decoded && n == 18 && memcmp(decoded, "%PDF-1.4 in memory", 18) == 0);
+        free(decoded);
+        CHECK_STR(jstr(jget(jat(atts, 1), "contentType")), "text/csv");
+        CHECK(jget(jat(atts, 1), "ignore_if_error") && jget(jat(atts, 1), "ignore_if_error")->b == 1);
+        CHECK_STR(jstr(jget(jat(atts, 2), "contentType")), "text/x-mine");
+    }
+    jfree(events);
+}
+
 static char g_tmpdir[256];
 
 static void test_attachments(suprsend_client *c) {
@@ -1498,11 +1585,11 @@ static void test_bulk(suprsend_client *c) {
         CHECK_STR(jstr(jpath(f0, "record.event")), "$bad_event");
         CHECK_INT(jnum(jpath(f0, "record.properties.seq"), -1), 17);
         CHECK_HAS(jstr(jget(f0, "error")), "event");
-        CHECK_INT(jnum(jget(f0, "code"), -1), 400); /* a rule broken before sending */
+        CHECK_INT(jnum(jget(f0, "code"), -1), 500); /* a rule broken before sending: the official SDKs' code */
         CHECK_STR(jstr(jpath(f1, "record.distinct_id")), "");
         CHECK_INT(jnum(jpath(f1, "record.properties.seq"), -1), 123);
         CHECK_HAS(jstr(jget(f1, "error")), "distinct_id");
-        CHECK_INT(jnum(jget(f1, "code"), -1), 400);
+        CHECK_INT(jnum(jget(f1, "code"), -1), 500);
     }
     jfree(fr);
 
@@ -1814,7 +1901,7 @@ static void test_call_deadline(void) {
     suprsend_bulk_response_free(br);
     suprsend_bulk_free(b);
 
-    /* the status is the worst that happened, not the first: an invalid event (code 400, never
+    /* the status is the worst that happened, not the first: an invalid event (code 500, never
      * sent) then a chunk the hub refused */
     hub_reset();
     hub_faults("[{\"status\":422}]");
@@ -1824,7 +1911,7 @@ static void test_call_deadline(void) {
     CHECK_INT(suprsend_bulk_response_failure(br), 11);
     {
         jval *fr = jparse(suprsend_bulk_response_failed_records_json(br));
-        CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 400);
+        CHECK_INT(jnum(jget(jat(fr, 0), "code"), -1), 500);
         CHECK_INT(jnum(jget(jat(fr, 1), "code"), -1), 422);
         jfree(fr);
     }
@@ -2482,6 +2569,8 @@ int main(int argc, char **argv) {
     test_json_shapes(c);
     test_idempotency(c);
     test_tenant(c);
+    test_brand(c);
+    test_attachment_data(c);
     test_attachments(c);
     test_validation(c);
     test_sizes();

@@ -14,7 +14,7 @@ public enum Attachment: Sendable, Equatable {
     static func make(_ pathOrURL: String, fileName: String?, ignoreIfError: Bool) throws(SuprSendError) -> Attachment {
         let trimmed = pathOrURL.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .argument("attachment: path or URL must not be empty") }
-        let name = fileName.flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
+        let name = trimmedName(fileName)
         if hasWebScheme(trimmed) {
             guard isDownloadableURL(trimmed) else {
                 throw .argument("attachment: URL '\(excerpt(trimmed))' has no host")
@@ -26,6 +26,35 @@ public enum Attachment: Sendable, Equatable {
         let contentType = ContentType.detect(contents: contents, fileName: name ?? path)
         let encoded = contents.withUnsafeBytes { base64Bytes($0) }
         return .inline(fileName: name ?? baseName(path), contentType: contentType, base64: encoded, ignoreIfError: ignoreIfError)
+    }
+
+    /// An inline attachment from bytes the caller holds (already read, or made in memory).
+    /// The file name is required (trimmed); a nil or blank content type is found from the
+    /// name's extension, then from the bytes.
+    static func fromMemory(_ data: UnsafeRawBufferPointer, fileName: String, contentType: String?,
+                       ignoreIfError: Bool) throws(SuprSendError) -> Attachment {
+        guard let name = trimmedName(fileName) else {
+            throw .argument("attachment: file name must not be empty")
+        }
+        // The hub refuses an attachment without data.
+        guard data.count > 0 else { throw .argument("attachment '\(excerpt(name))': no data") }
+        guard data.count <= maxFileBytes else {
+            throw SuprSendError(.tooLarge, "attachment '\(excerpt(name))': \(data.count) bytes is more than any event can carry "
+                + "(at most \(maxFileBytes) bytes before base64); send a URL instead")
+        }
+        let contents = Array(data)
+        let type = trimmedName(contentType) ?? ContentType.detect(contents: contents, fileName: name)
+        guard !type.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw .argument("attachment '\(excerpt(name))': content type must not contain control characters")
+        }
+        let encoded = contents.withUnsafeBytes { base64Bytes($0) }
+        return .inline(fileName: name, contentType: type, base64: encoded, ignoreIfError: ignoreIfError)
+    }
+
+    /// A caller's file name without surrounding white space; nil when none is left.
+    static func trimmedName(_ fileName: String?) -> String? {
+        guard let trimmed = fileName?.trimmingWhitespace(), !trimmed.isEmpty else { return nil }
+        return trimmed
     }
 
     /// The most bytes the attachment adds to its event, at least: what the encoder writes
@@ -126,8 +155,9 @@ public enum Attachment: Sendable, Equatable {
     }
 }
 
-/// The MIME type of a file: from its first bytes where they say, from its extension
-/// otherwise, and application/octet-stream as the last resort.
+/// The MIME type of a file: from its name's extension when it is a known one (as Python's
+/// mimetypes, which the official SDK uses), from its first bytes otherwise, then text/plain
+/// for what reads as text and application/octet-stream as the last resort.
 enum ContentType {
     static let fallback = "application/octet-stream"
 
@@ -143,13 +173,15 @@ enum ContentType {
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         "odt": "application/vnd.oasis.opendocument.text", "ods": "application/vnd.oasis.opendocument.spreadsheet",
-        "mp3": "audio/mpeg", "mp4": "video/mp4", "wav": "audio/wav",
+        "mp3": "audio/mpeg", "mp4": "video/mp4", "wav": "audio/x-wav",
+        "tar": "application/x-tar", "tif": "image/tiff", "tiff": "image/tiff", "rtf": "application/rtf",
+        "js": "text/javascript", "css": "text/css", "eml": "message/rfc822",
     ]
 
     static func detect(contents: [UInt8], fileName: String) -> String {
         let fileExtension = pathExtension(fileName)
-        if let sniffed = sniff(contents, fileExtension: fileExtension) { return sniffed }
         if let known = byExtension[fileExtension] { return known }
+        if let sniffed = sniff(contents, fileExtension: fileExtension) { return sniffed }
         return looksLikeText(contents) ? "text/plain" : fallback
     }
 

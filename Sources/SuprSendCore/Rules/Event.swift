@@ -12,6 +12,8 @@ public struct Event: Sendable {
     /// The caller's key, as given (trimmed when sent). Nil or empty means none.
     public var idempotencyKey: String?
     public var tenantId: String?
+    /// The brand the event is sent for (the official SDKs' top-level "brand_id"); nil or empty means none.
+    public var brandId: String?
     public internal(set) var attachments: [Attachment] = []
     /// Local files that could not be read but were marked ignore_if_error: logged when sent.
     public internal(set) var skippedAttachments: [String] = []
@@ -38,10 +40,22 @@ public struct Event: Sendable {
             skippedAttachments.append(error.message)
             return
         }
+        try append(attachment, what: pathOrURL)
+    }
+
+    /// Adds an inline attachment from bytes in memory (see `Attachment.fromMemory`).
+    public mutating func addAttachment(data: UnsafeRawBufferPointer, fileName: String, contentType: String?,
+                                       ignoreIfError: Bool) throws(SuprSendError) {
+        let attachment = try Attachment.fromMemory(data, fileName: fileName, contentType: contentType,
+                                               ignoreIfError: ignoreIfError)
+        try append(attachment, what: fileName)
+    }
+
+    private mutating func append(_ attachment: Attachment, what: String) throws(SuprSendError) {
         let least = 256 + properties.objectBytes.count + distinctId.utf8.count + name.utf8.count
             + attachments.reduce(attachment.leastEncodedSize) { $0 + $1.leastEncodedSize }
         guard least <= EventRules.maxEventBytesLimit else {
-            throw SuprSendError(.tooLarge, "attachment '\(excerpt(pathOrURL))': with it the event would be at least "
+            throw SuprSendError(.tooLarge, "attachment '\(excerpt(what))': with it the event would be at least "
                 + "\(least) bytes, more than any event can carry (\(EventRules.maxEventBytesLimit)); send a URL instead")
         }
         attachments.append(attachment)

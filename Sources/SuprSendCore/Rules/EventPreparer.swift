@@ -49,7 +49,8 @@ public struct EventPreparer: Sendable {
         }
         let key = checked.idempotencyKey ?? (autoIdempotency ? insertId : nil)
         let fields = EventEncoder.Fields(insertId: insertId, time: time, name: checked.name, distinctId: checked.distinctId,
-                                         idempotencyKey: key, tenantId: checked.tenantId)
+                                         idempotencyKey: key, tenantId: checked.tenantId,
+                                         brandId: checked.brandId)
         var writer = JSONWriter(reservingCapacity: encoder.estimatedSize(fields, properties: event.properties,
                                                                          attachments: event.attachments))
         encoder.encode(fields, properties: event.properties, attachments: event.attachments, into: &writer)
@@ -67,7 +68,8 @@ public struct EventPreparer: Sendable {
         var writer = JSONWriter(reservingCapacity: 256 + event.properties.objectBytes.count)
         encoder.encode(EventEncoder.Fields(insertId: insertId, time: time,
                                            name: event.name, distinctId: event.distinctId,
-                                           idempotencyKey: event.idempotencyKey, tenantId: event.tenantId),
+                                           idempotencyKey: event.idempotencyKey, tenantId: event.tenantId,
+                                           brandId: event.brandId),
                        properties: event.properties, attachments: event.attachments, into: &writer)
         return writer.bytes
     }

@@ -25,6 +25,7 @@ public struct EventRules: Sendable {
         public var name: String
         public var idempotencyKey: String?
         public var tenantId: String?
+        public var brandId: String?
     }
 
     public func check(_ event: Event) throws(SuprSendError) -> CheckedFields {
@@ -59,14 +60,19 @@ public struct EventRules: Sendable {
                 + "(it has \(key.unicodeScalars.count))")
         }
 
-        var tenantId = event.tenantId
-        if tenantId?.isEmpty == true { tenantId = nil }
-        if let tenant = tenantId {
-            guard tenant.utf8.count <= Self.maxTenantIdLength, tenant.utf8.allSatisfy(Self.isTenantIdByte) else {
-                throw .validation("tenant_id: must be at most \(Self.maxTenantIdLength) characters of A-Z a-z 0-9 _ - ('\(excerpt(tenant))')")
-            }
+        let tenantId = try Self.checkTenantLike(event.tenantId, field: "tenant_id")
+        let brandId = try Self.checkTenantLike(event.brandId, field: "brand_id")
+        return CheckedFields(distinctId: distinctId, name: name, idempotencyKey: idempotencyKey, tenantId: tenantId,
+                             brandId: brandId)
+    }
+
+    /// tenant_id and brand_id: nil or empty means none; else at most 64 of A-Z a-z 0-9 _ -.
+    private static func checkTenantLike(_ value: String?, field: String) throws(SuprSendError) -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        guard value.utf8.count <= Self.maxTenantIdLength, value.utf8.allSatisfy(Self.isTenantIdByte) else {
+            throw .validation("\(field): must be at most \(Self.maxTenantIdLength) characters of A-Z a-z 0-9 _ - ('\(excerpt(value))')")
         }
-        return CheckedFields(distinctId: distinctId, name: name, idempotencyKey: idempotencyKey, tenantId: tenantId)
+        return value
     }
 
     /// A caller's own properties.$attachments, held to the shape the hub accepts

@@ -2,7 +2,7 @@
 ///
 ///     {"$insert_id":…,"$time":…,"event":…,"env":…,"distinct_id":…,
 ///      "properties":{…caller's members…,"$ss_sdk_version":…,"$attachments":[…]},
-///      "$idempotency_key":…,"tenant_id":…}
+///      "$idempotency_key":…,"tenant_id":…,"brand_id":…}
 ///
 /// The caller's properties are copied byte for byte: only the SDK's own members are
 /// appended before the closing brace, so no value is reordered or re-escaped.
@@ -23,6 +23,7 @@ struct EventEncoder: Sendable {
         var distinctId: String
         var idempotencyKey: String?
         var tenantId: String?
+        var brandId: String?
     }
 
     /// About the bytes `encode` writes (exact unless strings need escapes): the writer is made
@@ -32,6 +33,7 @@ struct EventEncoder: Sendable {
         let members = 140 + quotedWorkspaceKey.count + quotedSDKVersion.count
         let strings = fields.insertId.utf8.count + fields.name.utf8.count + fields.distinctId.utf8.count
             + (fields.idempotencyKey?.utf8.count ?? 0) + (fields.tenantId?.utf8.count ?? 0)
+            + (fields.brandId?.utf8.count ?? 0)
         return members + strings + properties.objectBytes.count + attachments.reduce(0) { $0 + $1.leastEncodedSize + 16 }
     }
 
@@ -56,11 +58,16 @@ struct EventEncoder: Sendable {
             writer.appendRaw(",\"tenant_id\":")
             writer.appendString(tenant)
         }
+        if let brand = fields.brandId {
+            writer.appendRaw(",\"brand_id\":")
+            writer.appendString(brand)
+        }
         writer.appendRaw("}")
     }
 
     /// Whether `json`, an event object made by `encode`, carries "$idempotency_key": the
-    /// member after the properties, followed only by an optional tenant_id and the last brace.
+    /// member after the properties, followed only by an optional tenant_id, an optional
+    /// brand_id and the last brace.
     /// For a sender that has only the bytes; it reads the tail, not the whole event.
     static func carriesIdempotencyKey(_ json: [UInt8]) -> Bool {
         json.withUnsafeBufferPointer { carriesIdempotencyKey($0) }
@@ -74,12 +81,14 @@ struct EventEncoder: Sendable {
     /// object made by `encode`, if it has one.
     static func idempotencyKeyValue(_ json: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return nil }  // past the last member
-        // ,"tenant_id":"<A-Z a-z 0-9 _ ->" — its value needs no escapes.
-        let tenant = Array(#","tenant_id":""#.utf8)
-        if end > 0, json[end - 1] == UInt8(ascii: "\""),
-           let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
-           open + 1 >= tenant.count, json[(open + 1 - tenant.count)...open].elementsEqual(tenant) {
-            end = open + 1 - tenant.count
+        // ,"tenant_id":"<A-Z a-z 0-9 _ ->" then ,"brand_id":"<the same>": values without escapes.
+        // Skipped from the end: brand_id first, as it is written last.
+        for member in [Array(#","brand_id":""#.utf8), Array(#","tenant_id":""#.utf8)] {
+            if end > 0, json[end - 1] == UInt8(ascii: "\""),
+               let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
+               open + 1 >= member.count, json[(open + 1 - member.count)...open].elementsEqual(member) {
+                end = open + 1 - member.count
+            }
         }
         // ,"$idempotency_key":"<string>" ending at `end`. Its opening quote follows a comma, so
         // it is a member's and not inside a string; the last one before `end` is the top-level
