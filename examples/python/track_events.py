@@ -50,7 +50,7 @@ def main() -> int:
         bulk.append(
             Event("user_1", "weekly_digest", {"articles": 3}),
             Event("user_2", "weekly_digest", {"articles": 5}),
-            Event("user_3", "$not_allowed"),  # reserved name: a failed record
+            Event("user_3", "weekly_digest", tenant_id="not a tenant id"),  # breaks a rule: a failed record
         )
         response = bulk.trigger()
         print("bulk:", response)

@@ -29,6 +29,10 @@ if _SRC not in sys.path:
 
 KEY = "demo_key"
 SECRET = "demo_secret"
+# A second workspace whose key is long enough for the official SDK's schema (it refuses keys
+# as short as "demo_key" before sending), for the tests that run it beside suprsend_native.
+DROPIN_KEY = "dropin_workspace_key_0001"
+DROPIN_SECRET = "dropin_workspace_secret"
 
 
 class Hub:
@@ -40,7 +44,7 @@ class Hub:
         self._log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
             [sys.executable, HUB_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", self.port_file,
-             "--workspace", f"{KEY}:{SECRET}"],
+             "--workspace", f"{KEY}:{SECRET}", "--workspace", f"{DROPIN_KEY}:{DROPIN_SECRET}"],
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + 15
         while not (os.path.exists(self.port_file) and open(self.port_file).read().strip()):
@@ -108,6 +112,17 @@ def client(hub: Hub) -> Iterator[Any]:
 
     with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=0, timeout=20) as c:
         yield c
+
+
+def invalid_event(distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None) -> Any:
+    """An Event that breaks a rule which Event() itself refuses (an empty or reserved name):
+    made valid, then changed, so that the library's own checks (at send or append) are reached."""
+    from suprsend_native import Event
+
+    event = Event("placeholder_user", "placeholder_event", properties)
+    event.distinct_id = distinct_id
+    event.event_name = event_name
+    return event
 
 
 def user_properties(event: Dict[str, Any]) -> Dict[str, Any]:

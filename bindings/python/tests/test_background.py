@@ -164,11 +164,11 @@ def test_bad_events_raise_like_track_event(hub, tmp_path):
             client.enqueue(Event("user", "nan", {"x": math.nan}))
         with pytest.raises(TypeError):
             client.enqueue({"event": "not an Event"})  # type: ignore[arg-type]
+        # A file is read when added (see test_dropin): a missing one fails there, not at enqueue.
         ev = Event("user", "attached")
-        ev.add_attachment(str(att))
         att.unlink()
         with pytest.raises(SuprsendAttachmentError):
-            client.enqueue(ev)
+            ev.add_attachment(str(att))
         stats = client.stats()
         assert stats["queued"] == 0 and stats["in_flight"] == 0
         assert client.flush(timeout=5) is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import KEY, SECRET, user_properties
+from conftest import KEY, SECRET, invalid_event, user_properties
 from suprsend_native import BulkResponse, Event, Suprsend, SuprsendArgumentError
 
 
@@ -33,8 +33,8 @@ def test_bulk_of_250_is_sent_in_3_requests(client, hub):
 
 def test_bulk_partial_failure(client, hub):
     events = _events(250)
-    events[10] = Event("user_10", "$reserved_name")
-    events[200] = Event("   ", "bulk_event")
+    events[10] = invalid_event("user_10", "$reserved_name")
+    events[200] = invalid_event("   ", "bulk_event")
     bulk = client.bulk_events.new_instance()
     for ev in events:
         bulk.append(ev)  # invalid events are kept as failed records, not raised
@@ -60,7 +60,7 @@ def test_bulk_partial_failure(client, hub):
 
 def test_bulk_all_invalid_is_fail_and_sends_nothing(client, hub):
     bulk = client.bulk_events.new_instance()
-    bulk.append(Event("u", "$x"), Event("u", "ss_x"), Event("", "fine_name"))
+    bulk.append(invalid_event("u", "$x"), invalid_event("u", "ss_x"), invalid_event("", "fine_name"))
     response = bulk.trigger()
     assert (response.status, response.total, response.success, response.failure) == ("fail", 3, 0, 3)
     assert len(response.failed_records) == 3

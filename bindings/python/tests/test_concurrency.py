@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import KEY, SECRET
+from conftest import KEY, SECRET, invalid_event
 from suprsend_native import Event, Suprsend
 
 
@@ -156,7 +156,7 @@ def test_no_memory_growth(hub, capsys, tmp_path):
             assert r["success"]
         for i in range(sends // 10):  # failures too: responses and errors must be freed
             try:
-                client.track_event(Event("user", "$bad"))
+                client.track_event(invalid_event("user", "$bad"))
             except ValueError:
                 pass
         ev = Event("user", "memory_check", props)
@@ -166,7 +166,7 @@ def test_no_memory_growth(hub, capsys, tmp_path):
             from suprsend_native._clib import lib
             lib.suprsend_event_free(ev._build())
         bulk = client.bulk_events.new_instance()
-        bulk.append(*[Event(f"u{i}", "memory_bulk", props) for i in range(sends // 10)], Event("u", "$bad"))
+        bulk.append(*[Event(f"u{i}", "memory_bulk", props) for i in range(sends // 10)], invalid_event("u", "$bad"))
         assert bulk.trigger().failure == 1
 
     with Suprsend(KEY, SECRET, base_url=hub.base_url, max_retries=2) as client:
@@ -194,7 +194,7 @@ def test_errors_are_per_thread(hub):
             for i in range(100):
                 name = f"$bad_{t}_{i}"
                 try:
-                    client.track_event(Event(f"user_{t}", name))
+                    client.track_event(invalid_event(f"user_{t}", name))
                     problems.append(f"{name} was accepted")
                 except ValueError as e:
                     if name not in str(e):

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from conftest import KEY, SECRET, user_properties
-from suprsend_native import Event, Suprsend, SuprsendAttachmentError, SuprsendError
+from suprsend_native import Event, Suprsend, SuprsendAttachmentError, SuprsendError, SuprsendValidationError
 
 NESTED = {
     "first_name": "User",
@@ -59,9 +59,27 @@ def test_tenant_id(client, hub):
     assert hub.events()[0]["tenant_id"] == "tenant-A_1"
 
 
-def test_brand_id_is_an_alias_of_tenant_id(client, hub):
+def test_brand_id_is_its_own_top_level_key(client, hub):
     assert client.track_event(Event("user_1", "signed_up", brand_id="brand_1"))["success"]
-    assert hub.events()[0]["tenant_id"] == "brand_1"
+    sent = hub.events()[0]
+    assert sent["brand_id"] == "brand_1"
+    assert "tenant_id" not in sent
+    hub.reset()
+    # As the official SDK sends it: both, side by side at the top level.
+    assert client.track_event(Event("u1", "ev", {"a": 1}, tenant_id="t1", brand_id="b1"))["success"]
+    sent = hub.events()[0]
+    assert (sent["tenant_id"], sent["brand_id"]) == ("t1", "b1")
+    assert "brand_id" not in sent["properties"]
+
+
+def test_brand_id_follows_the_tenant_rules(client, hub):
+    with pytest.raises(SuprsendValidationError, match="brand_id"):
+        client.track_event(Event("user_1", "signed_up", brand_id="not a brand!"))
+    with pytest.raises(SuprsendValidationError, match="brand_id"):
+        client.track_event(Event("user_1", "signed_up", brand_id="b" * 65))
+    with pytest.raises(TypeError):
+        Event("user_1", "signed_up", brand_id=7)  # type: ignore[arg-type]
+    assert hub.stats()["requests"] == 0
 
 
 def test_idempotency_key_sent_twice_processed_once(client, hub):
@@ -167,15 +185,25 @@ def test_missing_attachment_ignored_if_asked(client, hub, tmp_path, caplog):
         "the skipped attachment should be logged as a warning"
 
 
-def test_attachment_file_removed_before_sending(client, hub, tmp_path):
-    f = tmp_path / "gone.txt"
-    f.write_bytes(b"x")
+def test_attachment_is_read_once_when_added(client, hub, tmp_path):
+    """A temporary file removed, or rewritten, after add_attachment: what was added is sent."""
+    gone = tmp_path / "gone.txt"
+    gone.write_bytes(b"first content")
+    rewritten = tmp_path / "rewritten.txt"
+    rewritten.write_bytes(b"as added")
     event = Event("user_1", "invoice_generated")
-    event.add_attachment(str(f))
-    os.remove(f)
-    with pytest.raises(SuprsendAttachmentError):
-        client.track_event(event)
-    assert hub.stats()["requests"] == 0
+    event.add_attachment(str(gone))
+    event.add_attachment(str(rewritten))
+    os.remove(gone)
+    rewritten.write_bytes(b"changed afterwards")
+    assert client.track_event(event)["success"] is True
+    sent = hub.events()[0]["properties"]["$attachments"]
+    assert [base64.b64decode(a["data"]) for a in sent] == [b"first content", b"as added"]
+    assert [a["filename"] for a in sent] == ["gone.txt", "rewritten.txt"]
+    # And again: every send carries the same bytes.
+    assert client.track_event(event)["success"] is True
+    assert [base64.b64decode(a["data"]) for a in hub.events()[1]["properties"]["$attachments"]] == \
+        [b"first content", b"as added"]
 
 
 def test_debug_logs_requests_without_the_secret(hub, caplog):

@@ -30,17 +30,29 @@ from ._clib import library_path, version as library_version, version_number as l
 from .bulk_response import BulkResponse
 from .client import BulkEvents, BulkEventsFactory, Suprsend
 from .errors import (
+    AttachmentIsADirectoryError,
+    AttachmentNotADirectoryError,
+    AttachmentNotFoundError,
+    AttachmentPermissionError,
     EventTooLargeError,
     InputValueError,
+    SuprsendAPIException,
     SuprsendArgumentError,
     SuprsendAttachmentError,
     SuprsendClosedError,
+    SuprsendConfigError,
     SuprsendError,
     SuprsendQueueFullError,
     SuprsendStorageError,
+    SuprsendTypeError,
     SuprsendValidationError,
 )
 from .event import Event
+
+
+class AppInfo(dict):
+    """The official SDK's ``AppInfo`` (a dict passed as ``Suprsend(app_info=...)``); accepted and ignored."""
+
 
 __version__ = "0.1.0"
 
@@ -49,15 +61,23 @@ logging.getLogger("suprsend_native").addHandler(logging.NullHandler())
 __all__ = [
     "Suprsend",
     "Event",
+    "AppInfo",
     "BulkResponse",
     "BulkEvents",
     "BulkEventsFactory",
     "SuprsendError",
     "InputValueError",
-    "SuprsendArgumentError",
     "SuprsendValidationError",
+    "SuprsendConfigError",
+    "SuprsendAPIException",
+    "SuprsendTypeError",
+    "SuprsendArgumentError",
     "EventTooLargeError",
     "SuprsendAttachmentError",
+    "AttachmentNotFoundError",
+    "AttachmentIsADirectoryError",
+    "AttachmentNotADirectoryError",
+    "AttachmentPermissionError",
     "SuprsendClosedError",
     "SuprsendQueueFullError",
     "SuprsendStorageError",

@@ -20,7 +20,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
-from ctypes import POINTER, c_char_p, c_int, c_long, c_longlong, c_void_p
+from ctypes import POINTER, c_char_p, c_int, c_long, c_longlong, c_size_t, c_void_p
 from typing import List, Optional, Tuple
 
 #: The header this binding was written against (``SUPRSEND_VERSION_NUMBER`` in suprsend.h).
@@ -84,7 +84,9 @@ _PROTOTYPES = {
     "suprsend_event_set_properties_json": (c_int, [c_void_p, c_char_p]),
     "suprsend_event_set_idempotency_key": (c_int, [c_void_p, c_char_p]),
     "suprsend_event_set_tenant_id": (c_int, [c_void_p, c_char_p]),
+    "suprsend_event_set_brand_id": (c_int, [c_void_p, c_char_p]),
     "suprsend_event_add_attachment": (c_int, [c_void_p, c_char_p, c_char_p, c_int]),
+    "suprsend_event_add_attachment_data": (c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_char_p, c_int]),
     "suprsend_event_free": (None, [c_void_p]),
     # one event
     "suprsend_track_event": (c_int, [c_void_p, c_void_p, POINTER(c_void_p)]),
@@ -170,9 +172,16 @@ def _open() -> Tuple[ctypes.CDLL, str]:
     errors = []
     for how, path in _candidates():
         try:
-            return ctypes.CDLL(path), path
+            candidate = ctypes.CDLL(path)
         except OSError as e:
             errors.append(f"{how} {path}: {e}")
+            continue
+        # An older copy (say an installed one behind a newer checkout) lacks functions: skip it.
+        missing = [name for name in _PROTOTYPES if not hasattr(candidate, name)]
+        if missing:
+            errors.append(f"{how} {path}: too old, lacks {', '.join(missing[:3])}")
+            continue
+        return candidate, path
     detail = ("; tried " + "; ".join(errors)) if errors else ""
     raise ImportError(f"suprsend_native: libsuprsend was not found{detail}. {_HOW_TO}")
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import math
 import os
 import threading
+import warnings
 import weakref
 from ctypes import byref, c_longlong, c_void_p
 from types import TracebackType
@@ -16,7 +18,15 @@ from typing import Any, Callable, Dict, Optional, Type, Union
 from . import _clib
 from ._clib import lib
 from .bulk_response import BulkResponse
-from .errors import SuprsendClosedError, SuprsendError, check, error_for
+from .errors import (
+    SuprsendArgumentError,
+    SuprsendClosedError,
+    SuprsendConfigError,
+    SuprsendError,
+    SuprsendTypeError,
+    check,
+    error_for,
+)
 from .event import Event, _utf8
 
 __all__ = ["Suprsend", "BulkEventsFactory", "BulkEvents"]
@@ -160,6 +170,31 @@ def _milliseconds(seconds: Any, field: str) -> int:
     return max(min(ms, 2**31 - 1), -1)
 
 
+def _config_errors(init: Callable[..., None]) -> Callable[..., None]:
+    """Suprsend(): a refused key, secret, URL or option raises SuprsendConfigError (the
+    official SDK's class for it; also a SuprsendArgumentError, as before)."""
+
+    @functools.wraps(init)
+    def wrapper(self: "Suprsend", *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except SuprsendArgumentError as e:
+            if isinstance(e, (SuprsendConfigError, TypeError)):
+                raise
+            raise SuprsendConfigError(e.message, e.status) from None
+
+    return wrapper
+
+
+def _hub_message(raw: Any) -> Optional[str]:
+    """The hub's own message in an error body ``{"error": {"message": ...}}``, exactly as sent."""
+    if isinstance(raw, dict):
+        error = raw.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
+            return error["message"]
+    return None
+
+
 def _result(rc: int, response: Optional[int], message: str) -> Dict[str, Any]:
     """The official SDK's result dict, from a suprsend_response (or from the error message)."""
     if not response:
@@ -178,6 +213,9 @@ def _result(rc: int, response: Optional[int], message: str) -> Dict[str, Any]:
             raw = json.loads(body)
         except ValueError:
             raw = body
+    if not success:
+        # The hub's words as it gave them (as the official SDK); its "type" stays in raw_response.
+        text = _hub_message(raw) or text
     return {"success": success, "status": "success" if success else "fail", "status_code": status_code,
             "message": text, "raw_response": raw}
 
@@ -249,6 +287,7 @@ class Suprsend:
         SuprsendArgumentError: an empty key or secret, a bad URL, an option out of range.
     """
 
+    @_config_errors
     def __init__(self, workspace_key: str, workspace_secret: str, base_url: Optional[str] = None,
                  debug: bool = False, *, timeout: Optional[float] = None, proxy: Optional[str] = None,
                  max_retries: Optional[int] = None, connect_timeout: Optional[float] = None,
@@ -268,6 +307,10 @@ class Suprsend:
         self._bulks: "weakref.WeakSet[BulkEvents]" = weakref.WeakSet()
         self.debug = bool(debug)
         self.workspace_key = workspace_key
+        # As the official SDK: a missing key or secret is a configuration error.
+        for field, value in (("workspace_key", workspace_key), ("workspace_secret", workspace_secret)):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise SuprsendConfigError(f"Missing {field}")
         key = _utf8(workspace_key, "workspace_key")
         secret = _utf8(workspace_secret, "workspace_secret")
         url = _utf8(base_url, "base_url", optional=True)
@@ -489,7 +532,7 @@ class Suprsend:
             SuprsendClosedError: the client is closed or closing.
         """
         if not isinstance(event, Event):
-            raise TypeError(f"enqueue() takes a suprsend_native.Event, not {type(event).__name__}")
+            raise SuprsendTypeError(f"enqueue() takes a suprsend_native.Event, not {type(event).__name__}")
         _require_background("enqueue()")
         ev = event._build()
         try:
@@ -578,7 +621,7 @@ class Suprsend:
             SuprsendClosedError: the client was closed.
         """
         if not isinstance(event, Event):
-            raise TypeError(f"track_event() takes a suprsend_native.Event, not {type(event).__name__}")
+            raise SuprsendTypeError(f"track_event() takes a suprsend_native.Event, not {type(event).__name__}")
         ev = event._build()
         try:
             client = self._enter()
@@ -596,6 +639,14 @@ class Suprsend:
             return _result(rc, out.value, message)
         finally:
             lib.suprsend_response_free(out.value)
+
+    def track(self, distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None,
+              idempotency_key: Optional[str] = None, tenant_id: Optional[str] = None,
+              brand_id: Optional[str] = None) -> Dict[str, Any]:
+        """``track_event(Event(...))`` in one call, as the official SDK's ``track`` (deprecated there too)."""
+        warnings.warn('This method is deprecated. Use "track_event(Event)" instead', DeprecationWarning, stacklevel=2)
+        return self.track_event(Event(distinct_id, event_name, properties, idempotency_key=idempotency_key,
+                                      tenant_id=tenant_id, brand_id=brand_id))
 
     @property
     def bulk_events(self) -> "BulkEventsFactory":
@@ -646,7 +697,7 @@ class BulkEvents:
         """Adds events to the bulk (copied; validated; invalid ones become failed records)."""
         for i, ev in enumerate(events):
             if not isinstance(ev, Event):
-                raise TypeError(f"append() takes suprsend_native.Event objects; argument {i} is "
+                raise SuprsendTypeError(f"append() takes suprsend_native.Event objects; argument {i} is "
                                 f"{type(ev).__name__}")
         for ev in events:
             handle = ev._build()

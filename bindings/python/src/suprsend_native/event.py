@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import os
+import stat
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import _clib
 from ._clib import lib
-from .errors import SuprsendArgumentError, check, error_for
+from .errors import (
+    AttachmentIsADirectoryError,
+    EventTooLargeError,
+    SuprsendArgumentError,
+    SuprsendAttachmentError,
+    SuprsendTypeError,
+    SuprsendValidationError,
+    attachment_error,
+    check,
+    error_for,
+)
 
 __all__ = ["Event"]
+
+logger = logging.getLogger("suprsend_native")
+
+# The largest file any event can carry: base64 grows it by 4/3 and no event may exceed
+# 819200 bytes (suprsend_event_add_attachment says the same).
+MAX_ATTACHMENT_FILE_BYTES = 819200 // 4 * 3
+
+# Event names starting with "$" that SuprSend defines and accepts from clients (as the hub).
+ALLOWED_RESERVED_EVENT_NAMES = frozenset({
+    "$identify", "$notification_delivered", "$notification_dismiss", "$notification_clicked",
+    "$app_launched", "$user_login", "$user_logout",
+})
 
 
 def _utf8(value: Any, field: str, *, optional: bool = False) -> Optional[bytes]:
@@ -18,7 +44,7 @@ def _utf8(value: Any, field: str, *, optional: bool = False) -> Optional[bytes]:
         return None
     if not isinstance(value, str):
         expected = "a str or None" if optional else "a str"
-        raise TypeError(f"{field} must be {expected}, not {type(value).__name__}")
+        raise SuprsendTypeError(f"{field} must be {expected}, not {type(value).__name__}")
     if "\x00" in value:
         raise SuprsendArgumentError(f"{field}: must not contain a NUL character (at position {value.index(chr(0))})",
                                     _clib.E_ARGUMENT)
@@ -39,7 +65,7 @@ def _check_key(key: Any, where: str) -> None:
                 f"{where}: key {key!r} is not valid Unicode text ({e.reason} at position {e.start})",
                 _clib.E_ARGUMENT) from None
     elif not (key is None or isinstance(key, (int, float, bool))):
-        raise TypeError(f"{where}: keys must be str, int, float, bool or None, not {type(key).__name__}")
+        raise SuprsendTypeError(f"{where}: keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def _locate(value: Any, where: str, seen: Set[int]) -> None:
@@ -70,7 +96,7 @@ def _locate(value: Any, where: str, seen: Set[int]) -> None:
         try:
             json.dumps(value, allow_nan=False)
         except TypeError as e:
-            raise TypeError(f"{where}: {e}") from None
+            raise SuprsendTypeError(f"{where}: {e}") from None
         except ValueError as e:
             raise SuprsendArgumentError(f"{where}: {e} ({value!r})", _clib.E_ARGUMENT) from None
 
@@ -87,8 +113,86 @@ def _serialize_properties(properties: Dict[str, Any]) -> bytes:
             pass
         # Not located (e.g. too deep for the locator): report what json said.
         if isinstance(e, TypeError):
-            raise TypeError(f"properties: {e}") from None
+            raise SuprsendTypeError(f"properties: {e}") from None
         raise SuprsendArgumentError(f"properties: {e}", _clib.E_ARGUMENT) from None
+
+
+def _has_reserved_prefix(name: str) -> bool:
+    """'$' or 'ss_' at the start, in any case (the hub's rule)."""
+    return name.startswith("$") or name[:3].lower() == "ss_"
+
+
+def _is_web_url(text: str) -> bool:
+    return text[:7].lower() == "http://" or text[:8].lower() == "https://"
+
+
+class _InlineFile:
+    """A local attachment, read once when it was added."""
+
+    __slots__ = ("data", "file_name", "ignore_if_error")
+
+    def __init__(self, data: bytes, file_name: bytes, ignore_if_error: int) -> None:
+        self.data = data
+        self.file_name = file_name
+        self.ignore_if_error = ignore_if_error
+
+    def add_to(self, handle: Any) -> int:
+        return int(lib.suprsend_event_add_attachment_data(handle, self.data, len(self.data), self.file_name,
+                                                          None, self.ignore_if_error))
+
+
+class _Link:
+    """A URL attachment: the hub downloads it."""
+
+    __slots__ = ("url", "file_name", "ignore_if_error")
+
+    def __init__(self, url: bytes, file_name: Optional[bytes], ignore_if_error: int) -> None:
+        self.url = url
+        self.file_name = file_name
+        self.ignore_if_error = ignore_if_error
+
+    def add_to(self, handle: Any) -> int:
+        return int(lib.suprsend_event_add_attachment(handle, self.url, self.file_name, self.ignore_if_error))
+
+
+def _read_attachment_file(path: str) -> bytes:
+    """The whole of a regular file, read once; the OSError classes of open() when it cannot be."""
+    try:
+        # O_NONBLOCK: a FIFO without a writer must not block; regular files ignore the flag.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise attachment_error(e, path) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise AttachmentIsADirectoryError(f"attachment {path!r}: {os.strerror(errno.EISDIR)}",
+                                              errno=errno.EISDIR, filename=path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SuprsendAttachmentError(f"attachment {path!r}: not a regular file", filename=path)
+        if info.st_size > MAX_ATTACHMENT_FILE_BYTES:
+            raise EventTooLargeError(f"attachment {path!r}: {info.st_size} bytes is more than any event can carry "
+                                     f"(at most {MAX_ATTACHMENT_FILE_BYTES} bytes before base64); send a URL instead")
+        chunks = []
+        total = 0
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError as e:
+                raise attachment_error(e, path) from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > MAX_ATTACHMENT_FILE_BYTES:
+                raise EventTooLargeError(f"attachment {path!r}: more than any event can carry "
+                                         f"(at most {MAX_ATTACHMENT_FILE_BYTES} bytes before base64); send a URL instead")
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if not data:
+        # The hub refuses an attachment without data: said now, as the C library does.
+        raise SuprsendAttachmentError(f"attachment {path!r}: the file is empty", filename=path)
+    return data
 
 
 class Event:
@@ -99,12 +203,15 @@ class Event:
         event = Event("user_1", "product_purchased", {"first_name": "User", "spend": 10},
                       idempotency_key="order-1234")
 
-    Python types are checked here (a wrong type raises :class:`TypeError`). The content rules
-    (empty or reserved names, the size limit, the tenant id's characters) are checked by
-    libsuprsend when the event is sent with ``Suprsend.track_event`` (which raises) or
-    appended to a bulk (which records it as a failed record). The attributes may be changed
-    until then: the event is serialized anew each time it is sent or appended, and each send
-    is a new event (a new ``$insert_id``), as with the official SDK.
+    What the official SDK refuses when the event is made is refused here too, with the same
+    classes: a wrong type (:class:`SuprsendTypeError`, an ``InputValueError`` and a
+    ``TypeError``), an empty ``distinct_id`` or ``event_name`` or a reserved event name
+    (:class:`SuprsendValidationError`, an ``InputValueError``). The other rules (the size
+    limit, the tenant id's characters, ...) are checked by libsuprsend when the event is
+    sent with ``Suprsend.track_event`` (which raises) or appended to a bulk (which records it
+    as a failed record). The attributes may be changed until then: the event is serialized
+    anew each time it is sent or appended, and each send is a new event (a new
+    ``$insert_id``), as with the official SDK.
 
     Args:
         distinct_id: the id of the user who performed the event.
@@ -114,8 +221,8 @@ class Event:
             means none.
         idempotency_key: the hub processes only the first event with this key in 24 hours.
         tenant_id: the tenant the event belongs to.
-        brand_id: the official SDK's older name for ``tenant_id``; used when ``tenant_id``
-            is not given.
+        brand_id: the brand, sent as its own top-level ``brand_id`` (beside ``tenant_id``),
+            as the official SDK does.
     """
 
     distinct_id: str
@@ -123,61 +230,94 @@ class Event:
     properties: Dict[str, Any]
     idempotency_key: Optional[str]
     tenant_id: Optional[str]
+    brand_id: Optional[str]
 
     def __init__(self, distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None,
                  idempotency_key: Optional[str] = None, tenant_id: Optional[str] = None,
                  brand_id: Optional[str] = None) -> None:
         if properties is None:
             properties = {}
-        if tenant_id is None:
-            tenant_id = brand_id
         self.distinct_id = distinct_id
         self.event_name = event_name
         self.properties = properties
         self.idempotency_key = idempotency_key
         self.tenant_id = tenant_id
-        # (path or URL, file name, ignore_if_error), replayed into each C event built.
-        self._attachments: List[Tuple[bytes, Optional[bytes], int]] = []
+        self.brand_id = brand_id
+        # Attachments as added: local files already read, URLs as given.
+        self._attachments: List[Any] = []
         self._check_types()
+        self._check_names()
 
     def _check_types(self) -> None:
         for field in ("distinct_id", "event_name"):
             v = getattr(self, field)
             if not isinstance(v, str):
-                raise TypeError(f"{field} must be a str, not {type(v).__name__}")
-        for field in ("idempotency_key", "tenant_id"):
+                raise SuprsendTypeError(f"{field} must be a str, not {type(v).__name__}")
+        for field in ("idempotency_key", "tenant_id", "brand_id"):
             v = getattr(self, field)
             if v is not None and not isinstance(v, str):
-                raise TypeError(f"{field} must be a str or None, not {type(v).__name__}")
+                raise SuprsendTypeError(f"{field} must be a str or None, not {type(v).__name__}")
         if not isinstance(self.properties, dict):
-            raise TypeError(f"properties must be a dict or None, not {type(self.properties).__name__}")
+            raise SuprsendTypeError(f"properties must be a dict or None, not {type(self.properties).__name__}")
+
+    def _check_names(self) -> None:
+        """What the official SDK refuses when the event is made (libsuprsend checks it again when sent)."""
+        if not self.distinct_id.strip():
+            raise SuprsendValidationError("distinct_id: must not be empty")
+        name = self.event_name.strip()
+        if not name:
+            raise SuprsendValidationError("event name: must not be empty")
+        if _has_reserved_prefix(name) and name not in ALLOWED_RESERVED_EVENT_NAMES:
+            raise SuprsendValidationError(f"event name: must not start with '$' or 'ss_' ({name!r}); "
+                                          f"these are reserved by SuprSend")
 
     def add_attachment(self, file_path: str, file_name: Optional[str] = None, ignore_if_error: bool = False) -> None:
         """Attaches a file (for email).
 
         ``file_path`` is either an ``http://``/``https://`` URL, which the hub downloads, or a
-        local file (``~`` expanded), which is read and sent inline, base64-encoded, with its
-        content type. The file is read now to report problems at once, and read again each
-        time the event is sent or appended.
+        local file (``~`` expanded), which is read now, once, and sent inline, base64-encoded:
+        what the file holds when this returns is what is sent, even if it is changed or
+        removed later. ``file_name`` (trimmed) is the name the recipient sees, by default the
+        file's own; the content type comes from its extension, else from the content.
 
         Raises:
-            SuprsendAttachmentError: the file cannot be read (unless ``ignore_if_error``;
-                then it is skipped, with a warning logged when the event is sent).
+            FileNotFoundError, IsADirectoryError, PermissionError: the file cannot be read, as
+                from ``open()`` (with ``errno`` and ``filename``); each is also a
+                :class:`SuprsendAttachmentError`. Not raised with ``ignore_if_error``: the
+                file is then skipped, with a warning logged to ``"suprsend_native"``.
+            SuprsendAttachmentError: the file is empty or not a regular file (also skipped
+                with ``ignore_if_error``).
             EventTooLargeError: the file is too large for any event.
-            TypeError: ``file_path`` is not a str.
+            SuprsendTypeError: ``file_path`` or ``file_name`` is not a str.
         """
-        path = _utf8(file_path, "file_path")
-        name = _utf8(file_name, "file_name", optional=True)
+        path_b = _utf8(file_path, "file_path")
+        name_b = _utf8(file_name, "file_name", optional=True)
         flag = 1 if ignore_if_error else 0
+        target = file_path.strip()
+        attachment: Any
+        if _is_web_url(target):
+            attachment = _Link(path_b or b"", name_b, flag)
+        else:
+            path = os.path.expanduser(target)
+            try:
+                data = _read_attachment_file(path)
+            except SuprsendAttachmentError as e:
+                if not ignore_if_error:
+                    raise
+                logger.warning("suprsend_native: attachment skipped (ignore_if_error): %s", e.message)
+                return
+            given = (file_name or "").strip()
+            shown = given or os.path.basename(path.rstrip("/")) or path
+            attachment = _InlineFile(data, _utf8(shown, "file_name") or b"", flag)
+        # Checked now in a throw-away event, so that a bad URL or a file too large is said here.
         probe = lib.suprsend_event_new(b"attachment_probe", b"attachment_probe")
         if not probe:
             raise error_for(_clib.E_INTERNAL)
         try:
-            check(lib.suprsend_event_add_attachment(probe, path, name, flag))
+            check(attachment.add_to(probe))
         finally:
             lib.suprsend_event_free(probe)
-        assert path is not None
-        self._attachments.append((path, name, flag))
+        self._attachments.append(attachment)
 
     def as_json(self) -> Dict[str, Any]:
         """The event as a dict (without the fields added when it is sent), as the official SDK."""
@@ -187,18 +327,20 @@ class Event:
             d["$idempotency_key"] = self.idempotency_key
         if self.tenant_id:
             d["tenant_id"] = self.tenant_id
+        if self.brand_id:
+            d["brand_id"] = self.brand_id
         return d
 
     def __repr__(self) -> str:
         return (f"Event(distinct_id={self.distinct_id!r}, event_name={self.event_name!r}, "
                 f"properties={self.properties!r}, idempotency_key={self.idempotency_key!r}, "
-                f"tenant_id={self.tenant_id!r}, attachments={len(self._attachments)})")
+                f"tenant_id={self.tenant_id!r}, brand_id={self.brand_id!r}, attachments={len(self._attachments)})")
 
     def _build(self) -> int:
         """A new C event with this event's data. The caller owns it (suprsend_event_free).
 
-        Raises TypeError / SuprsendArgumentError / SuprsendAttachmentError on what cannot be
-        passed to the library; never leaks the C event.
+        Raises SuprsendTypeError / SuprsendArgumentError on what cannot be passed to the
+        library; never leaks the C event.
         """
         self._check_types()
         distinct_id = _utf8(self.distinct_id, "distinct_id")
@@ -206,6 +348,7 @@ class Event:
         props = _serialize_properties(self.properties) if self.properties else None
         key = _utf8(self.idempotency_key, "idempotency_key", optional=True)
         tenant = _utf8(self.tenant_id, "tenant_id", optional=True)
+        brand = _utf8(self.brand_id, "brand_id", optional=True)
         handle = lib.suprsend_event_new(distinct_id, event_name)
         if not handle:
             raise error_for(_clib.E_ARGUMENT)
@@ -216,8 +359,10 @@ class Event:
                 check(lib.suprsend_event_set_idempotency_key(handle, key))
             if tenant:
                 check(lib.suprsend_event_set_tenant_id(handle, tenant))
-            for path, name, flag in self._attachments:
-                check(lib.suprsend_event_add_attachment(handle, path, name, flag))
+            if brand:
+                check(lib.suprsend_event_set_brand_id(handle, brand))
+            for attachment in self._attachments:
+                check(attachment.add_to(handle))
         except BaseException:
             lib.suprsend_event_free(handle)
             raise
