@@ -544,6 +544,18 @@ public:
         set_text(suprsend_event_set_tenant_id, "tenant id", tenant_id, ec);
     }
 
+    /* The brand, sent as its own top-level key beside tenant_id (as the official SDKs send
+     * it); the same rules as the tenant id; "" removes it. */
+    Event &set_brand_id(std::string_view brand_id) {
+        std::error_code ec;
+        set_brand_id(brand_id, ec);
+        detail::throw_if(ec);
+        return *this;
+    }
+    void set_brand_id(std::string_view brand_id, std::error_code &ec) {
+        set_text(suprsend_event_set_brand_id, "brand id", brand_id, ec);
+    }
+
     /* An attachment: an http(s) URL the hub downloads, or a local file read now. Without a
      * file_name, a file's base name (a URL: none). ignore_if_error: a file that cannot be
      * read is skipped instead of Status::attachment. Status::too_large when it would take the
@@ -562,6 +574,25 @@ public:
         if (file_name && (ec = detail::to_c_string(*file_name, "attachment file name", name))) return;
         ec = detail::check(suprsend_event_add_attachment(handle_, where.c_str(), file_name ? name.c_str() : nullptr,
                                                          ignore_if_error ? 1 : 0));
+    }
+
+    /* An inline attachment from bytes in memory (copied now). file_name is required;
+     * content_type "" means found from file_name's extension, else from the bytes.
+     * Status::argument for no bytes or a blank name, Status::too_large as add_attachment. */
+    Event &add_attachment_data(std::string_view data, std::string_view file_name, std::string_view content_type = {},
+                               bool ignore_if_error = false) {
+        std::error_code ec;
+        add_attachment_data(data, file_name, content_type, ignore_if_error, ec);
+        detail::throw_if(ec);
+        return *this;
+    }
+    void add_attachment_data(std::string_view data, std::string_view file_name, std::string_view content_type,
+                             bool ignore_if_error, std::error_code &ec) {
+        std::string name, type;
+        if ((ec = detail::to_c_string(file_name, "attachment file name", name))) return;
+        if ((ec = detail::to_c_string(content_type, "attachment content type", type))) return;
+        ec = detail::check(suprsend_event_add_attachment_data(handle_, data.data(), data.size(), name.c_str(),
+                                                              type.c_str(), ignore_if_error ? 1 : 0));
     }
 
     explicit operator bool() const noexcept { return handle_ != nullptr; }
