@@ -194,6 +194,21 @@ typedef struct suprsend_event suprsend_event;
  * bulk can report the event as a failed record. Free with suprsend_event_free(). */
 suprsend_event *suprsend_event_new(const char *distinct_id, const char *event_name);
 
+/* A new event from the text of one JSON object holding all of it, for bindings that would
+ * otherwise make a call per field:
+ *
+ *   {"distinct_id": "user_1", "event": "product_purchased", "properties": {"amount": 10},
+ *    "$idempotency_key": "order-1234", "tenant_id": "acme"}
+ *
+ * "distinct_id" and "event" are required strings; "properties" is an object (or null),
+ * "$idempotency_key" and "tenant_id" strings (or null); no other key is accepted. Each field
+ * is taken as suprsend_event_new() and the setters below take it, with their messages (the
+ * byte offsets in a properties error count from its '{'); a string may not hold a NUL
+ * (\u0000). Returns NULL, with suprsend_last_error() set, when json is NULL or not such an
+ * object. The content rules are checked when the event is sent or appended, as for
+ * suprsend_event_new(). Free with suprsend_event_free(). */
+suprsend_event *suprsend_event_new_json(const char *event_json);
+
 /* The event's properties, as the text of one JSON object (RFC 8259, UTF-8, nesting at most
  * 64 deep). Replaces earlier properties. The text is validated now and later sent as given,
  * without reordering or re-escaping. NULL or "" means no properties. Returns
@@ -286,6 +301,16 @@ suprsend_bulk *suprsend_bulk_new(suprsend_client *client);
  * _TOO_LARGE) is returned now as well. SUPRSEND_E_ARGUMENT, with nothing kept, when an
  * argument is NULL or the bulk was already triggered. */
 int suprsend_bulk_append(suprsend_bulk *bulk, const suprsend_event *event);
+
+/* Appends many events at once: events_json is a JSON array of event objects as
+ * suprsend_event_new_json() takes them (or one such object). Each is appended as
+ * suprsend_bulk_append() appends it, in order; invalid ones are kept as failed records.
+ * Returns SUPRSEND_OK when every event was valid, else the status of the first invalid one
+ * (SUPRSEND_E_VALIDATION, _TOO_LARGE), with suprsend_last_error() saying how many and why
+ * the first failed. SUPRSEND_E_ARGUMENT, with nothing kept, when an argument is NULL, the
+ * bulk was already triggered, or the text is not such an array (the message names the
+ * first element that is not an event, by its index). */
+int suprsend_bulk_append_json(suprsend_bulk *bulk, const char *events_json);
 
 /* The number of events appended so far, valid or not. */
 long suprsend_bulk_count(const suprsend_bulk *bulk);

@@ -174,6 +174,20 @@ public func suprsend_event_new(_ distinctId: UnsafePointer<CChar>!, _ eventName:
     }
 }
 
+@c @implementation
+public func suprsend_event_new_json(_ json: UnsafePointer<CChar>!) -> OpaquePointer! {
+    do throws(SuprSendError) {
+        guard let json else { throw SuprSendError(.argument, "event JSON: must not be NULL") }
+        let event = try json.withMemoryRebound(to: UInt8.self, capacity: strlen(json) + 1) { (bytes) throws(SuprSendError) in
+            try Event(json: UnsafeBufferPointer(start: bytes, count: strlen(json)))
+        }
+        return Handle.make(EventObject(event))
+    } catch {
+        _ = LastError.report(error)
+        return nil
+    }
+}
+
 /// Applies a change to the event behind a handle.
 private func updateEvent(_ handle: OpaquePointer?, _ change: (inout Event) throws(SuprSendError) -> Void) -> Int32 {
     status { () throws(SuprSendError) in
@@ -314,6 +328,38 @@ public func suprsend_bulk_append(_ bulk: OpaquePointer!, _ event: OpaquePointer!
             return appended.rawValue
         }
         return Status.ok.rawValue
+    } catch {
+        return LastError.report(error)
+    }
+}
+
+@c @implementation
+public func suprsend_bulk_append_json(_ bulk: OpaquePointer!, _ json: UnsafePointer<CChar>!) -> Int32 {
+    do throws(SuprSendError) {
+        let bulkObject: BulkObject = try Handle.require(bulk, "bulk")
+        guard let json else { throw SuprSendError(.argument, "events JSON: must not be NULL") }
+        let length = strlen(json)
+        let events = try json.withMemoryRebound(to: UInt8.self, capacity: length + 1) { (bytes) throws(SuprSendError) in
+            try Event.list(json: UnsafeBufferPointer(start: bytes, count: length))
+        }
+        guard !bulkObject.batch.isTriggered else {
+            throw SuprSendError(.argument, "bulk: already triggered; make a new bulk for more events")
+        }
+        // As suprsend_bulk_append for each, in order; the first invalid one is the status.
+        var first: (status: Status, message: String)?
+        var invalid = 0
+        for event in events {
+            let appended = try bulkObject.batch.append(event)
+            if appended != .ok {
+                invalid += 1
+                if first == nil { first = (appended, bulkObject.batch.lastRejectionMessage ?? "invalid") }
+            }
+        }
+        guard let first else { return Status.ok.rawValue }
+        LastError.set(invalid == 1 && events.count == 1
+            ? "event kept as a failed record: \(first.message)"
+            : "\(invalid) of \(events.count) events kept as failed records; the first: \(first.message)")
+        return first.status.rawValue
     } catch {
         return LastError.report(error)
     }

@@ -611,6 +611,110 @@ static void test_wrong_kind_handles(void) {
     suprsend_options_free(opts);
 }
 
+/* The last error of the running thread, copied (the next call replaces it). */
+static void last_error_copy(char *out, size_t size) { snprintf(out, size, "%s", suprsend_last_error()); }
+
+/* suprsend_event_new_json and suprsend_bulk_append_json: the whole event in one JSON object
+ * gives the event the field-by-field calls give, and bad input the same error. */
+static void test_event_json(suprsend_client *c) {
+    section("events from JSON");
+    char field_err[512], json_err[512];
+
+    CHECK(suprsend_event_new_json(NULL) == NULL);
+    CHECK_HAS(suprsend_last_error(), "must not be NULL");
+    CHECK(suprsend_event_new_json("") == NULL);
+    CHECK_HAS(suprsend_last_error(), "expected a JSON object");
+    CHECK(suprsend_event_new_json("{\"distinct_id\":\"u\",\"event\":\"e\",\"colour\":1}") == NULL);
+    CHECK_HAS(suprsend_last_error(), "unknown key 'colour'");
+    CHECK(suprsend_event_new_json("{\"event\":\"e\"}") == NULL);
+    CHECK_STR(suprsend_last_error(), "distinct_id: must not be NULL");
+    CHECK(suprsend_event_new_json("{\"distinct_id\":\"u\\u0000\",\"event\":\"e\"}") == NULL);
+    CHECK_STR(suprsend_last_error(), "distinct_id: must not contain a NUL character");
+
+    /* properties refused with the message of suprsend_event_set_properties_json */
+    static const char *bad_properties[] = {"{\"a\":1,\"a\":2}", "[1]", "{\"a\":01}", "\"x\""};
+    for (size_t i = 0; i < sizeof bad_properties / sizeof *bad_properties; i++) {
+        suprsend_event *ev = suprsend_event_new("u", "e");
+        CHECK_RC(suprsend_event_set_properties_json(ev, bad_properties[i]), SUPRSEND_E_ARGUMENT);
+        last_error_copy(field_err, sizeof field_err);
+        suprsend_event_free(ev);
+        char json[256];
+        snprintf(json, sizeof json, "{\"distinct_id\":\"u\",\"event\":\"e\",\"properties\":%s}", bad_properties[i]);
+        CHECK(suprsend_event_new_json(json) == NULL);
+        last_error_copy(json_err, sizeof json_err);
+        if (!CHECK_STR(json_err, field_err)) printf("     (properties %s)\n", bad_properties[i]);
+    }
+
+    /* the content rules wait for the send, as for suprsend_event_new, with the same message */
+    suprsend_event *by_field = suprsend_event_new("u", "$reserved");
+    suprsend_event *by_json = suprsend_event_new_json("{\"distinct_id\":\"u\",\"event\":\"$reserved\"}");
+    CHECK(by_json != NULL);
+    CHECK_RC(suprsend_track_event(c, by_field, NULL), SUPRSEND_E_VALIDATION);
+    last_error_copy(field_err, sizeof field_err);
+    CHECK_RC(suprsend_track_event(c, by_json, NULL), SUPRSEND_E_VALIDATION);
+    last_error_copy(json_err, sizeof json_err);
+    CHECK_STR(json_err, field_err);
+    suprsend_event_free(by_field);
+    suprsend_event_free(by_json);
+
+    /* a whole event, tracked: the hub gets every field */
+    hub_reset();
+    suprsend_event *ev = suprsend_event_new_json(
+        " {\"distinct_id\":\"user_json\",\"event\":\"json_event\",\"$idempotency_key\":\"json-key-1\","
+        "\"tenant_id\":\"tenant_json\",\"properties\":{\"tag\":\"json1\",\"q\":\"a\\\"b\\n\",\"n\":[1,2.5,null]}} ");
+    CHECK(ev != NULL);
+    CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
+    suprsend_event_free(ev);
+    jval *events = hub_events();
+    jval *e = find_event_by_tag(events, "json1");
+    CHECK(e != NULL);
+    CHECK_STR(jstr(jget(e, "distinct_id")), "user_json");
+    CHECK_STR(jstr(jget(e, "event")), "json_event");
+    CHECK_STR(jstr(jget(e, "$idempotency_key")), "json-key-1");
+    CHECK_STR(jstr(jget(e, "tenant_id")), "tenant_json");
+    CHECK_STR(jstr(jpath(e, "properties.q")), "a\"b\n");
+    CHECK_INT(jlen(jpath(e, "properties.n")), 3);
+    CHECK(is_uuid_v4(jstr(jget(e, "$insert_id"))));
+    jfree(events);
+
+    /* bulk: many events in one call, invalid ones kept as failed records */
+    hub_reset();
+    suprsend_bulk *b = suprsend_bulk_new(c);
+    CHECK_RC(suprsend_bulk_append_json(NULL, "[]"), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_bulk_append_json(b, NULL), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_bulk_append_json(b, "[]"), SUPRSEND_OK);
+    CHECK_RC(suprsend_bulk_append_json(b, "[{\"distinct_id\":\"a\",\"event\":\"e\"},{\"distinct_id\":\"b\"}]"),
+             SUPRSEND_E_ARGUMENT);
+    CHECK_STR(suprsend_last_error(), "event name: must not be NULL");
+    CHECK_RC(suprsend_bulk_append_json(b, "[{\"distinct_id\":\"a\",\"event\":\"e\"},5]"), SUPRSEND_E_ARGUMENT);
+    CHECK_HAS(suprsend_last_error(), "events JSON [1]");
+    CHECK_INT(suprsend_bulk_count(b), 0); /* nothing kept from a refused array */
+    CHECK_RC(suprsend_bulk_append_json(b,
+             "[{\"distinct_id\":\"a\",\"event\":\"bulk_json\",\"properties\":{\"tag\":\"bj\",\"seq\":0}},"
+             " {\"distinct_id\":\"b\",\"event\":\"$bad\",\"properties\":{\"tag\":\"bj\",\"seq\":1}},"
+             " {\"distinct_id\":\"c\",\"event\":\"bulk_json\",\"properties\":{\"tag\":\"bj\",\"seq\":2}}]"),
+             SUPRSEND_E_VALIDATION);
+    CHECK_HAS(suprsend_last_error(), "1 of 3 events kept as failed records");
+    CHECK_RC(suprsend_bulk_append_json(b, "{\"distinct_id\":\"d\",\"event\":\"bulk_json\",\"properties\":{\"tag\":\"bj\",\"seq\":3}}"),
+             SUPRSEND_OK);
+    CHECK_RC(suprsend_bulk_append_json(b, "{\"distinct_id\":\"\",\"event\":\"bulk_json\"}"), SUPRSEND_E_VALIDATION);
+    CHECK_HAS(suprsend_last_error(), "event kept as a failed record: ");
+    CHECK_INT(suprsend_bulk_count(b), 5);
+    suprsend_bulk_response *br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_VALIDATION);
+    CHECK_INT(suprsend_bulk_response_success(br), 3);
+    CHECK_INT(suprsend_bulk_response_failure(br), 2);
+    jval *fr = jparse(suprsend_bulk_response_failed_records_json(br));
+    CHECK_INT(jlen(fr), 2);
+    CHECK_STR(jstr(jpath(jat(fr, 0), "record.event")), "$bad");
+    CHECK_INT(jnum(jpath(jat(fr, 0), "record.properties.seq"), -1), 1);
+    jfree(fr);
+    suprsend_bulk_response_free(br);
+    CHECK_INT(hub_stat("accepted"), 3);
+    CHECK_RC(suprsend_bulk_append_json(b, "[]"), SUPRSEND_E_ARGUMENT); /* triggered */
+    suprsend_bulk_free(b);
+}
+
 /* The seed page's example event, tracked; then the hub's view of it. */
 static void test_track_basic(suprsend_client *c) {
     section("track event");
@@ -2566,6 +2670,7 @@ int main(int argc, char **argv) {
 
     suprsend_client *c = client_from(test_opts());
     test_track_basic(c);
+    test_event_json(c);
     test_json_shapes(c);
     test_idempotency(c);
     test_tenant(c);

@@ -73,7 +73,7 @@ public struct EventProperties: Sendable {
     let isEmpty: Bool
     let topLevelKeys: [String]
 
-    private init(objectBytes: [UInt8], isEmpty: Bool, topLevelKeys: [String]) {
+    init(objectBytes: [UInt8], isEmpty: Bool, topLevelKeys: [String]) {
         self.objectBytes = objectBytes
         self.isEmpty = isEmpty
         self.topLevelKeys = topLevelKeys

@@ -76,6 +76,25 @@ enum JSONScanner {
         _ bytes: UnsafeBufferPointer<UInt8>,
         maxDepth: Int = 64
     ) throws(JSONSyntaxError) -> JSONObjectScan {
+        try scanObjectThrowing(bytes, maxDepth: maxDepth, alone: true)
+    }
+
+    /// Like `scanObjectThrowing`, but the object may be followed by anything (the rest of an
+    /// enclosing document): `objectRange.upperBound` is where it ended. Offsets in errors and
+    /// in the range count from the start of `bytes`, so a caller that passes the buffer from
+    /// the object's first byte gets the same messages as for the object's text alone.
+    static func scanObjectPrefix(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        maxDepth: Int = 64
+    ) throws(JSONSyntaxError) -> JSONObjectScan {
+        try scanObjectThrowing(bytes, maxDepth: maxDepth, alone: false)
+    }
+
+    private static func scanObjectThrowing(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        maxDepth: Int,
+        alone: Bool
+    ) throws(JSONSyntaxError) -> JSONObjectScan {
         var lexer = JSONLexer(bytes)
         lexer.skipWhitespace()
         guard !lexer.isAtEnd, lexer.current == JSONByte.openBrace else {
@@ -189,9 +208,11 @@ enum JSONScanner {
         }
 
         let objectEnd = lexer.position
-        lexer.skipWhitespace()
-        guard lexer.isAtEnd else {
-            throw lexer.unexpected(expecting: "end of input after the JSON object")
+        if alone {
+            lexer.skipWhitespace()
+            guard lexer.isAtEnd else {
+                throw lexer.unexpected(expecting: "end of input after the JSON object")
+            }
         }
         return JSONObjectScan(
             objectRange: objectStart..<objectEnd,
