@@ -61,6 +61,6 @@ def test_every_function_has_a_prototype():
     declared = set(re.findall(r"\b(suprsend_[a-z_]+)\s*\(", open(header).read()))
     declared.discard("suprsend_log_fn")
     declared.discard("suprsend_delivery_fn")
-    bound = set(_clib._PROTOTYPES) | set(_clib._BACKGROUND_PROTOTYPES)
+    bound = set(_clib._PROTOTYPES) | set(_clib._BACKGROUND_PROTOTYPES) | set(_clib._JSON_EVENT_PROTOTYPES)
     assert not set(_clib._PROTOTYPES) & set(_clib._BACKGROUND_PROTOTYPES)
     assert declared == bound, declared ^ bound

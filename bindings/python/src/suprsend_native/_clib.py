@@ -137,6 +137,15 @@ _BACKGROUND_PROTOTYPES = {
 }
 
 
+# Whole events as JSON text in one call (suprsend_event_new_json, suprsend_bulk_append_json):
+# the fast path of Event._build and BulkEvents.append when the library has them; without
+# them, events are built field by field.
+_JSON_EVENT_PROTOTYPES = {
+    "suprsend_event_new_json": (c_void_p, [c_char_p]),
+    "suprsend_bulk_append_json": (c_int, [c_void_p, c_char_p]),
+}
+
+
 def _candidates() -> List[Tuple[str, str]]:
     """(how it was found, path or name) in search order, excluding SUPRSEND_LIBRARY."""
     found: List[Tuple[str, str]] = []
@@ -209,6 +218,17 @@ def _declare_background(lib: ctypes.CDLL) -> List[str]:
     return []
 
 
+def _declare_json_events(lib: ctypes.CDLL) -> bool:
+    """Declares the whole-event JSON functions; False when the library lacks one."""
+    if not all(hasattr(lib, name) for name in _JSON_EVENT_PROTOTYPES):
+        return False
+    for name, (restype, argtypes) in _JSON_EVENT_PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return True
+
+
 def _check_version(lib: ctypes.CDLL, path: str) -> Tuple[int, str]:
     number = int(lib.suprsend_version_number())
     text = (lib.suprsend_version() or b"?").decode("utf-8", "replace")
@@ -223,6 +243,8 @@ _declare(lib, library_path)
 #: The names of background-delivery functions this library lacks (empty when it has them all).
 missing_background = _declare_background(lib)
 HAS_BACKGROUND = not missing_background
+#: True when the library builds whole events from JSON text (one call per event or per batch).
+HAS_EVENT_JSON = _declare_json_events(lib)
 version_number, version = _check_version(lib, library_path)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import json.decoder
+import json.scanner
 import logging
 import math
 import os
@@ -37,6 +39,8 @@ logger = logging.getLogger("suprsend_native")
 _RAISED = (_clib.E_ARGUMENT, _clib.E_VALIDATION, _clib.E_TOO_LARGE, _clib.E_ATTACHMENT)
 # Codes that mean "the hub refused it / could not be reached": reported in the result.
 _REPORTED = (_clib.E_HTTP, _clib.E_NETWORK)
+# suprsend_bulk_append's codes for an event kept in the bulk (an invalid one as a failed record).
+_APPENDED = (_clib.OK, _clib.E_VALIDATION, _clib.E_TOO_LARGE)
 
 # Status code reported when no HTTP answer came (as the official SDK does for transport errors).
 NO_ANSWER_STATUS_CODE = 500
@@ -200,24 +204,56 @@ def _result(rc: int, response: Optional[int], message: str) -> Dict[str, Any]:
     if not response:
         return {"success": False, "status": "fail", "status_code": NO_ANSWER_STATUS_CODE,
                 "message": message or _clib.status_name(rc), "raw_response": None}
-    success = bool(lib.suprsend_response_success(response))
-    status_code = int(lib.suprsend_response_status_code(response))
-    text = _clib.text(lib.suprsend_response_message(response))
-    body = _clib.text(lib.suprsend_response_body(response))
+    # suprsend_track_event returns SUPRSEND_OK exactly when the hub accepted the event
+    # (suprsend_response_success), so that call is saved.
+    success = rc == _clib.OK
+    status_code = lib.suprsend_response_status_code(response)
+    text = (lib.suprsend_response_message(response) or b"").decode("utf-8", "replace")
+    body = (lib.suprsend_response_body(response) or b"").decode("utf-8", "replace")
     raw: Any
     if status_code == 0 and not body:
         raw = None
         status_code = NO_ANSWER_STATUS_CODE
     else:
-        try:
-            raw = json.loads(body)
-        except ValueError:
-            raw = body
+        raw = _parse_body(body)
     if not success:
         # The hub's words as it gave them (as the official SDK); its "type" stays in raw_response.
         text = _hub_message(raw) or text
     return {"success": success, "status": "success" if success else "fail", "status_code": status_code,
             "message": text, "raw_response": raw}
+
+
+def _json_scanner() -> Callable[[str], Any]:
+    """``json.loads`` for a response body: the parsed value, or the text itself when it is not
+    JSON. An object body goes straight to the C scanner that ``json.loads`` ends in, saving
+    its Python layers; anything else, or a scanner missing, takes ``json.loads``."""
+    def loads(body: str) -> Any:
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+
+    make = getattr(json.scanner, "c_make_scanner", None)
+    if make is None:
+        return loads
+    scan = make(json.decoder.JSONDecoder())
+    stop = StopIteration
+
+    def parse(body: str) -> Any:
+        # The body as nginx or the hub sends it: one object, no surrounding whitespace.
+        if body[:1] == "{" and body[-1:] == "}":
+            try:
+                value, end = scan(body, 0)
+            except (ValueError, stop):
+                return body
+            if end == len(body):
+                return value
+        return loads(body)
+
+    return parse
+
+
+_parse_body = _json_scanner()
 
 
 class Suprsend:
@@ -302,8 +338,12 @@ class Suprsend:
         self._handle: Optional[int] = None
         self._delivery_callback: Any = None
         self._token = object()
-        self._cond = threading.Condition(threading.Lock())
+        # _lock guards _handle and _inflight; _cond (on the same lock) wakes a close() waiting
+        # for calls in progress. _closing: a close() waits, so the last call must notify.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._inflight = 0
+        self._closing = 0
         self._bulks: "weakref.WeakSet[BulkEvents]" = weakref.WeakSet()
         self.debug = bool(debug)
         self.workspace_key = workspace_key
@@ -448,14 +488,18 @@ class Suprsend:
             if self._handle is None:
                 return True
             handle = self._handle
-            if calls_deadline is None:
-                self._handle = None
-                while self._inflight:
-                    self._cond.wait()
-            else:
-                if not self._cond.wait_for(lambda: not self._inflight, calls_deadline):
-                    return False
-                self._handle = None
+            self._closing += 1
+            try:
+                if calls_deadline is None:
+                    self._handle = None
+                    while self._inflight:
+                        self._cond.wait()
+                else:
+                    if not self._cond.wait_for(lambda: not self._inflight, calls_deadline):
+                        return False
+                    self._handle = None
+            finally:
+                self._closing -= 1
         for bulk in list(self._bulks):
             bulk._free()
         if not _clib.HAS_BACKGROUND:
@@ -497,22 +541,26 @@ class Suprsend:
         state = "closed" if self.closed else "open"
         return f"<suprsend_native.Suprsend workspace_key={self.workspace_key!r} {state}>"
 
+    # The plain lock, not the Condition's Python-level __enter__, and a notify only when a
+    # close() waits: these run twice per event.
     def _enter(self) -> int:
-        with self._cond:
+        with self._lock:
             if self._handle is None:
                 raise SuprsendClosedError("the client is closed", _clib.E_CLOSED)
             self._inflight += 1
             return self._handle
 
     def _leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self._inflight -= 1
-            if not self._inflight:
+            if self._closing and not self._inflight:
                 self._cond.notify_all()
 
     def _after_fork(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._inflight = 0
+        self._closing = 0
 
     # --- background delivery ---------------------------------------------------------------------
     def enqueue(self, event: Event) -> None:
@@ -700,12 +748,23 @@ class BulkEvents:
                 raise SuprsendTypeError(f"append() takes suprsend_native.Event objects; argument {i} is "
                                 f"{type(ev).__name__}")
         for ev in events:
+            data = ev._json_bytes() if _clib.HAS_EVENT_JSON else None
+            if data is not None:
+                # The whole event in one call, without a C event to make and free.
+                with self._lock:
+                    rc = lib.suprsend_bulk_append_json(self._live(), data)
+                    if rc in _APPENDED:
+                        continue
+                    if rc != _clib.E_ARGUMENT or self._handle is None:
+                        raise error_for(rc)
+                # Refused as an argument (nothing kept): the field-by-field path below
+                # reports it with the message it always had.
             handle = ev._build()
             try:
                 with self._lock:
                     bulk = self._live()
                     rc = lib.suprsend_bulk_append(bulk, handle)
-                    if rc not in (_clib.OK, _clib.E_VALIDATION, _clib.E_TOO_LARGE):
+                    if rc not in _APPENDED:
                         raise error_for(rc)
             finally:
                 lib.suprsend_event_free(handle)

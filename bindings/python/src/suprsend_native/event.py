@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import stat
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _clib
 from ._clib import lib
@@ -101,11 +101,50 @@ def _locate(value: Any, where: str, seen: Set[int]) -> None:
             raise SuprsendArgumentError(f"{where}: {e} ({value!r})", _clib.E_ARGUMENT) from None
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """The compact JSON encoder of ``json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+    allow_nan=False)``, made once.
+
+    ``json.dumps`` with arguments builds a ``JSONEncoder`` and a C encoder on every call: a
+    few microseconds per event, more than the C library spends on it. The C encoder made
+    here once gives the same text (checked below); without it (another Python), ``dumps``.
+    """
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or json.encoder.encode_basestring is json.encoder.py_encode_basestring:
+        return dumps
+
+    def unserializable(value: Any) -> Any:
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+    try:
+        # markers, default, string encoder, indent, key separator, item separator, sort_keys,
+        # skipkeys, allow_nan: as JSONEncoder.iterencode passes them, but without markers (no
+        # state shared between calls and threads): a circular reference then raises
+        # RecursionError instead of ValueError, and _serialize_properties reports it the same.
+        encode = make(None, unserializable, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+        sample = {"s": "t\u00e9\n\"\x00", "n": [1, -2.5, 1e300, True, None], 3: {"k": []}, 1.5: {}, None: ""}
+        if "".join(encode(sample, 0)) != dumps(sample):
+            return dumps
+    except Exception:  # a future Python with another signature
+        return dumps
+    join = "".join
+
+    def fast(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return fast
+
+
+_to_json = _json_encoder()
+
+
 def _serialize_properties(properties: Dict[str, Any]) -> bytes:
     """The properties as compact UTF-8 JSON, or a clear error naming the offending key."""
     try:
-        text = json.dumps(properties, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return text.encode("utf-8")
+        return _to_json(properties).encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as e:
         try:
             _locate(properties, "properties", set())
@@ -336,12 +375,57 @@ class Event:
                 f"properties={self.properties!r}, idempotency_key={self.idempotency_key!r}, "
                 f"tenant_id={self.tenant_id!r}, brand_id={self.brand_id!r}, attachments={len(self._attachments)})")
 
+    def _json_bytes(self) -> Optional[bytes]:
+        """The whole event as the JSON object ``suprsend_event_new_json`` takes, made with one
+        encoder call; None when it must be built field by field instead: attachments, or
+        anything the field-by-field path reports (a wrong type, a NUL, invalid Unicode text,
+        a value JSON cannot hold), so that its errors stay exactly as they were."""
+        distinct_id = self.distinct_id
+        event_name = self.event_name
+        properties = self.properties
+        key = self.idempotency_key
+        tenant = self.tenant_id
+        if (self._attachments or type(distinct_id) is not str or type(event_name) is not str
+                or "\x00" in distinct_id or "\x00" in event_name or type(properties) is not dict):
+            return None
+        event: Dict[str, Any] = {"distinct_id": distinct_id, "event": event_name}
+        if properties:
+            event["properties"] = properties
+        if key is not None:
+            if type(key) is not str or "\x00" in key:
+                return None
+            if key:
+                event["$idempotency_key"] = key
+        if tenant is not None:
+            if type(tenant) is not str or "\x00" in tenant:
+                return None
+            if tenant:
+                event["tenant_id"] = tenant
+        brand = self.brand_id
+        if brand is not None:
+            if type(brand) is not str or "\x00" in brand:
+                return None
+            if brand:
+                event["brand_id"] = brand
+        try:
+            return _to_json(event).encode("utf-8")
+        except Exception:  # reported by the field-by-field path, with the offending key
+            return None
+
     def _build(self) -> int:
         """A new C event with this event's data. The caller owns it (suprsend_event_free).
 
         Raises SuprsendTypeError / SuprsendArgumentError on what cannot be passed to the
         library; never leaks the C event.
         """
+        if _clib.HAS_EVENT_JSON:
+            data = self._json_bytes()
+            if data is not None:
+                handle = lib.suprsend_event_new_json(data)
+                if handle:
+                    return int(handle)
+                # Refused (e.g. a duplicate top-level property key): the field-by-field path
+                # below reports it with the message it always had.
         self._check_types()
         distinct_id = _utf8(self.distinct_id, "distinct_id")
         event_name = _utf8(self.event_name, "event_name")
