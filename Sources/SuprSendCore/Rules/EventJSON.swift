@@ -37,7 +37,7 @@ extension Event {
     public init(json: UnsafeBufferPointer<UInt8>) throws(SuprSendError) {
         var lexer = JSONLexer(json)
         lexer.skipWhitespace()
-        self = try Self.parseObject(&lexer, label: "event JSON")
+        self = try Self.parseObject(&lexer, element: nil)
         lexer.skipWhitespace()
         guard lexer.isAtEnd else {
             throw .argument("event JSON: \(lexer.unexpected(expecting: "end of input after the event object").message)")
@@ -58,7 +58,7 @@ extension Event {
             lexer.position += 1
         } else {
             while true {
-                events.append(try parseObject(&lexer, label: "events JSON [\(events.count)]"))
+                events.append(try parseObject(&lexer, element: events.count))
                 lexer.skipWhitespace()
                 if lexer.current == JSONByte.comma {
                     lexer.position += 1
@@ -79,8 +79,13 @@ extension Event {
     }
 
     /// One event object at the lexer's position (after whitespace); leaves the lexer after its '}'.
-    private static func parseObject(_ lexer: inout JSONLexer, label: String) throws(SuprSendError) -> Event {
-        func syntax(_ error: JSONSyntaxError) -> SuprSendError { .argument("\(label): \(error.message)") }
+    /// What errors call the text: its element's index in an array (made only for an error).
+    private static func label(_ element: Int?) -> String {
+        element.map { "events JSON [\($0)]" } ?? "event JSON"
+    }
+
+    private static func parseObject(_ lexer: inout JSONLexer, element: Int?) throws(SuprSendError) -> Event {
+        func syntax(_ error: JSONSyntaxError) -> SuprSendError { .argument("\(label(element)): \(error.message)") }
 
         lexer.skipWhitespace()
         guard !lexer.isAtEnd, lexer.current == JSONByte.openBrace else {
@@ -110,11 +115,11 @@ extension Event {
                     throw syntax(error)
                 }
                 guard let member = member(lexer, token) else {
-                    throw .argument("\(label): unknown key '\(excerpt(lexer.decodeString(token)))' (an event has "
+                    throw .argument("\(label(element)): unknown key '\(excerpt(lexer.decodeString(token)))' (an event has "
                         + jsonKeys.joined(separator: ", ") + ")")
                 }
                 let bit = 1 << member.rawValue
-                guard seen & bit == 0 else { throw .argument("\(label): duplicate key '\(jsonKeys[member.rawValue])'") }
+                guard seen & bit == 0 else { throw .argument("\(label(element)): duplicate key '\(jsonKeys[member.rawValue])'") }
                 seen |= bit
                 lexer.skipWhitespace()
                 guard lexer.current == JSONByte.colon, !lexer.isAtEnd else {
@@ -123,11 +128,11 @@ extension Event {
                 lexer.position += 1
                 lexer.skipWhitespace()
                 switch member {
-                case .distinctId: distinctId = try string(&lexer, field: "distinct_id", label: label)
-                case .name: name = try string(&lexer, field: "event name", label: label)
-                case .idempotencyKey: idempotencyKey = try string(&lexer, field: "idempotency_key", label: label, optional: true)
-                case .tenantId: tenantId = try string(&lexer, field: "tenant_id", label: label, optional: true)
-                case .properties: properties = try propertiesObject(&lexer, label: label)
+                case .distinctId: distinctId = try string(&lexer, field: "distinct_id", element: element)
+                case .name: name = try string(&lexer, field: "event name", element: element)
+                case .idempotencyKey: idempotencyKey = try string(&lexer, field: "idempotency_key", element: element, optional: true)
+                case .tenantId: tenantId = try string(&lexer, field: "tenant_id", element: element, optional: true)
+                case .properties: properties = try propertiesObject(&lexer, element: element)
                 }
                 lexer.skipWhitespace()
                 if lexer.current == JSONByte.comma, !lexer.isAtEnd {
@@ -153,13 +158,13 @@ extension Event {
 
     /// A string member's value (null only when optional: not given). NUL, which a C string
     /// cannot hold, is refused as the setters cannot be given it.
-    private static func string(_ lexer: inout JSONLexer, field: String, label: String,
+    private static func string(_ lexer: inout JSONLexer, field: String, element: Int?,
                                optional: Bool = false) throws(SuprSendError) -> String? {
         if optional, lexer.current == JSONByte.lowerN {
             do throws(JSONSyntaxError) {
                 _ = try lexer.scanLiteral()
             } catch {
-                throw .argument("\(label): \(error.message)")
+                throw .argument("\(label(element)): \(error.message)")
             }
             return nil
         }
@@ -170,7 +175,7 @@ extension Event {
         do throws(JSONSyntaxError) {
             token = try lexer.scanString()
         } catch {
-            throw .argument("\(label): \(error.message)")
+            throw .argument("\(label(element)): \(error.message)")
         }
         let value = lexer.decodeString(token)
         // A raw NUL is no valid JSON text; only an escape (\u0000) can give one.
@@ -182,12 +187,12 @@ extension Event {
 
     /// The "properties" member: an object, checked as suprsend_event_set_properties_json checks
     /// its text (same messages, offsets counted from the object's '{'), or null for none.
-    private static func propertiesObject(_ lexer: inout JSONLexer, label: String) throws(SuprSendError) -> EventProperties? {
+    private static func propertiesObject(_ lexer: inout JSONLexer, element: Int?) throws(SuprSendError) -> EventProperties? {
         if lexer.current == JSONByte.lowerN {
             do throws(JSONSyntaxError) {
                 _ = try lexer.scanLiteral()
             } catch {
-                throw .argument("\(label): \(error.message)")
+                throw .argument("\(label(element)): \(error.message)")
             }
             return nil
         }
