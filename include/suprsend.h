@@ -198,10 +198,10 @@ suprsend_event *suprsend_event_new(const char *distinct_id, const char *event_na
  * otherwise make a call per field:
  *
  *   {"distinct_id": "user_1", "event": "product_purchased", "properties": {"amount": 10},
- *    "$idempotency_key": "order-1234", "tenant_id": "acme"}
+ *    "$idempotency_key": "order-1234", "tenant_id": "acme", "brand_id": "acme_brand"}
  *
  * "distinct_id" and "event" are required strings; "properties" is an object (or null),
- * "$idempotency_key" and "tenant_id" strings (or null); no other key is accepted. Each field
+ * "$idempotency_key", "tenant_id" and "brand_id" strings (or null); no other key is accepted. Each field
  * is taken as suprsend_event_new() and the setters below take it, with their messages (the
  * byte offsets in a properties error count from its '{'); a string may not hold a NUL
  * (\u0000). Returns NULL, with suprsend_last_error() set, when json is NULL or not such an

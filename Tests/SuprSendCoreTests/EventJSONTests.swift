@@ -47,7 +47,7 @@ private func setPropertiesError(_ text: String) -> SuprSendError? {
 
 private func sameEvent(_ a: Event, _ b: Event) -> Bool {
     a.distinctId == b.distinctId && a.name == b.name && a.idempotencyKey == b.idempotencyKey
-        && a.tenantId == b.tenantId && a.properties.objectBytes == b.properties.objectBytes
+        && a.tenantId == b.tenantId && a.brandId == b.brandId && a.properties.objectBytes == b.properties.objectBytes
         && a.properties.isEmpty == b.properties.isEmpty && a.properties.topLevelKeys == b.properties.topLevelKeys
 }
 
@@ -55,17 +55,18 @@ private func sameEvent(_ a: Event, _ b: Event) -> Bool {
     @Test func wholeEventEqualsTheFieldByFieldEvent() throws {
         let properties = #"{"first_name":"User","amount":1299.5,"items":[{"sku":"a","qty":2}],"ok":false,"n":null}"#
         let parsed = try parse(#" {"distinct_id":"user_1","event":"product_purchased","properties":"#
-            + properties + #","$idempotency_key":"order-1","tenant_id":"acme"} "#)
+            + properties + #","$idempotency_key":"order-1","tenant_id":"acme","brand_id":"acme_b"} "#)
         var expected = Event(distinctId: "user_1", name: "product_purchased")
         try expected.setProperties(json: utf8Bytes(properties))
         expected.idempotencyKey = "order-1"
         expected.tenantId = "acme"
+        expected.brandId = "acme_b"
         #expect(sameEvent(parsed, expected))
         #expect(parsed.properties.topLevelKeys == ["first_name", "amount", "items", "ok", "n"])
     }
 
     @Test func keysInAnyOrderAndOptionalOnesNullOrAbsent() throws {
-        let parsed = try parse(#"{"tenant_id":null,"event":"e","$idempotency_key":null,"properties":null,"distinct_id":"u"}"#)
+        let parsed = try parse(#"{"tenant_id":null,"event":"e","$idempotency_key":null,"brand_id":null,"properties":null,"distinct_id":"u"}"#)
         #expect(sameEvent(parsed, Event(distinctId: "u", name: "e")))
         #expect(parsed.properties.isEmpty)
         let bare = try parse(#"{"distinct_id":"u","event":"e"}"#)
@@ -104,6 +105,8 @@ private func sameEvent(_ a: Event, _ b: Event) -> Bool {
         #expect(parseError(#"{"distinct_id":"u","event":["e"]}"#) == SuprSendError(.argument, "event name: must be a JSON string"))
         #expect(parseError(#"{"distinct_id":"u","event":"e","tenant_id":7}"#)
                 == SuprSendError(.argument, "tenant_id: must be a JSON string or null"))
+        #expect(parseError(#"{"distinct_id":"u","event":"e","brand_id":false}"#)
+                == SuprSendError(.argument, "brand_id: must be a JSON string or null"))
         #expect(parseError(#"{"distinct_id":"u","event":"e","$idempotency_key":{}}"#)
                 == SuprSendError(.argument, "idempotency_key: must be a JSON string or null"))
         #expect(parseError(#"{"distinct_id":"u\u0000v","event":"e"}"#)
@@ -112,7 +115,7 @@ private func sameEvent(_ a: Event, _ b: Event) -> Bool {
 
     @Test func unknownDuplicateAndMalformedAreRefused() {
         #expect(parseError(#"{"distinct_id":"u","event":"e","brand":"x"}"#)?.message
-                == "event JSON: unknown key 'brand' (an event has distinct_id, event, properties, $idempotency_key, tenant_id)")
+                == "event JSON: unknown key 'brand' (an event has distinct_id, event, properties, $idempotency_key, tenant_id, brand_id)")
         #expect(parseError(#"{"distinct_id":"u","distinct_id":"v","event":"e"}"#)?.message
                 == "event JSON: duplicate key 'distinct_id'")
         #expect(parseError(#"{"distinct_id":"u","event":"e"} x"#)?.message
@@ -146,7 +149,7 @@ private func sameEvent(_ a: Event, _ b: Event) -> Bool {
 
     @Test func listNamesTheFirstBadElementAndKeepsNothing() {
         #expect(listError(#"[{"distinct_id":"a","event":"e"},{"distinct_id":"b","event":"e","x":1}]"#)?.message
-                == "events JSON [1]: unknown key 'x' (an event has distinct_id, event, properties, $idempotency_key, tenant_id)")
+                == "events JSON [1]: unknown key 'x' (an event has distinct_id, event, properties, $idempotency_key, tenant_id, brand_id)")
         #expect(listError(#"[{"distinct_id":"a","event":"e"},7]"#)?.message
                 == "events JSON [1]: expected a JSON object, found a number")
         #expect(listError(#"[{"distinct_id":"a","event":"e"},]"#)?.message

@@ -661,7 +661,7 @@ static void test_event_json(suprsend_client *c) {
     hub_reset();
     suprsend_event *ev = suprsend_event_new_json(
         " {\"distinct_id\":\"user_json\",\"event\":\"json_event\",\"$idempotency_key\":\"json-key-1\","
-        "\"tenant_id\":\"tenant_json\",\"properties\":{\"tag\":\"json1\",\"q\":\"a\\\"b\\n\",\"n\":[1,2.5,null]}} ");
+        "\"tenant_id\":\"tenant_json\",\"brand_id\":\"brand_json\",\"properties\":{\"tag\":\"json1\",\"q\":\"a\\\"b\\n\",\"n\":[1,2.5,null]}} ");
     CHECK(ev != NULL);
     CHECK_RC(suprsend_track_event(c, ev, NULL), SUPRSEND_OK);
     suprsend_event_free(ev);
@@ -672,6 +672,7 @@ static void test_event_json(suprsend_client *c) {
     CHECK_STR(jstr(jget(e, "event")), "json_event");
     CHECK_STR(jstr(jget(e, "$idempotency_key")), "json-key-1");
     CHECK_STR(jstr(jget(e, "tenant_id")), "tenant_json");
+    CHECK_STR(jstr(jget(e, "brand_id")), "brand_json");
     CHECK_STR(jstr(jpath(e, "properties.q")), "a\"b\n");
     CHECK_INT(jlen(jpath(e, "properties.n")), 3);
     CHECK(is_uuid_v4(jstr(jget(e, "$insert_id"))));

@@ -3,16 +3,16 @@
 //
 // The fields are those of suprsend_event_new and its setters, under the names the event has
 // on the wire and in a failed record: "distinct_id", "event", "properties",
-// "$idempotency_key", "tenant_id". Each is checked as its setter checks it, with the same
+// "$idempotency_key", "tenant_id", "brand_id". Each is checked as its setter checks it, with the same
 // message; the content rules (empty or reserved names, sizes) stay for send or append.
 
 extension Event {
     /// The keys an event object may have, in the order of `Member`.
-    static let jsonKeys = ["distinct_id", "event", "properties", "$idempotency_key", "tenant_id"]
+    static let jsonKeys = ["distinct_id", "event", "properties", "$idempotency_key", "tenant_id", "brand_id"]
     private static let jsonKeyBytes = jsonKeys.map { Array($0.utf8) }
 
     private enum Member: Int {
-        case distinctId, name, properties, idempotencyKey, tenantId
+        case distinctId, name, properties, idempotencyKey, tenantId, brandId
     }
 
     /// The member a key names, compared as bytes when it has no escapes (the usual case).
@@ -97,6 +97,7 @@ extension Event {
         var properties: EventProperties?
         var idempotencyKey: String?
         var tenantId: String?
+        var brandId: String?
         var seen = 0  // a bit per Member
 
         lexer.skipWhitespace()
@@ -132,6 +133,7 @@ extension Event {
                 case .name: name = try string(&lexer, field: "event name", element: element)
                 case .idempotencyKey: idempotencyKey = try string(&lexer, field: "idempotency_key", element: element, optional: true)
                 case .tenantId: tenantId = try string(&lexer, field: "tenant_id", element: element, optional: true)
+                case .brandId: brandId = try string(&lexer, field: "brand_id", element: element, optional: true)
                 case .properties: properties = try propertiesObject(&lexer, element: element)
                 }
                 lexer.skipWhitespace()
@@ -153,6 +155,7 @@ extension Event {
         if let properties { event.properties = properties }
         event.idempotencyKey = idempotencyKey
         event.tenantId = tenantId
+        event.brandId = brandId
         return event
     }
 

@@ -20,7 +20,7 @@ def _event(**changes: Any) -> Event:
     """A valid event, then the attributes changed (past the constructor's own checks), so that
     both paths see exactly the same input."""
     ev = Event("user_1", "order_placed", {"tag": "json-path", "amount": 12.5, "items": [{"sku": "a"}]},
-               idempotency_key="key-1", tenant_id="tenant_a")
+               idempotency_key="key-1", tenant_id="tenant_a", brand_id="brand_a")
     for name, value in changes.items():
         setattr(ev, name, value)
     return ev
@@ -60,6 +60,7 @@ BAD_EVENTS = [
     ("NUL in event_name", {"event_name": "ev\x00"}),
     ("NUL in idempotency_key", {"idempotency_key": "k\x00"}),
     ("NUL in tenant_id", {"tenant_id": "t\x00"}),
+    ("NUL in brand_id", {"brand_id": "b\x00"}),
     ("surrogate in distinct_id", {"distinct_id": "u\ud800"}),
     ("surrogate in a property", {"properties": {"s": "x\udfff"}}),
     ("surrogate in a key", {"properties": {"k\ud800": 1}}),
@@ -77,6 +78,8 @@ BAD_EVENTS = [
     ("empty distinct_id", {"distinct_id": "  "}),
     ("reserved property", {"properties": {"$own": 1}}),
     ("bad tenant_id", {"tenant_id": "no spaces allowed"}),
+    ("bad brand_id", {"brand_id": "brand/1"}),
+    ("brand_id not a str", {"brand_id": b"bytes"}),
     ("too large", {"properties": {"blob": "x" * 200_000}}),
 ]
 
@@ -115,8 +118,8 @@ def test_the_hub_gets_the_same_event_either_way(client, hub, monkeypatch):
         event = event.get("event", event) if isinstance(event.get("event"), dict) else event
         return {k: v for k, v in event.items() if k not in ("$insert_id", "$time", "_hub")}
 
-    for changes in ({}, {"idempotency_key": None, "tenant_id": None}, {"properties": {}},
-                    {"idempotency_key": "", "tenant_id": ""},
+    for changes in ({}, {"idempotency_key": None, "tenant_id": None, "brand_id": None}, {"properties": {}},
+                    {"idempotency_key": "", "tenant_id": "", "brand_id": ""},
                     {"properties": {"q": "a\"b\\c\x00d\n\u2603", 3: [True, None, -1.5e300], "big": 10**30}},
                     {"distinct_id": "we\"ird\\id\t✓", "event_name": "ev\"nt"}):
         auto_key = changes.get("idempotency_key", "key-1") in (None, "")
