@@ -284,6 +284,15 @@ class Event:
         self.brand_id = brand_id
         # Attachments as added: local files already read, URLs as given.
         self._attachments: List[Any] = []
+        # The checks of _check_types and _check_names, inlined for the usual event (this runs
+        # for every event); anything else goes through them, for their exact errors.
+        if (type(distinct_id) is str and type(event_name) is str and type(properties) is dict
+                and (idempotency_key is None or type(idempotency_key) is str)
+                and (tenant_id is None or type(tenant_id) is str)
+                and (brand_id is None or type(brand_id) is str)):
+            name = event_name.strip()
+            if distinct_id.strip() and name and name[:1] != "$" and name[:3].lower() != "ss_":
+                return
         self._check_types()
         self._check_names()
 
