@@ -57,6 +57,9 @@ TARGETS = {
     "py_single_over_official_min": 10.0,
     "py_bulk_over_official_min": 5.0,
     "c_bulk_peak_rss_mb_max": 64.0,
+    # The binding's own cost over the library's, CPU per event (paired runs): what Python adds.
+    "py_single_cpu_over_c_single_max": 1.4,
+    "py_bulk_cpu_over_c_bulk_max": 2.0,
 }
 
 # Background delivery (suprsend_enqueue + suprsend_flush; see "Background delivery scenarios"
@@ -954,6 +957,9 @@ def ratios_and_targets(by, per_run):
         "py_single_ge_10x_official": t(ratios["py_single_over_official_py_single_events_per_s"], TARGETS["py_single_over_official_min"], "min"),
         "py_bulk_ge_5x_official": t(ratios["py_bulk_over_official_py_bulk_events_per_s"], TARGETS["py_bulk_over_official_min"], "min"),
         "c_bulk_peak_rss_lt_64mb": t(g("c_bulk", "peak_rss_mb"), TARGETS["c_bulk_peak_rss_mb_max"], "max"),
+        "py_single_cpu_le_1.4x_c_single": t(ratios["py_single_over_c_single_cpu"],
+                                            TARGETS["py_single_cpu_over_c_single_max"], "max"),
+        "py_bulk_cpu_le_2x_c_bulk": t(ratios["py_bulk_over_c_bulk_cpu"], TARGETS["py_bulk_cpu_over_c_bulk_max"], "max"),
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
