@@ -51,6 +51,32 @@ struct BulkAnswerReaderTests {
         #expect(read(text) == nil, "\(text)")
     }
 
+    /// Found by fuzz_bulk_answer: "records" twice, the first not a list. The general parser
+    /// reads the first member of a name; the reader must not pick a later one.
+    @Test(arguments: [
+        #"{"records": "x", "records": [{"status": "success"}]}"#,
+        #"{"records": [{"status": "success"}], "records": []}"#,
+        #"{"rec\u006frds": [], "records": [{"status": "success"}]}"#,
+    ])
+    func givesUpOnKeysTheGeneralParserCouldReadOtherwise(_ text: String) {
+        #expect(read(text) == nil, "\(text)")
+        let merged = HubResponses.bulk(status: 202, body: Array(text.utf8), eventCount: 1)
+        #expect(merged.count == 1)
+    }
+
+    /// The general parser then decides by the first "status" it decodes.
+    @Test(arguments: [
+        (#"{"records": [{"status": "success", "status": "error"}]}"#, true),
+        (#"{"records": [{"status": "error", "status": "success"}]}"#, false),
+        (#"{"records": [{"st\u0061tus": "error", "status": "success"}]}"#, false),
+    ])
+    func leavesRecordsWithRepeatedOrEscapedKeysToTheGeneralParser(_ text: String, accepted: Bool) throws {
+        let records = try #require(read(text))
+        #expect(records.count == 1 && !isAccepted(records[0]), "\(text)")
+        let merged = HubResponses.bulk(status: 202, body: Array(text.utf8), eventCount: 1)
+        #expect(merged.map(\.accepted) == [accepted], "\(text)")
+    }
+
     @Test func emptyRecordList() {
         #expect(read(#"{"records": []}"#)?.isEmpty == true)
     }

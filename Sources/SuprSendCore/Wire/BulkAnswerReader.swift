@@ -26,16 +26,29 @@ struct BulkAnswerReader {
 
     private mutating func readDocument() throws(JSONSyntaxError) -> [Record]? {
         var records: [Record]?
+        var sawRecords = false
+        // The general parser reads the first member of a name, escaped or not. Where that could
+        // differ from what this reader saw (a key written with escapes, "records" twice), give up.
+        var ambiguous = false
         try readObject { (reader, key) throws(JSONSyntaxError) in
-            if key == "records", reader.lexer.current == JSONByte.openBracket, records == nil {
-                records = try reader.readRecords()
+            if key.bytes == nil {
+                ambiguous = true
+                try reader.skipValue()
+            } else if key == "records" {
+                if sawRecords { ambiguous = true }
+                sawRecords = true
+                if reader.lexer.current == JSONByte.openBracket, !ambiguous {
+                    records = try reader.readRecords()
+                } else {
+                    try reader.skipValue()
+                }
             } else {
                 try reader.skipValue()
             }
         }
         lexer.skipWhitespace()
         guard lexer.isAtEnd else { throw lexer.unexpected(expecting: "end of input") }
-        return records
+        return ambiguous ? nil : records
     }
 
     private mutating func readRecords() throws(JSONSyntaxError) -> [Record] {
@@ -52,8 +65,23 @@ struct BulkAnswerReader {
             var accepted = false
             var statusCode: Int?
             var messageID: String?
+            // As above: a record whose keys the general parser could read otherwise is left to it.
+            var plain = true
+            var seen: (status: Bool, messageID: Bool, statusCode: Bool) = (false, false, false)
             if lexer.current == JSONByte.openBrace {
                 try readObject { (reader, key) throws(JSONSyntaxError) in
+                    if key.bytes == nil {
+                        plain = false
+                    } else if key == "status" {
+                        if seen.status { plain = false }
+                        seen.status = true
+                    } else if key == "message_id" {
+                        if seen.messageID { plain = false }
+                        seen.messageID = true
+                    } else if key == "status_code" {
+                        if seen.statusCode { plain = false }
+                        seen.statusCode = true
+                    }
                     if key == "status", reader.lexer.current == JSONByte.quote {
                         let token = try reader.lexer.scanString()
                         accepted = StaticKey(bytes: token.hasEscapes ? nil : reader.lexer.bytes[token.contentStart..<token.contentEnd])
@@ -69,7 +97,7 @@ struct BulkAnswerReader {
             } else {
                 try skipValue()
             }
-            records.append(accepted ? .accepted(statusCode: statusCode, messageID: messageID) : .other(start..<lexer.position))
+            records.append(accepted && plain ? .accepted(statusCode: statusCode, messageID: messageID) : .other(start..<lexer.position))
             lexer.skipWhitespace()
             if lexer.current == JSONByte.comma {
                 lexer.position += 1
