@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
 import json
 import json.decoder
@@ -29,6 +30,7 @@ from .errors import (
     check,
     error_for,
 )
+from . import event as _event_module
 from .event import Event, _utf8
 
 __all__ = ["Suprsend", "BulkEventsFactory", "BulkEvents"]
@@ -670,6 +672,11 @@ class Suprsend:
         """
         if not isinstance(event, Event):
             raise SuprsendTypeError(f"track_event() takes a suprsend_native.Event, not {type(event).__name__}")
+        if _speedups is not None:
+            # The whole call in C for the usual event; NotImplemented (nothing sent) for the rest.
+            result = _speedups.track_event(self, event)
+            if result is not NotImplemented:
+                return result
         ev = event._build()
         try:
             client = self._enter()
@@ -743,6 +750,12 @@ class BulkEvents:
 
     def append(self, *events: Event) -> None:
         """Adds events to the bulk (copied; validated; invalid ones become failed records)."""
+        if _speedups is not None:
+            # C appends the usual events, from the first; the rest (if any) take the path below.
+            done = _speedups.bulk_append(self, events)
+            if done == len(events):
+                return
+            events = events[done:]
         for i, ev in enumerate(events):
             if not isinstance(ev, Event):
                 raise SuprsendTypeError(f"append() takes suprsend_native.Event objects; argument {i} is "
@@ -903,3 +916,32 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# The library functions the accelerator calls, by name (their addresses in the ctypes-loaded library).
+_SPEEDUPS_FUNCTIONS = (
+    "suprsend_event_new_json", "suprsend_event_free", "suprsend_track_event", "suprsend_response_status_code",
+    "suprsend_response_message", "suprsend_response_body", "suprsend_response_free", "suprsend_last_error",
+    "suprsend_status_name", "suprsend_bulk_append_json",
+)
+
+
+def _load_speedups() -> Any:
+    """suprsend_native._speedups, set up with this library and these helpers; None when
+    SUPRSEND_NATIVE_PURE is set (to anything but "0"), the library lacks the JSON entry points,
+    or the extension is missing (a source tree without a build) or fails to load."""
+    if os.environ.get("SUPRSEND_NATIVE_PURE", "") not in ("", "0") or not _clib.HAS_EVENT_JSON:
+        return None
+    try:
+        from . import _speedups as module  # type: ignore[attr-defined]
+        addresses = {name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                     for name in _SPEEDUPS_FUNCTIONS}
+        module.setup(addresses, Event, error_for, _parse_body, _result)
+    except Exception as e:  # ImportError, or a build that does not fit: the pure path runs
+        logger.debug("suprsend_native: the C accelerator is not used: %s", e)
+        return None
+    return module
+
+
+_speedups = _load_speedups()
+_event_module._speedups = _speedups

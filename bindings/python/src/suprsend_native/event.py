@@ -140,6 +140,10 @@ def _json_encoder() -> Callable[[Any], str]:
 
 _to_json = _json_encoder()
 
+# The C accelerator (suprsend_native._speedups), set up by client.py once the binding's helpers
+# exist; None when it is missing, failed to load, or SUPRSEND_NATIVE_PURE is set.
+_speedups: Any = None
+
 
 def _serialize_properties(properties: Dict[str, Any]) -> bytes:
     """The properties as compact UTF-8 JSON, or a clear error naming the offending key."""
@@ -389,6 +393,11 @@ class Event:
         encoder call; None when it must be built field by field instead: attachments, or
         anything the field-by-field path reports (a wrong type, a NUL, invalid Unicode text,
         a value JSON cannot hold), so that its errors stay exactly as they were."""
+        if _speedups is not None:
+            # The same text from the C encoder, or NotImplemented for what only Python encodes.
+            data = _speedups.event_json(self)
+            if data is not NotImplemented:
+                return data
         distinct_id = self.distinct_id
         event_name = self.event_name
         properties = self.properties

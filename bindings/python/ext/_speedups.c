@@ -1,0 +1,689 @@
+/* suprsend_native._speedups: the binding's per-event hot paths in C (optional).
+ *
+ * The pure-Python binding spends more CPU per event than the library itself: the JSON
+ * encoder, the ctypes calls, the client's lock and the result dict. This module does the same
+ * work in C for the usual event and hands everything else back to the Python code, so that
+ * the results, the text sent and the errors stay exactly those of the pure path:
+ *
+ *   event_json(event)          the event as the JSON text Event._json_bytes makes (bytes), or
+ *                              NotImplemented when the Python path must build it
+ *   track_event(client, event) Suprsend.track_event for such an event: the result dict, or
+ *                              NotImplemented (nothing was sent) when the Python path must run
+ *   bulk_append(bulk, events)  BulkEvents.append: how many of events it appended (from the
+ *                              first), the rest being left to the Python path
+ *
+ * It does not link libsuprsend: setup() receives the addresses of the library's functions
+ * from the ctypes-loaded library, so both paths use one library instance. Built against the
+ * stable ABI (Py_LIMITED_API 3.8), one binary serves CPython 3.8 and later.
+ *
+ * What falls back to Python (NotImplemented): anything but exact str, int (64-bit), float
+ * (finite), bool, None, dict with str keys, list and tuple; a NUL in a top-level field;
+ * strings that are not valid Unicode (surrogates); nesting deeper than MAX_DEPTH (circular
+ * references end there); attachments; a closed client or bulk; a library refusal of the JSON.
+ */
+#define PY_SSIZE_T_CLEAN
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03080000
+#endif
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030A0000
+/* Part of the stable ABI since 3.10, and exported with this signature by every CPython since
+ * 3.3: the UTF-8 of a str without a temporary bytes object (cached in the str). */
+PyAPI_FUNC(const char *) PyUnicode_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *size);
+#endif
+
+/* Py_NewRef and Py_XSETREF are not in the 3.8 limited API. */
+static PyObject *new_ref(PyObject *o) {
+    Py_INCREF(o);
+    return o;
+}
+
+static void replace_ref(PyObject **slot, PyObject *o) {
+    PyObject *old = *slot;
+    Py_INCREF(o);
+    *slot = o;
+    Py_XDECREF(old);
+}
+
+/* suprsend.h status codes used here (append-only in the library). */
+enum { S_OK = 0, S_ARGUMENT = 1, S_VALIDATION = 2, S_TOO_LARGE = 3, S_ATTACHMENT = 4, S_NETWORK = 5, S_HTTP = 6 };
+
+/* Deeper nesting goes to the Python path (the library refuses more than 64 levels anyway). */
+#define MAX_DEPTH 100
+
+/* The library's functions, from setup(). */
+static struct {
+    void *(*event_new_json)(const char *);
+    void (*event_free)(void *);
+    int (*track_event)(void *, const void *, void **);
+    int (*response_status_code)(const void *);
+    const char *(*response_message)(const void *);
+    const char *(*response_body)(const void *);
+    void (*response_free)(void *);
+    const char *(*last_error)(void);
+    const char *(*status_name)(int);
+    int (*bulk_append_json)(void *, const char *);
+} lib;
+static int ready;
+
+/* Python objects from setup(), and interned names. */
+static PyObject *event_class, *error_for, *parse_body, *result_fallback;
+static PyObject *s_distinct_id, *s_event_name, *s_properties, *s_idempotency_key, *s_tenant_id, *s_brand_id,
+    *s_attachments, *s_lock, *s_handle, *s_inflight, *s_closing, *s_cond, *s_acquire, *s_release,
+    *s_notify_all, *s_success, *s_status, *s_status_code, *s_message, *s_raw_response, *v_success, *v_fail;
+
+/* --- a growable byte buffer --------------------------------------------------------------- */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    char local[4096];
+} Buf;
+
+static void buf_init(Buf *b) {
+    b->data = b->local;
+    b->len = 0;
+    b->cap = sizeof b->local;
+}
+
+static void buf_free(Buf *b) {
+    if (b->data != b->local) free(b->data);
+    b->data = b->local;
+}
+
+/* Room for n more bytes (and a NUL); 0, with MemoryError set, when there is none. */
+static int buf_reserve(Buf *b, size_t n) {
+    if (n < b->cap - b->len) return 1;
+    if (n > (SIZE_MAX / 2) - b->len - 1) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    size_t cap = b->cap * 2;
+    while (cap - b->len <= n) cap *= 2;
+    char *p = b->data == b->local ? malloc(cap) : realloc(b->data, cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    if (b->data == b->local) memcpy(p, b->local, b->len);
+    b->data = p;
+    b->cap = cap;
+    return 1;
+}
+
+static int buf_put(Buf *b, const char *s, size_t n) {
+    if (!buf_reserve(b, n)) return 0;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 1;
+}
+
+#define PUT_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
+
+/* --- the JSON encoder ---------------------------------------------------------------------- */
+/* Results of the encoder: done, hand over to Python, or a Python exception is set. */
+typedef enum { ENC_OK = 0, ENC_FALLBACK = 1, ENC_ERROR = -1 } Enc;
+
+static const char HEX[] = "0123456789abcdef";
+
+/* s as a JSON string as json's encode_basestring (ensure_ascii=False) writes it: '"', '\\' and
+ * the control characters escaped, the rest as is (UTF-8). */
+static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
+    if (!buf_reserve(b, (size_t)n * 6 + 2)) return ENC_ERROR;
+    char *out = b->data + b->len;
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = HEX[c >> 4];
+            *out++ = HEX[c & 15];
+        }
+    }
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
+    return ENC_OK;
+}
+
+/* The UTF-8 of an exact str; NULL (no exception left) when it is not valid Unicode. */
+static const char *utf8_of(PyObject *str, Py_ssize_t *n) {
+    const char *s = PyUnicode_AsUTF8AndSize(str, n);
+    if (!s) PyErr_Clear();
+    return s;
+}
+
+static Enc put_string(Buf *b, PyObject *str) {
+    Py_ssize_t n;
+    const char *s = utf8_of(str, &n);
+    if (!s) return ENC_FALLBACK;
+    return put_string_bytes(b, s, n);
+}
+
+static Enc put_value(Buf *b, PyObject *v, int depth);
+
+static Enc put_dict(Buf *b, PyObject *d, int depth) {
+    if (!PUT_LIT(b, "{")) return ENC_ERROR;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    /* Borrowed references, valid while nothing runs Python code: nothing here does (exact
+     * types only, and the dict is not resized during the walk). */
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (Py_TYPE(k) != &PyUnicode_Type) return ENC_FALLBACK;
+        if (i++ && !PUT_LIT(b, ",")) return ENC_ERROR;
+        Enc r = put_string(b, k);
+        if (r != ENC_OK) return r;
+        if (!PUT_LIT(b, ":")) return ENC_ERROR;
+        r = put_value(b, v, depth + 1);
+        if (r != ENC_OK) return r;
+    }
+    return PUT_LIT(b, "}") ? ENC_OK : ENC_ERROR;
+}
+
+static Enc put_sequence(Buf *b, PyObject *seq, int is_list, int depth) {
+    Py_ssize_t n = is_list ? PyList_Size(seq) : PyTuple_Size(seq);
+    if (n < 0) return ENC_ERROR;
+    if (!PUT_LIT(b, "[")) return ENC_ERROR;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
+        if (!item) return ENC_ERROR;
+        if (i && !PUT_LIT(b, ",")) return ENC_ERROR;
+        Enc r = put_value(b, item, depth + 1);
+        if (r != ENC_OK) return r;
+    }
+    return PUT_LIT(b, "]") ? ENC_OK : ENC_ERROR;
+}
+
+static Enc put_value(Buf *b, PyObject *v, int depth) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type) return put_string(b, v);
+    if (v == Py_None) return PUT_LIT(b, "null") ? ENC_OK : ENC_ERROR;
+    if (v == Py_True) return PUT_LIT(b, "true") ? ENC_OK : ENC_ERROR;
+    if (v == Py_False) return PUT_LIT(b, "false") ? ENC_OK : ENC_ERROR;
+    if (t == &PyLong_Type) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow) return ENC_FALLBACK;
+        if (x == -1 && PyErr_Occurred()) return ENC_ERROR;
+        char tmp[32];
+        int n = snprintf(tmp, sizeof tmp, "%lld", x);
+        return n > 0 && buf_put(b, tmp, (size_t)n) ? ENC_OK : ENC_ERROR;
+    }
+    if (t == &PyFloat_Type) {
+        double x = PyFloat_AsDouble(v);
+        if (!isfinite(x)) return ENC_FALLBACK; /* allow_nan=False: Python raises its error */
+        /* float.__repr__, as json writes a float. */
+        char *s = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!s) return ENC_ERROR;
+        int ok = buf_put(b, s, strlen(s));
+        PyMem_Free(s);
+        return ok ? ENC_OK : ENC_ERROR;
+    }
+    if (depth >= MAX_DEPTH) return ENC_FALLBACK;
+    if (t == &PyDict_Type) return put_dict(b, v, depth);
+    if (t == &PyList_Type) return put_sequence(b, v, 1, depth);
+    if (t == &PyTuple_Type) return put_sequence(b, v, 0, depth);
+    return ENC_FALLBACK;
+}
+
+/* A top-level field: an exact str without NUL, else the Python path. */
+static Enc put_field(Buf *b, const char *key, size_t key_len, PyObject *str) {
+    Py_ssize_t n;
+    const char *s = utf8_of(str, &n);
+    if (!s || memchr(s, 0, (size_t)n)) return ENC_FALLBACK;
+    if (!buf_put(b, key, key_len)) return ENC_ERROR;
+    return put_string_bytes(b, s, n);
+}
+
+/* An optional top-level field: None or "" leaves it out; anything but a str, the Python path. */
+static Enc put_optional(Buf *b, const char *key, size_t key_len, PyObject *value) {
+    if (value == Py_None) return ENC_OK;
+    if (Py_TYPE(value) != &PyUnicode_Type) return ENC_FALLBACK;
+    if (PyUnicode_GetLength(value) == 0) return ENC_OK;
+    return put_field(b, key, key_len, value);
+}
+
+#define KEY(lit) (lit), sizeof(lit) - 1
+
+/* The whole event as Event._json_bytes makes it, NUL-terminated in b. */
+static Enc encode_event(Buf *b, PyObject *event) {
+    PyObject *f[7] = {NULL};
+    PyObject *names[7] = {s_attachments, s_distinct_id, s_event_name, s_properties,
+                          s_idempotency_key, s_tenant_id, s_brand_id};
+    Enc r = ENC_OK;
+    for (int i = 0; i < 7; i++) {
+        f[i] = PyObject_GetAttr(event, names[i]);
+        if (!f[i]) {
+            /* A missing attribute (deleted by the user): the Python path says so. */
+            PyErr_Clear();
+            r = ENC_FALLBACK;
+            goto done;
+        }
+    }
+    PyObject *attachments = f[0], *distinct_id = f[1], *event_name = f[2], *properties = f[3];
+    if (Py_TYPE(attachments) != &PyList_Type || PyList_Size(attachments) != 0
+        || Py_TYPE(distinct_id) != &PyUnicode_Type || Py_TYPE(event_name) != &PyUnicode_Type
+        || Py_TYPE(properties) != &PyDict_Type) {
+        r = ENC_FALLBACK;
+        goto done;
+    }
+    if ((r = put_field(b, KEY("{\"distinct_id\":"), distinct_id)) != ENC_OK) goto done;
+    if ((r = put_field(b, KEY(",\"event\":"), event_name)) != ENC_OK) goto done;
+    if (PyDict_Size(properties) > 0) {
+        if (!PUT_LIT(b, ",\"properties\":")) { r = ENC_ERROR; goto done; }
+        if ((r = put_dict(b, properties, 1)) != ENC_OK) goto done;
+    }
+    if ((r = put_optional(b, KEY(",\"$idempotency_key\":"), f[4])) != ENC_OK) goto done;
+    if ((r = put_optional(b, KEY(",\"tenant_id\":"), f[5])) != ENC_OK) goto done;
+    if ((r = put_optional(b, KEY(",\"brand_id\":"), f[6])) != ENC_OK) goto done;
+    if (!buf_put(b, "}", 2)) { r = ENC_ERROR; goto done; } /* with its NUL */
+    b->len--;
+done:
+    for (int i = 0; i < 7; i++) Py_XDECREF(f[i]);
+    return r;
+}
+
+static int is_event(PyObject *o) {
+    if (!event_class) return 0;
+    if ((PyObject *)Py_TYPE(o) == event_class) return 1;
+    int r = PyObject_IsInstance(o, event_class);
+    if (r < 0) PyErr_Clear();
+    return r > 0;
+}
+
+static int require_setup(void) {
+    if (ready) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "suprsend_native._speedups: setup() was not called");
+    return 0;
+}
+
+/* --- event_json ---------------------------------------------------------------------------- */
+static PyObject *sp_event_json(PyObject *self, PyObject *event) {
+    (void)self;
+    if (!require_setup()) return NULL;
+    if (!is_event(event)) Py_RETURN_NOTIMPLEMENTED;
+    Buf b;
+    buf_init(&b);
+    Enc r = encode_event(&b, event);
+    PyObject *out = NULL;
+    if (r == ENC_OK)
+        out = PyBytes_FromStringAndSize(b.data, (Py_ssize_t)b.len);
+    else if (r == ENC_FALLBACK)
+        out = new_ref(Py_NotImplemented);
+    buf_free(&b);
+    return out;
+}
+
+/* --- helpers around Python objects --------------------------------------------------------- */
+static int call_method0(PyObject *obj, PyObject *name) {
+    PyObject *r = PyObject_CallMethodObjArgs(obj, name, NULL);
+    if (!r) return 0;
+    Py_DECREF(r);
+    return 1;
+}
+
+/* Raises error_for(rc[, message]) (message NULL: error_for reads the library's last error). */
+static void raise_for(int rc, PyObject *message) {
+    PyObject *code = PyLong_FromLong(rc);
+    if (!code) return;
+    PyObject *exc = message ? PyObject_CallFunctionObjArgs(error_for, code, message, NULL)
+                            : PyObject_CallFunctionObjArgs(error_for, code, NULL);
+    Py_DECREF(code);
+    if (!exc) return;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+}
+
+static PyObject *decode(const char *s) {
+    if (!s) s = "";
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+/* client._inflight += delta; with client._lock held. */
+static int add_inflight(PyObject *client, long delta, long *now) {
+    PyObject *v = PyObject_GetAttr(client, s_inflight);
+    if (!v) return 0;
+    long n = PyLong_AsLong(v);
+    Py_DECREF(v);
+    if (n == -1 && PyErr_Occurred()) return 0;
+    n += delta;
+    PyObject *nv = PyLong_FromLong(n);
+    if (!nv) return 0;
+    int rc = PyObject_SetAttr(client, s_inflight, nv);
+    Py_DECREF(nv);
+    if (now) *now = n;
+    return rc == 0;
+}
+
+/* Suprsend._enter: the C client, counted as in use; NULL with no exception when it is closed. */
+static void *client_enter(PyObject *client, PyObject *lock, int *failed) {
+    *failed = 0;
+    if (!call_method0(lock, s_acquire)) {
+        *failed = 1;
+        return NULL;
+    }
+    void *handle = NULL;
+    PyObject *h = PyObject_GetAttr(client, s_handle);
+    if (!h) {
+        *failed = 1;
+    } else if (h != Py_None) {
+        handle = PyLong_AsVoidPtr(h);
+        if (!handle || !add_inflight(client, 1, NULL)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "suprsend_native: bad client handle");
+            handle = NULL;
+            *failed = 1;
+        }
+    }
+    Py_XDECREF(h);
+    /* Released whatever happened (an exception set above is kept across the call). */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (!call_method0(lock, s_release)) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        *failed = 1;
+        return NULL;
+    }
+    PyErr_Restore(et, ev, tb);
+    return handle;
+}
+
+/* Suprsend._leave. */
+static int client_leave(PyObject *client, PyObject *lock) {
+    if (!call_method0(lock, s_acquire)) return 0;
+    long now = 0;
+    int ok = add_inflight(client, -1, &now);
+    if (ok && now == 0) {
+        PyObject *closing = PyObject_GetAttr(client, s_closing);
+        int waiting = closing ? PyObject_IsTrue(closing) : -1;
+        Py_XDECREF(closing);
+        if (waiting < 0) {
+            ok = 0;
+        } else if (waiting) {
+            PyObject *cond = PyObject_GetAttr(client, s_cond);
+            ok = cond && call_method0(cond, s_notify_all);
+            Py_XDECREF(cond);
+        }
+    }
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int released = call_method0(lock, s_release);
+    if (released) {
+        PyErr_Restore(et, ev, tb);
+    } else {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+    }
+    return ok && released;
+}
+
+/* The official SDK's result dict for an accepted event (Python's _result, success branch). */
+static PyObject *success_result(const void *response) {
+    int status_code = lib.response_status_code(response);
+    const char *body_c = lib.response_body(response);
+    PyObject *text = decode(lib.response_message(response));
+    if (!text) return NULL;
+    PyObject *raw;
+    if (status_code == 0 && (!body_c || !*body_c)) {
+        raw = new_ref(Py_None);
+        status_code = 500; /* NO_ANSWER_STATUS_CODE */
+    } else {
+        PyObject *body = decode(body_c);
+        raw = body ? PyObject_CallFunctionObjArgs(parse_body, body, NULL) : NULL;
+        Py_XDECREF(body);
+    }
+    PyObject *code = raw ? PyLong_FromLong(status_code) : NULL;
+    PyObject *d = code ? PyDict_New() : NULL;
+    if (!d || PyDict_SetItem(d, s_success, Py_True) || PyDict_SetItem(d, s_status, v_success)
+        || PyDict_SetItem(d, s_status_code, code) || PyDict_SetItem(d, s_message, text)
+        || PyDict_SetItem(d, s_raw_response, raw)) {
+        Py_CLEAR(d);
+    }
+    Py_XDECREF(code);
+    Py_XDECREF(raw);
+    Py_DECREF(text);
+    return d;
+}
+
+/* --- track_event --------------------------------------------------------------------------- */
+static PyObject *sp_track_event(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *client, *event;
+    if (!PyArg_ParseTuple(args, "OO:track_event", &client, &event)) return NULL;
+    if (!require_setup()) return NULL;
+    if (!is_event(event)) Py_RETURN_NOTIMPLEMENTED;
+
+    Buf b;
+    buf_init(&b);
+    Enc r = encode_event(&b, event);
+    if (r != ENC_OK) {
+        buf_free(&b);
+        if (r == ENC_ERROR) return NULL;
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    void *ev = lib.event_new_json(b.data);
+    buf_free(&b);
+    if (!ev) Py_RETURN_NOTIMPLEMENTED; /* refused: the Python path reports it in its words */
+
+    PyObject *lock = PyObject_GetAttr(client, s_lock);
+    if (!lock) {
+        lib.event_free(ev);
+        return NULL;
+    }
+    int failed;
+    void *handle = client_enter(client, lock, &failed);
+    if (!handle) {
+        Py_DECREF(lock);
+        lib.event_free(ev);
+        if (failed) return NULL;
+        Py_RETURN_NOTIMPLEMENTED; /* closed: the Python path raises SuprsendClosedError */
+    }
+
+    void *response = NULL;
+    int rc;
+    char *message = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lib.track_event(handle, ev, &response);
+    if (rc != S_OK) {
+        const char *m = lib.last_error();
+        if (m && *m) message = strdup(m);
+        if (!message) {
+            m = lib.status_name(rc);
+            if (m) message = strdup(m);
+        }
+    }
+    lib.event_free(ev);
+    Py_END_ALLOW_THREADS
+
+    int left = client_leave(client, lock);
+    Py_DECREF(lock);
+    PyObject *text = NULL;
+    if (rc != S_OK) {
+        text = decode(message ? message : "");
+        free(message);
+    }
+    PyObject *result = NULL;
+    if (!left || (rc != S_OK && !text)) {
+        /* an exception is set */
+    } else if (rc == S_OK && response) {
+        result = success_result(response);
+    } else if (rc == S_ARGUMENT || rc == S_VALIDATION || rc == S_TOO_LARGE || rc == S_ATTACHMENT
+               || (rc != S_HTTP && rc != S_NETWORK && rc != S_OK)) {
+        raise_for(rc, text);
+    } else {
+        /* Refused or not answered: Python's _result reads the response (its hub message). */
+        PyObject *code = PyLong_FromLong(rc);
+        PyObject *ptr = response ? PyLong_FromVoidPtr(response) : new_ref(Py_None);
+        if (code && ptr)
+            result = PyObject_CallFunctionObjArgs(result_fallback, code, ptr, text ? text : v_fail, NULL);
+        Py_XDECREF(code);
+        Py_XDECREF(ptr);
+    }
+    Py_XDECREF(text);
+    if (response) lib.response_free(response);
+    return result;
+}
+
+/* --- bulk_append --------------------------------------------------------------------------- */
+static PyObject *sp_bulk_append(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *bulk, *events;
+    if (!PyArg_ParseTuple(args, "OO!:bulk_append", &bulk, &PyTuple_Type, &events)) return NULL;
+    if (!require_setup()) return NULL;
+    Py_ssize_t n = PyTuple_Size(events);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ev = PyTuple_GetItem(events, i);
+        if (!ev) return NULL;
+        if (!is_event(ev)) return PyLong_FromLong(0); /* the Python path raises its TypeError */
+    }
+    Buf b;
+    buf_init(&b);
+    Py_ssize_t done = 0;
+    for (; done < n; done++) {
+        b.len = 0;
+        Enc r = encode_event(&b, PyTuple_GetItem(events, done));
+        if (r == ENC_ERROR) goto error;
+        if (r == ENC_FALLBACK) break;
+        PyObject *lock = PyObject_GetAttr(bulk, s_lock);
+        if (!lock) goto error;
+        if (!call_method0(lock, s_acquire)) {
+            Py_DECREF(lock);
+            goto error;
+        }
+        PyObject *h = PyObject_GetAttr(bulk, s_handle);
+        void *handle = h && h != Py_None ? PyLong_AsVoidPtr(h) : NULL;
+        Py_XDECREF(h);
+        int rc = -1;
+        if (handle) {
+            Py_BEGIN_ALLOW_THREADS
+            rc = lib.bulk_append_json(handle, b.data);
+            Py_END_ALLOW_THREADS
+            if (rc != S_OK && rc != S_VALIDATION && rc != S_TOO_LARGE && rc != S_ARGUMENT)
+                raise_for(rc, NULL); /* under the lock, right after the call, as the Python path */
+        }
+        PyObject *et, *evalue, *tb;
+        PyErr_Fetch(&et, &evalue, &tb);
+        int released = call_method0(lock, s_release);
+        Py_DECREF(lock);
+        if (!released) {
+            Py_XDECREF(et);
+            Py_XDECREF(evalue);
+            Py_XDECREF(tb);
+            goto error;
+        }
+        PyErr_Restore(et, evalue, tb);
+        if (PyErr_Occurred()) goto error;
+        /* No handle (closed, triggered) or refused as an argument: the Python path says why. */
+        if (!handle || rc == S_ARGUMENT) break;
+    }
+    buf_free(&b);
+    return PyLong_FromSsize_t(done);
+error:
+    buf_free(&b);
+    return NULL;
+}
+
+/* --- setup ---------------------------------------------------------------------------------- */
+static int take_address(PyObject *addresses, const char *name, void **slot) {
+    PyObject *v = PyDict_GetItemString(addresses, name); /* borrowed */
+    if (!v) {
+        PyErr_Format(PyExc_KeyError, "setup(): no address for %s", name);
+        return 0;
+    }
+    void *p = PyLong_AsVoidPtr(v);
+    if (!p) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "setup(): NULL address for %s", name);
+        return 0;
+    }
+    *slot = p;
+    return 1;
+}
+
+static PyObject *sp_setup(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *addresses, *cls, *err, *parse, *result;
+    if (!PyArg_ParseTuple(args, "O!OOOO:setup", &PyDict_Type, &addresses, &cls, &err, &parse, &result)) return NULL;
+    if (!PyCallable_Check(err) || !PyCallable_Check(parse) || !PyCallable_Check(result)) {
+        PyErr_SetString(PyExc_TypeError, "setup(): the helpers must be callable");
+        return NULL;
+    }
+    void *p[10];
+    static const char *const names[10] = {
+        "suprsend_event_new_json", "suprsend_event_free", "suprsend_track_event",
+        "suprsend_response_status_code", "suprsend_response_message", "suprsend_response_body",
+        "suprsend_response_free", "suprsend_last_error", "suprsend_status_name", "suprsend_bulk_append_json"};
+    for (int i = 0; i < 10; i++)
+        if (!take_address(addresses, names[i], &p[i])) return NULL;
+    /* Function pointers from data pointers: what dlsym gives, as POSIX allows. */
+    memcpy(&lib.event_new_json, &p[0], sizeof p[0]);
+    memcpy(&lib.event_free, &p[1], sizeof p[1]);
+    memcpy(&lib.track_event, &p[2], sizeof p[2]);
+    memcpy(&lib.response_status_code, &p[3], sizeof p[3]);
+    memcpy(&lib.response_message, &p[4], sizeof p[4]);
+    memcpy(&lib.response_body, &p[5], sizeof p[5]);
+    memcpy(&lib.response_free, &p[6], sizeof p[6]);
+    memcpy(&lib.last_error, &p[7], sizeof p[7]);
+    memcpy(&lib.status_name, &p[8], sizeof p[8]);
+    memcpy(&lib.bulk_append_json, &p[9], sizeof p[9]);
+    replace_ref(&event_class, cls);
+    replace_ref(&error_for, err);
+    replace_ref(&parse_body, parse);
+    replace_ref(&result_fallback, result);
+    ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", sp_setup, METH_VARARGS,
+     "setup(addresses, Event, error_for, parse_body, result): the library's function addresses "
+     "(name -> int) and the binding's helpers."},
+    {"event_json", sp_event_json, METH_O, "event_json(event) -> bytes, or NotImplemented."},
+    {"track_event", sp_track_event, METH_VARARGS, "track_event(client, event) -> dict, or NotImplemented."},
+    {"bulk_append", sp_bulk_append, METH_VARARGS, "bulk_append(bulk, events) -> how many were appended."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_speedups", "libsuprsend binding hot paths in C (optional).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+static int intern(PyObject **slot, const char *s) {
+    *slot = PyUnicode_InternFromString(s);
+    return *slot != NULL;
+}
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (!intern(&s_distinct_id, "distinct_id") || !intern(&s_event_name, "event_name")
+        || !intern(&s_properties, "properties") || !intern(&s_idempotency_key, "idempotency_key")
+        || !intern(&s_tenant_id, "tenant_id") || !intern(&s_brand_id, "brand_id")
+        || !intern(&s_attachments, "_attachments") || !intern(&s_lock, "_lock") || !intern(&s_handle, "_handle")
+        || !intern(&s_inflight, "_inflight") || !intern(&s_closing, "_closing") || !intern(&s_cond, "_cond")
+        || !intern(&s_acquire, "acquire") || !intern(&s_release, "release") || !intern(&s_notify_all, "notify_all")
+        || !intern(&s_success, "success") || !intern(&s_status, "status") || !intern(&s_status_code, "status_code")
+        || !intern(&s_message, "message") || !intern(&s_raw_response, "raw_response")
+        || !intern(&v_success, "success") || !intern(&v_fail, ""))
+        return NULL;
+    return PyModule_Create(&module);
+}
