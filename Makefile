@@ -14,7 +14,7 @@ ROOT := $(abspath .)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 .PHONY: all lib install deps deps-build test test-core test-hub test-c test-python test-bench demo bench clean \
-	wheel test-wheel test-cpp test-cli test-install
+	wheel test-wheel test-cpp test-cli test-install python-ext
 
 all: lib
 
@@ -52,9 +52,17 @@ test-c: lib
 test-fault-matrix: lib
 	tests/c/fault-matrix.sh
 
-test-python: lib
+# The binding's optional C accelerator (bindings/python/ext/_speedups.c), built into the package
+# directory for the running $(PYTHON) (gitignored).
+python-ext:
+	PYTHON=$(PYTHON) bindings/python/build-ext.sh
+
+# The binding's suite twice: with the accelerator (which must load) and on the pure-Python path.
+test-python: lib python-ext
 	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \
-		$(PYTHON) -m pytest -q bindings/python/tests
+		SUPRSEND_NATIVE_EXPECT_SPEEDUPS=1 $(PYTHON) -m pytest -q bindings/python/tests
+	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \
+		SUPRSEND_NATIVE_PURE=1 $(PYTHON) -m pytest -q bindings/python/tests
 
 # The C++ header (include/suprsend.hpp) built with g++ and clang++, -Wall -Wextra -Werror.
 test-cpp: lib
@@ -69,20 +77,20 @@ test-cli: lib
 test-install: deps
 	tests/install/run.sh
 
-wheel: lib
+wheel: lib python-ext
 	bindings/python/build-wheel.sh "$(ROOT)/dist/wheels"
 
 # The wheel installed into a fresh virtualenv, the binding's tests against the bundled library.
 test-wheel: wheel
 	bindings/python/test-wheel.sh "$(ROOT)/dist/wheels"
 
-test-bench: lib
+test-bench: lib python-ext
 	$(PYTHON) bench/run.py --smoke
 
 demo: deps-build lib
 	examples/run-demo.sh
 
-bench: deps lib
+bench: deps lib python-ext
 	$(PYTHON) bench/run.py
 
 # Fuzzing and sanitizers (README, "Fuzzing and sanitizers"): instrumented builds in .build-fuzz,

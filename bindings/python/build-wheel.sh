@@ -14,8 +14,13 @@
 # standard library is used, so the build works offline. Entries are sorted and stamped with one
 # fixed date (SOURCE_DATE_EPOCH when set), so the same inputs give the same bytes (sha256 printed).
 #
-# The tag is py3-none-linux_<arch> (the binding is pure ctypes, any Python 3; the library is for
-# this machine's architecture), not manylinux: manylinux promises that the wheel needs only a small
+#   suprsend_native/_speedups.abi3.so  the optional C accelerator, when it was built (make python-ext,
+#                                      which `make wheel` runs first): built against CPython's stable
+#                                      ABI for 3.8+, so the tag is then cp38-abi3-linux_<arch> (one wheel
+#                                      for every CPython from 3.8). Without it the binding is pure
+#                                      ctypes and the tag py3-none-linux_<arch> (any Python 3).
+#
+# The platform part is linux_<arch> (the library is for this machine's architecture), not manylinux: manylinux promises that the wheel needs only a small
 # allowlist of system libraries (glibc, libstdc++, ...), while libsuprsend links the system's
 # libcurl, OpenSSL and SQLite (so that they get the distribution's security updates). Such a wheel
 # runs on machines with those packages (Debian 12: libcurl4, libssl3, libsqlite3-0); PyPI does not
@@ -105,7 +110,8 @@ if reported != header_version:
 platform_tag = re.sub(r"[^A-Za-z0-9_]", "_", sysconfig.get_platform())
 if not platform_tag.startswith("linux_"):
     fail(f"unexpected platform {sysconfig.get_platform()!r}")
-tag = f"py3-none-{platform_tag}"
+accelerator = os.path.join(binding_dir, "src", PACKAGE, "_speedups.abi3.so")
+tag = f"cp38-abi3-{platform_tag}" if os.path.isfile(accelerator) else f"py3-none-{platform_tag}"
 dist_name = re.sub(r"[-_.]+", "_", project["name"]).lower()
 wheel_name = f"{dist_name}-{version}-{tag}.whl"
 dist_info = f"{dist_name}-{version}.dist-info"
@@ -118,8 +124,11 @@ for dirpath, dirnames, filenames in os.walk(package_src):
     # _lib in the source tree would be a stray local copy; the wheel's comes from dist/lib.
     dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not (rel_dir == "." and d == "_lib"))
     for name in sorted(filenames):
-        if name.endswith((".pyc", ".pyo")) or name.startswith("."):
+        if name.endswith((".pyc", ".pyo")) or name.startswith(".") or ".part." in name:
             continue
+        if name.endswith(".so") and not (rel_dir == "." and name == "_speedups.abi3.so"):
+            fail(f"{os.path.join(dirpath, name)}: an unexpected compiled module (only _speedups.abi3.so, "
+                 "built for the stable ABI, may go into the wheel)")
         path = os.path.join(dirpath, name)
         if os.path.islink(path):
             fail(f"{path} is a symlink; wheels cannot hold symlinks")
@@ -179,8 +188,8 @@ entries.append((f"{dist_info}/RECORD", record.encode(), False))
 epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 315532800)  # default: 1980-01-01, zip's earliest
 stamp = time.gmtime(max(epoch, 315532800))[:6]
 
-for old in os.listdir(outdir):  # one wheel of this package per platform in OUTDIR
-    if old.startswith(f"{dist_name}-") and old.endswith(f"-{tag}.whl"):
+for old in os.listdir(outdir):  # one wheel of this package per platform in OUTDIR (with or without C)
+    if old.startswith(f"{dist_name}-") and old.endswith(f"-{platform_tag}.whl"):
         os.remove(os.path.join(outdir, old))
 target = os.path.join(outdir, wheel_name)
 partial = target + ".part"

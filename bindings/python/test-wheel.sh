@@ -4,6 +4,7 @@
 # SUPRSEND_LIBRARY, PYTHONPATH and LD_LIBRARY_PATH unset and no Swift toolchain on PATH.
 #
 #   0. the wheel: RECORD's sha256 and size for every entry, no symlinks, the library inside
+#      (and, in a cp38-abi3 wheel, the C accelerator, which must then load in 1. and in the tests)
 #   1. `import suprsend_native` loads the package and the libsuprsend from the venv's site-packages
 #      (read from /proc/self/maps, and from the binding's library_path when it has one)
 #   2. ldd of the bundled library: nothing "not found", no Swift runtime library
@@ -30,13 +31,16 @@ base_python="$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')"
 platform_tag="$("$base_python" -c 'import re, sysconfig; print(re.sub(r"[^A-Za-z0-9_]", "_", sysconfig.get_platform()))')"
 
 shopt -s nullglob
-wheels=("$wheeldir"/suprsend_native-*-py3-none-"$platform_tag".whl)
+wheels=("$wheeldir"/suprsend_native-*-py3-none-"$platform_tag".whl "$wheeldir"/suprsend_native-*-cp38-abi3-"$platform_tag".whl)
 shopt -u nullglob
 if [[ ${#wheels[@]} -ne 1 ]]; then
-    echo "test-wheel: expected one suprsend_native-*-py3-none-$platform_tag.whl in $wheeldir, found ${#wheels[@]}" >&2
+    echo "test-wheel: expected one suprsend_native-*-{py3-none,cp38-abi3}-$platform_tag.whl in $wheeldir, found ${#wheels[@]}" >&2
     exit 1
 fi
 wheel="${wheels[0]}"
+# A cp38-abi3 wheel carries the C accelerator (suprsend_native/_speedups.abi3.so): it must load.
+accelerated=0
+[[ "$wheel" == *-cp38-abi3-* ]] && accelerated=1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-wheel.XXXXXX")"
 hub_pid=""
@@ -63,9 +67,10 @@ cd "$work/run"
 echo "test-wheel: $wheel ($(stat -c %s "$wheel") bytes)"
 
 # --- 0. the wheel itself ---------------------------------------------------------------------
-"$base_python" - "$wheel" <<'PY' || fail "the wheel's contents"
+"$base_python" - "$wheel" "$accelerated" <<'PY' || fail "the wheel's contents"
 import base64, hashlib, stat, sys, zipfile
 zf = zipfile.ZipFile(sys.argv[1])
+accelerated = sys.argv[2] == "1"
 names = zf.namelist()
 record_name = next(n for n in names if n.endswith(".dist-info/RECORD"))
 rows = [line.split(",") for line in zf.read(record_name).decode().splitlines() if line]
@@ -81,7 +86,14 @@ for name in names:
     assert recorded[name] == (expected, str(len(data))), f"{name}: RECORD says {recorded[name]}"
 libs = [n for n in names if n.startswith("suprsend_native/_lib/libsuprsend.so")]
 assert len(libs) == 1, f"expected one bundled library, found {libs}"
-print(f"test-wheel: 0. {len(names)} entries match RECORD, no symlinks, bundled {libs[0]}")
+compiled = [n for n in names if n.endswith(".so") or ".so." in n]
+assert sorted(compiled) == sorted(libs + (["suprsend_native/_speedups.abi3.so"] if accelerated else [])), \
+    f"compiled files {compiled} do not fit the tag"
+tag = next(l for l in zf.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode().splitlines()
+           if l.startswith("Tag: "))
+assert tag.startswith("Tag: cp38-abi3-" if accelerated else "Tag: py3-none-"), tag
+print(f"test-wheel: 0. {len(names)} entries match RECORD, no symlinks, bundled {libs[0]}"
+      + (", with the C accelerator" if accelerated else ""))
 PY
 
 # --- a fresh venv ----------------------------------------------------------------------------
@@ -97,7 +109,7 @@ fi
 site_packages="$("$venv_python" -c 'import os, sysconfig; print(os.path.realpath(sysconfig.get_paths()["platlib"]))')"
 
 # --- 1. package and library come from the venv -----------------------------------------------
-bundled="$("$venv_python" - "$site_packages" <<'PY'
+bundled="$("$venv_python" - "$site_packages" "$accelerated" <<'PY'
 import os, sys
 site = sys.argv[1]
 lib_dir = os.path.join(site, "suprsend_native", "_lib")
@@ -120,10 +132,15 @@ clib = getattr(suprsend_native, "_clib", None)
 for named in (getattr(clib, "library_path", None), getattr(suprsend_native, "library_path", None)):
     if named is not None:
         assert inside(named, lib_dir), f"the binding says it loaded {named}"
+if sys.argv[2] == "1":
+    import suprsend_native.client
+    speedups = suprsend_native.client._speedups
+    assert speedups is not None, "the wheel's C accelerator did not load"
+    assert inside(speedups.__file__, site), f"the accelerator loaded from {speedups.__file__}"
 print(sorted(mapped)[0])
 PY
 )" || fail "the installed package or library is not the venv's"
-echo "test-wheel: 1. suprsend_native and $bundled are the venv's"
+echo "test-wheel: 1. suprsend_native and $bundled are the venv's$( ((accelerated)) && echo ", the C accelerator too")"
 
 # --- 2. the bundled library's dependencies ---------------------------------------------------
 ldd_out="$(ldd "$bundled")" || fail "ldd $bundled"
@@ -178,7 +195,7 @@ fi
 [[ -d "$work/tree/bindings/python/tests" ]] || fail "copying the tests"
 [[ ! -e "$work/tree/bindings/python/src" ]] || fail "the copy has bindings/python/src"
 
-"$venv_python" - "$work/tree/bindings/python/tests" "$site_packages" <<'PY' || fail "the binding's tests against the installed wheel"
+"$venv_python" - "$work/tree/bindings/python/tests" "$site_packages" "$accelerated" <<'PY' || fail "the binding's tests against the installed wheel"
 import os, sys
 import pytest
 
@@ -207,6 +224,8 @@ class InstalledPackageOnly:
         self._check()
 
 
+if sys.argv[3] == "1":  # test_speedups fails if the accelerator does not load
+    os.environ["SUPRSEND_NATIVE_EXPECT_SPEEDUPS"] = "1"
 guard = InstalledPackageOnly()
 status = pytest.main(["-q", "-p", "no:cacheprovider", tests], plugins=[guard])
 if "suprsend_native" not in guard.seen:

@@ -213,6 +213,63 @@ static Enc put_sequence(Buf *b, PyObject *seq, int is_list, int depth) {
     return PUT_LIT(b, "]") ? ENC_OK : ENC_ERROR;
 }
 
+/* x in decimal, without snprintf's format parsing. */
+static int put_int(Buf *b, long long x) {
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0) *--p = '-';
+    return buf_put(b, p, (size_t)(end - p));
+}
+
+/* repr(x) for the floats most properties hold (a few decimals, 1e-4 <= |x| < 1e15), without
+ * the general shortest-repr algorithm; 0 when x is not such a float. The decimal m / 10^k with
+ * at most 15 significant digits that converts back to x is the only decimal of at most 15
+ * digits that does (DBL_DIG), hence the shortest, hence what repr() prints. */
+static int put_short_float(Buf *b, double x) {
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double ax = fabs(x);
+    if (x == 0) return (signbit(x) ? PUT_LIT(b, "-0.0") : PUT_LIT(b, "0.0")) ? 1 : -1;
+    if (!(ax >= 1e-4 && ax < 1e15)) return 0;
+    for (int k = 0; k <= 6; k++) {
+        double t = ax * pow10[k];
+        if (t >= 1e15) return 0;
+        double m = floor(t);
+        if (m != t || m / pow10[k] != ax) continue;
+        long long whole = (long long)m;
+        long long unit = (long long)pow10[k];
+        char tmp[48], *p = tmp;
+        if (x < 0) *p++ = '-';
+        long long ip = whole / unit, fp = whole % unit;
+        char digits[24];
+        int nd = 0;
+        do {
+            digits[nd++] = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip);
+        while (nd) *p++ = digits[--nd];
+        *p++ = '.';
+        if (k == 0) {
+            *p++ = '0';
+        } else {
+            char frac[8];
+            for (int i = k - 1; i >= 0; i--) {
+                frac[i] = (char)('0' + fp % 10);
+                fp /= 10;
+            }
+            int len = k;
+            while (len > 1 && frac[len - 1] == '0') len--; /* m / 10^k is in lowest terms here */
+            memcpy(p, frac, (size_t)len);
+            p += len;
+        }
+        return buf_put(b, tmp, (size_t)(p - tmp)) ? 1 : -1;
+    }
+    return 0;
+}
+
 static Enc put_value(Buf *b, PyObject *v, int depth) {
     PyTypeObject *t = Py_TYPE(v);
     if (t == &PyUnicode_Type) return put_string(b, v);
@@ -224,13 +281,13 @@ static Enc put_value(Buf *b, PyObject *v, int depth) {
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow) return ENC_FALLBACK;
         if (x == -1 && PyErr_Occurred()) return ENC_ERROR;
-        char tmp[32];
-        int n = snprintf(tmp, sizeof tmp, "%lld", x);
-        return n > 0 && buf_put(b, tmp, (size_t)n) ? ENC_OK : ENC_ERROR;
+        return put_int(b, x) ? ENC_OK : ENC_ERROR;
     }
     if (t == &PyFloat_Type) {
         double x = PyFloat_AsDouble(v);
         if (!isfinite(x)) return ENC_FALLBACK; /* allow_nan=False: Python raises its error */
+        int quick = put_short_float(b, x);
+        if (quick) return quick > 0 ? ENC_OK : ENC_ERROR;
         /* float.__repr__, as json writes a float. */
         char *s = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
         if (!s) return ENC_ERROR;
@@ -438,6 +495,97 @@ static int client_leave(PyObject *client, PyObject *lock) {
     return ok && released;
 }
 
+/* --- response bodies ---------------------------------------------------------------------- */
+/* A JSON string without escapes at *p (after its '"'), as str; *p moves past its closing '"'.
+ * NULL without an exception: not such a string (escapes, control characters, invalid UTF-8). */
+static PyObject *plain_string(const char **p) {
+    const char *start = *p, *q = start;
+    while (*q != '"') {
+        if ((unsigned char)*q < 0x20 || *q == '\\') return NULL; /* the end, a control char, an escape */
+        q++;
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(start, q - start, NULL);
+    if (!s) {
+        PyErr_Clear();
+        return NULL;
+    }
+    *p = q + 1;
+    return s;
+}
+
+/* json.loads(body) for the bodies the hub sends for one event: one flat object of strings
+ * without escapes, small integers, true, false and null, without whitespace. NULL without an
+ * exception for anything else (parse_body, the Python path, reads it); NULL with one set on
+ * failure. */
+static PyObject *parse_flat_object(const char *p) {
+    if (*p++ != '{') return NULL;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    if (*p == '}') goto end;
+    for (;;) {
+        if (*p++ != '"') goto fallback;
+        PyObject *key = plain_string(&p);
+        if (!key) goto fallback;
+        if (*p++ != ':') {
+            Py_DECREF(key);
+            goto fallback;
+        }
+        PyObject *value = NULL;
+        if (*p == '"') {
+            p++;
+            value = plain_string(&p);
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            /* An integer of at most 18 digits; a fraction, an exponent or a leading zero: fallback. */
+            const char *q = p + (*p == '-');
+            long long n = 0;
+            int digits = 0;
+            while (*q >= '0' && *q <= '9' && digits < 19) n = n * 10 + (*q++ - '0'), digits++;
+            int leading_zero = digits > 1 && p[*p == '-'] == '0';
+            if (digits > 0 && digits <= 18 && !leading_zero && *q != '.' && *q != 'e' && *q != 'E'
+                && !(*q >= '0' && *q <= '9')) {
+                value = PyLong_FromLongLong(*p == '-' ? -n : n);
+                if (!value) {
+                    Py_DECREF(key);
+                    Py_DECREF(d);
+                    return NULL;
+                }
+                p = q;
+            }
+        } else if (!strncmp(p, "true", 4)) {
+            value = new_ref(Py_True);
+            p += 4;
+        } else if (!strncmp(p, "false", 5)) {
+            value = new_ref(Py_False);
+            p += 5;
+        } else if (!strncmp(p, "null", 4)) {
+            value = new_ref(Py_None);
+            p += 4;
+        }
+        if (!value) {
+            Py_DECREF(key);
+            goto fallback;
+        }
+        int rc = PyDict_SetItem(d, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p == '}') break;
+        goto fallback;
+    }
+end:
+    if (p[1] == '\0') return d;
+fallback:
+    Py_DECREF(d);
+    return NULL;
+}
+
 /* The official SDK's result dict for an accepted event (Python's _result, success branch). */
 static PyObject *success_result(const void *response) {
     int status_code = lib.response_status_code(response);
@@ -449,9 +597,12 @@ static PyObject *success_result(const void *response) {
         raw = new_ref(Py_None);
         status_code = 500; /* NO_ANSWER_STATUS_CODE */
     } else {
-        PyObject *body = decode(body_c);
-        raw = body ? PyObject_CallFunctionObjArgs(parse_body, body, NULL) : NULL;
-        Py_XDECREF(body);
+        raw = parse_flat_object(body_c ? body_c : "");
+        if (!raw && !PyErr_Occurred()) {
+            PyObject *body = decode(body_c);
+            raw = body ? PyObject_CallFunctionObjArgs(parse_body, body, NULL) : NULL;
+            Py_XDECREF(body);
+        }
     }
     PyObject *code = raw ? PyLong_FromLong(status_code) : NULL;
     PyObject *d = code ? PyDict_New() : NULL;
@@ -604,6 +755,23 @@ error:
     return NULL;
 }
 
+/* --- for the tests ---------------------------------------------------------------------------- */
+/* The C reading of a response body: what track_event puts in raw_response, or NotImplemented
+ * when it leaves the body to parse_body. */
+static PyObject *sp_parse_flat_body(PyObject *self, PyObject *body) {
+    (void)self;
+    char *data;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(body, &data, &n) < 0) return NULL;
+    if ((size_t)n != strlen(data)) {
+        PyErr_SetString(PyExc_ValueError, "parse_flat_body(): the library's bodies hold no NUL");
+        return NULL;
+    }
+    PyObject *r = parse_flat_object(data);
+    if (!r && !PyErr_Occurred()) r = new_ref(Py_NotImplemented);
+    return r;
+}
+
 /* --- setup ---------------------------------------------------------------------------------- */
 static int take_address(PyObject *addresses, const char *name, void **slot) {
     PyObject *v = PyDict_GetItemString(addresses, name); /* borrowed */
@@ -661,6 +829,8 @@ static PyMethodDef methods[] = {
     {"event_json", sp_event_json, METH_O, "event_json(event) -> bytes, or NotImplemented."},
     {"track_event", sp_track_event, METH_VARARGS, "track_event(client, event) -> dict, or NotImplemented."},
     {"bulk_append", sp_bulk_append, METH_VARARGS, "bulk_append(bulk, events) -> how many were appended."},
+    {"parse_flat_body", sp_parse_flat_body, METH_O,
+     "parse_flat_body(bytes) -> the body as track_event reads it, or NotImplemented (for the tests)."},
     {NULL, NULL, 0, NULL},
 };
 

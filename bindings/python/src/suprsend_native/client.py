@@ -672,7 +672,7 @@ class Suprsend:
         """
         if not isinstance(event, Event):
             raise SuprsendTypeError(f"track_event() takes a suprsend_native.Event, not {type(event).__name__}")
-        if _speedups is not None:
+        if _speedups is not None and _clib.HAS_EVENT_JSON:
             # The whole call in C for the usual event; NotImplemented (nothing sent) for the rest.
             result = _speedups.track_event(self, event)
             if result is not NotImplemented:
@@ -750,7 +750,7 @@ class BulkEvents:
 
     def append(self, *events: Event) -> None:
         """Adds events to the bulk (copied; validated; invalid ones become failed records)."""
-        if _speedups is not None:
+        if _speedups is not None and _clib.HAS_EVENT_JSON:
             # C appends the usual events, from the first; the rest (if any) take the path below.
             done = _speedups.bulk_append(self, events)
             if done == len(events):
