@@ -618,10 +618,7 @@ static PyObject *success_result(const void *response) {
 }
 
 /* --- track_event --------------------------------------------------------------------------- */
-static PyObject *sp_track_event(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *client, *event;
-    if (!PyArg_ParseTuple(args, "OO:track_event", &client, &event)) return NULL;
+static PyObject *track(PyObject *client, PyObject *event) {
     if (!require_setup()) return NULL;
     if (!is_event(event)) Py_RETURN_NOTIMPLEMENTED;
 
@@ -693,6 +690,180 @@ static PyObject *sp_track_event(PyObject *self, PyObject *args) {
     }
     Py_XDECREF(text);
     if (response) lib.response_free(response);
+    return result;
+}
+
+static PyObject *sp_track_event(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *client, *event;
+    if (!PyArg_ParseTuple(args, "OO:track_event", &client, &event)) return NULL;
+    return track(client, event);
+}
+
+/* --- Event.__init__ and Suprsend.track_event as C methods ---------------------------------- */
+/* The pure-Python functions they stand for (called for everything C does not handle), and the
+ * binding's _clib module (its HAS_EVENT_JSON, which tests switch off). */
+static PyObject *pure_init, *pure_track, *clib_module;
+static PyObject *s_has_event_json, *s_check_types, *s_check_names, *s_doc;
+
+/* func(self, *args, **kwargs) */
+static PyObject *call_with_self(PyObject *func, PyObject *self, PyObject *args, PyObject *kwargs) {
+    Py_ssize_t n = args ? PyTuple_Size(args) : 0;
+    if (n < 0) return NULL;
+    PyObject *all = PyTuple_New(n + 1);
+    if (!all) return NULL;
+    PyTuple_SetItem(all, 0, new_ref(self)); /* steals the new reference */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GetItem(args, i);
+        if (!item || PyTuple_SetItem(all, i + 1, new_ref(item)) < 0) {
+            Py_DECREF(all);
+            return NULL;
+        }
+    }
+    PyObject *r = PyObject_Call(func, all, kwargs);
+    Py_DECREF(all);
+    return r;
+}
+
+/* A character that str.strip() keeps, '$' and letters included: printable ASCII. */
+static int printable_ascii(Py_UCS4 c) {
+    return c > 0x20 && c < 0x7f;
+}
+
+/* What Event.__init__'s inline checks accept: distinct_id not blank, the event name not blank
+ * and not reserved ('$' or 'ss_' in any case), decided here only for ASCII starts. */
+static int plain_names(PyObject *distinct_id, PyObject *name) {
+    if (PyUnicode_GetLength(distinct_id) < 1 || !printable_ascii(PyUnicode_ReadChar(distinct_id, 0))) return 0;
+    Py_ssize_t n = PyUnicode_GetLength(name);
+    if (n < 1) return 0;
+    Py_UCS4 c[3] = {PyUnicode_ReadChar(name, 0), n > 1 ? PyUnicode_ReadChar(name, 1) : ' ',
+                    n > 2 ? PyUnicode_ReadChar(name, 2) : ' '};
+    if (!printable_ascii(c[0]) || c[0] == '$') return 0;
+    if (n < 3) return 1;
+    if (c[1] >= 0x80 || c[2] >= 0x80) return 0;
+    return !((c[0] == 's' || c[0] == 'S') && (c[1] == 's' || c[1] == 'S') && c[2] == '_');
+}
+
+static int str_or_none(PyObject *o) {
+    return o == Py_None || Py_TYPE(o) == &PyUnicode_Type;
+}
+
+static char *init_kwlist[] = {"distinct_id", "event_name", "properties", "idempotency_key", "tenant_id", "brand_id", NULL};
+
+/* Event.__init__: the attributes set in the Python method's order, its inline checks, and its
+ * _check_types / _check_names for anything else (their exact errors). */
+static PyObject *event_init(PyObject *self, PyObject *args, PyObject *kwargs) {
+    PyObject *v[6] = {NULL, NULL, Py_None, Py_None, Py_None, Py_None};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOO:__init__", init_kwlist, &v[0], &v[1], &v[2], &v[3],
+                                     &v[4], &v[5])) {
+        PyErr_Clear(); /* Python's own TypeError for the call, from the Python method */
+        return call_with_self(pure_init, self, args, kwargs);
+    }
+    PyObject *properties = v[2] == Py_None ? PyDict_New() : new_ref(v[2]);
+    PyObject *attachments = properties ? PyList_New(0) : NULL;
+    PyObject *names[7] = {s_distinct_id, s_event_name, s_properties, s_idempotency_key, s_tenant_id, s_brand_id,
+                          s_attachments};
+    PyObject *values[7] = {v[0], v[1], properties, v[3], v[4], v[5], attachments};
+    int ok = attachments != NULL;
+    for (int i = 0; ok && i < 7; i++) ok = PyObject_SetAttr(self, names[i], values[i]) == 0;
+    Py_XDECREF(properties);
+    Py_XDECREF(attachments);
+    if (!ok) return NULL;
+    if (Py_TYPE(v[0]) == &PyUnicode_Type && Py_TYPE(v[1]) == &PyUnicode_Type && Py_TYPE(properties) == &PyDict_Type
+        && str_or_none(v[3]) && str_or_none(v[4]) && str_or_none(v[5]) && plain_names(v[0], v[1]))
+        Py_RETURN_NONE;
+    if (!call_method0(self, s_check_types) || !call_method0(self, s_check_names)) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int has_event_json(void) {
+    PyObject *flag = PyObject_GetAttr(clib_module, s_has_event_json);
+    int r = flag ? PyObject_IsTrue(flag) : -1;
+    Py_XDECREF(flag);
+    return r;
+}
+
+/* Suprsend.track_event: C for the usual event, the Python method for anything else. */
+static PyObject *client_track(PyObject *self, PyObject *args, PyObject *kwargs) {
+    PyObject *event;
+    if (!kwargs && PyTuple_Size(args) == 1 && (event = PyTuple_GetItem(args, 0)) && is_event(event)) {
+        int json = has_event_json();
+        if (json < 0) return NULL;
+        if (json) {
+            PyObject *r = track(self, event);
+            if (r != Py_NotImplemented) return r;
+            Py_DECREF(r);
+        }
+    }
+    return call_with_self(pure_track, self, args, kwargs);
+}
+
+static PyMethodDef init_def = {"__init__", (PyCFunction)(void (*)(void))event_init, METH_VARARGS | METH_KEYWORDS, NULL};
+static PyMethodDef track_def = {"track_event", (PyCFunction)(void (*)(void))client_track, METH_VARARGS | METH_KEYWORDS,
+                                NULL};
+
+/* ml_doc: the text signature (for inspect.signature and help) and the Python method's docstring. */
+static int set_doc(PyMethodDef *def, const char *signature, PyObject *func) {
+    if (def->ml_doc) return 1; /* made once; the descriptors made from it live as long as the process */
+    PyObject *doc = PyObject_GetAttr(func, s_doc);
+    if (!doc) return 0;
+    const char *text = "";
+    Py_ssize_t n = 0;
+    if (doc != Py_None && (text = PyUnicode_AsUTF8AndSize(doc, &n)) == NULL) {
+        Py_DECREF(doc);
+        return 0;
+    }
+    size_t len = strlen(signature) + (size_t)n + 1;
+    char *buf = PyMem_Malloc(len);
+    if (!buf) {
+        Py_DECREF(doc);
+        PyErr_NoMemory();
+        return 0;
+    }
+    memcpy(buf, signature, strlen(signature));
+    memcpy(buf + strlen(signature), text, (size_t)n);
+    buf[len - 1] = '\0';
+    Py_DECREF(doc);
+    def->ml_doc = buf;
+    return 1;
+}
+
+/* methods(Event, Suprsend, _clib) -> (Event.__init__, Suprsend.track_event) in C, each falling
+ * back to the Python method it replaces (read from the class now). */
+static PyObject *sp_methods(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *event_cls, *client_cls, *clib;
+    if (!PyArg_ParseTuple(args, "O!O!O:methods", &PyType_Type, &event_cls, &PyType_Type, &client_cls, &clib))
+        return NULL;
+    PyObject *init = PyObject_GetAttrString(event_cls, "__init__");
+    PyObject *trk = init ? PyObject_GetAttrString(client_cls, "track_event") : NULL;
+    if (!trk) {
+        Py_XDECREF(init);
+        return NULL;
+    }
+    if (!PyCallable_Check(init) || !PyCallable_Check(trk)) {
+        PyErr_SetString(PyExc_TypeError, "methods(): Event.__init__ and Suprsend.track_event must be callable");
+        Py_DECREF(init);
+        Py_DECREF(trk);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (set_doc(&init_def, "__init__($self, /, distinct_id, event_name, properties=None, idempotency_key=None, "
+                           "tenant_id=None, brand_id=None)\n--\n\n", init)
+        && set_doc(&track_def, "track_event($self, /, event)\n--\n\n", trk)) {
+        PyObject *a = PyDescr_NewMethod((PyTypeObject *)event_cls, &init_def);
+        PyObject *b = a ? PyDescr_NewMethod((PyTypeObject *)client_cls, &track_def) : NULL;
+        if (b) {
+            replace_ref(&pure_init, init);
+            replace_ref(&pure_track, trk);
+            replace_ref(&clib_module, clib);
+            result = PyTuple_Pack(2, a, b);
+        }
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+    }
+    Py_DECREF(init);
+    Py_DECREF(trk);
     return result;
 }
 
@@ -829,6 +1000,8 @@ static PyMethodDef methods[] = {
     {"event_json", sp_event_json, METH_O, "event_json(event) -> bytes, or NotImplemented."},
     {"track_event", sp_track_event, METH_VARARGS, "track_event(client, event) -> dict, or NotImplemented."},
     {"bulk_append", sp_bulk_append, METH_VARARGS, "bulk_append(bulk, events) -> how many were appended."},
+    {"methods", sp_methods, METH_VARARGS,
+     "methods(Event, Suprsend, _clib) -> (Event.__init__, Suprsend.track_event) in C."},
     {"parse_flat_body", sp_parse_flat_body, METH_O,
      "parse_flat_body(bytes) -> the body as track_event reads it, or NotImplemented (for the tests)."},
     {NULL, NULL, 0, NULL},
@@ -853,7 +1026,9 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         || !intern(&s_acquire, "acquire") || !intern(&s_release, "release") || !intern(&s_notify_all, "notify_all")
         || !intern(&s_success, "success") || !intern(&s_status, "status") || !intern(&s_status_code, "status_code")
         || !intern(&s_message, "message") || !intern(&s_raw_response, "raw_response")
-        || !intern(&v_success, "success") || !intern(&v_fail, ""))
+        || !intern(&v_success, "success") || !intern(&v_fail, "") || !intern(&s_has_event_json, "HAS_EVENT_JSON")
+        || !intern(&s_check_types, "_check_types") || !intern(&s_check_names, "_check_names")
+        || !intern(&s_doc, "__doc__"))
         return NULL;
     return PyModule_Create(&module);
 }

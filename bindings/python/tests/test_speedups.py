@@ -59,12 +59,11 @@ class _Pure:
     """Within the block, the binding runs its pure-Python path."""
 
     def __enter__(self) -> None:
-        self.saved = (client_module._speedups, event_module._speedups)
-        client_module._speedups = None
-        event_module._speedups = None
+        self.saved = client_module._speedups
+        client_module._use_speedups(None)
 
     def __exit__(self, *exc: Any) -> None:
-        client_module._speedups, event_module._speedups = self.saved
+        client_module._use_speedups(self.saved)
 
 
 def pure_json(ev: Event) -> Any:
@@ -488,3 +487,78 @@ def test_setup_refuses_what_it_cannot_use():
         speedups.setup({}, Event, None, None, None)
     with pytest.raises(TypeError):
         speedups.setup("not a dict", Event, len, len, len)
+
+
+# --- Event() and the track_event call itself ------------------------------------------------------
+def _construct(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    def make() -> Any:
+        ev = Event(*args, **kwargs)
+        return {k: (v if k != "_attachments" else list(v)) for k, v in vars(ev).items()}
+    return outcome(make)
+
+
+NAMES = ["product_purchased", "", " ", "  x", "x", "ab", "$identify", "$x", "$", "ss_", "SS_x", "sS_y", "s_s", "ss",
+         "\u017fs_x", "\u1e9es_", "ss\u00e9", "\u00e9vent", "\u3000name", "name\u3000", "\t$identify ", "\x1cname",
+         "\x00", "e\x00", " ss_x", "Ss_"]
+
+
+@needs_speedups
+def test_event_constructor_is_the_python_one():
+    cases: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    for name in NAMES:
+        for did in ("user_1", "", " ", "\u2003u", "\u00fcser", "\x1f"):
+            cases.append(((did, name), {}))
+    props = {"a": 1}
+    cases += [
+        (("u1", "ev1"), {"properties": props, "idempotency_key": "k", "tenant_id": "t", "brand_id": "b"}),
+        (("u1", "ev1", props, "k", "t", "b"), {}), ((), {"distinct_id": "u1", "event_name": "ev1"}),
+        (("u1",), {}), ((), {}), (("u1", "ev1", None, None, None, None, "extra"), {}),
+        (("u1", "ev1"), {"unknown": 1}), (("u1", "ev1"), {"distinct_id": "twice"}),
+        ((1, "ev1"), {}), (("u1", 2), {}), ((None, "ev1"), {}), (("u1", "ev1", []), {}),
+        (("u1", "ev1", OrderedDict()), {}), (("u1", "ev1", None, 5), {}), (("u1", "ev1", None, None, b"t"), {}),
+        (("u1", "ev1"), {"brand_id": 1.5}), ((Text("u1"), "ev1"), {}), (("u1", Text("ev1")), {}),
+        (("u1", "ev1"), {"properties": None}), (("u1", "ev1", {"x": object()}), {}),
+    ]
+    for args, kwargs in cases:
+        fast = _construct(args, kwargs)
+        with _Pure():
+            slow = _construct(args, kwargs)
+        assert fast == slow, (args, kwargs)
+
+
+@needs_speedups
+def test_event_subclass_and_super_init():
+    class MyEvent(Event):
+        def __init__(self, who: str) -> None:
+            super().__init__(who, "my_event", {"k": 1})
+            self.extra = True
+
+    ev = MyEvent("user_9")
+    assert (ev.distinct_id, ev.event_name, ev.properties, ev.extra) == ("user_9", "my_event", {"k": 1}, True)
+    assert fast_json(ev) == pure_json(ev)
+    with pytest.raises(TypeError):
+        Event.__init__(object(), "u", "e")  # the C method checks its self as Python would not; still a TypeError
+
+
+@needs_speedups
+def test_track_event_call_forms_are_the_python_ones(client, hub):
+    ev = Event("user_1", "order_placed")
+    for call in (lambda: client.track_event(event=ev)["success"], lambda: client.track_event(),
+                 lambda: client.track_event(ev, ev), lambda: client.track_event("not an event"),
+                 lambda: client.track_event(event="x"), lambda: client.track_event(ev, nope=1),
+                 lambda: Suprsend.track_event(client, ev)["success"]):
+        fast, slow = both(call)
+        assert fast == slow
+
+
+@needs_speedups
+def test_signatures_and_docs_are_kept():
+    import inspect
+
+    with _Pure():
+        pure_init = inspect.signature(Event)
+        pure_track = inspect.signature(Suprsend.track_event)
+        doc = Suprsend.track_event.__doc__
+    assert [p.name for p in inspect.signature(Event).parameters.values()] == list(pure_init.parameters)
+    assert [p.name for p in inspect.signature(Suprsend.track_event).parameters.values()] == list(pure_track.parameters)
+    assert doc and doc in Suprsend.track_event.__doc__

@@ -926,6 +926,11 @@ _SPEEDUPS_FUNCTIONS = (
 )
 
 
+# The Python methods the accelerator's C methods stand for (and fall back to).
+_PURE_EVENT_INIT = Event.__init__
+_PURE_TRACK_EVENT = Suprsend.track_event
+
+
 def _load_speedups() -> Any:
     """suprsend_native._speedups, set up with this library and these helpers; None when
     SUPRSEND_NATIVE_PURE is set (to anything but "0"), the library lacks the JSON entry points,
@@ -937,11 +942,24 @@ def _load_speedups() -> Any:
         addresses = {name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                      for name in _SPEEDUPS_FUNCTIONS}
         module.setup(addresses, Event, error_for, _parse_body, _result)
+        methods = module.methods(Event, Suprsend, _clib)
     except Exception as e:  # ImportError, or a build that does not fit: the pure path runs
         logger.debug("suprsend_native: the C accelerator is not used: %s", e)
         return None
+    module.c_methods = methods
     return module
 
 
-_speedups = _load_speedups()
-_event_module._speedups = _speedups
+def _use_speedups(module: Any) -> None:
+    """Switches the binding to the accelerator ``module`` (as loaded by _load_speedups), or back
+    to the pure-Python path with None (the tests compare the two)."""
+    global _speedups
+    _speedups = module
+    _event_module._speedups = module
+    init, track = module.c_methods if module is not None else (_PURE_EVENT_INIT, _PURE_TRACK_EVENT)
+    Event.__init__ = init  # type: ignore[method-assign]
+    Suprsend.track_event = track  # type: ignore[method-assign]
+
+
+_speedups: Any = None
+_use_speedups(_load_speedups())
