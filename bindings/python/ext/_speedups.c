@@ -51,6 +51,12 @@ static void replace_ref(PyObject **slot, PyObject *o) {
     Py_XDECREF(old);
 }
 
+#ifndef METH_FASTCALL
+/* Part of the stable ABI since 3.10; the same flag and calling convention (arguments in an
+ * array, keyword names in a tuple) in every CPython since 3.7. */
+#define METH_FASTCALL 0x0080
+#endif
+
 /* suprsend.h status codes used here (append-only in the library). */
 enum { S_OK = 0, S_ARGUMENT = 1, S_VALIDATION = 2, S_TOO_LARGE = 3, S_ATTACHMENT = 4, S_NETWORK = 5, S_HTTP = 6 };
 
@@ -706,25 +712,6 @@ static PyObject *sp_track_event(PyObject *self, PyObject *args) {
 static PyObject *pure_init, *pure_track, *clib_module;
 static PyObject *s_has_event_json, *s_check_types, *s_check_names, *s_doc;
 
-/* func(self, *args, **kwargs) */
-static PyObject *call_with_self(PyObject *func, PyObject *self, PyObject *args, PyObject *kwargs) {
-    Py_ssize_t n = args ? PyTuple_Size(args) : 0;
-    if (n < 0) return NULL;
-    PyObject *all = PyTuple_New(n + 1);
-    if (!all) return NULL;
-    PyTuple_SetItem(all, 0, new_ref(self)); /* steals the new reference */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyTuple_GetItem(args, i);
-        if (!item || PyTuple_SetItem(all, i + 1, new_ref(item)) < 0) {
-            Py_DECREF(all);
-            return NULL;
-        }
-    }
-    PyObject *r = PyObject_Call(func, all, kwargs);
-    Py_DECREF(all);
-    return r;
-}
-
 /* A character that str.strip() keeps, '$' and letters included: printable ASCII. */
 static int printable_ascii(Py_UCS4 c) {
     return c > 0x20 && c < 0x7f;
@@ -748,24 +735,69 @@ static int str_or_none(PyObject *o) {
     return o == Py_None || Py_TYPE(o) == &PyUnicode_Type;
 }
 
-static char *init_kwlist[] = {"distinct_id", "event_name", "properties", "idempotency_key", "tenant_id", "brand_id", NULL};
+/* args[0..nargs) and the keyword values after them, as a tuple and a dict (for the Python method). */
+static PyObject *call_python(PyObject *func, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+    Py_ssize_t nk = kwnames ? PyTuple_Size(kwnames) : 0;
+    PyObject *tuple = PyTuple_New(nargs + 1), *kwargs = NULL, *r = NULL;
+    if (!tuple) return NULL;
+    PyTuple_SetItem(tuple, 0, new_ref(self));
+    for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SetItem(tuple, i + 1, new_ref(args[i]));
+    if (nk > 0) {
+        kwargs = PyDict_New();
+        if (!kwargs) goto done;
+        for (Py_ssize_t i = 0; i < nk; i++) {
+            PyObject *name = PyTuple_GetItem(kwnames, i);
+            if (!name || PyDict_SetItem(kwargs, name, args[nargs + i]) < 0) goto done;
+        }
+    }
+    r = PyObject_Call(func, tuple, kwargs);
+done:
+    Py_DECREF(tuple);
+    Py_XDECREF(kwargs);
+    return r;
+}
+
+/* The index of a keyword among names[0..n), or -1. Call sites pass interned names: compared by
+ * identity first. */
+static int keyword_index(PyObject *key, PyObject *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (key == names[i]) return i;
+    for (int i = 0; i < n; i++) {
+        int eq = PyUnicode_Compare(key, names[i]);
+        if (eq == 0) return i;
+        if (eq == -1 && PyErr_Occurred()) PyErr_Clear();
+    }
+    return -1;
+}
 
 /* Event.__init__: the attributes set in the Python method's order, its inline checks, and its
- * _check_types / _check_names for anything else (their exact errors). */
-static PyObject *event_init(PyObject *self, PyObject *args, PyObject *kwargs) {
-    PyObject *v[6] = {NULL, NULL, Py_None, Py_None, Py_None, Py_None};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOO:__init__", init_kwlist, &v[0], &v[1], &v[2], &v[3],
-                                     &v[4], &v[5])) {
-        PyErr_Clear(); /* Python's own TypeError for the call, from the Python method */
-        return call_with_self(pure_init, self, args, kwargs);
+ * _check_types / _check_names for anything else (their exact errors). A call that does not
+ * bind (a missing, unknown or repeated argument) goes to the Python method for its TypeError. */
+static PyObject *event_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *names[6] = {s_distinct_id, s_event_name, s_properties, s_idempotency_key, s_tenant_id, s_brand_id};
+    PyObject *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    Py_ssize_t nk = kwnames ? PyTuple_Size(kwnames) : 0;
+    int binds = nargs <= 6 && nk >= 0;
+    for (Py_ssize_t i = 0; binds && i < nargs; i++) v[i] = args[i];
+    for (Py_ssize_t i = 0; binds && i < nk; i++) {
+        PyObject *key = PyTuple_GetItem(kwnames, i);
+        int at = key ? keyword_index(key, names, 6) : -1;
+        if (at < 0 || v[at]) binds = 0;
+        else v[at] = args[nargs + i];
     }
+    if (!binds || !v[0] || !v[1]) {
+        PyErr_Clear();
+        return call_python(pure_init, self, args, nargs, kwnames);
+    }
+    for (int i = 2; i < 6; i++)
+        if (!v[i]) v[i] = Py_None;
     PyObject *properties = v[2] == Py_None ? PyDict_New() : new_ref(v[2]);
     PyObject *attachments = properties ? PyList_New(0) : NULL;
-    PyObject *names[7] = {s_distinct_id, s_event_name, s_properties, s_idempotency_key, s_tenant_id, s_brand_id,
-                          s_attachments};
     PyObject *values[7] = {v[0], v[1], properties, v[3], v[4], v[5], attachments};
     int ok = attachments != NULL;
-    for (int i = 0; ok && i < 7; i++) ok = PyObject_SetAttr(self, names[i], values[i]) == 0;
+    for (int i = 0; ok && i < 6; i++) ok = PyObject_SetAttr(self, names[i], values[i]) == 0;
+    if (ok) ok = PyObject_SetAttr(self, s_attachments, attachments) == 0;
     Py_XDECREF(properties);
     Py_XDECREF(attachments);
     if (!ok) return NULL;
@@ -784,22 +816,21 @@ static int has_event_json(void) {
 }
 
 /* Suprsend.track_event: C for the usual event, the Python method for anything else. */
-static PyObject *client_track(PyObject *self, PyObject *args, PyObject *kwargs) {
-    PyObject *event;
-    if (!kwargs && PyTuple_Size(args) == 1 && (event = PyTuple_GetItem(args, 0)) && is_event(event)) {
+static PyObject *client_track(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    if (nargs == 1 && !kwnames && is_event(args[0])) {
         int json = has_event_json();
         if (json < 0) return NULL;
         if (json) {
-            PyObject *r = track(self, event);
+            PyObject *r = track(self, args[0]);
             if (r != Py_NotImplemented) return r;
             Py_DECREF(r);
         }
     }
-    return call_with_self(pure_track, self, args, kwargs);
+    return call_python(pure_track, self, args, nargs, kwnames);
 }
 
-static PyMethodDef init_def = {"__init__", (PyCFunction)(void (*)(void))event_init, METH_VARARGS | METH_KEYWORDS, NULL};
-static PyMethodDef track_def = {"track_event", (PyCFunction)(void (*)(void))client_track, METH_VARARGS | METH_KEYWORDS,
+static PyMethodDef init_def = {"__init__", (PyCFunction)(void (*)(void))event_init, METH_FASTCALL | METH_KEYWORDS, NULL};
+static PyMethodDef track_def = {"track_event", (PyCFunction)(void (*)(void))client_track, METH_FASTCALL | METH_KEYWORDS,
                                 NULL};
 
 /* ml_doc: the text signature (for inspect.signature and help) and the Python method's docstring. */
