@@ -102,9 +102,8 @@ static void buf_free(Buf *b) {
     b->data = b->local;
 }
 
-/* Room for n more bytes (and a NUL); 0, with MemoryError set, when there is none. */
-static int buf_reserve(Buf *b, size_t n) {
-    if (n < b->cap - b->len) return 1;
+/* buf_reserve's slow path: a bigger block. */
+static int buf_grow(Buf *b, size_t n) {
     if (n > (SIZE_MAX / 2) - b->len - 1) {
         PyErr_NoMemory();
         return 0;
@@ -122,7 +121,12 @@ static int buf_reserve(Buf *b, size_t n) {
     return 1;
 }
 
-static int buf_put(Buf *b, const char *s, size_t n) {
+/* Room for n more bytes (and a NUL); 0, with MemoryError set, when there is none. */
+static inline int buf_reserve(Buf *b, size_t n) {
+    return n < b->cap - b->len ? 1 : buf_grow(b, n);
+}
+
+static inline int buf_put(Buf *b, const char *s, size_t n) {
     if (!buf_reserve(b, n)) return 0;
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -140,15 +144,20 @@ static const char HEX[] = "0123456789abcdef";
 /* s as a JSON string as json's encode_basestring (ensure_ascii=False) writes it: '"', '\\' and
  * the control characters escaped, the rest as is (UTF-8). */
 static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
+    if (n < 0 || (size_t)n > (SIZE_MAX - 2) / 6) return ENC_FALLBACK;
     if (!buf_reserve(b, (size_t)n * 6 + 2)) return ENC_ERROR;
     char *out = b->data + b->len;
     *out++ = '"';
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *out++ = (char)c;
-            continue;
+        Py_ssize_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
+        if (run > i) { /* plain bytes, copied as they are */
+            memcpy(out, s + i, (size_t)(run - i));
+            out += run - i;
+            i = run;
+            if (i == n) break;
         }
+        unsigned char c = (unsigned char)s[i];
         *out++ = '\\';
         switch (c) {
         case '"': *out++ = '"'; break;
@@ -404,6 +413,21 @@ static int call_method0(PyObject *obj, PyObject *name) {
     return 1;
 }
 
+/* _thread.lock and its acquire/release methods (unbound), from PyInit: for the binding's locks,
+ * a call without a bound method object made and looked up each time. */
+static PyObject *lock_type, *lock_acquire, *lock_release;
+
+static int lock_call(PyObject *lock, PyObject *unbound, PyObject *name) {
+    if ((PyObject *)Py_TYPE(lock) != lock_type) return call_method0(lock, name);
+    PyObject *r = PyObject_CallFunctionObjArgs(unbound, lock, NULL);
+    if (!r) return 0;
+    Py_DECREF(r);
+    return 1;
+}
+
+#define LOCK_ACQUIRE(lock) lock_call((lock), lock_acquire, s_acquire)
+#define LOCK_RELEASE(lock) lock_call((lock), lock_release, s_release)
+
 /* Raises error_for(rc[, message]) (message NULL: error_for reads the library's last error). */
 static void raise_for(int rc, PyObject *message) {
     PyObject *code = PyLong_FromLong(rc);
@@ -440,7 +464,7 @@ static int add_inflight(PyObject *client, long delta, long *now) {
 /* Suprsend._enter: the C client, counted as in use; NULL with no exception when it is closed. */
 static void *client_enter(PyObject *client, PyObject *lock, int *failed) {
     *failed = 0;
-    if (!call_method0(lock, s_acquire)) {
+    if (!LOCK_ACQUIRE(lock)) {
         *failed = 1;
         return NULL;
     }
@@ -460,7 +484,7 @@ static void *client_enter(PyObject *client, PyObject *lock, int *failed) {
     /* Released whatever happened (an exception set above is kept across the call). */
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    if (!call_method0(lock, s_release)) {
+    if (!LOCK_RELEASE(lock)) {
         Py_XDECREF(et);
         Py_XDECREF(ev);
         Py_XDECREF(tb);
@@ -473,7 +497,7 @@ static void *client_enter(PyObject *client, PyObject *lock, int *failed) {
 
 /* Suprsend._leave. */
 static int client_leave(PyObject *client, PyObject *lock) {
-    if (!call_method0(lock, s_acquire)) return 0;
+    if (!LOCK_ACQUIRE(lock)) return 0;
     long now = 0;
     int ok = add_inflight(client, -1, &now);
     if (ok && now == 0) {
@@ -490,7 +514,7 @@ static int client_leave(PyObject *client, PyObject *lock) {
     }
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    int released = call_method0(lock, s_release);
+    int released = LOCK_RELEASE(lock);
     if (released) {
         PyErr_Restore(et, ev, tb);
     } else {
@@ -920,7 +944,7 @@ static PyObject *sp_bulk_append(PyObject *self, PyObject *args) {
         if (r == ENC_FALLBACK) break;
         PyObject *lock = PyObject_GetAttr(bulk, s_lock);
         if (!lock) goto error;
-        if (!call_method0(lock, s_acquire)) {
+        if (!LOCK_ACQUIRE(lock)) {
             Py_DECREF(lock);
             goto error;
         }
@@ -937,7 +961,7 @@ static PyObject *sp_bulk_append(PyObject *self, PyObject *args) {
         }
         PyObject *et, *evalue, *tb;
         PyErr_Fetch(&et, &evalue, &tb);
-        int released = call_method0(lock, s_release);
+        int released = LOCK_RELEASE(lock);
         Py_DECREF(lock);
         if (!released) {
             Py_XDECREF(et);
@@ -1061,5 +1085,15 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         || !intern(&s_check_types, "_check_types") || !intern(&s_check_names, "_check_names")
         || !intern(&s_doc, "__doc__"))
         return NULL;
+    PyObject *thread = PyImport_ImportModule("_thread");
+    PyObject *lock = thread ? PyObject_CallMethod(thread, "allocate_lock", NULL) : NULL;
+    Py_XDECREF(thread);
+    if (!lock) return NULL;
+    lock_type = (PyObject *)Py_TYPE(lock);
+    Py_INCREF(lock_type);
+    Py_DECREF(lock);
+    lock_acquire = PyObject_GetAttr(lock_type, s_acquire);
+    lock_release = lock_acquire ? PyObject_GetAttr(lock_type, s_release) : NULL;
+    if (!lock_release) return NULL;
     return PyModule_Create(&module);
 }
