@@ -5,13 +5,20 @@
 #   install-deps.sh all     those, plus what the tests and benchmarks use (pytest, the official
 #                           suprsend-py-sdk for interoperability and comparison, nginx, and for the
 #                           HTTPS tests the openssl command and ca-certificates' update-ca-certificates,
-#                           cmake for the CMake package test, tmux for the CLI's progress bar test)
+#                           cmake for the CMake package test, tmux for the CLI's progress bar test,
+#                           python3-dev when the Python in use lacks its headers, for the binding's
+#                           C accelerator)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
 set -euo pipefail
 what=${1:-all}
 
 apt_packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config gcc)
 [ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates cmake tmux)
+# The Python binding's C accelerator (make python-ext) needs the headers of the Python it is built
+# for: pyenv's and python.org's builds have them, Debian's own python3 needs python3-dev.
+if [ "$what" = all ] && ! ${PYTHON:-python3} -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  apt_packages+=(python3-dev)
+fi
 missing_apt=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$package")
