@@ -141,6 +141,12 @@ typedef enum { ENC_OK = 0, ENC_FALLBACK = 1, ENC_ERROR = -1 } Enc;
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The bytes a JSON string escapes: the control characters, '"' and '\\'. */
+static const unsigned char ESCAPED[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1,
+};
+
 /* s as a JSON string as json's encode_basestring (ensure_ascii=False) writes it: '"', '\\' and
  * the control characters escaped, the rest as is (UTF-8). */
 static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
@@ -150,7 +156,7 @@ static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
     *out++ = '"';
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
+        while (run < n && !ESCAPED[(unsigned char)s[run]]) run++;
         if (run > i) { /* plain bytes, copied as they are */
             memcpy(out, s + i, (size_t)(run - i));
             out += run - i;
