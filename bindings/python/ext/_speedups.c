@@ -7,10 +7,12 @@
  *
  *   event_json(event)          the event as the JSON text Event._json_bytes makes (bytes), or
  *                              NotImplemented when the Python path must build it
- *   track_event(client, event) Suprsend.track_event for such an event: the result dict, or
+ *   track_event(client, event) Suprsend.track_event for such an event (made with
+ *                              suprsend_event_new and the setters): the result dict, or
  *                              NotImplemented (nothing was sent) when the Python path must run
- *   bulk_append(bulk, events)  BulkEvents.append: how many of events it appended (from the
- *                              first), the rest being left to the Python path
+ *   bulk_append(bulk, events)  BulkEvents.append (suprsend_bulk_append_json): how many of events
+ *                              it appended (from the first), the rest being left to the Python path
+ *   methods(...)               Event.__init__ and Suprsend.track_event as C methods
  *
  * It does not link libsuprsend: setup() receives the addresses of the library's functions
  * from the ctypes-loaded library, so both paths use one library instance. Built against the
@@ -19,7 +21,8 @@
  * What falls back to Python (NotImplemented): anything but exact str, int (64-bit), float
  * (finite), bool, None, dict with str keys, list and tuple; a NUL in a top-level field;
  * strings that are not valid Unicode (surrogates); nesting deeper than MAX_DEPTH (circular
- * references end there); attachments; a closed client or bulk; a library refusal of the JSON.
+ * references end there); attachments; a closed client or bulk; an event the library refuses
+ * to make (the Python path then says why, in its words).
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef Py_LIMITED_API
@@ -65,7 +68,6 @@ enum { S_OK = 0, S_ARGUMENT = 1, S_VALIDATION = 2, S_TOO_LARGE = 3, S_ATTACHMENT
 
 /* The library's functions, from setup(). */
 static struct {
-    void *(*event_new_json)(const char *);
     void (*event_free)(void *);
     int (*track_event)(void *, const void *, void **);
     int (*response_status_code)(const void *);
@@ -75,6 +77,11 @@ static struct {
     const char *(*last_error)(void);
     const char *(*status_name)(int);
     int (*bulk_append_json)(void *, const char *);
+    void *(*event_new)(const char *, const char *);
+    int (*event_set_properties_json)(void *, const char *);
+    int (*event_set_idempotency_key)(void *, const char *);
+    int (*event_set_tenant_id)(void *, const char *);
+    int (*event_set_brand_id)(void *, const char *);
 } lib;
 static int ready;
 
@@ -342,42 +349,115 @@ static Enc put_optional(Buf *b, const char *key, size_t key_len, PyObject *value
 
 #define KEY(lit) (lit), sizeof(lit) - 1
 
-/* The whole event as Event._json_bytes makes it, NUL-terminated in b. */
-static Enc encode_event(Buf *b, PyObject *event) {
-    PyObject *f[7] = {NULL};
+/* An event's attributes, read once (new references). */
+typedef struct {
+    PyObject *f[7]; /* _attachments, distinct_id, event_name, properties, idempotency_key, tenant_id, brand_id */
+} Fields;
+
+static void fields_release(Fields *e) {
+    for (int i = 0; i < 7; i++) Py_CLEAR(e->f[i]);
+}
+
+/* Reads the attributes; ENC_FALLBACK for an event only the Python path takes (attachments, a
+ * missing attribute, a field of another type). */
+static Enc read_event(PyObject *event, Fields *e) {
     PyObject *names[7] = {s_attachments, s_distinct_id, s_event_name, s_properties,
                           s_idempotency_key, s_tenant_id, s_brand_id};
-    Enc r = ENC_OK;
+    memset(e, 0, sizeof *e);
     for (int i = 0; i < 7; i++) {
-        f[i] = PyObject_GetAttr(event, names[i]);
-        if (!f[i]) {
+        e->f[i] = PyObject_GetAttr(event, names[i]);
+        if (!e->f[i]) {
             /* A missing attribute (deleted by the user): the Python path says so. */
             PyErr_Clear();
-            r = ENC_FALLBACK;
-            goto done;
+            fields_release(e);
+            return ENC_FALLBACK;
         }
     }
-    PyObject *attachments = f[0], *distinct_id = f[1], *event_name = f[2], *properties = f[3];
+    PyObject *attachments = e->f[0], *distinct_id = e->f[1], *event_name = e->f[2], *properties = e->f[3];
     if (Py_TYPE(attachments) != &PyList_Type || PyList_Size(attachments) != 0
         || Py_TYPE(distinct_id) != &PyUnicode_Type || Py_TYPE(event_name) != &PyUnicode_Type
         || Py_TYPE(properties) != &PyDict_Type) {
-        r = ENC_FALLBACK;
-        goto done;
+        fields_release(e);
+        return ENC_FALLBACK;
     }
-    if ((r = put_field(b, KEY("{\"distinct_id\":"), distinct_id)) != ENC_OK) goto done;
-    if ((r = put_field(b, KEY(",\"event\":"), event_name)) != ENC_OK) goto done;
-    if (PyDict_Size(properties) > 0) {
-        if (!PUT_LIT(b, ",\"properties\":")) { r = ENC_ERROR; goto done; }
-        if ((r = put_dict(b, properties, 1)) != ENC_OK) goto done;
+    return ENC_OK;
+}
+
+/* The whole event as Event._json_bytes makes it, NUL-terminated in b. */
+static Enc write_event_json(Buf *b, Fields *e) {
+    Enc r;
+    if ((r = put_field(b, KEY("{\"distinct_id\":"), e->f[1])) != ENC_OK) return r;
+    if ((r = put_field(b, KEY(",\"event\":"), e->f[2])) != ENC_OK) return r;
+    if (PyDict_Size(e->f[3]) > 0) {
+        if (!PUT_LIT(b, ",\"properties\":")) return ENC_ERROR;
+        if ((r = put_dict(b, e->f[3], 1)) != ENC_OK) return r;
     }
-    if ((r = put_optional(b, KEY(",\"$idempotency_key\":"), f[4])) != ENC_OK) goto done;
-    if ((r = put_optional(b, KEY(",\"tenant_id\":"), f[5])) != ENC_OK) goto done;
-    if ((r = put_optional(b, KEY(",\"brand_id\":"), f[6])) != ENC_OK) goto done;
-    if (!buf_put(b, "}", 2)) { r = ENC_ERROR; goto done; } /* with its NUL */
+    if ((r = put_optional(b, KEY(",\"$idempotency_key\":"), e->f[4])) != ENC_OK) return r;
+    if ((r = put_optional(b, KEY(",\"tenant_id\":"), e->f[5])) != ENC_OK) return r;
+    if ((r = put_optional(b, KEY(",\"brand_id\":"), e->f[6])) != ENC_OK) return r;
+    if (!buf_put(b, "}", 2)) return ENC_ERROR; /* with its NUL */
     b->len--;
-done:
-    for (int i = 0; i < 7; i++) Py_XDECREF(f[i]);
+    return ENC_OK;
+}
+
+static Enc encode_event(Buf *b, PyObject *event) {
+    Fields e;
+    Enc r = read_event(event, &e);
+    if (r != ENC_OK) return r;
+    r = write_event_json(b, &e);
+    fields_release(&e);
     return r;
+}
+
+/* A top-level text field for a setter: NULL for None or "", *r = ENC_FALLBACK for anything but a
+ * str without NUL. Valid while e holds the str. */
+static const char *field_text(PyObject *v, Enc *r) {
+    if (v == Py_None) return NULL;
+    if (Py_TYPE(v) != &PyUnicode_Type) {
+        *r = ENC_FALLBACK;
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *s = utf8_of(v, &n);
+    if (!s || memchr(s, 0, (size_t)n)) {
+        *r = ENC_FALLBACK;
+        return NULL;
+    }
+    return n ? s : NULL;
+}
+
+/* The C event field by field (suprsend_event_new and the setters, as the Python path without
+ * suprsend_event_new_json makes it; cheaper for the library than parsing the whole event).
+ * NULL with *r = ENC_FALLBACK when the Python path must make it (and say why), ENC_ERROR with
+ * an exception set. */
+static void *build_event(PyObject *event, Enc *r) {
+    Fields e;
+    *r = read_event(event, &e);
+    if (*r != ENC_OK) return NULL;
+    void *ev = NULL;
+    Buf b;
+    buf_init(&b);
+    const char *did = field_text(e.f[1], r), *name = field_text(e.f[2], r);
+    const char *key = field_text(e.f[4], r), *tenant = field_text(e.f[5], r), *brand = field_text(e.f[6], r);
+    if (*r == ENC_OK && (!did || !name)) *r = ENC_FALLBACK; /* an empty one: the library's message, via Python */
+    if (*r == ENC_OK && PyDict_Size(e.f[3]) > 0) {
+        *r = put_dict(&b, e.f[3], 1);
+        if (*r == ENC_OK && !buf_put(&b, "", 1)) *r = ENC_ERROR; /* its NUL */
+    }
+    if (*r == ENC_OK) {
+        ev = lib.event_new(did, name);
+        if (!ev || (b.len && lib.event_set_properties_json(ev, b.data) != S_OK)
+            || (key && lib.event_set_idempotency_key(ev, key) != S_OK)
+            || (tenant && lib.event_set_tenant_id(ev, tenant) != S_OK)
+            || (brand && lib.event_set_brand_id(ev, brand) != S_OK)) {
+            if (ev) lib.event_free(ev);
+            ev = NULL;
+            *r = ENC_FALLBACK;
+        }
+    }
+    buf_free(&b);
+    fields_release(&e);
+    return ev;
 }
 
 static int is_event(PyObject *o) {
@@ -658,17 +738,12 @@ static PyObject *track(PyObject *client, PyObject *event) {
     if (!require_setup()) return NULL;
     if (!is_event(event)) Py_RETURN_NOTIMPLEMENTED;
 
-    Buf b;
-    buf_init(&b);
-    Enc r = encode_event(&b, event);
-    if (r != ENC_OK) {
-        buf_free(&b);
+    Enc r;
+    void *ev = build_event(event, &r);
+    if (!ev) {
         if (r == ENC_ERROR) return NULL;
-        Py_RETURN_NOTIMPLEMENTED;
+        Py_RETURN_NOTIMPLEMENTED; /* the Python path makes it, or says why not in its words */
     }
-    void *ev = lib.event_new_json(b.data);
-    buf_free(&b);
-    if (!ev) Py_RETURN_NOTIMPLEMENTED; /* refused: the Python path reports it in its words */
 
     PyObject *lock = PyObject_GetAttr(client, s_lock);
     if (!lock) {
@@ -1028,24 +1103,30 @@ static PyObject *sp_setup(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "setup(): the helpers must be callable");
         return NULL;
     }
-    void *p[10];
-    static const char *const names[10] = {
-        "suprsend_event_new_json", "suprsend_event_free", "suprsend_track_event",
-        "suprsend_response_status_code", "suprsend_response_message", "suprsend_response_body",
-        "suprsend_response_free", "suprsend_last_error", "suprsend_status_name", "suprsend_bulk_append_json"};
-    for (int i = 0; i < 10; i++)
+    void *p[14];
+    static const char *const names[14] = {
+        "suprsend_event_free", "suprsend_track_event", "suprsend_response_status_code",
+        "suprsend_response_message", "suprsend_response_body", "suprsend_response_free", "suprsend_last_error",
+        "suprsend_status_name", "suprsend_bulk_append_json", "suprsend_event_new",
+        "suprsend_event_set_properties_json", "suprsend_event_set_idempotency_key", "suprsend_event_set_tenant_id",
+        "suprsend_event_set_brand_id"};
+    for (int i = 0; i < 14; i++)
         if (!take_address(addresses, names[i], &p[i])) return NULL;
     /* Function pointers from data pointers: what dlsym gives, as POSIX allows. */
-    memcpy(&lib.event_new_json, &p[0], sizeof p[0]);
-    memcpy(&lib.event_free, &p[1], sizeof p[1]);
-    memcpy(&lib.track_event, &p[2], sizeof p[2]);
-    memcpy(&lib.response_status_code, &p[3], sizeof p[3]);
-    memcpy(&lib.response_message, &p[4], sizeof p[4]);
-    memcpy(&lib.response_body, &p[5], sizeof p[5]);
-    memcpy(&lib.response_free, &p[6], sizeof p[6]);
-    memcpy(&lib.last_error, &p[7], sizeof p[7]);
-    memcpy(&lib.status_name, &p[8], sizeof p[8]);
-    memcpy(&lib.bulk_append_json, &p[9], sizeof p[9]);
+    memcpy(&lib.event_free, &p[0], sizeof p[0]);
+    memcpy(&lib.track_event, &p[1], sizeof p[1]);
+    memcpy(&lib.response_status_code, &p[2], sizeof p[2]);
+    memcpy(&lib.response_message, &p[3], sizeof p[3]);
+    memcpy(&lib.response_body, &p[4], sizeof p[4]);
+    memcpy(&lib.response_free, &p[5], sizeof p[5]);
+    memcpy(&lib.last_error, &p[6], sizeof p[6]);
+    memcpy(&lib.status_name, &p[7], sizeof p[7]);
+    memcpy(&lib.bulk_append_json, &p[8], sizeof p[8]);
+    memcpy(&lib.event_new, &p[9], sizeof p[9]);
+    memcpy(&lib.event_set_properties_json, &p[10], sizeof p[10]);
+    memcpy(&lib.event_set_idempotency_key, &p[11], sizeof p[11]);
+    memcpy(&lib.event_set_tenant_id, &p[12], sizeof p[12]);
+    memcpy(&lib.event_set_brand_id, &p[13], sizeof p[13]);
     replace_ref(&event_class, cls);
     replace_ref(&error_for, err);
     replace_ref(&parse_body, parse);

@@ -920,9 +920,10 @@ if hasattr(os, "register_at_fork"):
 
 # The library functions the accelerator calls, by name (their addresses in the ctypes-loaded library).
 _SPEEDUPS_FUNCTIONS = (
-    "suprsend_event_new_json", "suprsend_event_free", "suprsend_track_event", "suprsend_response_status_code",
+    "suprsend_event_free", "suprsend_track_event", "suprsend_response_status_code",
     "suprsend_response_message", "suprsend_response_body", "suprsend_response_free", "suprsend_last_error",
-    "suprsend_status_name", "suprsend_bulk_append_json",
+    "suprsend_status_name", "suprsend_bulk_append_json", "suprsend_event_new", "suprsend_event_set_properties_json",
+    "suprsend_event_set_idempotency_key", "suprsend_event_set_tenant_id", "suprsend_event_set_brand_id",
 )
 
 
