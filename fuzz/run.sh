@@ -42,8 +42,11 @@ if [[ "${FUZZ_SKIP_BUILD:-0}" != 1 ]]; then
         -Xswiftc -sanitize=fuzzer,address >&2)
     mkdir -p "$bindir"
     for target in "${targets[@]}"; do
+        # Harnesses of code outside the library compile that code in (instrumented alike).
+        extra=()
+        [[ "$target" == cli_jsonline ]] && extra=("$repo/cli/jsonline.c")
         nice -n "$nice" "$clang" -g -O1 -fsanitize=fuzzer,address -I "$repo/include" \
-            -fuse-ld=lld -o "$bindir/fuzz_$target" "$here/fuzz_$target.c" \
+            -fuse-ld=lld -o "$bindir/fuzz_$target" "$here/fuzz_$target.c" "${extra[@]}" \
             -L "$libdir" -lsuprsend -Wl,-rpath,"$libdir"
     done
 fi
