@@ -154,6 +154,14 @@ static const unsigned char ESCAPED[256] = {
     ['"'] = 1, ['\\'] = 1,
 };
 
+/* Whether any of the 8 bytes in w is one JSON escapes (< 0x20, '"', '\\'): the usual bit
+ * tricks (exact for "any"; bytes >= 0x80, UTF-8, never match). */
+static inline int word_needs_escape(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high ? 1 : 0;
+}
+
 /* s as a JSON string as json's encode_basestring (ensure_ascii=False) writes it: '"', '\\' and
  * the control characters escaped, the rest as is (UTF-8). */
 static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
@@ -161,7 +169,28 @@ static Enc put_string_bytes(Buf *b, const char *s, Py_ssize_t n) {
     if (!buf_reserve(b, (size_t)n * 6 + 2)) return ENC_ERROR;
     char *out = b->data + b->len;
     *out++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
+    /* The usual string has nothing to escape: copied 8 bytes at a time, then byte by byte,
+     * noting whether any byte needed an escape (then written again, escaped). */
+    Py_ssize_t i = 0;
+    unsigned char escapes = 0;
+    for (; n - i >= 8 && !escapes; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        escapes = (unsigned char)word_needs_escape(w);
+        memcpy(out + i, &w, 8);
+    }
+    for (; i < n && !escapes; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (char)c;
+        escapes = ESCAPED[c];
+    }
+    if (!escapes) {
+        out += n;
+        *out++ = '"';
+        b->len = (size_t)(out - b->data);
+        return ENC_OK;
+    }
+    for (i = 0; i < n; i++) {
         Py_ssize_t run = i;
         while (run < n && !ESCAPED[(unsigned char)s[run]]) run++;
         if (run > i) { /* plain bytes, copied as they are */
@@ -200,11 +229,33 @@ static const char *utf8_of(PyObject *str, Py_ssize_t *n) {
     return s;
 }
 
+/* The JSON text of recently written short strings, by identity: the keys and many values of
+ * properties are the same str objects (constants in the caller's code) event after event. A
+ * slot holds a reference to its str, so the object it names stays the same str; only touched
+ * with the GIL held. */
+#define WRITTEN_SLOTS 64 /* the hash below gives 6 bits */
+#define WRITTEN_MAX 46
+static struct {
+    PyObject *str;
+    unsigned char len;
+    char json[WRITTEN_MAX];
+} written[WRITTEN_SLOTS];
+
 static Enc put_string(Buf *b, PyObject *str) {
+    /* Fibonacci hashing: objects of one size are a fixed stride apart, their low bits alike. */
+    unsigned slot = (unsigned)(((uint64_t)(uintptr_t)str * 0x9E3779B97F4A7C15ULL) >> 58); /* 0..63 */
+    if (written[slot].str == str) return buf_put(b, written[slot].json, written[slot].len) ? ENC_OK : ENC_ERROR;
     Py_ssize_t n;
     const char *s = utf8_of(str, &n);
     if (!s) return ENC_FALLBACK;
-    return put_string_bytes(b, s, n);
+    size_t start = b->len;
+    Enc r = put_string_bytes(b, s, n);
+    if (r == ENC_OK && b->len - start <= WRITTEN_MAX) {
+        replace_ref(&written[slot].str, str);
+        written[slot].len = (unsigned char)(b->len - start);
+        memcpy(written[slot].json, b->data + start, b->len - start);
+    }
+    return r;
 }
 
 static Enc put_value(Buf *b, PyObject *v, int depth);
@@ -526,9 +577,15 @@ static void raise_for(int rc, PyObject *message) {
     Py_DECREF(exc);
 }
 
+static PyObject *decode_recent(const char *s, size_t n);
+
 static PyObject *decode(const char *s) {
     if (!s) s = "";
-    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+    size_t n = strlen(s);
+    PyObject *r = decode_recent(s, n); /* the usual texts ("OK"), made once */
+    if (r) return r;
+    PyErr_Clear(); /* invalid UTF-8: as the library's text was always read, with U+FFFD */
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
 }
 
 /* client._inflight += delta; with client._lock held. */
@@ -612,6 +669,31 @@ static int client_leave(PyObject *client, PyObject *lock) {
 }
 
 /* --- response bodies ---------------------------------------------------------------------- */
+/* The short strings of recent bodies ("status", "success", ...), decoded once: every answer
+ * repeats them, and a str reused keeps its hash (dict keys). Strings are immutable, so a
+ * shared one is indistinguishable from a new one but by identity. Only touched with the GIL. */
+#define RECENT_SLOTS 16
+#define RECENT_MAX 23
+static struct {
+    PyObject *str;
+    unsigned char len;
+    char text[RECENT_MAX];
+} recent[RECENT_SLOTS];
+
+static PyObject *decode_recent(const char *s, size_t n) {
+    if (n > RECENT_MAX) return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, NULL);
+    unsigned slot = (unsigned)(n * 31u + (n ? (unsigned char)s[0] * 7u + (unsigned char)s[n - 1] : 0u)) % RECENT_SLOTS;
+    if (recent[slot].str && recent[slot].len == n && !memcmp(recent[slot].text, s, n))
+        return new_ref(recent[slot].str);
+    PyObject *str = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, NULL);
+    if (str) {
+        replace_ref(&recent[slot].str, str);
+        recent[slot].len = (unsigned char)n;
+        memcpy(recent[slot].text, s, n);
+    }
+    return str;
+}
+
 /* A JSON string without escapes at *p (after its '"'), as str; *p moves past its closing '"'.
  * NULL without an exception: not such a string (escapes, control characters, invalid UTF-8). */
 static PyObject *plain_string(const char **p) {
@@ -620,7 +702,7 @@ static PyObject *plain_string(const char **p) {
         if ((unsigned char)*q < 0x20 || *q == '\\') return NULL; /* the end, a control char, an escape */
         q++;
     }
-    PyObject *s = PyUnicode_DecodeUTF8(start, q - start, NULL);
+    PyObject *s = decode_recent(start, (size_t)(q - start));
     if (!s) {
         PyErr_Clear();
         return NULL;
@@ -702,6 +784,37 @@ fallback:
     return NULL;
 }
 
+/* parse_flat_object with the last short body remembered: a hub answers every event with the
+ * same few bytes, and copying a dict of strings costs a tenth of reading it again. The cached
+ * dict is private (callers get copies, values are immutable). Only touched with the GIL. */
+#define LAST_BODY_MAX 256
+static struct {
+    PyObject *dict;
+    size_t len;
+    char text[LAST_BODY_MAX];
+} last_body;
+
+static PyObject *read_flat_body(const char *body) {
+    size_t n = strlen(body);
+    if (last_body.dict && n == last_body.len && !memcmp(body, last_body.text, n)) return PyDict_Copy(last_body.dict);
+    PyObject *d = parse_flat_object(body);
+    if (d && n <= LAST_BODY_MAX) {
+        PyObject *keep = PyDict_Copy(d);
+        if (keep) {
+            Py_XDECREF(last_body.dict);
+            last_body.dict = keep;
+            last_body.len = n;
+            memcpy(last_body.text, body, n);
+        } else {
+            PyErr_Clear(); /* not remembered; d is still the answer */
+        }
+    }
+    return d;
+}
+
+/* The success result's keys in _result's order, values to be replaced: copied, not built. */
+static PyObject *success_template;
+
 /* The official SDK's result dict for an accepted event (Python's _result, success branch). */
 static PyObject *success_result(const void *response) {
     int status_code = lib.response_status_code(response);
@@ -713,7 +826,7 @@ static PyObject *success_result(const void *response) {
         raw = new_ref(Py_None);
         status_code = 500; /* NO_ANSWER_STATUS_CODE */
     } else {
-        raw = parse_flat_object(body_c ? body_c : "");
+        raw = read_flat_body(body_c ? body_c : "");
         if (!raw && !PyErr_Occurred()) {
             PyObject *body = decode(body_c);
             raw = body ? PyObject_CallFunctionObjArgs(parse_body, body, NULL) : NULL;
@@ -721,9 +834,8 @@ static PyObject *success_result(const void *response) {
         }
     }
     PyObject *code = raw ? PyLong_FromLong(status_code) : NULL;
-    PyObject *d = code ? PyDict_New() : NULL;
-    if (!d || PyDict_SetItem(d, s_success, Py_True) || PyDict_SetItem(d, s_status, v_success)
-        || PyDict_SetItem(d, s_status_code, code) || PyDict_SetItem(d, s_message, text)
+    PyObject *d = code ? PyDict_Copy(success_template) : NULL;
+    if (!d || PyDict_SetItem(d, s_status_code, code) || PyDict_SetItem(d, s_message, text)
         || PyDict_SetItem(d, s_raw_response, raw)) {
         Py_CLEAR(d);
     }
@@ -1074,7 +1186,7 @@ static PyObject *sp_parse_flat_body(PyObject *self, PyObject *body) {
         PyErr_SetString(PyExc_ValueError, "parse_flat_body(): the library's bodies hold no NUL");
         return NULL;
     }
-    PyObject *r = parse_flat_object(data);
+    PyObject *r = read_flat_body(data);
     if (!r && !PyErr_Occurred()) r = new_ref(Py_NotImplemented);
     return r;
 }
@@ -1171,6 +1283,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         || !intern(&v_success, "success") || !intern(&v_fail, "") || !intern(&s_has_event_json, "HAS_EVENT_JSON")
         || !intern(&s_check_types, "_check_types") || !intern(&s_check_names, "_check_names")
         || !intern(&s_doc, "__doc__"))
+        return NULL;
+    success_template = PyDict_New();
+    if (!success_template || PyDict_SetItem(success_template, s_success, Py_True)
+        || PyDict_SetItem(success_template, s_status, v_success) || PyDict_SetItem(success_template, s_status_code, Py_None)
+        || PyDict_SetItem(success_template, s_message, Py_None) || PyDict_SetItem(success_template, s_raw_response, Py_None))
         return NULL;
     PyObject *thread = PyImport_ImportModule("_thread");
     PyObject *lock = thread ? PyObject_CallMethod(thread, "allocate_lock", NULL) : NULL;

@@ -273,10 +273,32 @@ def test_response_bodies_read_as_json_loads_reads_them():
         got = speedups.parse_flat_body(raw)
         if got is NotImplemented:
             continue
+        again = speedups.parse_flat_body(raw)  # the remembered body: an equal, separate dict
+        assert again == got and again is not got, body
+        again["changed by the caller"] = 1
+        assert speedups.parse_flat_body(raw) == got, body
         want = client_module._parse_body(raw.decode("utf-8", "replace"))
         assert got == want and type(got) is type(want), body
         assert list(got) == list(want), body  # the same key order
         assert [type(v) for v in got.values()] == [type(v) for v in want.values()], body
+
+
+@needs_speedups
+def test_strings_written_again_and_escapes_at_every_offset():
+    # Escapes before, inside and after the 8-byte words the writer copies, and the same str
+    # objects written again (the writer remembers short ones by identity).
+    specials = ['"', "\\", "\n", "\x01", "\x1f", "\x7f", "\u00e9", "\u2603", "\U0001f600"]
+    texts = [""] + ["abcdefghijklmnopq"[:n] for n in range(1, 18)]
+    for n in range(0, 18):
+        for ch in specials:
+            texts += ["x" * n + ch, ch + "y" * n, "a" * n + ch + "b" * (17 - n)]
+    props = {t: t for t in texts}
+    for _ in range(3):
+        for i, chunk in enumerate(range(0, len(texts), 40)):
+            ev = Event(f"user_{i}", "strings", {k: [props[k], {k: props[k]}] for k in texts[chunk:chunk + 40]})
+            fast = fast_json(ev)
+            assert fast is not None and fast == pure_json(ev)
+            assert json.loads(fast)["properties"] == ev.properties
 
 
 # --- through the library, against the local hub ---------------------------------------------------
