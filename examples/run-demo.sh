@@ -16,14 +16,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-demo.XXXXXX")"
+. "$repo/tools/hub/start-hub.sh"  # start_hub, stop_hub
 out="${SUPRSEND_DEMO_OUT:-$work/bin}"
 hub_pid=""
 
 cleanup() {
-    if [[ -n "$hub_pid" ]] && kill -0 "$hub_pid" 2>/dev/null; then
-        kill "$hub_pid" 2>/dev/null || true
-        wait "$hub_pid" 2>/dev/null || true
-    fi
+    stop_hub "$hub_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,7 +60,6 @@ if [[ -n "${SUPRSEND_WORKSPACE_KEY:-}" && -n "${SUPRSEND_WORKSPACE_SECRET:-}" ]]
 else
     local_hub=1
     export SUPRSEND_WORKSPACE_KEY=demo_key SUPRSEND_WORKSPACE_SECRET=demo_secret
-    . "$repo/tools/hub/start-hub.sh"
     start_hub "$work" --workspace "$SUPRSEND_WORKSPACE_KEY:$SUPRSEND_WORKSPACE_SECRET" --quiet || exit 2
     hub_pid=$HUB_PID
     hub_url="http://127.0.0.1:$HUB_PORT/"

@@ -43,12 +43,10 @@ accelerated=0
 [[ "$wheel" == *-cp38-abi3-* ]] && accelerated=1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-wheel.XXXXXX")"
+. "$repo/tools/hub/start-hub.sh"  # stop_hub
 hub_pid=""
 cleanup() {
-    if [[ -n "$hub_pid" ]] && kill -0 "$hub_pid" 2>/dev/null; then
-        kill "$hub_pid" 2>/dev/null || true
-        wait "$hub_pid" 2>/dev/null || true
-    fi
+    stop_hub "$hub_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -19,16 +19,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-ctest.XXXXXX")"
+. "$repo/tools/hub/start-hub.sh"  # start_hub, stop_hub
 prefix="${SUPRSEND_PREFIX:-$work/prefix}"
 cc="${CC:-cc}"
 cxx="${CXX:-c++}"
 hub_pid=""
 
 cleanup() {
-    if [[ -n "$hub_pid" ]] && kill -0 "$hub_pid" 2>/dev/null; then
-        kill "$hub_pid" 2>/dev/null || true
-        wait "$hub_pid" 2>/dev/null || true
-    fi
+    stop_hub "$hub_pid"
     if [[ "${SUPRSEND_TEST_KEEP:-0}" == 1 ]]; then
         echo "run.sh: work directory kept: $work" >&2
     else
@@ -64,7 +62,6 @@ done
 # 4. The hub, on a free loopback port.
 key="${SUPRSEND_TEST_WORKSPACE_KEY:-ws_test_key_c_0123456789}"
 secret="${SUPRSEND_TEST_WORKSPACE_SECRET:-ws_test_secret_c_9f8e7d6c5b4a}"
-. "$repo/tools/hub/start-hub.sh"
 start_hub "$work" --workspace "$key:$secret" --workspace "demo_key:demo_secret" --db "$work/hub.db" \
     --max-event-bytes 819200 --quiet || exit 2
 hub_pid=$HUB_PID
@@ -77,10 +74,7 @@ tls_hub_pid=""
 tls_system_ca=/usr/local/share/ca-certificates/suprsend-test-ca.crt
 tls_system_ca_added=0
 tls_cleanup() {
-    if [[ -n "$tls_hub_pid" ]] && kill -0 "$tls_hub_pid" 2>/dev/null; then
-        kill "$tls_hub_pid" 2>/dev/null || true
-        wait "$tls_hub_pid" 2>/dev/null || true
-    fi
+    stop_hub "$tls_hub_pid"
     tls_hub_pid=""
     if [[ "$tls_system_ca_added" == 1 ]]; then
         tls_system_ca_added=0

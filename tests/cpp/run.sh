@@ -20,13 +20,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-cpptest.XXXXXX")"
+. "$repo/tools/hub/start-hub.sh"  # start_hub, stop_hub
 hub_pid=""
 
 cleanup() {
-    if [[ -n "$hub_pid" ]] && kill -0 "$hub_pid" 2>/dev/null; then
-        kill "$hub_pid" 2>/dev/null || true
-        wait "$hub_pid" 2>/dev/null || true
-    fi
+    stop_hub "$hub_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -117,7 +115,6 @@ echo "cpp/run.sh: built ${names[*]}: no warnings (${warnings[*]})" >&2
 # 4. The hub, on a free loopback port.
 key="${SUPRSEND_TEST_WORKSPACE_KEY:-ws_test_key_cpp_0123456789}"
 secret="${SUPRSEND_TEST_WORKSPACE_SECRET:-ws_test_secret_cpp_9f8e7d6c5b4a}"
-. "$repo/tools/hub/start-hub.sh"
 start_hub "$work" --workspace "$key:$secret" --max-event-bytes 819200 --quiet || exit 2
 hub_pid=$HUB_PID
 echo "cpp/run.sh: hub on 127.0.0.1:$HUB_PORT (pid $hub_pid)" >&2

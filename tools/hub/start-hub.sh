@@ -5,7 +5,9 @@
 #   start_hub WORKDIR [suprsend-hub flags...]    sets HUB_PID and HUB_PORT; the hub's log is
 #                                                WORKDIR/hub.log; returns 2 (after printing
 #                                                the log) when it does not start
-# The caller stops it (kill "$HUB_PID"), typically from an EXIT trap.
+#   stop_hub PID                                 stops that hub if it still runs, and reaps it
+#                                                (PID may be empty: nothing to do)
+# The caller stops it, typically from an EXIT trap: stop_hub "$HUB_PID".
 
 start_hub() {
     local work=$1
@@ -31,4 +33,12 @@ start_hub() {
         return 2
     fi
     HUB_PORT=$(tr -d '[:space:]' <"$work/port")
+}
+
+stop_hub() {
+    local pid=$1
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
 }
