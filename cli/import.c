@@ -34,8 +34,8 @@ static const char import_usage[] =
     "Send events from a file of JSON lines: one event object per line, e.g.\n"
     "  {\"distinct_id\":\"user_1\",\"event\":\"product_purchased\",\"properties\":{\"amount\":10}}\n"
     "Members: distinct_id and event (strings, required), properties (an object, sent as written),\n"
-    "idempotency_key and tenant_id (strings, optional). Other members, such as the \"error\"\n"
-    "that --failed adds, are ignored. Blank lines are skipped.\n"
+    "idempotency_key, tenant_id and brand_id (strings, optional). Other members, such as the\n"
+    "\"error\" that --failed adds, are ignored. Blank lines are skipped.\n"
     "\n"
     "Events are sent in bulks of --batch-size events (the library splits each bulk into requests\n"
     "of at most 100 events), or, with --background, through the library's background queue.\n"
@@ -336,6 +336,8 @@ static suprsend_event *make_event(import_state *st, long long line_no, char *tex
         what = "idempotency_key: ";
     if (rc == SUPRSEND_OK && parsed->tenant_id && (rc = suprsend_event_set_tenant_id(event, parsed->tenant_id)) != SUPRSEND_OK)
         what = "tenant_id: ";
+    if (rc == SUPRSEND_OK && parsed->brand_id && (rc = suprsend_event_set_brand_id(event, parsed->brand_id)) != SUPRSEND_OK)
+        what = "brand_id: ";
     if (rc == SUPRSEND_OK) return event;
     char message[600];
     snprintf(message, sizeof message, "%s%s", what ? what : "", suprsend_last_error());

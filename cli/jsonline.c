@@ -310,7 +310,7 @@ static int add_member(jl_event *ev, size_t start, size_t end, int is_error_key) 
 }
 
 /* The field a member name stands for. */
-enum { F_OTHER, F_DISTINCT_ID, F_EVENT, F_PROPERTIES, F_IDEMPOTENCY_KEY, F_TENANT_ID, F_ERROR };
+enum { F_OTHER, F_DISTINCT_ID, F_EVENT, F_PROPERTIES, F_IDEMPOTENCY_KEY, F_TENANT_ID, F_BRAND_ID, F_ERROR };
 
 static int field_of(const char *name) {
     if (strcmp(name, "distinct_id") == 0) return F_DISTINCT_ID;
@@ -318,6 +318,7 @@ static int field_of(const char *name) {
     if (strcmp(name, "properties") == 0) return F_PROPERTIES;
     if (strcmp(name, "idempotency_key") == 0) return F_IDEMPOTENCY_KEY;
     if (strcmp(name, "tenant_id") == 0) return F_TENANT_ID;
+    if (strcmp(name, "brand_id") == 0) return F_BRAND_ID;
     if (strcmp(name, "error") == 0) return F_ERROR;
     return F_OTHER;
 }
@@ -401,7 +402,8 @@ int jl_parse_event(const char *line, size_t len, jl_event *ev, jl_error *err) {
                 }
             }
             char first = value_start < len ? line[value_start] : '\0';
-            int wants_string = field == F_DISTINCT_ID || field == F_EVENT || field == F_IDEMPOTENCY_KEY || field == F_TENANT_ID;
+            int wants_string = field == F_DISTINCT_ID || field == F_EVENT || field == F_IDEMPOTENCY_KEY || field == F_TENANT_ID
+                               || field == F_BRAND_ID;
             if (wants_string && first == '"' && !duplicate) {
                 jl_buf value = { 0 };
                 if (buf_put(&value, "", 0) != 0) { fail_at(&p, value_start, "out of memory"); goto done; }
@@ -414,7 +416,8 @@ int jl_parse_event(const char *line, size_t len, jl_event *ev, jl_error *err) {
                     if (parse_string(&p, NULL, NULL) != 0) goto done;
                 } else {
                     char **slot = field == F_DISTINCT_ID ? &ev->distinct_id : field == F_EVENT ? &ev->event
-                                : field == F_IDEMPOTENCY_KEY ? &ev->idempotency_key : &ev->tenant_id;
+                                : field == F_IDEMPOTENCY_KEY ? &ev->idempotency_key
+                                : field == F_TENANT_ID ? &ev->tenant_id : &ev->brand_id;
                     *slot = value.data;
                 }
             } else {
@@ -461,6 +464,7 @@ void jl_event_clear(jl_event *ev) {
     free(ev->event);
     free(ev->idempotency_key);
     free(ev->tenant_id);
+    free(ev->brand_id);
     free(ev->members);
     memset(ev, 0, sizeof *ev);
 }

@@ -1,7 +1,7 @@
 /*
  * jsonline.h: the little JSON the CLI needs. It reads one JSON object (one line of an import
  * file) strictly (RFC 8259, UTF-8) and picks out the fields of an event: the strings
- * distinct_id, event, idempotency_key and tenant_id (unescaped, \uXXXX and surrogate pairs
+ * distinct_id, event, idempotency_key, tenant_id and brand_id (unescaped, \uXXXX and surrogate pairs
  * included) and properties as raw JSON text, which goes to suprsend_event_set_properties_json
  * untouched. Every other member is checked for syntax and otherwise ignored. Errors name the
  * problem and its column.
@@ -24,6 +24,7 @@ typedef struct {
     char *event;
     char *idempotency_key;   /* NULL when absent or null */
     char *tenant_id;         /* NULL when absent or null */
+    char *brand_id;          /* NULL when absent or null */
     const char *properties;  /* points into the line; NULL when absent or null */
     size_t properties_len;
     jl_member *members;

@@ -18,6 +18,7 @@ static const char track_usage[] =
     "  --properties JSON        the event's properties, one JSON object: '{\"amount\":10}'\n"
     "  --idempotency-key KEY    the hub processes only the first event with this key in 24 h\n"
     "  --tenant-id TENANT       the tenant the event belongs to\n"
+    "  --brand-id BRAND         the brand (sent as its own brand_id, as the official SDKs do)\n"
     "  --attach PATH_OR_URL     an attachment (for email): a local file, sent inline, or an\n"
     "                           http(s) URL the hub downloads; may be repeated\n"
     "  --base-url URL           the hub (default: SUPRSEND_BASE_URL, else https://hub.suprsend.com/)\n"
@@ -37,7 +38,7 @@ static const char track_usage[] =
 
 int cmd_track(int argc, char **argv, const char *base_url) {
     const char *distinct_id = NULL, *event_name = NULL, *properties = NULL;
-    const char *idempotency_key = NULL, *tenant_id = NULL;
+    const char *idempotency_key = NULL, *tenant_id = NULL, *brand_id = NULL;
     const char *attachments[MAX_ATTACHMENTS];
     int attachment_count = 0;
 
@@ -60,6 +61,7 @@ int cmd_track(int argc, char **argv, const char *base_url) {
         OPTION("--properties", "JSON", properties)
         OPTION("--idempotency-key", "KEY", idempotency_key)
         OPTION("--tenant-id", "TENANT", tenant_id)
+        OPTION("--brand-id", "BRAND", brand_id)
         OPTION("--base-url", "URL", base_url)
 #undef OPTION
         if ((got = cli_option_value("track", argc, argv, &i, "--attach", "PATH_OR_URL", &value)) != 0) {
@@ -114,6 +116,10 @@ int cmd_track(int argc, char **argv, const char *base_url) {
     }
     if (tenant_id && suprsend_event_set_tenant_id(event, tenant_id) != SUPRSEND_OK) {
         fprintf(stderr, "suprsend track: --tenant-id: %s\n", suprsend_last_error());
+        goto out;
+    }
+    if (brand_id && suprsend_event_set_brand_id(event, brand_id) != SUPRSEND_OK) {
+        fprintf(stderr, "suprsend track: --brand-id: %s\n", suprsend_last_error());
         goto out;
     }
     for (int a = 0; a < attachment_count; a++) {

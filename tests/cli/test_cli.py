@@ -143,7 +143,7 @@ def library_version() -> str:
 def test_help_and_version():
     for args, words in ((["--help"], ["track", "import", "SUPRSEND_WORKSPACE_KEY", "Exit status"]),
                         (["track", "--help"], ["--distinct-id", "--event", "--properties", "--idempotency-key",
-                                               "--tenant-id", "--attach", "message id", "Exit status"]),
+                                               "--tenant-id", "--brand-id", "--attach", "message id", "Exit status"]),
                         (["import", "--help"], ["--failed", "--background", "--batch-size", "\"error\"",
                                                 "ignored", "Exit status"])):
         r = run(args, None)
@@ -194,7 +194,8 @@ def test_track_accepted_prints_message_id(hub, tmp_path):
     attachment.write_text("total: 10\n")
     r = run(["track", "--distinct-id", "user_\u00e9", "--event", "product_purchased",
              "--properties", '{"amount": 49.5, "name": "caf\\u00e9 \\ud83d\\ude00", "tags": ["a"]}',
-             "--idempotency-key", "order-1", "--tenant-id", "tenant_1", "--attach", str(attachment)], hub)
+             "--idempotency-key", "order-1", "--tenant-id", "tenant_1", "--brand-id", "brand_1",
+             "--attach", str(attachment)], hub)
     assert r.returncode == 0, r.stderr
     events = hub.events()
     assert len(events) == 1
@@ -203,6 +204,7 @@ def test_track_accepted_prints_message_id(hub, tmp_path):
     assert e["distinct_id"] == "user_\u00e9" and e["event"] == "product_purchased"
     assert user_props(e) == {"amount": 49.5, "name": "caf\u00e9 \U0001F600", "tags": ["a"]}
     assert e["$idempotency_key"] == "order-1" and e["tenant_id"] == "tenant_1"
+    assert e["brand_id"] == "brand_1"
     assert e["properties"]["$attachments"][0]["filename"] == "invoice.txt"
 
 
@@ -297,8 +299,23 @@ MIXED = [
     '{"distinct_id":"u7","event":"refused_by_hub","idempotency_key":"k7"}',                 # 9 refused by the hub
     '{"distinct_id":"u8","event":"props_array","properties":[1]}',                          # 10 bad: properties
     '{"distinct_id":"u9","event":"trailing_comma",}',                                       # 11 bad: syntax
-    '{"distinct_id":"u10","event":"ok_tenant","tenant_id":"t_1","properties":null}',        # 12 accepted
+    '{"distinct_id":"u10","event":"ok_tenant","tenant_id":"t_1","brand_id":"b_1","properties":null}',  # 12 accepted
 ]
+
+
+def test_import_brand_id_checked_like_tenant_id(hub, tmp_path):
+    path = tmp_path / "brands.jsonl"
+    path.write_text('{"distinct_id":"u1","event":"branded","brand_id":"acme_brand"}\n'
+                    '{"distinct_id":"u2","event":"branded","brand_id":"not a brand!"}\n'
+                    '{"distinct_id":"u3","event":"branded","brand_id":7}\n')
+    failed = tmp_path / "failed.jsonl"
+    r = run(["import", "--failed", str(failed), str(path)], hub)
+    assert r.returncode == 1, r.stderr
+    assert [e["brand_id"] for e in hub.events()] == ["acme_brand"]
+    by_line = {rec["error"]["line"]: rec for rec in read_jsonl(failed)}
+    assert set(by_line) == {2, 3}
+    assert by_line[2]["error"]["message"].startswith("brand_id: ")
+    assert "\"brand_id\" must be a string" in by_line[3]["error"]["message"]
 
 
 @pytest.mark.parametrize("mode", [[], ["--background"]])
@@ -324,7 +341,7 @@ def test_import_bad_lines_failed_file_and_reimport(hub, tmp_path, mode):
     got = {e["distinct_id"]: e for e in hub.events()}
     assert set(got) == {"u1", "caf\u00e9", "u10"}
     assert got["caf\u00e9"]["event"] == "smile_\U0001F600" and user_props(got["caf\u00e9"]) == {"s": "\U0001F600"}
-    assert got["u10"]["tenant_id"] == "t_1"
+    assert got["u10"]["tenant_id"] == "t_1" and got["u10"]["brand_id"] == "b_1"
 
     records = read_jsonl(failed)
     by_line = {rec["error"]["line"]: rec for rec in records}
