@@ -458,7 +458,9 @@ int suprsend_flush(suprsend_client *client, long timeout_ms);
 /* Stops accepting events, delivers what it can before the deadline (a request still in
  * flight then is abandoned), stops the worker and frees the client. Memory queue: events
  * left are reported with SUPRSEND_E_CLOSED. Outbox: events left stay in it for the next
- * client. Returns SUPRSEND_OK when nothing was left, else SUPRSEND_E_TIMEOUT. The client is
+ * client. Returns SUPRSEND_OK when no event enqueued before the call was left (in a shared
+ * outbox, events that other clients add meanwhile are theirs to deliver and do not count),
+ * else SUPRSEND_E_TIMEOUT. The client is
  * freed either way; no other thread may be using it. timeout_ms < 0 waits without a deadline.
  * suprsend_client_free(c) is suprsend_client_close(c, shutdown_timeout_ms). */
 int suprsend_client_close(suprsend_client *client, long timeout_ms);

@@ -54,6 +54,59 @@ struct OutboxTests {
         }
     }
 
+    @Test func sequencesAreNeverGivenOutTwiceEvenAfterTheOutboxEmpties() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            for index in 0..<3 { _ = try outbox.add(prepared(index)) }
+            outbox.settle(outbox.take(maxEvents: 10, maxJSONBytes: .max))
+            #expect(outbox.lowestUnsettled == nil && outbox.lastSequence == 3)
+            // A flush that began at sequence 3 waits for nothing enqueued after it: a new event
+            // must not come back as 1.
+            let (sequence, _) = try outbox.add(prepared(3))
+            #expect(sequence == 4)
+            let reopened = try Outbox(path: path, leaseSeconds: 60)
+            #expect(try reopened.add(prepared(4)).sequence == 5)
+        }
+    }
+
+    @Test func aSchema1FileIsUpgradedWithItsEvents() throws {
+        try withDirectory { path in
+            let events = (0..<3).map { prepared($0, key: $0 == 2 ? "order-2" : nil) }
+            do {
+                // The table as libsuprsend 0.1.0 made it (a plain rowid), two events in it.
+                let db = try SQLiteConnection(path: path)
+                try db.execute("""
+                    CREATE TABLE events(id INTEGER PRIMARY KEY, enqueued_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,
+                        insert_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, name TEXT NOT NULL,
+                        distinct_id TEXT NOT NULL, json BLOB NOT NULL)
+                    """)
+                for (index, event) in events.prefix(2).enumerated() {
+                    try db.query("""
+                        INSERT INTO events(id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json)
+                        VALUES (?1, ?2, 2, ?3, ?4, ?5, ?6, ?7)
+                        """, [.integer(Int64(index) * 10 + 7), .integer(event.time), .text(event.insertId),
+                              .text(event.idempotencyKey ?? ""), .text(event.name), .text(event.distinctId), .blob(event.json)])
+                }
+                try db.execute("PRAGMA user_version = 1")
+            }
+            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            #expect(outbox.waitingCount == 2)
+            #expect(try outbox.add(events[2]).sequence == 18, "ids go on above the file's highest")
+            let taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(taken.map(\.sequence) == [7, 17, 18])
+            #expect(taken.map(\.json) == events.map(\.json))
+            #expect(taken.map(\.attempts) == [2, 2, 0])
+            outbox.settle(taken)
+            #expect(try outbox.add(prepared(3)).sequence == 19)
+            let db = try SQLiteConnection(path: path)
+            #expect(try db.integer("PRAGMA user_version") == Outbox.schemaVersion)
+            #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'events_schema1'") == 0)
+            _ = try Outbox(path: path, leaseSeconds: 60)  // opening it again changes nothing
+            #expect(try db.integer("SELECT count(*) FROM events") == 1)
+        }
+    }
+
     @Test func aLeaseKeepsOtherClientsAwayUntilItEnds() throws {
         try withDirectory { path in
             let clock = ManualClock()
@@ -245,6 +298,33 @@ struct OutboxTests {
             worker.runOnce()
             #expect(log.reports.count == 150 && log.reports.allSatisfy { $0.status == .ok && $0.event.attempts == 1 })
             #expect(outbox.lowestUnsettled == nil)
+        }
+    }
+
+    /// Two clients share a file: the closing one delivers its own events, and younger events
+    /// that the other adds meanwhile do not make its close a failure.
+    @Test func aCloseCountsOnlyTheEventsItWaitedFor() throws {
+        try withDirectory { path in
+            let clock = ManualClock()
+            let log = ReportLog()
+            let sender = RequestSender(baseURL: "http://127.0.0.1:1/", workspaceKey: "k", workspaceSecret: "s",
+                                       transport: ScriptedTransport([]), retryPolicy: RetryPolicy(), logger: .off)
+            var settings = WorkerSettings()
+            settings.flushIntervalMilliseconds = 0
+            let mine = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let theirs = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let transport = ScriptedConcurrentTransport(clock: clock, [ScriptedConcurrentTransport.acceptAll])
+            let worker = DeliveryWorker(queue: mine, transport: transport, sender: sender, settings: settings,
+                                        clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+            for index in 0..<4 { _ = try mine.add(prepared(index)) }
+            worker.beginClosing(upTo: mine.lastSequence)
+            for index in 4..<7 { _ = try theirs.add(prepared(index)) }
+            worker.runOnce()
+            #expect(log.reports.map(\.event.sequence) == [1, 2, 3, 4], "only what the close waits for goes out")
+            worker.requestStop()
+            worker.run()
+            #expect(worker.leftAtStop == 0)
+            #expect(theirs.waitingCount == 3, "the other client's events stay for it")
         }
     }
 }

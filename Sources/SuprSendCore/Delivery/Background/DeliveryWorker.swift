@@ -149,7 +149,9 @@ public final class DeliveryWorker: @unchecked Sendable {
                   // While the hub is failing, one request probes it at a time.
                   consecutiveFailures == 0 || inFlight.isEmpty {
                 guard queueIsDue(wall: wall) else { break }
-                var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes)
+                // Closing: nothing younger than what the close waits for (see queueIsDue).
+                var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes,
+                                        upTo: closeLimit ?? .max)
                 if events.isEmpty {
                     // Due, yet nothing could be taken: the outbox failed to read or write (it
                     // logged why). Look again in a second rather than spin.
@@ -341,7 +343,9 @@ public final class DeliveryWorker: @unchecked Sendable {
             if queue.isDurable {
                 // The outbox keeps them, and what waits, for the next client.
                 queue.release(left)
-                leftAtStop = queue.waitingCount
+                // Only what the close waited for counts: younger events (another process's,
+                // in a shared outbox) are not this close's to deliver.
+                leftAtStop = closeLimit.map { queue.unsettledCount(upTo: $0) } ?? queue.waitingCount
                 stopped = true
                 return []
             }
@@ -392,16 +396,16 @@ public final class DeliveryWorker: @unchecked Sendable {
         transport.wake()
         return state.withLock {
             while true {
-                if let lowest = lowestUnsettled(), lowest <= sequence, !stopped {
-                    let now = clock.monotonicSeconds()
-                    if let deadline, now >= deadline { return false }
-                    // Another process settling events of a shared outbox wakes no one here:
-                    // look again now and then.
-                    let wake = queue.pollInterval.map { now + min($0, 0.2) }
-                    state.wait(until: [deadline, wake].compactMap { $0 }.min())
-                } else {
-                    return lowestUnsettled().map { $0 > sequence } ?? true
-                }
+                // Read once per look: an outbox changes under us (other processes), and two
+                // readings could disagree.
+                guard let lowest = lowestUnsettled(), lowest <= sequence else { return true }
+                if stopped { return false }
+                let now = clock.monotonicSeconds()
+                if let deadline, now >= deadline { return false }
+                // Another process settling events of a shared outbox wakes no one here:
+                // look again now and then.
+                let wake = queue.pollInterval.map { now + min($0, 0.2) }
+                state.wait(until: [deadline, wake].compactMap { $0 }.min())
             }
         }
     }

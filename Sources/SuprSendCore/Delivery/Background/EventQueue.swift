@@ -28,9 +28,13 @@ public protocol EventQueue: AnyObject, Sendable {
     /// client or, for an outbox, another process); nil when there is none.
     var lowestUnsettled: UInt64? { get }
 
+    /// How many events up to `sequence` have no fate yet: as `lowestUnsettled`, waiting or
+    /// taken for an outbox, waiting only for a memory queue.
+    func unsettledCount(upTo sequence: UInt64) -> Int
+
     /// Hands the oldest waiting events to the worker: at most `maxEvents`, with JSON of at
-    /// most `maxJSONBytes` in all (but at least one event).
-    func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent]
+    /// most `maxJSONBytes` in all (but at least one event), none after sequence `last`.
+    func take(maxEvents: Int, maxJSONBytes: Int, upTo last: UInt64) -> [QueuedEvent]
 
     /// Removes waiting events enqueued before `cutoffMilliseconds` (expired), oldest first.
     func takeExpired(enqueuedBefore cutoffMilliseconds: Int64, maxEvents: Int) -> [QueuedEvent]
@@ -55,6 +59,13 @@ public protocol EventQueue: AnyObject, Sendable {
 
     /// Bytes the queue takes on disk (0 in memory).
     var storageBytes: Int64 { get }
+}
+
+extension EventQueue {
+    /// The oldest waiting events, whatever their sequence.
+    public func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent] {
+        take(maxEvents: maxEvents, maxJSONBytes: maxJSONBytes, upTo: .max)
+    }
 }
 
 /// The default queue: events in memory, bounded by count and bytes. Counts every event from
@@ -152,17 +163,25 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
 
     public var lastSequence: UInt64 { lock.withLock { sequence } }
 
-    public func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent] {
+    public func unsettledCount(upTo sequence: UInt64) -> Int {
+        lock.withLock {
+            // Both lists are in sequence order.
+            requeued.prefix { $0.sequence <= sequence }.count
+                + entries[head...].prefix { $0.sequence <= sequence }.count
+        }
+    }
+
+    public func take(maxEvents: Int, maxJSONBytes: Int, upTo last: UInt64) -> [QueuedEvent] {
         lock.withLock {
             var taken: [QueuedEvent] = []
             var bytes = 0
             func fits(_ count: Int) -> Bool { taken.count < maxEvents && (taken.isEmpty || bytes + count <= maxJSONBytes) }
-            while let first = requeued.first, fits(first.jsonByteCount) {
+            while let first = requeued.first, first.sequence <= last, fits(first.jsonByteCount) {
                 bytes += first.jsonByteCount
                 taken.append(requeued.removeFirst())
             }
             var end = head
-            while end < entries.count, fits(Int(entries[end].count)) {
+            while end < entries.count, entries[end].sequence <= last, fits(Int(entries[end].count)) {
                 bytes += Int(entries[end].count)
                 taken.append(event(at: end))
                 end += 1

@@ -11,7 +11,7 @@
 /// One connection per client, used under a lock that fork() waits for (SQLite's own global
 /// state must not be inherited mid-call), and never by a forked child, which opens its own.
 public final class Outbox: EventQueue, @unchecked Sendable {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
     public static let defaultMaxBytes: Int64 = 1 << 30
 
     public let path: String
@@ -41,34 +41,73 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             // WAL with NORMAL: a commit is in the log before add returns; kill -9 loses nothing
             // (power loss may lose the last commits). FULL adds an fsync to every commit.
             try db.execute(powerSafe ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
-            let version = try db.integer("PRAGMA user_version") ?? 0
-            if version > Self.schemaVersion {
-                throw SQLiteConnection.Failure(code: 0, message: "written by a newer version of libsuprsend "
-                    + "(schema \(version); this one knows \(Self.schemaVersion))")
-            }
-            if version < Self.schemaVersion {
-                try db.transaction { () throws(SQLiteConnection.Failure) in
-                    try db.execute("""
-                        CREATE TABLE IF NOT EXISTS events(
-                            id INTEGER PRIMARY KEY,
-                            enqueued_at INTEGER NOT NULL,
-                            attempts INTEGER NOT NULL DEFAULT 0,
-                            lease_owner TEXT,
-                            lease_until INTEGER NOT NULL DEFAULT 0,
-                            insert_id TEXT NOT NULL,
-                            idempotency_key TEXT NOT NULL,
-                            name TEXT NOT NULL,
-                            distinct_id TEXT NOT NULL,
-                            json BLOB NOT NULL);
-                        PRAGMA user_version = \(Self.schemaVersion);
-                        """)
-                }
-            }
+            try Self.createOrUpgradeSchema(db)
             let pageSize = try db.integer("PRAGMA page_size") ?? 4096
             _ = try db.integer("PRAGMA max_page_count = \(max(maxBytes / max(pageSize, 512), 16))")
         } catch {
             throw Self.storageError(path: path, error)
         }
+    }
+
+    /// Schema 2. Event ids are never given out twice, even after the table empties: a flush or
+    /// a close in any process waits for "every id up to the highest when it began", which a
+    /// reused, lower id would join after the fact. A plain rowid (schema 1) starts again above
+    /// the highest row left; so `add` gives the next id above both that row and
+    /// `outbox_state.high_water`, the highest id ever removed. AUTOINCREMENT would do the same
+    /// by writing its counter at every insert, a second page in each commit, which halved the
+    /// enqueue rate; the mark is written only when a removal takes the top row.
+    private static let createTables = [
+        """
+        CREATE TABLE events(
+            id INTEGER PRIMARY KEY,
+            enqueued_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until INTEGER NOT NULL DEFAULT 0,
+            insert_id TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            distinct_id TEXT NOT NULL,
+            json BLOB NOT NULL)
+        """,
+        "CREATE TABLE outbox_state(high_water INTEGER NOT NULL)",
+    ]
+
+    /// Creates the tables in a new file, or upgrades a schema 1 file (which keeps its events).
+    /// The version is read again under the write lock: processes that open one file at the
+    /// same moment do this one at a time, and only the first does anything.
+    private static func createOrUpgradeSchema(_ db: SQLiteConnection) throws(SQLiteConnection.Failure) {
+        func newerFile(_ version: Int64) -> SQLiteConnection.Failure {
+            SQLiteConnection.Failure(code: 0, message: "written by a newer version of libsuprsend "
+                + "(schema \(version); this one knows \(schemaVersion))")
+        }
+        let seen = try db.integer("PRAGMA user_version") ?? 0
+        if seen == schemaVersion { return }
+        if seen > schemaVersion { throw newerFile(seen) }
+        try db.transaction { () throws(SQLiteConnection.Failure) in
+            let version = try db.integer("PRAGMA user_version") ?? 0
+            switch version {
+            case schemaVersion:
+                return
+            case 0:
+                for statement in createTables { try db.execute(statement) }
+            case 1:
+                try db.execute(createTables[1])
+            default:
+                throw newerFile(version)
+            }
+            try db.execute("INSERT INTO outbox_state(high_water) SELECT ifnull(max(id), 0) FROM events")
+            try db.execute("PRAGMA user_version = \(schemaVersion)")
+        }
+    }
+
+    /// After rows were removed: if they included the top one, the mark keeps its id from being
+    /// given out again. Inside the removing transaction.
+    private func raiseHighWater(removedUpTo top: UInt64) throws(SQLiteConnection.Failure) {
+        try db.query("""
+            UPDATE outbox_state SET high_water = ?1
+            WHERE high_water < ?1 AND ?1 > ifnull((SELECT max(id) FROM events), 0)
+            """, [.integer(Int64(clamping: top))])
     }
 
     /// Runs `body` again while SQLite answers SQLITE_BUSY (5) or SQLITE_LOCKED (6), for up to
@@ -132,8 +171,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 try db.transaction { () throws(SQLiteConnection.Failure) in
                     for (ticket, event) in batch {
                         try db.query("""
-                            INSERT INTO events(enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
-                            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                            INSERT INTO events(id, enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
+                            VALUES ((SELECT max(high_water, ifnull((SELECT max(id) FROM events), 0)) + 1 FROM outbox_state),
+                                    ?1, ?2, ?3, ?4, ?5, ?6)
                             """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
                                   .text(event.name), .text(event.distinctId), .blob(event.json)])
                         addedSinceTake += 1
@@ -200,7 +240,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     public var lastSequence: UInt64 {
         UInt64(attempt("reading the queue", default: 0) { () throws(SQLiteConnection.Failure) in
-            try db.integer("SELECT max(id) FROM events") ?? 0
+            try db.integer("SELECT max(high_water, ifnull((SELECT max(id) FROM events), 0)) FROM outbox_state") ?? 0
         })
     }
 
@@ -210,7 +250,13 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         }
     }
 
-    public func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent] {
+    public func unsettledCount(upTo sequence: UInt64) -> Int {
+        Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) in
+            try db.integer("SELECT count(*) FROM events WHERE id <= ?1", [.integer(Int64(clamping: sequence))]) ?? 0
+        })
+    }
+
+    public func take(maxEvents: Int, maxJSONBytes: Int, upTo last: UInt64) -> [QueuedEvent] {
         attempt("claiming events", default: []) { () throws(SQLiteConnection.Failure) in
             addedSinceTake = 0
             let time = now
@@ -218,8 +264,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 var count = 0
                 var bytes = 0
                 var fits = true
-                try db.query("SELECT length(json) FROM events WHERE lease_until < ?1 ORDER BY id LIMIT ?2",
-                             [.integer(time), .integer(Int64(maxEvents))]) { row in
+                try db.query("SELECT length(json) FROM events WHERE lease_until < ?1 AND id <= ?3 ORDER BY id LIMIT ?2",
+                             [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
                     let size = Int(row.integer(0))
                     guard fits, count == 0 || bytes + size <= maxJSONBytes else {
                         fits = false
@@ -233,9 +279,10 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 // was too big (the query above stops counting at the first that does not fit).
                 return try claim("""
                     UPDATE events SET lease_owner = ?1, lease_until = ?2
-                    WHERE id IN (SELECT id FROM events WHERE lease_until < ?3 ORDER BY id LIMIT ?4)
+                    WHERE id IN (SELECT id FROM events WHERE lease_until < ?3 AND id <= ?5 ORDER BY id LIMIT ?4)
                     RETURNING id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json
-                    """, [.text(owner), .integer(time + leaseMilliseconds), .integer(time), .integer(Int64(count))])
+                    """, [.text(owner), .integer(time + leaseMilliseconds), .integer(time), .integer(Int64(count)),
+                          .integer(Int64(clamping: last))])
             }
         }
     }
@@ -245,11 +292,13 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             try db.transaction { () throws(SQLiteConnection.Failure) in
                 // Only the oldest waiting events are looked at (ids grow with time): a scan of
                 // the whole file at every turn of the worker would cost more than the sending.
-                try claim("""
+                let expired = try claim("""
                     DELETE FROM events WHERE id IN
                         (SELECT id FROM events WHERE lease_until < ?1 ORDER BY id LIMIT ?3) AND enqueued_at < ?2
                     RETURNING id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json
                     """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
+                if let top = expired.last?.sequence { try raiseHighWater(removedUpTo: top) }
+                return expired
             }
         }
     }
@@ -286,6 +335,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 for event in events {
                     try db.query("DELETE FROM events WHERE id = ?1", [.integer(Int64(event.sequence))])
                 }
+                if let top = events.lazy.map(\.sequence).max() { try raiseHighWater(removedUpTo: top) }
             }
         }
     }
