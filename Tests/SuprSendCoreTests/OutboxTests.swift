@@ -107,6 +107,17 @@ struct OutboxTests {
         }
     }
 
+    @Test func settleRemovesExactlyTheGivenEvents() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            for index in 0..<10 { _ = try outbox.add(prepared(index)) }
+            let taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            outbox.settle(taken.filter { [1, 2, 3, 5, 8, 9].contains($0.sequence) })
+            outbox.release(taken)
+            #expect(outbox.take(maxEvents: 10, maxJSONBytes: .max).map(\.sequence) == [4, 6, 7, 10])
+        }
+    }
+
     @Test func aLeaseKeepsOtherClientsAwayUntilItEnds() throws {
         try withDirectory { path in
             let clock = ManualClock()
