@@ -136,6 +136,40 @@ struct OutboxTests {
         }
     }
 
+    @Test func aLeaseCoversOnlyItsOwnEventsAndEndsWithTheirFates() throws {
+        try withDirectory { path in
+            let clock = ManualClock()
+            let a = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let b = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let c = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            for index in 0..<10 { _ = try a.add(prepared(index)) }
+            let first = a.take(maxEvents: 2, maxJSONBytes: .max)
+            let middle = b.take(maxEvents: 3, maxJSONBytes: .max)
+            #expect(middle.map(\.sequence) == [3, 4, 5])
+            a.requeue(first)
+            // 1, 2 and 6...10 are free, 3...5 are b's: c's leases must leave 3...5 out.
+            let around = c.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(around.map(\.sequence) == [1, 2, 6, 7, 8, 9, 10])
+            b.requeue(middle)
+            let retaken = a.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(retaken.map(\.sequence) == [3, 4, 5], "what b gave back is free at once, though it lies inside c's batch")
+            // Part of a batch has its fate: the rest stays leased until it has one too.
+            c.settle(Array(around.prefix(3)))
+            #expect(b.take(maxEvents: 10, maxJSONBytes: .max).isEmpty)
+            #expect(a.waitingCount == 0)
+            c.requeue(Array(around.dropFirst(3)))
+            #expect(a.waitingCount == 4)
+            let last = b.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(last.map(\.sequence) == [7, 8, 9, 10])
+            let db = try SQLiteConnection(path: path)
+            #expect(try db.integer("SELECT count(*) FROM leases") == 2, "a's and b's; c's went with their events")
+            a.release(retaken)
+            b.settle(last)
+            #expect(try db.integer("SELECT count(*) FROM leases") == 0)
+            #expect(c.take(maxEvents: 10, maxJSONBytes: .max).map(\.sequence) == [3, 4, 5])
+        }
+    }
+
     @Test func requeueCountsAttemptsAndReleaseKeepsEvents() throws {
         try withDirectory { path in
             let outbox = try Outbox(path: path, leaseSeconds: 30)

@@ -137,6 +137,9 @@ struct SQLiteRow {
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
+    /// The size of a text or blob column, without copying it.
+    func bytes(_ column: Int32) -> Int32 { sqlite3_column_bytes(statement, column) }
+
     func blob(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(statement, column))
         guard count > 0, let pointer = sqlite3_column_blob(statement, column) else { return [] }

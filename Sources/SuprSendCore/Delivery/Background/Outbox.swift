@@ -8,6 +8,10 @@
 /// are sent again after theirs does. Each event keeps its bytes, hence its $insert_id and
 /// idempotency key, so the hub drops every repeat.
 ///
+/// A lease is one small row for a range of ids (a batch is mostly one run of consecutive
+/// ids), not columns of each event: claiming a batch then writes a few bytes instead of
+/// rewriting every event row with its JSON, which cost more than half of the worker's time.
+///
 /// One connection per client, used under a lock that fork() waits for (SQLite's own global
 /// state must not be inherited mid-call), and never by a forked child, which opens its own.
 public final class Outbox: EventQueue, @unchecked Sendable {
@@ -49,28 +53,37 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         }
     }
 
-    /// Schema 2. Event ids are never given out twice, even after the table empties: a flush or
-    /// a close in any process waits for "every id up to the highest when it began", which a
-    /// reused, lower id would join after the fact. A plain rowid (schema 1) starts again above
-    /// the highest row left; so `add` gives the next id above both that row and
-    /// `outbox_state.high_water`, the highest id ever removed. AUTOINCREMENT would do the same
-    /// by writing its counter at every insert, a second page in each commit, which halved the
-    /// enqueue rate; the mark is written only when a removal takes the top row.
-    private static let createTables = [
-        """
+    /// Schema 2.
+    /// - Event ids are never given out twice, even after the table empties: a flush or a close
+    ///   in any process waits for "every id up to the highest when it began", which a reused,
+    ///   lower id would join after the fact. A plain rowid (schema 1) starts again above the
+    ///   highest row left; so `add` gives the next id above both that row and
+    ///   `outbox_state.high_water`, the highest id ever removed. AUTOINCREMENT would do the
+    ///   same by writing its counter at every insert, a second page in each commit, which
+    ///   halved the enqueue rate; the mark is written only when a removal takes the top row.
+    /// - Leases live in `leases`, a row per range of ids (schema 1 had lease columns in each
+    ///   event row; an upgraded file keeps them, unused).
+    private static let createEvents = """
         CREATE TABLE events(
             id INTEGER PRIMARY KEY,
             enqueued_at INTEGER NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
-            lease_owner TEXT,
-            lease_until INTEGER NOT NULL DEFAULT 0,
             insert_id TEXT NOT NULL,
             idempotency_key TEXT NOT NULL,
             name TEXT NOT NULL,
             distinct_id TEXT NOT NULL,
             json BLOB NOT NULL)
-        """,
+        """
+    private static let createSchema2Tables = [
         "CREATE TABLE outbox_state(high_water INTEGER NOT NULL)",
+        """
+        CREATE TABLE leases(
+            id INTEGER PRIMARY KEY,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            until INTEGER NOT NULL)
+        """,
     ]
 
     /// Creates the tables in a new file, or upgrades a schema 1 file (which keeps its events).
@@ -90,9 +103,12 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             case schemaVersion:
                 return
             case 0:
-                for statement in createTables { try db.execute(statement) }
+                try db.execute(createEvents)
+                for statement in createSchema2Tables { try db.execute(statement) }
             case 1:
-                try db.execute(createTables[1])
+                // Leases held in the old columns are dropped: upgrade every process that
+                // shares the file together (a repeat is dropped by the hub, never lost).
+                for statement in createSchema2Tables { try db.execute(statement) }
             default:
                 throw newerFile(version)
             }
@@ -141,6 +157,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     }
 
     private var now: Int64 { clock.wallMilliseconds() }
+
+    /// SQL: event `e` is under no live lease (?1: now), so it waits to be sent.
+    private static let waiting = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.until >= ?1 AND e.id BETWEEN l.first_id AND l.last_id)"
 
     // MARK: - EventQueue
 
@@ -210,7 +229,12 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     public var waitingCount: Int {
         Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) in
-            try db.integer("SELECT count(*) FROM events WHERE lease_until < ?1", [.integer(now)]) ?? 0
+            // Every event, less those under a live lease (live leases never overlap).
+            try db.integer("""
+                SELECT (SELECT count(*) FROM events)
+                     - (SELECT count(*) FROM leases l, events e
+                        WHERE l.until >= ?1 AND e.id BETWEEN l.first_id AND l.last_id)
+                """, [.integer(now)]) ?? 0
         })
     }
 
@@ -219,7 +243,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             var full = false
             try db.query("""
                 SELECT count(*), total(size) FROM
-                    (SELECT length(json) AS size FROM events WHERE lease_until < ?1 ORDER BY id LIMIT ?2)
+                    (SELECT length(json) AS size FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2)
                 """, [.integer(now), .integer(Int64(maxEvents))]) { row in
                 full = row.integer(0) >= maxEvents || row.integer(1) >= maxJSONBytes
             }
@@ -230,7 +254,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     public var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? {
         attempt("reading the queue", default: nil) { () throws(SQLiteConnection.Failure) in
             var oldest: (UInt64, Int64)?
-            try db.query("SELECT id, enqueued_at FROM events WHERE lease_until < ?1 ORDER BY id LIMIT 1",
+            try db.query("SELECT id, enqueued_at FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT 1",
                          [.integer(now)]) { row in
                 oldest = (UInt64(row.integer(0)), row.integer(1))
             }
@@ -260,30 +284,76 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         attempt("claiming events", default: []) { () throws(SQLiteConnection.Failure) in
             addedSinceTake = 0
             let time = now
-            return try db.transaction { () throws(SQLiteConnection.Failure) in
-                var count = 0
+            var leases: [(id: Int64, events: [UInt64])] = []
+            let taken = try db.transaction { () throws(SQLiteConnection.Failure) -> [QueuedEvent] in
+                // Leases of clients that died (or gave up) are only in the way.
+                try db.query("DELETE FROM leases WHERE until < ?1", [.integer(time)])
+                var events: [QueuedEvent] = []
                 var bytes = 0
-                var fits = true
-                try db.query("SELECT length(json) FROM events WHERE lease_until < ?1 AND id <= ?3 ORDER BY id LIMIT ?2",
-                             [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
-                    let size = Int(row.integer(0))
-                    guard fits, count == 0 || bytes + size <= maxJSONBytes else {
-                        fits = false
+                var full = false
+                try db.query("""
+                    SELECT id, enqueued_at, attempts, json FROM events e
+                    WHERE \(Self.waiting) AND id <= ?3 ORDER BY id LIMIT ?2
+                    """, [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
+                    let size = Int(row.bytes(3))
+                    guard !full, events.isEmpty || bytes + size <= maxJSONBytes else {
+                        full = true
                         return
                     }
-                    count += 1
+                    var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1),
+                                            json: row.blob(3))
+                    event.attempts = Int32(clamping: row.integer(2))
+                    events.append(event)
                     bytes += size
                 }
-                guard count > 0 else { return [] }
-                // The first `count` free events, leased to this client; fewer if a later one
-                // was too big (the query above stops counting at the first that does not fit).
-                return try claim("""
-                    UPDATE events SET lease_owner = ?1, lease_until = ?2
-                    WHERE id IN (SELECT id FROM events WHERE lease_until < ?3 AND id <= ?5 ORDER BY id LIMIT ?4)
-                    RETURNING id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json
-                    """, [.text(owner), .integer(time + leaseMilliseconds), .integer(time), .integer(Int64(count)),
-                          .integer(Int64(clamping: last))])
+                guard !events.isEmpty else { return [] }
+                // The batch is the first free events in id order, so what lies between two
+                // of them is under another client's lease: a lease per run around those.
+                var runStart = events[0].sequence
+                for index in events.indices {
+                    let id = events[index].sequence
+                    let isLast = index == events.count - 1
+                    let next = isLast ? nil : events[index + 1].sequence
+                    if let next, next == id + 1 { continue }
+                    if let next, try db.integer("SELECT 1 FROM events WHERE id > ?1 AND id < ?2 LIMIT 1",
+                                                [.integer(Int64(id)), .integer(Int64(next))]) == nil {
+                        continue  // only ids removed earlier lie between: one run
+                    }
+                    try db.query("INSERT INTO leases(first_id, last_id, owner, until) VALUES (?1, ?2, ?3, ?4)",
+                                 [.integer(Int64(runStart)), .integer(Int64(id)), .text(owner),
+                                  .integer(time + leaseMilliseconds)])
+                    leases.append((db.lastInsertRowID, events.map(\.sequence).filter { $0 >= runStart && $0 <= id }))
+                    if let next { runStart = next }
+                }
+                return events
             }
+            // Committed: now they are this client's.
+            for lease in leases {
+                for event in lease.events { leaseOfEvent[event] = lease.id }
+                eventsInLease[lease.id] = lease.events.count
+            }
+            return taken
+        }
+    }
+
+    /// The leases this client holds: which covers each event it took, and how many of those
+    /// have no fate yet (the lease row goes when none is left). Guarded by `lock`.
+    private var leaseOfEvent: [UInt64: Int64] = [:]
+    private var eventsInLease: [Int64: Int] = [:]
+
+    /// These events are no longer this client's to send: drops the lease rows that no event
+    /// is left in. Inside a transaction, with `lock` held.
+    private func endLeases(of events: [QueuedEvent]) throws(SQLiteConnection.Failure) {
+        for event in events {
+            guard let lease = leaseOfEvent.removeValue(forKey: event.sequence) else { continue }
+            let left = (eventsInLease[lease] ?? 1) - 1
+            if left > 0 {
+                eventsInLease[lease] = left
+                continue
+            }
+            eventsInLease.removeValue(forKey: lease)
+            // The owner too: once expired, the row may have gone and its id been reused.
+            try db.query("DELETE FROM leases WHERE id = ?1 AND owner = ?2", [.integer(lease), .text(owner)])
         }
     }
 
@@ -294,8 +364,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 // the whole file at every turn of the worker would cost more than the sending.
                 let expired = try claim("""
                     DELETE FROM events WHERE id IN
-                        (SELECT id FROM events WHERE lease_until < ?1 ORDER BY id LIMIT ?3) AND enqueued_at < ?2
-                    RETURNING id, enqueued_at, attempts, insert_id, idempotency_key, name, distinct_id, json
+                        (SELECT id FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?3) AND enqueued_at < ?2
+                    RETURNING id, enqueued_at, attempts, json
                     """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
                 if let top = expired.last?.sequence { try raiseHighWater(removedUpTo: top) }
                 return expired
@@ -308,7 +378,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         var events: [QueuedEvent] = []
         try db.query(sql, values) { row in
             var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1),
-                                    json: row.blob(7))
+                                    json: row.blob(3))
             event.attempts = Int32(clamping: row.integer(2))
             events.append(event)
         }
@@ -321,9 +391,10 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         attempt("returning events to the queue", default: ()) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
                 for event in events {
-                    try db.query("UPDATE events SET lease_owner = NULL, lease_until = 0, attempts = ?1 WHERE id = ?2",
+                    try db.query("UPDATE events SET attempts = ?1 WHERE id = ?2",
                                  [.integer(Int64(event.attempts)), .integer(Int64(event.sequence))])
                 }
+                try endLeases(of: events)
             }
         }
     }
@@ -335,6 +406,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 for event in events {
                     try db.query("DELETE FROM events WHERE id = ?1", [.integer(Int64(event.sequence))])
                 }
+                try endLeases(of: events)
                 if let top = events.lazy.map(\.sequence).max() { try raiseHighWater(removedUpTo: top) }
             }
         }
@@ -344,10 +416,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         guard !events.isEmpty else { return }
         attempt("releasing events", default: ()) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
-                for event in events {
-                    try db.query("UPDATE events SET lease_owner = NULL, lease_until = 0 WHERE id = ?1 AND lease_owner = ?2",
-                                 [.integer(Int64(event.sequence)), .text(owner)])
-                }
+                try endLeases(of: events)
             }
         }
     }
