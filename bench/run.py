@@ -80,14 +80,16 @@ TARGETS.update({
 # scenarios" below). The file lives in a directory on the same disk as the repository (not
 # tmpfs). _8t: 8 enqueuing threads sharing the client; _power_safe: synchronous=FULL, an fsync
 # per commit (fewer events: it is slow); _waiting: 200,000 events in the file while the hub
-# refuses connections.
-OUTBOX_SCENARIOS = ("c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe",
+# refuses connections. outbox_floor: SQLite alone doing what each enqueue does to the file (one
+# transaction inserting one row, same settings, schema and statement; bench/outbox_floor.c), the
+# floor under any outbox that commits each event before returning.
+OUTBOX_SCENARIOS = ("outbox_floor", "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe",
                     "c_enqueue_outbox_power_safe_8t", "c_enqueue_outbox_waiting", "py_enqueue_outbox",
                     "py_enqueue_outbox_8t")
-FULL.update({"c_enqueue_outbox": 100000, "c_enqueue_outbox_8t": 100000, "c_enqueue_outbox_power_safe": 5000,
+FULL.update({"outbox_floor": 100000, "c_enqueue_outbox": 100000, "c_enqueue_outbox_8t": 100000, "c_enqueue_outbox_power_safe": 5000,
              "c_enqueue_outbox_power_safe_8t": 10000, "c_enqueue_outbox_waiting": 200000,
              "py_enqueue_outbox": 50000, "py_enqueue_outbox_8t": 50000})
-SMOKE.update({"c_enqueue_outbox": 300, "c_enqueue_outbox_8t": 300, "c_enqueue_outbox_power_safe": 200,
+SMOKE.update({"outbox_floor": 300, "c_enqueue_outbox": 300, "c_enqueue_outbox_8t": 300, "c_enqueue_outbox_power_safe": 200,
               "c_enqueue_outbox_power_safe_8t": 200, "c_enqueue_outbox_waiting": 300,
               "py_enqueue_outbox": 300, "py_enqueue_outbox_8t": 300})
 TARGETS.update({
@@ -170,6 +172,14 @@ def pkg_config_flags():
         raise RuntimeError(f"pkg-config suprsend failed: {r.stderr.strip()}")
     libdir = run(["pkg-config", "--variable=libdir", "suprsend"], env=env).stdout.strip() or str(LIB.parent)
     return r.stdout.split() + [f"-Wl,-rpath,{libdir}", "-Wl,--enable-new-dtags", "-lpthread"]
+
+
+def sqlite_flags():
+    r = run(["pkg-config", "--cflags", "--libs", "sqlite3"])
+    if r.returncode != 0:
+        raise RuntimeError("pkg-config sqlite3 failed (install libsqlite3-dev: scripts/install-deps.sh): "
+                           + r.stderr.strip())
+    return r.stdout.split()
 
 
 def ensure_nginx():
@@ -763,6 +773,8 @@ def outbox_command(t, name, base, n, outbox_dir):
     path = str((outbox_dir or Path("/nonexistent")) / f"{name}.db")
     power_safe = "1" if "power_safe" in name else "0"
     threads = "8" if name.endswith("_8t") else "1"
+    if name == "outbox_floor":  # no library, no hub: SQLite alone
+        return [t.get("outbox_floor", "outbox_floor-not-built"), path, str(n), power_safe], None, "floor"
     if name == "c_enqueue_outbox_waiting":  # base is not used: c_bench makes its own refusing port
         return [t["c_bench"], "-", KEY, SECRET, "outbox_waiting", str(n), "1", path, "0"], None, "lib"
     if name.startswith("c_enqueue_outbox"):
@@ -797,6 +809,10 @@ def outbox_ratios_and_targets(g, paired, t, ratios, targets):
         "c_enqueue_outbox_power_safe_8t_over_power_safe_enqueue_events_per_s":
             paired("c_enqueue_outbox_power_safe_8t", "c_enqueue_outbox_power_safe", "enqueue_events_per_s"),
         "py_enqueue_outbox_over_py_enqueue_cpu": paired("py_enqueue_outbox", "py_enqueue", "cpu_us_per_event"),
+        "c_enqueue_outbox_over_outbox_floor_caller_cpu": paired("c_enqueue_outbox", "outbox_floor",
+                                                                "caller_cpu_us_per_enqueue"),
+        "outbox_floor_over_c_enqueue_outbox_enqueue_events_per_s": paired("outbox_floor", "c_enqueue_outbox",
+                                                                          "enqueue_events_per_s"),
     })
     lim = TARGETS["outbox_enqueue_events_per_s_min"]
     targets.update({
@@ -908,7 +924,7 @@ def print_background(scen):
 # ------------------------------------------------------------------------------------------
 
 ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue", "c_enqueue_queued",
-         "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
+         "outbox_floor", "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
          "c_enqueue_outbox_waiting",
          "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
          "official_py_single", "official_py_bulk"]
@@ -1050,6 +1066,7 @@ def main():
     exit_code = 0
     try:
         tools = {"floor": build_c(tmp, "floor", BENCH / "floor.c", ["-lcurl", "-lcrypto"]),
+                 "outbox_floor": build_c(tmp, "outbox_floor", BENCH / "outbox_floor.c", sqlite_flags()),
                  "dlopen": build_c(tmp, "dlopen_time", BENCH / "dlopen_time.c", ["-ldl"])}
         have_lib = LIB.exists()
         if have_lib:
