@@ -105,13 +105,15 @@ final class SQLiteConnection {
     /// Runs `body` in a write transaction (BEGIN IMMEDIATE, so that two processes never both
     /// read and then wait to write), committing if it returns, rolling back if it throws.
     func transaction<T>(_ body: () throws(Failure) -> T) throws(Failure) -> T {
-        try execute("BEGIN IMMEDIATE")
+        // Prepared once, like every statement run through `query`: sqlite3_exec would parse
+        // them again for every event (a fifth of an enqueue's instructions).
+        try query("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try query("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            try? query("ROLLBACK")
             throw error
         }
     }
