@@ -200,6 +200,21 @@ struct OutboxTests {
         }
     }
 
+    @Test func peekSeesTheOldestFreeEventAndAFullBatchInOneLook() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            #expect(outbox.peek(maxEvents: 2, maxJSONBytes: .max).oldest == nil)
+            for index in 0..<3 { _ = try outbox.add(prepared(index, at: 1_000 + Int64(index))) }
+            let all = outbox.peek(maxEvents: 3, maxJSONBytes: .max)
+            #expect(all.oldest?.sequence == 1 && all.oldest?.enqueuedAtMilliseconds == 1_000 && all.full)
+            #expect(!outbox.peek(maxEvents: 4, maxJSONBytes: .max).full)
+            #expect(outbox.peek(maxEvents: 4, maxJSONBytes: 10).full, "full by bytes")
+            _ = outbox.take(maxEvents: 1, maxJSONBytes: .max)
+            let rest = outbox.peek(maxEvents: 3, maxJSONBytes: .max)
+            #expect(rest.oldest?.sequence == 2 && !rest.full, "a leased event is not waiting")
+        }
+    }
+
     @Test func expiredEventsAreTakenOut() throws {
         try withDirectory { path in
             let outbox = try Outbox(path: path, leaseSeconds: 30)

@@ -145,10 +145,15 @@ public final class DeliveryWorker: @unchecked Sendable {
             }
             reportingFrom = plan.reports.lazy.map(\.event.sequence).min()
             let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
+            // The last look at the queue, while no take has changed it since.
+            var peek: QueuePeek?
             while inFlight.count < settings.maxRequestsInFlight, now >= pausedUntil,
                   // While the hub is failing, one request probes it at a time.
                   consecutiveFailures == 0 || inFlight.isEmpty {
-                guard queueIsDue(wall: wall) else { break }
+                let look = queue.peek(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2)
+                peek = look
+                guard queueIsDue(look, wall: wall) else { break }
+                peek = nil
                 // Closing: nothing younger than what the close waits for (see queueIsDue).
                 var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes,
                                         upTo: closeLimit ?? .max)
@@ -166,19 +171,19 @@ public final class DeliveryWorker: @unchecked Sendable {
                 inFlight[id] = events
                 plan.batches.append((id, events))
             }
-            plan.timeout = waitTime(now: now, wall: wall)
+            plan.timeout = waitTime(now: now, wall: wall, oldest: peek.map(\.oldest) ?? queue.oldestWaiting)
             return plan
         }
     }
 
     /// Whether the waiting events should go out now. Called with the lock held.
-    private func queueIsDue(wall: Int64) -> Bool {
-        guard let oldest = queue.oldestWaiting else { return false }
+    private func queueIsDue(_ peek: QueuePeek, wall: Int64) -> Bool {
+        guard let oldest = peek.oldest else { return false }
         // Closing: only what the close waits for goes out; a request started now for younger
         // events (another process's, in a shared outbox) would be abandoned when the worker stops.
         if let closeLimit { return oldest.sequence <= closeLimit }
         if oldest.sequence <= flushTarget { return true }
-        if queue.hasFullBatch(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2) { return true }
+        if peek.full { return true }
         let age = wall - oldest.enqueuedAtMilliseconds
         return age >= Int64(settings.flushIntervalMilliseconds) || age < 0
     }
@@ -186,8 +191,7 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// Seconds until something is due: the end of a pause, or the flush interval of the
     /// oldest waiting event when a request could start. A full set of requests in flight
     /// wakes the wait by ending. Called with the lock held.
-    private func waitTime(now: Double, wall: Int64) -> Double {
-        let oldest = queue.oldestWaiting
+    private func waitTime(now: Double, wall: Int64, oldest: (sequence: UInt64, enqueuedAtMilliseconds: Int64)?) -> Double {
         let hasWork = oldest != nil
         // Expiry is checked at least once a minute while events wait; an outbox is looked at
         // now and then for events that other processes added.

@@ -20,6 +20,10 @@ public protocol EventQueue: AnyObject, Sendable {
     /// The oldest waiting event's sequence number and enqueue time.
     var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? { get }
 
+    /// `oldestWaiting` and `hasFullBatch` in one look (for an outbox, one query instead of two
+    /// at every turn of the worker).
+    func peek(maxEvents: Int, maxJSONBytes: Int) -> QueuePeek
+
     /// The highest sequence number given out so far (0 before the first event); for an outbox,
     /// by any process.
     var lastSequence: UInt64 { get }
@@ -61,7 +65,23 @@ public protocol EventQueue: AnyObject, Sendable {
     var storageBytes: Int64 { get }
 }
 
+/// What the worker needs to know of the waiting events to decide whether to send now.
+public struct QueuePeek: Sendable {
+    public var oldest: (sequence: UInt64, enqueuedAtMilliseconds: Int64)?
+    public var full: Bool
+
+    public init(oldest: (sequence: UInt64, enqueuedAtMilliseconds: Int64)?, full: Bool) {
+        self.oldest = oldest
+        self.full = full
+    }
+}
+
 extension EventQueue {
+    public func peek(maxEvents: Int, maxJSONBytes: Int) -> QueuePeek {
+        guard let oldest = oldestWaiting else { return QueuePeek(oldest: nil, full: false) }
+        return QueuePeek(oldest: oldest, full: hasFullBatch(maxEvents: maxEvents, maxJSONBytes: maxJSONBytes))
+    }
+
     /// The oldest waiting events, whatever their sequence.
     public func take(maxEvents: Int, maxJSONBytes: Int) -> [QueuedEvent] {
         take(maxEvents: maxEvents, maxJSONBytes: maxJSONBytes, upTo: .max)

@@ -262,6 +262,22 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         }
     }
 
+    public func peek(maxEvents: Int, maxJSONBytes: Int) -> QueuePeek {
+        attempt("reading the queue", default: QueuePeek(oldest: nil, full: false)) { () throws(SQLiteConnection.Failure) in
+            var peek = QueuePeek(oldest: nil, full: false)
+            var count = 0
+            var bytes = 0
+            try db.query("SELECT id, enqueued_at, length(json) FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2",
+                         [.integer(now), .integer(Int64(maxEvents))]) { row in
+                if peek.oldest == nil { peek.oldest = (UInt64(row.integer(0)), row.integer(1)) }
+                count += 1
+                bytes += Int(row.integer(2))
+            }
+            peek.full = count >= maxEvents || bytes >= maxJSONBytes
+            return peek
+        }
+    }
+
     public var lastSequence: UInt64 {
         UInt64(attempt("reading the queue", default: 0) { () throws(SQLiteConnection.Failure) in
             try db.integer("SELECT max(high_water, ifnull((SELECT max(id) FROM events), 0)) FROM outbox_state") ?? 0
