@@ -328,20 +328,26 @@ struct OutboxTests {
         }
     }
 
+    /// A worker on `outbox` that sends at once, its answers scripted, its fates in `log`.
+    private func makeWorker(on outbox: Outbox, clock: ManualClock, log: ReportLog,
+                        answers: [ScriptedConcurrentTransport.Answer], holdAnswers: Bool = false) -> DeliveryWorker {
+        let sender = RequestSender(baseURL: "http://127.0.0.1:1/", workspaceKey: "k", workspaceSecret: "s",
+                                   transport: ScriptedTransport([]), retryPolicy: RetryPolicy(), logger: .off)
+        var settings = WorkerSettings()
+        settings.flushIntervalMilliseconds = 0
+        let transport = ScriptedConcurrentTransport(clock: clock, answers)
+        transport.holdAnswers = holdAnswers
+        return DeliveryWorker(queue: outbox, transport: transport, sender: sender, settings: settings,
+                              clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+    }
+
     @Test func aClosedWorkerLeavesEventsForTheNextClient() throws {
         try withDirectory { path in
             let clock = ManualClock()
             let log = ReportLog()
-            let sender = RequestSender(baseURL: "http://127.0.0.1:1/", workspaceKey: "k", workspaceSecret: "s",
-                                       transport: ScriptedTransport([]), retryPolicy: RetryPolicy(), logger: .off)
-            var settings = WorkerSettings()
-            settings.flushIntervalMilliseconds = 0
             do {
                 let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-                let transport = ScriptedConcurrentTransport(clock: clock, [])
-                transport.holdAnswers = true
-                let worker = DeliveryWorker(queue: outbox, transport: transport, sender: sender, settings: settings,
-                                            clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+                let worker = makeWorker(on: outbox, clock: clock, log: log, answers: [], holdAnswers: true)
                 for index in 0..<150 { _ = try outbox.add(prepared(index)) }
                 worker.runOnce()
                 #expect(worker.stats.inFlight == 150)
@@ -351,9 +357,8 @@ struct OutboxTests {
                 #expect(log.reports.isEmpty, "nothing is reported closed: the events stay in the file")
             }
             let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let transport = ScriptedConcurrentTransport(clock: clock, Array(repeating: ScriptedConcurrentTransport.acceptAll, count: 2))
-            let worker = DeliveryWorker(queue: outbox, transport: transport, sender: sender, settings: settings,
-                                        clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+            let worker = makeWorker(on: outbox, clock: clock, log: log,
+                                answers: Array(repeating: ScriptedConcurrentTransport.acceptAll, count: 2))
             worker.runOnce()
             worker.runOnce()
             #expect(log.reports.count == 150 && log.reports.allSatisfy { $0.status == .ok && $0.event.attempts == 1 })
@@ -367,15 +372,9 @@ struct OutboxTests {
         try withDirectory { path in
             let clock = ManualClock()
             let log = ReportLog()
-            let sender = RequestSender(baseURL: "http://127.0.0.1:1/", workspaceKey: "k", workspaceSecret: "s",
-                                       transport: ScriptedTransport([]), retryPolicy: RetryPolicy(), logger: .off)
-            var settings = WorkerSettings()
-            settings.flushIntervalMilliseconds = 0
             let mine = try Outbox(path: path, leaseSeconds: 30, clock: clock)
             let theirs = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let transport = ScriptedConcurrentTransport(clock: clock, [ScriptedConcurrentTransport.acceptAll])
-            let worker = DeliveryWorker(queue: mine, transport: transport, sender: sender, settings: settings,
-                                        clock: clock, onReport: log.closure, unitRandom: { 0.5 })
+            let worker = makeWorker(on: mine, clock: clock, log: log, answers: [ScriptedConcurrentTransport.acceptAll])
             for index in 0..<4 { _ = try mine.add(prepared(index)) }
             worker.beginClosing(upTo: mine.lastSequence)
             for index in 4..<7 { _ = try theirs.add(prepared(index)) }
