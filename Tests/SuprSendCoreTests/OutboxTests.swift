@@ -108,6 +108,9 @@ struct OutboxTests {
     }
 
     @Test func settleRemovesExactlyTheGivenEvents() throws {
+        #expect(Outbox.runs(of: [5, 1, 2, 3, 7, 8, 3, 10]) == [1...3, 5...5, 7...8, 10...10])
+        #expect(Outbox.runs(of: []).isEmpty)
+        #expect(Outbox.runs(of: [.max - 1, .max, 0]) == [0...0, (.max - 1)...(.max)])
         try withDirectory { path in
             let outbox = try Outbox(path: path, leaseSeconds: 60)
             for index in 0..<10 { _ = try outbox.add(prepared(index)) }

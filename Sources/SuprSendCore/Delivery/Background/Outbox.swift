@@ -418,14 +418,35 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     public func settle(_ events: [QueuedEvent]) {
         guard !events.isEmpty else { return }
         attempt("removing delivered events", default: ()) { () throws(SQLiteConnection.Failure) in
+            // A batch is mostly one run of consecutive ids: a statement per run, not per event.
+            let runs = Self.runs(of: events.map(\.sequence))
             try db.transaction { () throws(SQLiteConnection.Failure) in
-                for event in events {
-                    try db.query("DELETE FROM events WHERE id = ?1", [.integer(Int64(event.sequence))])
+                for run in runs {
+                    try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
+                                 [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
                 }
                 try endLeases(of: events)
-                if let top = events.lazy.map(\.sequence).max() { try raiseHighWater(removedUpTo: top) }
+                if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
             }
         }
+    }
+
+    /// Sorted ranges of consecutive ids that cover exactly `ids`.
+    static func runs(of ids: [UInt64]) -> [ClosedRange<UInt64>] {
+        var runs: [ClosedRange<UInt64>] = []
+        for id in ids.sorted() {
+            guard let last = runs.last else {
+                runs.append(id...id)
+                continue
+            }
+            if id <= last.upperBound { continue }  // a repeat
+            if id - 1 == last.upperBound {
+                runs[runs.count - 1] = last.lowerBound...id
+            } else {
+                runs.append(id...id)
+            }
+        }
+        return runs
     }
 
     public func release(_ events: [QueuedEvent]) {
