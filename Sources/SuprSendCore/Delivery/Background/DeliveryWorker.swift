@@ -110,7 +110,14 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// One turn: returns false when a stop was requested.
     @discardableResult
     public func runOnce() -> Bool {
-        let plan = makePlan()
+        // fork() waits for the planning as for any critical section: the first turns make
+        // the Swift runtime build type metadata lazily, under its own locks, and a child
+        // forked in the middle would inherit them held and hang on its first turn. (No user
+        // code runs in it: the expiry is logged after, callbacks run in `deliver`.)
+        let plan = ForkGeneration.withoutFork { makePlan() }
+        if !plan.reports.isEmpty {
+            logger.log(.error, "\(plan.reports.count) event(s) expired undelivered: \(plan.reports[0].message)")
+        }
         deliver(plan.reports)
         guard !plan.stop else { return false }
         for batch in plan.batches {
@@ -171,7 +178,8 @@ public final class DeliveryWorker: @unchecked Sendable {
                 inFlight[id] = events
                 plan.batches.append((id, events))
             }
-            plan.timeout = waitTime(now: now, wall: wall, oldest: peek.map(\.oldest) ?? queue.oldestWaiting)
+            let oldest = if let peek { peek.oldest } else { queue.oldestWaiting }
+            plan.timeout = waitTime(now: now, wall: wall, oldest: oldest)
             return plan
         }
     }
@@ -215,7 +223,6 @@ public final class DeliveryWorker: @unchecked Sendable {
         queue.settle(expired)
         counters.dropped += expired.count
         let message = "not delivered within max_event_age_s (\(settings.maxEventAgeSeconds) s)"
-        logger.log(.error, "\(expired.count) event(s) expired undelivered: \(message)")
         return expired.map { DeliveryReport(status: .timeout, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) }
     }
 
