@@ -189,7 +189,8 @@ public final class RequestSender: Sendable {
 
     /// Request and response lines at debug level. The signature is never logged: with the
     /// body and date it would let a reader replay the request.
-    func logRequest(_ request: HTTPRequest, attempt: Int, of attempts: Int?) {
+    func logRequest(_ request: HTTPRequest, attempt: Int, of attempts: Int?, to logger: Logger? = nil) {
+        let logger = logger ?? self.logger
         guard logger.isEnabled(.debug) else { return }
         let headers = request.headers.map { $0.hasPrefix("Authorization:") ? "Authorization: \(workspaceKey):[redacted]" : $0 }
         let count = attempts.map { "attempt \(attempt) of \($0)" } ?? "attempt \(attempt)"
@@ -197,7 +198,8 @@ public final class RequestSender: Sendable {
             + headers.joined(separator: " | ") + " | body: " + excerpt(request.body))
     }
 
-    func logAnswer(_ answer: HTTPAnswer, seconds: Double) {
+    func logAnswer(_ answer: HTTPAnswer, seconds: Double, to logger: Logger? = nil) {
+        let logger = logger ?? self.logger
         guard logger.isEnabled(.debug) else { return }
         logger.log(.debug, "<- HTTP \(answer.status) in \(milliseconds(seconds)) ms (\(answer.body.count) bytes)"
             + (answer.retryAfter.map { " Retry-After: \($0)" } ?? "") + " | body: " + excerpt(answer.body))

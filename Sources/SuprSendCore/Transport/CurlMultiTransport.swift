@@ -68,13 +68,17 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
     }
 
     public func wait(timeout: Double) -> [(id: Int, result: Result<HTTPAnswer, TransportFailure>)] {
-        var ended = failedToStart
-        failedToStart.removeAll()
-        perform(into: &ended)
+        // fork() waits for the bookkeeping (see DeliveryWorker.runOnce), not for the poll.
+        var ended = ForkGeneration.withoutFork {
+            var ended = failedToStart
+            failedToStart.removeAll()
+            perform(into: &ended)
+            return ended
+        }
         guard ended.isEmpty else { return ended }
         let milliseconds = Int32(clamping: Int((max(timeout, 0) * 1000).rounded(.up)))
         _ = curl_multi_poll(multi, nil, 0, milliseconds, nil)
-        perform(into: &ended)
+        ForkGeneration.withoutFork { perform(into: &ended) }
         return ended
     }
 
