@@ -20,61 +20,27 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any, Dict, List, Optional
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-HUB_SCRIPT = os.path.join(REPO, "tools", "hub", "suprsend-hub")
+sys.path.insert(0, os.path.join(REPO, "tools", "hub"))
+from hub_process import HubProcess  # noqa: E402
 CLI = os.environ.get("SUPRSEND_CLI", os.path.join(REPO, "dist", "bin", "suprsend"))
 
 KEY = "cli_test_key_0123456789"
 SECRET = "cli_test_secret_abcdef"
 
 
-class Hub:
+class Hub(HubProcess):
     def __init__(self, work: str) -> None:
-        port_file = os.path.join(work, "hub.port")
-        self.log = open(os.path.join(work, "hub.log"), "w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, HUB_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-             "--workspace", f"{KEY}:{SECRET}", "--quiet"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("the hub did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{int(open(port_file).read())}/"
-
-    def call(self, method: str, path: str, body: Optional[Any] = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read().decode())
-
-    def events(self) -> List[Dict[str, Any]]:
-        return self.call("GET", "_hub/events")
-
-    def stats(self) -> Dict[str, Any]:
-        return self.call("GET", "_hub/stats")
+        super().__init__(work, [(KEY, SECRET)])
+        self.url = self.base_url
 
     def faults(self, spec: Dict[str, Any]) -> None:
         self.call("POST", "_hub/faults", spec)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,8 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
@@ -20,12 +16,14 @@ import pytest
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BINDING_DIR = os.path.dirname(TESTS_DIR)
 REPO_ROOT = os.path.dirname(os.path.dirname(BINDING_DIR))
-HUB_SCRIPT = os.path.join(REPO_ROOT, "tools", "hub", "suprsend-hub")
 
-# Make `import suprsend_native` work without PYTHONPATH too.
+# Make `import suprsend_native` work without PYTHONPATH too; hub_process is tools/hub's.
 _SRC = os.path.join(BINDING_DIR, "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools", "hub"))
+
+from hub_process import HUB_SCRIPT, HubProcess  # noqa: E402
 
 KEY = "demo_key"
 SECRET = "demo_secret"
@@ -35,54 +33,17 @@ DROPIN_KEY = "dropin_workspace_key_0001"
 DROPIN_SECRET = "dropin_workspace_secret"
 
 
-class Hub:
-    """A running suprsend-hub, with helpers for its /_hub control API."""
+class Hub(HubProcess):
+    """A running suprsend-hub with both test workspaces, and helpers for its /_hub control API."""
 
     def __init__(self, tmp_dir: str) -> None:
-        self.port_file = os.path.join(tmp_dir, "hub.port")
-        self.log_path = os.path.join(tmp_dir, "hub.log")
-        self._log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, HUB_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", self.port_file,
-             "--workspace", f"{KEY}:{SECRET}", "--workspace", f"{DROPIN_KEY}:{DROPIN_SECRET}"],
-            stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while not (os.path.exists(self.port_file) and open(self.port_file).read().strip()):
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("the hub did not start:\n" + open(self.log_path).read())
-            time.sleep(0.02)
-        self.port = int(open(self.port_file).read().strip())
-        self.base_url = f"http://127.0.0.1:{self.port}/"
-
-    def _call(self, method: str, path: str, body: Optional[Any] = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path.lstrip("/"), data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-
-    def stats(self) -> Dict[str, Any]:
-        return self._call("GET", "/_hub/stats")
-
-    def events(self) -> List[Dict[str, Any]]:
-        return self._call("GET", "/_hub/events")
+        super().__init__(tmp_dir, [(KEY, SECRET), (DROPIN_KEY, DROPIN_SECRET)], quiet=False)
 
     def reset(self) -> None:
-        self._call("POST", "/_hub/reset", {})
+        self.call("POST", "/_hub/reset", {})
 
     def faults(self, script: List[Dict[str, Any]]) -> None:
-        self._call("POST", "/_hub/faults", {"script": script})
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+        self.call("POST", "/_hub/faults", {"script": script})
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def set_faults(hub, config: Dict[str, Any]) -> None:
-    hub._call("POST", "/_hub/faults", config)
+    hub.call("POST", "/_hub/faults", config)
 
 
 # --- delivery ------------------------------------------------------------------------------------
