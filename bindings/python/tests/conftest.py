@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
@@ -45,6 +46,19 @@ class Hub(HubProcess):
     def faults(self, script: List[Dict[str, Any]]) -> None:
         self.call("POST", "/_hub/faults", {"script": script})
 
+    def release(self, drop: bool = True) -> int:
+        """Ends the delays in progress now (dropped by default: nothing is recorded)."""
+        return self.call("POST", "/_hub/release", {"drop": drop})["released"]
+
+    def wait_idle(self, timeout: float) -> int:
+        """Waits until no event API request is in progress at the hub; returns how many still are."""
+        deadline = time.monotonic() + timeout
+        while True:
+            active = self.call("GET", "/_hub/inflight")["active"]
+            if active == 0 or time.monotonic() >= deadline:
+                return active
+            time.sleep(0.01)
+
 
 @pytest.fixture(scope="session")
 def hub_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
@@ -59,11 +73,22 @@ def hub_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 @pytest.fixture
 def hub(hub_process: Hub) -> Iterator[Hub]:
-    """The hub, reset (no events, no faults) for this test."""
+    """The hub, reset (no events, no faults) for this test.
+
+    A test must not leave a request at the hub when it ends: one that the hub answers later
+    would be recorded after the next test's reset and counted there. Such a test fails here
+    (its delayed requests are dropped first, so that the next test starts clean); a test that
+    holds a request on purpose releases it itself (`hub.release()`)."""
     hub_process.reset()
     hub_process.faults([])
     yield hub_process
     hub_process.faults([])
+    left = hub_process.wait_idle(timeout=1.0)
+    if left:
+        hub_process.release(drop=True)
+        hub_process.wait_idle(timeout=5.0)
+        pytest.fail(f"the test left {left} request(s) in progress at the hub; "
+                    "release them (hub.release()) or wait for them before it ends", pytrace=False)
 
 
 @pytest.fixture

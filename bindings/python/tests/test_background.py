@@ -354,6 +354,7 @@ def test_close_with_events_queued_while_the_hub_stalls(hub):
     assert client.close() is True  # idempotent
     assert len(got.snapshot()) == 5
     assert hub.events() == []
+    hub.release()  # the request the close abandoned, still held by the hub
 
 
 def test_close_delivers_what_is_queued(hub):
@@ -587,6 +588,7 @@ def test_outbox_keeps_what_close_left_for_the_next_client(hub, tmp_path):
     assert client.stats()["outbox_bytes"] > 0
     assert client.close(timeout=0.3) is False
     assert first.snapshot() == []  # an outbox keeps them: no "closed" fate
+    hub.release()  # the request the close abandoned, still held by the hub
     hub.faults([])
     second = Deliveries()
     with make(hub, on_delivery=second, outbox=outbox) as client:
@@ -774,3 +776,4 @@ def test_exit_hook_keeps_to_the_shutdown_timeout(hub):
     assert proc.stdout.splitlines() == ["FATE closed"] * 2, proc.stdout + proc.stderr
     assert elapsed < 5.0, f"the process took {elapsed:.2f} s to exit (shutdown_timeout 0.5 s, hub stall 8 s)"
     assert hub.events() == []
+    hub.release()  # the request the exiting process abandoned, still held by the hub
