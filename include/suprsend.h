@@ -178,8 +178,8 @@ void suprsend_options_free(suprsend_options *opts);
  * works with ("libcurl X found; libsuprsend needs 7.85.0 or newer"). */
 int suprsend_client_new(const suprsend_options *opts, suprsend_client **out);
 
-/* Frees the client. No other thread may be using it. With background delivery, this is
- * suprsend_client_close(client, shutdown_timeout_ms): queued events get that long. */
+/* Frees the client. No other thread may be using it. When suprsend_client_close was not
+ * called, it closes first with shutdown_timeout_ms: queued events get that long. */
 void suprsend_client_free(suprsend_client *client);
 
 /* ---------------------------------------------------------------------------------------
@@ -372,7 +372,15 @@ void suprsend_bulk_response_free(suprsend_bulk_response *response);
  * ------------------------------------------------------------------------------------- */
 
 /* A SQLite file that holds the queue, so that what enqueue accepted survives a crash and a
- * restart. NULL or "" = the memory queue (the default). */
+ * restart. NULL or "" = the memory queue (the default). suprsend_client_new opens it, and
+ * refuses it with SUPRSEND_E_STORAGE (suprsend_last_error() says why) when it:
+ *  - belongs to another workspace: a file holds one workspace's events, signed with its key;
+ *  - is not an outbox (another application's SQLite database, any other file) or is an
+ *    outbox of a newer version: nothing is written to it, not even a journal-mode change;
+ *  - is damaged (PRAGMA quick_check): it is left as it was; the README ("A damaged outbox")
+ *    says how to move it away and recover its events.
+ * A new outbox and its -wal and -shm files are made readable by their owner only (0600),
+ * whatever the umask: queued events hold personal data. */
 int suprsend_options_set_outbox_path(suprsend_options *opts, const char *path);
 
 /* With on != 0, every commit to the outbox reaches the disk before suprsend_enqueue returns
@@ -386,8 +394,13 @@ int suprsend_options_set_outbox_power_safe(suprsend_options *opts, int on);
  * memory queue also holds at most 256 MiB of serialized events. */
 int suprsend_options_set_queue_capacity(suprsend_options *opts, long events);
 
-/* The most bytes the outbox file may grow to; default 1 GiB. */
+/* The most bytes the outbox may take on disk, its WAL file included; default 1 GiB, at least
+ * 1 MiB. A full outbox refuses with SUPRSEND_E_QUEUE_FULL. */
 int suprsend_options_set_outbox_max_bytes(suprsend_options *opts, long long bytes);
+
+/* The longest suprsend_enqueue waits while another process holds the outbox's write lock, in
+ * ms; default 200, range 0..60000. Then it returns SUPRSEND_E_STORAGE ("busy"), nothing queued. */
+int suprsend_options_set_outbox_busy_timeout_ms(suprsend_options *opts, long ms);
 
 /* The longest an event waits for its batch to fill before it is sent anyway, in ms;
  * default 1000, range 0..3600000 (0: send at once, in batches of what is there). */
@@ -445,24 +458,33 @@ int suprsend_options_set_delivery_callback(suprsend_options *opts, suprsend_deli
  *    nothing is queued;
  *  - SUPRSEND_E_QUEUE_FULL: the queue holds queue_capacity events (or its byte bound);
  *    nothing is queued;
- *  - SUPRSEND_E_STORAGE: the outbox failed; nothing is queued;
- *  - SUPRSEND_E_CLOSED: the client is closing. */
+ *  - SUPRSEND_E_STORAGE: the outbox failed (a full disk, another process holding its lock past
+ *    outbox_busy_timeout_ms) or is damaged (corrupt, or deleted or replaced under the client:
+ *    from then on every enqueue is refused); nothing is queued;
+ *  - SUPRSEND_E_CLOSED: the client is closing or closed. */
 int suprsend_enqueue(suprsend_client *client, const suprsend_event *event);
 
 /* Sends what is queued now, without waiting for the flush interval, and waits until every
- * event enqueued before the call has its fate, or the deadline passes. Returns SUPRSEND_OK,
- * or SUPRSEND_E_TIMEOUT (the events go on being delivered). timeout_ms < 0 waits without a
+ * event enqueued before the call has its fate, or the deadline passes. Returns SUPRSEND_OK;
+ * SUPRSEND_E_TIMEOUT (the events go on being delivered); SUPRSEND_E_STORAGE at once when the
+ * outbox is damaged, or at the deadline when it was failing (a full disk: the message says
+ * why); SUPRSEND_E_CLOSED after suprsend_client_close. timeout_ms < 0 waits without a
  * deadline. Must not be called from the delivery callback. */
 int suprsend_flush(suprsend_client *client, long timeout_ms);
 
 /* Stops accepting events, delivers what it can before the deadline (a request still in
- * flight then is abandoned), stops the worker and frees the client. Memory queue: events
- * left are reported with SUPRSEND_E_CLOSED. Outbox: events left stay in it for the next
- * client. Returns SUPRSEND_OK when no event enqueued before the call was left (in a shared
- * outbox, events that other clients add meanwhile are theirs to deliver and do not count),
- * else SUPRSEND_E_TIMEOUT. The client is
- * freed either way; no other thread may be using it. timeout_ms < 0 waits without a deadline.
- * suprsend_client_free(c) is suprsend_client_close(c, shutdown_timeout_ms). */
+ * flight then is abandoned) and stops the worker. Memory queue: events left are reported with
+ * SUPRSEND_E_CLOSED. Outbox: events left stay in it for the next client. Returns SUPRSEND_OK
+ * when no event enqueued before the call was left (in a shared outbox, events that other
+ * clients add meanwhile are theirs to deliver and do not count); else SUPRSEND_E_TIMEOUT, or
+ * SUPRSEND_E_STORAGE when the outbox is damaged or failing (events may be stuck in it).
+ * timeout_ms < 0 waits without a deadline.
+ *
+ * The handle stays valid: every later call on it (enqueue, flush, track, bulk trigger, close
+ * again) returns SUPRSEND_E_CLOSED, also from other threads while the close runs, so a
+ * service's shutdown thread may close while request threads still hold the client.
+ * suprsend_client_stat still answers (the final counters). suprsend_client_free releases the
+ * handle; no other thread may use the client once it is called. */
 int suprsend_client_close(suprsend_client *client, long timeout_ms);
 
 /* Counters of the client's background delivery, like curl_easy_getinfo: one value per call,

@@ -156,7 +156,9 @@ public func suprsend_client_free(_ client: OpaquePointer!) {
         Handle.release(client, as: ClientObject.self)  // NULL: nothing; another kind: said so
         return
     }
-    object.client.close(timeoutMilliseconds: object.client.configuration.shutdownTimeoutMilliseconds)
+    if !object.client.isClosed {
+        try? object.client.close(timeoutMilliseconds: object.client.configuration.shutdownTimeoutMilliseconds)
+    }
     Handle.release(client, as: ClientObject.self)
 }
 
@@ -447,6 +449,11 @@ public func suprsend_options_set_queue_capacity(_ options: OpaquePointer!, _ eve
 }
 
 @c @implementation
+public func suprsend_options_set_outbox_busy_timeout_ms(_ options: OpaquePointer!, _ milliseconds: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setOutboxBusyTimeout(milliseconds: milliseconds) }
+}
+
+@c @implementation
 public func suprsend_options_set_outbox_max_bytes(_ options: OpaquePointer!, _ bytes: Int64) -> Int32 {
     updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setOutboxMaxBytes(bytes) }
 }
@@ -554,23 +561,17 @@ public func suprsend_enqueue(_ client: OpaquePointer!, _ event: OpaquePointer!) 
 public func suprsend_flush(_ client: OpaquePointer!, _ timeoutMilliseconds: Int) -> Int32 {
     status { () throws(SuprSendError) in
         let clientObject: ClientObject = try Handle.require(client, "client")
-        guard clientObject.client.flush(timeoutMilliseconds: timeoutMilliseconds) else {
-            throw SuprSendError(.timeout, "flush: events enqueued before the call still have no fate after \(timeoutMilliseconds) ms "
-                + "(they go on being delivered; suprsend_client_stat says how many wait)")
-        }
+        try clientObject.client.flush(timeoutMilliseconds: timeoutMilliseconds)
     }
 }
 
 @c @implementation
 public func suprsend_client_close(_ client: OpaquePointer!, _ timeoutMilliseconds: Int) -> Int32 {
     status { () throws(SuprSendError) in
+        // The handle stays valid: later calls, on any thread, get SUPRSEND_E_CLOSED until
+        // suprsend_client_free releases it.
         let clientObject: ClientObject = try Handle.require(client, "client")
-        let delivered = clientObject.client.close(timeoutMilliseconds: timeoutMilliseconds)
-        Handle.release(client, as: ClientObject.self)
-        guard delivered else {
-            throw SuprSendError(.timeout, "close: some events had no fate when the deadline of \(timeoutMilliseconds) ms passed "
-                + "(reported to the delivery callback as SUPRSEND_E_CLOSED)")
-        }
+        try clientObject.client.close(timeoutMilliseconds: timeoutMilliseconds)
     }
 }
 

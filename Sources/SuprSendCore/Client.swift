@@ -70,6 +70,7 @@ public final class Client: @unchecked Sendable {
     deinit {
         // A client dropped without close: its worker must not run on forever.
         guard let delivery = backgroundDelivery else { return }
+        if closed.load(ordering: .acquiring), delivery.generation == ForkGeneration.current { return }
         if delivery.generation == ForkGeneration.current {
             _ = delivery.close(deadline: Clock.monotonicSeconds())
         } else {
@@ -90,6 +91,7 @@ public final class Client: @unchecked Sendable {
     /// Validates and sends one event, blocking until the hub answers or every try failed.
     /// Throws when the event breaks a rule (nothing is sent).
     public func track(_ event: Event) throws(SuprSendError) -> TrackResult {
+        try checkOpen()
         let prepared = try prepare(event)
         let delivery = sender.send(.event, body: prepared.json)
         guard let answer = delivery.answer else {
@@ -135,28 +137,58 @@ public final class Client: @unchecked Sendable {
     /// Checks and serializes the event now, queues it for the worker and returns; never waits
     /// on the network. Throws for a bad event, a full queue, a failed outbox, a closed client.
     public func enqueue(_ event: Event) throws(SuprSendError) {
-        guard !closed.load(ordering: .acquiring) else {
-            throw SuprSendError(.closed, "the client is closed; nothing was queued")
-        }
+        try checkOpen("; nothing was queued")
         let prepared = try prepare(event)
         try background(create: true)!.enqueue(prepared)
     }
 
-    /// Waits until every event enqueued before the call has its fate, or `timeoutMilliseconds`
-    /// pass (negative: no deadline). True when they all have.
-    public func flush(timeoutMilliseconds: Int) -> Bool {
-        guard let delivery = try? background(create: false) else { return true }
-        return delivery.flush(deadline: deadline(afterMilliseconds: timeoutMilliseconds))
+    /// Throws `.closed` once `close` has begun.
+    func checkOpen(_ consequence: String = "") throws(SuprSendError) {
+        guard closed.load(ordering: .acquiring) else { return }
+        throw SuprSendError(.closed, "the client is closed\(consequence)")
     }
 
-    /// Stops accepting events, delivers what it can before the deadline and stops the worker.
-    /// True when every event got its fate.
-    @discardableResult
-    public func close(timeoutMilliseconds: Int) -> Bool {
-        closed.store(true, ordering: .releasing)
-        guard let delivery = try? background(create: false) else { return true }
-        return delivery.close(deadline: deadline(afterMilliseconds: timeoutMilliseconds))
+    /// Waits until every event enqueued before the call has its fate, or `timeoutMilliseconds`
+    /// pass (negative: no deadline). Throws `.timeout` then, `.storage` when the outbox is
+    /// damaged (at once) or was failing at the deadline, `.closed` after close.
+    public func flush(timeoutMilliseconds: Int) throws(SuprSendError) {
+        try checkOpen()
+        guard let delivery = try background(create: false) else { return }
+        switch delivery.flush(deadline: deadline(afterMilliseconds: timeoutMilliseconds)) {
+        case .done:
+            return
+        case .failed(let error):
+            throw error
+        case .timedOut:
+            throw SuprSendError(.timeout, "flush: events enqueued before the call still have no fate after "
+                + "\(timeoutMilliseconds) ms (they go on being delivered; suprsend_client_stat says how many wait)")
+        }
     }
+
+    /// Stops accepting events and calls, delivers what it can before the deadline and stops the
+    /// worker. Throws `.timeout` when events were left without a fate, `.storage` when the
+    /// outbox is damaged or failing (events may be stuck in it), `.closed` when it was closed
+    /// before. Every later call throws `.closed`; the client stays usable for `deliveryStats`.
+    public func close(timeoutMilliseconds: Int) throws(SuprSendError) {
+        guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw SuprSendError(.closed, "close: the client is already closed")
+        }
+        guard let delivery = try background(create: false) else { return }
+        switch delivery.close(deadline: deadline(afterMilliseconds: timeoutMilliseconds)) {
+        case .done:
+            return
+        case .failed(let error):
+            throw error
+        case .timedOut:
+            let fate = delivery.queue.isDurable ? "they stay in the outbox for the next client"
+                : "reported to the delivery callback as SUPRSEND_E_CLOSED"
+            throw SuprSendError(.timeout, "close: some events had no fate when the deadline of \(timeoutMilliseconds) ms "
+                + "passed (\(fate))")
+        }
+    }
+
+    /// Whether `close` has begun.
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     public var deliveryStats: DeliveryStats {
         (try? background(create: false))?.worker.stats ?? DeliveryStats()
@@ -178,10 +210,13 @@ public final class Client: @unchecked Sendable {
             guard create else { return .success(nil) }
             let queue: EventQueue
             if let path = configuration.outboxPath {
-                // A lease lasts about as long as one request may, and never more than 2 minutes.
-                let lease = min(Double(configuration.timeoutMilliseconds) / 1000 + 30, 120)
+                // A lease outlasts one request (twice its timeout, and 5 s to read the answer and
+                // settle), and never more than 2 minutes.
+                let lease = min(2 * Double(configuration.timeoutMilliseconds) / 1000 + 5, 120)
                 do throws(SuprSendError) {
-                    queue = try Outbox(path: path, maxBytes: configuration.outboxMaxBytes, leaseSeconds: lease,
+                    queue = try Outbox(path: path, workspaceKey: configuration.workspaceKey,
+                                       maxBytes: configuration.outboxMaxBytes, leaseSeconds: lease,
+                                       busyTimeoutMilliseconds: configuration.outboxBusyTimeoutMilliseconds,
                                        powerSafe: configuration.outboxPowerSafe, clock: workerClock, logger: logger)
                 } catch {
                     return .failure(error)

@@ -31,6 +31,8 @@ public struct Configuration: Sendable {
     /// SQLite's synchronous=FULL: every commit reaches the disk before enqueue returns (power
     /// loss loses nothing), at the cost of an fsync per commit.
     public var outboxPowerSafe = false
+    /// How long an enqueue waits for another process's lock on the outbox.
+    public private(set) var outboxBusyTimeoutMilliseconds = Outbox.defaultBusyTimeoutMilliseconds
     public private(set) var flushIntervalMilliseconds = 1000
     public private(set) var maxEventAgeSeconds = 82_800
     public private(set) var shutdownTimeoutMilliseconds = 2000
@@ -147,6 +149,13 @@ public struct Configuration: Sendable {
             throw .argument("outbox_max_bytes: must be at least 1048576 (1 MiB) (got \(bytes))")
         }
         outboxMaxBytes = bytes
+    }
+
+    public mutating func setOutboxBusyTimeout(milliseconds: Int) throws(SuprSendError) {
+        guard (0...60_000).contains(milliseconds) else {
+            throw .argument("outbox_busy_timeout_ms: must be from 0 to 60000 (got \(milliseconds))")
+        }
+        outboxBusyTimeoutMilliseconds = milliseconds
     }
 
     public mutating func setFlushInterval(milliseconds: Int) throws(SuprSendError) {

@@ -457,16 +457,17 @@ struct BackgroundThreadTests {
         let client = Client(configuration: configuration, transport: ScriptedTransport([]),
                             concurrentTransport: { .success(transport) }, workerClock: SystemClock())
         for index in 0..<1000 { try client.enqueue(Event(distinctId: "u\(index)", name: "order_placed")) }
-        #expect(client.flush(timeoutMilliseconds: 10_000))
+        try client.flush(timeoutMilliseconds: 10_000)
         #expect(log.reports.count == 1000, "flush returns after every callback ran")
         #expect(client.deliveryStats.delivered == 1000)
-        #expect(client.close(timeoutMilliseconds: 1000))
-        do {
-            try client.enqueue(Event(distinctId: "u", name: "order_placed"))
-            Issue.record("a closed client must refuse")
-        } catch {
-            #expect(error.status == .closed)
-        }
+        try client.close(timeoutMilliseconds: 1000)
+        // Closed: every call says so, close included; the counters stay readable.
+        let event = Event(distinctId: "u", name: "order_placed")
+        #expect(status(of: { () throws(SuprSendError) in try client.enqueue(event) }) == .closed)
+        #expect(status(of: { () throws(SuprSendError) in _ = try client.track(event) }) == .closed)
+        #expect(status(of: { () throws(SuprSendError) in try client.flush(timeoutMilliseconds: 10) }) == .closed)
+        #expect(status(of: { () throws(SuprSendError) in try client.close(timeoutMilliseconds: 10) }) == .closed)
+        #expect(client.deliveryStats.delivered == 1000)
     }
 
     @Test func closeKeepsItsDeadlineWithARequestInFlight() throws {
@@ -482,9 +483,19 @@ struct BackgroundThreadTests {
                             concurrentTransport: { .success(transport) }, workerClock: SystemClock())
         for index in 0..<10 { try client.enqueue(Event(distinctId: "u\(index)", name: "order_placed")) }
         let started = Clock.monotonicSeconds()
-        #expect(!client.flush(timeoutMilliseconds: 100))
-        #expect(!client.close(timeoutMilliseconds: 200))
+        #expect(status(of: { () throws(SuprSendError) in try client.flush(timeoutMilliseconds: 100) }) == .timeout)
+        #expect(status(of: { () throws(SuprSendError) in try client.close(timeoutMilliseconds: 200) }) == .timeout)
         #expect(Clock.monotonicSeconds() - started < 2)
         #expect(log.reports.count == 10 && log.reports.allSatisfy { $0.status == .closed })
+    }
+}
+
+/// The status a call threw, nil when it returned.
+func status(of call: () throws(SuprSendError) -> Void) -> Status? {
+    do throws(SuprSendError) {
+        try call()
+        return nil
+    } catch {
+        return error.status
     }
 }

@@ -31,7 +31,7 @@ struct OutboxTests {
         try withDirectory { path in
             var added: [PreparedEvent] = []
             do {
-                let outbox = try Outbox(path: path, leaseSeconds: 60)
+                let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
                 for index in 0..<3 {
                     let event = prepared(index, key: index == 1 ? "order-1" : nil)
                     let (sequence, _) = try outbox.add(event)
@@ -39,7 +39,7 @@ struct OutboxTests {
                     added.append(event)
                 }
             }
-            let reopened = try Outbox(path: path, leaseSeconds: 60)
+            let reopened = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
             #expect(reopened.waitingCount == 3)
             #expect(reopened.lastSequence == 3)
             let taken = reopened.take(maxEvents: 10, maxJSONBytes: .max)
@@ -56,7 +56,7 @@ struct OutboxTests {
 
     @Test func sequencesAreNeverGivenOutTwiceEvenAfterTheOutboxEmpties() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
             for index in 0..<3 { _ = try outbox.add(prepared(index)) }
             outbox.settle(outbox.take(maxEvents: 10, maxJSONBytes: .max))
             #expect(outbox.lowestUnsettled == nil && outbox.lastSequence == 3)
@@ -64,7 +64,7 @@ struct OutboxTests {
             // must not come back as 1.
             let (sequence, _) = try outbox.add(prepared(3))
             #expect(sequence == 4)
-            let reopened = try Outbox(path: path, leaseSeconds: 60)
+            let reopened = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
             #expect(try reopened.add(prepared(4)).sequence == 5)
         }
     }
@@ -74,7 +74,7 @@ struct OutboxTests {
             let events = (0..<3).map { prepared($0, key: $0 == 2 ? "order-2" : nil) }
             do {
                 // The table as libsuprsend 0.1.0 made it (a plain rowid), two events in it.
-                let db = try SQLiteConnection(path: path)
+                let db = try SQLiteConnection(path: path, create: true)
                 try db.execute("""
                     CREATE TABLE events(id INTEGER PRIMARY KEY, enqueued_at INTEGER NOT NULL,
                         attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,
@@ -90,7 +90,7 @@ struct OutboxTests {
                 }
                 try db.execute("PRAGMA user_version = 1")
             }
-            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
             #expect(outbox.waitingCount == 2)
             #expect(try outbox.add(events[2]).sequence == 18, "ids go on above the file's highest")
             let taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
@@ -102,7 +102,7 @@ struct OutboxTests {
             let db = try SQLiteConnection(path: path)
             #expect(try db.integer("PRAGMA user_version") == Outbox.schemaVersion)
             #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'events_schema1'") == 0)
-            _ = try Outbox(path: path, leaseSeconds: 60)  // opening it again changes nothing
+            _ = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)  // opening it again changes nothing
             #expect(try db.integer("SELECT count(*) FROM events") == 1)
         }
     }
@@ -112,7 +112,7 @@ struct OutboxTests {
         #expect(Outbox.runs(of: []).isEmpty)
         #expect(Outbox.runs(of: [.max - 1, .max, 0]) == [0...0, (.max - 1)...(.max)])
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 60)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
             for index in 0..<10 { _ = try outbox.add(prepared(index)) }
             let taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
             outbox.settle(taken.filter { [1, 2, 3, 5, 8, 9].contains($0.sequence) })
@@ -124,8 +124,8 @@ struct OutboxTests {
     @Test func aLeaseKeepsOtherClientsAwayUntilItEnds() throws {
         try withDirectory { path in
             let clock = ManualClock()
-            let first = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let second = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let first = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
+            let second = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
             for index in 0..<5 { _ = try first.add(prepared(index)) }
             let claimed = first.take(maxEvents: 3, maxJSONBytes: .max)
             #expect(claimed.map(\.sequence) == [1, 2, 3])
@@ -142,9 +142,9 @@ struct OutboxTests {
     @Test func aLeaseCoversOnlyItsOwnEventsAndEndsWithTheirFates() throws {
         try withDirectory { path in
             let clock = ManualClock()
-            let a = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let b = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let c = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let a = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
+            let b = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
+            let c = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
             for index in 0..<10 { _ = try a.add(prepared(index)) }
             let first = a.take(maxEvents: 2, maxJSONBytes: .max)
             let middle = b.take(maxEvents: 3, maxJSONBytes: .max)
@@ -175,7 +175,7 @@ struct OutboxTests {
 
     @Test func requeueCountsAttemptsAndReleaseKeepsEvents() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             for index in 0..<2 { _ = try outbox.add(prepared(index)) }
             var taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
             taken[0].attempts = 2
@@ -192,7 +192,7 @@ struct OutboxTests {
 
     @Test func takeKeepsARequestUnderItsByteBound() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             for index in 0..<5 { _ = try outbox.add(prepared(index)) }
             let size = outbox.take(maxEvents: 1, maxJSONBytes: 1)
             #expect(size.count == 1, "one event is taken even when it alone is over the bound")
@@ -205,7 +205,7 @@ struct OutboxTests {
 
     @Test func peekSeesTheOldestFreeEventAndAFullBatchInOneLook() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             #expect(outbox.peek(maxEvents: 2, maxJSONBytes: .max).oldest == nil)
             for index in 0..<3 { _ = try outbox.add(prepared(index, at: 1_000 + Int64(index))) }
             let all = outbox.peek(maxEvents: 3, maxJSONBytes: .max)
@@ -220,7 +220,7 @@ struct OutboxTests {
 
     @Test func expiredEventsAreTakenOut() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             _ = try outbox.add(prepared(0, at: 1_000))
             _ = try outbox.add(prepared(1, at: 2_000))
             _ = try outbox.add(prepared(2, at: Clock.nowMilliseconds()))
@@ -235,7 +235,7 @@ struct OutboxTests {
         defer { directory.remove() }
         func failure(_ path: String) -> SuprSendError? {
             do {
-                _ = try Outbox(path: path, leaseSeconds: 30)
+                _ = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
                 return nil
             } catch {
                 return error
@@ -249,11 +249,12 @@ struct OutboxTests {
         let garbage = directory.write("garbage.db", Array(repeating: UInt8(ascii: "x"), count: 4096))
         let notADatabase = failure(garbage)
         #expect(notADatabase?.status == .storage)
-        #expect(notADatabase?.message.contains("not a database") == true, "\(notADatabase?.message ?? "")")
+        #expect(notADatabase?.message.contains("not a SQLite database") == true, "\(notADatabase?.message ?? "")")
 
         let newer = directory.path + "/newer.db"
         do {
-            let db = try SQLiteConnection(path: newer)
+            let db = try SQLiteConnection(path: newer, create: true)
+            try db.execute("PRAGMA application_id = \(OutboxFile.applicationID)")
             try db.execute("PRAGMA user_version = 99")
         }
         defer { unlink(newer) }
@@ -265,7 +266,7 @@ struct OutboxTests {
     @Test func aCorruptFileIsAStorageError() throws {
         try withDirectory { path in
             do {
-                let outbox = try Outbox(path: path, leaseSeconds: 30)
+                let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
                 for index in 0..<50 { _ = try outbox.add(prepared(index)) }
             }
             // Keep SQLite's 100-byte header, scramble the rest of the first page (the schema).
@@ -276,20 +277,20 @@ struct OutboxTests {
             close(fd)
             for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
             do throws(SuprSendError) {
-                let outbox = try Outbox(path: path, leaseSeconds: 30)
+                let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
                 _ = try outbox.add(prepared(99))
                 Issue.record("a corrupt outbox must be refused")
             } catch {
                 #expect(error.status == .storage)
                 #expect(error.message.contains(path), "\(error.message)")
-                #expect(error.message.contains("malformed") || error.message.contains("not a database"), "\(error.message)")
+                #expect(error.message.contains("damaged"), "\(error.message)")
             }
         }
     }
 
     @Test func aFullOutboxIsAFullQueue() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, maxBytes: 1 << 20, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", maxBytes: 1 << 20, leaseSeconds: 30)
             var body = Event(distinctId: "u", name: "big_event")
             try body.setProperties(json: utf8Bytes("{\"x\":\"" + String(repeating: "y", count: 50_000) + "\"}"))
             guard case .success(let big) = preparer.prepare(body) else { Issue.record("refused"); return }
@@ -312,7 +313,7 @@ struct OutboxTests {
 
     @Test func threadsShareCommitsAndEachGetsItsOwnSequence() throws {
         try withDirectory { path in
-            let outbox = try Outbox(path: path, leaseSeconds: 30)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             let events = (0..<8).map { prepared($0) }
             let results = ResultsBox()
             var threads: [WorkerThread] = []
@@ -349,7 +350,7 @@ struct OutboxTests {
             let clock = ManualClock()
             let log = ReportLog()
             do {
-                let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+                let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
                 let worker = makeWorker(on: outbox, clock: clock, log: log, answers: [], holdAnswers: true)
                 for index in 0..<150 { _ = try outbox.add(prepared(index)) }
                 worker.runOnce()
@@ -359,7 +360,7 @@ struct OutboxTests {
                 #expect(worker.leftAtStop == 150)
                 #expect(log.reports.isEmpty, "nothing is reported closed: the events stay in the file")
             }
-            let outbox = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
             let worker = makeWorker(on: outbox, clock: clock, log: log,
                                 answers: Array(repeating: ScriptedConcurrentTransport.acceptAll, count: 2))
             worker.runOnce()
@@ -375,8 +376,8 @@ struct OutboxTests {
         try withDirectory { path in
             let clock = ManualClock()
             let log = ReportLog()
-            let mine = try Outbox(path: path, leaseSeconds: 30, clock: clock)
-            let theirs = try Outbox(path: path, leaseSeconds: 30, clock: clock)
+            let mine = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
+            let theirs = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30, clock: clock)
             let worker = makeWorker(on: mine, clock: clock, log: log, answers: [ScriptedConcurrentTransport.acceptAll])
             for index in 0..<4 { _ = try mine.add(prepared(index)) }
             worker.beginClosing(upTo: mine.lastSequence)

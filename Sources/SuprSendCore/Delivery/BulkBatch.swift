@@ -63,6 +63,7 @@ public final class BulkBatch {
         guard !isTriggered else {
             throw .argument("bulk: already triggered; a bulk is sent once")
         }
+        try client.checkOpen("; the bulk was not sent")
         isTriggered = true
         for (event, note) in skippedAttachmentNotes {
             client.logSkippedAttachments(eventName: event, notes: [note])

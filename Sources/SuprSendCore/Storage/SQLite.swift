@@ -7,14 +7,54 @@ final class SQLiteConnection {
     struct Failure: Error {
         var code: Int32
         var message: String
+
+        /// SQLite's primary code (the low byte of an extended one).
+        var primaryCode: Int32 { code & 0xFF }
+        /// Another connection holds the lock: SQLITE_BUSY or SQLITE_LOCKED.
+        var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+        /// The file is damaged, or not a database: SQLITE_CORRUPT or SQLITE_NOTADB.
+        var isDamage: Bool { primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB }
+        /// The file could not be read or written: SQLITE_IOERR, SQLITE_FULL.
+        var isIOFailure: Bool { primaryCode == SQLITE_IOERR || primaryCode == SQLITE_FULL }
     }
 
     private let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String) throws(Failure) {
+    /// Opens a file for reading and writing. Without `create`, SQLite makes no file: the outbox
+    /// makes its own, with the mode it wants (see `OutboxFile`).
+    init(path: String, create: Bool = false) throws(Failure) {
         var handle: OpaquePointer?
-        let code = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0)
+        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        guard code == SQLITE_OK, let handle else {
+            let message = handle.map { Self.describe($0, code) } ?? String(cString: sqlite3_errstr(code))
+            if let handle { sqlite3_close_v2(handle) }
+            throw Failure(code: code, message: message)
+        }
+        db = handle
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    /// Opens a file only to read it, as it is: no lock, no journal or WAL, nothing created
+    /// beside it (SQLite's `immutable`). For a file that no one writes at the moment.
+    init(readingUnchanged path: String) throws(Failure) {
+        var uri = "file:"
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "/"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                uri.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                uri.unicodeScalars.append("%")
+                uri.unicodeScalars.append(hex[Int(byte >> 4)])
+                uri.unicodeScalars.append(hex[Int(byte & 0xF)])
+            }
+        }
+        uri += "?immutable=1"
+        var handle: OpaquePointer?
+        let code = sqlite3_open_v2(uri, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let handle else {
             let message = handle.map { Self.describe($0, code) } ?? String(cString: sqlite3_errstr(code))
             if let handle { sqlite3_close_v2(handle) }
@@ -46,6 +86,26 @@ final class SQLiteConnection {
 
     func setBusyTimeout(milliseconds: Int32) {
         sqlite3_busy_timeout(db, milliseconds)
+    }
+
+    /// Whether closing checkpoints the WAL into the database file (SQLite's default: yes).
+    func setCheckpointOnClose(_ on: Bool) {
+        _ = suprsend_sqlite_set_no_checkpoint_on_close(db, on ? 0 : 1)
+    }
+
+    /// Whether the file this connection has open was deleted, or another file renamed over its
+    /// path, since it was opened (SQLite compares the path's inode with the open one's).
+    func fileHasMoved() -> Bool {
+        var moved: Int32 = 0
+        guard sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK else { return false }
+        return moved != 0
+    }
+
+    /// The text results of a statement, one per row (PRAGMA quick_check).
+    func texts(_ sql: String) throws(Failure) -> [String] {
+        var result: [String] = []
+        try query(sql) { row in result.append(row.text(0)) }
+        return result
     }
 
     /// Runs SQL without results (several statements allowed).

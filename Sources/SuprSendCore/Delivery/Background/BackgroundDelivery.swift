@@ -25,9 +25,16 @@ final class BackgroundDelivery: @unchecked Sendable {
         self.batchSize = max(worker.settings.maxEventsPerRequest, 1)
     }
 
+    /// Enqueues under way: a close waits for them before it fixes what it delivers, so that
+    /// an event accepted on another thread as the close begins is never left behind.
+    private let enqueuesUnderWay = Atomic<Int>(0)
+
     func enqueue(_ event: PreparedEvent) throws(SuprSendError) {
-        guard !closing.load(ordering: .acquiring) else {
-            throw SuprSendError(.closed, "the client is closing; nothing was queued")
+        // Announce, then look (and close: mark, then look): one of the two sees the other.
+        enqueuesUnderWay.add(1, ordering: .sequentiallyConsistent)
+        defer { enqueuesUnderWay.subtract(1, ordering: .sequentiallyConsistent) }
+        guard !closing.load(ordering: .sequentiallyConsistent) else {
+            throw SuprSendError(.closed, "the client is closed; nothing was queued")
         }
         if !started.load(ordering: .acquiring) { try start() }
         let (_, waiting) = try queue.add(event)
@@ -56,31 +63,37 @@ final class BackgroundDelivery: @unchecked Sendable {
     private var workerThread: WorkerThread? { threadLock.withLock { thread } }
 
     /// Waits until every event enqueued so far has its fate, or the deadline (monotonic
-    /// seconds; nil: none). False on the worker's own thread, which cannot wait for itself.
-    func flush(deadline: Double?) -> Bool {
-        guard let thread = workerThread else { return true }
-        guard !thread.isCurrent else { return false }
+    /// seconds; nil: none). Times out at once on the worker's own thread, which cannot wait
+    /// for itself.
+    func flush(deadline: Double?) -> DeliveryWorker.FlushOutcome {
+        guard let thread = workerThread else { return queue.damage.map { .failed($0) } ?? .done }
+        guard !thread.isCurrent else { return .timedOut }
         return worker.flush(upTo: queue.lastSequence, deadline: deadline)
     }
 
     /// Stops accepting events, delivers what it can before the deadline, stops the worker.
-    /// True when no event was left without a fate.
-    func close(deadline: Double?) -> Bool {
-        closing.store(true, ordering: .releasing)
-        guard let thread = workerThread else { return true }
+    /// `.done` when no event was left without a fate.
+    func close(deadline: Double?) -> DeliveryWorker.FlushOutcome {
+        closing.store(true, ordering: .sequentiallyConsistent)
+        // The enqueues that got past the check finish first (an outbox's busy timeout at most).
+        while enqueuesUnderWay.load(ordering: .sequentiallyConsistent) > 0 { Clock.sleep(seconds: 0.0002) }
+        guard let thread = workerThread else { return queue.damage.map { .failed($0) } ?? .done }
         let last = queue.lastSequence
         worker.beginClosing(upTo: last)
         guard !thread.isCurrent else {
             // Closed from the delivery callback: the worker stops after this turn.
             worker.requestStop()
-            return false
+            return .timedOut
         }
-        _ = worker.flush(upTo: last, deadline: deadline)
+        let flushed = worker.flush(upTo: last, deadline: deadline)
         worker.requestStop()
         thread.join()
+        if let damage = queue.damage { return .failed(damage) }
         // A flush that ran out of time while callbacks were still running may leave nothing
         // behind: what counts is what had no fate when the worker stopped.
-        return worker.leftAtStop == 0
+        if worker.leftAtStop == 0 { return .done }
+        if case .failed = flushed { return flushed }
+        return queue.failure.map { .failed($0) } ?? .timedOut
     }
 
     /// In a forked child: this delivery is the parent's. Its queue is the parent's business

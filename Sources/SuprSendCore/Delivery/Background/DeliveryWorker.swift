@@ -418,19 +418,32 @@ public final class DeliveryWorker: @unchecked Sendable {
         return lowest
     }
 
+    /// How a flush ended.
+    public enum FlushOutcome: Equatable, Sendable {
+        /// Every event it waited for has its fate.
+        case done
+        /// The deadline passed (or the worker stopped) first.
+        case timedOut
+        /// The queue is damaged, or was failing when the deadline passed: events may be stuck.
+        case failed(SuprSendError)
+    }
+
     /// Sends what is waiting now and waits until every event up to `sequence` has its fate,
-    /// or the monotonic `deadline` passes (nil: no deadline). True when they all have.
-    public func flush(upTo sequence: UInt64, deadline: Double?) -> Bool {
+    /// or the monotonic `deadline` passes (nil: no deadline). A damaged queue ends the wait at
+    /// once; one that fails (a full disk) is named when the deadline passes.
+    public func flush(upTo sequence: UInt64, deadline: Double?) -> FlushOutcome {
         state.withLock { flushTarget = max(flushTarget, sequence) }
         transport.wake()
         return state.withLock {
+            func gaveUp() -> FlushOutcome { queue.failure.map { .failed($0) } ?? .timedOut }
             while true {
+                if let damage = queue.damage { return .failed(damage) }
                 // Read once per look: an outbox changes under us (other processes), and two
                 // readings could disagree.
-                guard let lowest = lowestUnsettled(), lowest <= sequence else { return true }
-                if stopped { return false }
+                guard let lowest = lowestUnsettled(), lowest <= sequence else { return .done }
+                if stopped { return gaveUp() }
                 let now = clock.monotonicSeconds()
-                if let deadline, now >= deadline { return false }
+                if let deadline, now >= deadline { return gaveUp() }
                 // Another process settling events of a shared outbox wakes no one here:
                 // look again now and then.
                 let wake = queue.pollInterval.map { now + min($0, 0.2) }

@@ -63,6 +63,14 @@ public protocol EventQueue: AnyObject, Sendable {
 
     /// Bytes the queue takes on disk (0 in memory).
     var storageBytes: Int64 { get }
+
+    /// Damage that stops the queue for good (an outbox found corrupt, deleted or replaced):
+    /// its events are not sent, new ones are refused, flush and close report it. Nil in memory.
+    var damage: SuprSendError? { get }
+
+    /// Why the queue's last operation failed (a full disk, an I/O error, a lock held too long
+    /// elsewhere), while it fails; damage too. A flush that times out reports this instead.
+    var failure: SuprSendError? { get }
 }
 
 /// What the worker needs to know of the waiting events to decide whether to send now.
@@ -77,6 +85,9 @@ public struct QueuePeek: Sendable {
 }
 
 extension EventQueue {
+    public var damage: SuprSendError? { nil }
+    public var failure: SuprSendError? { nil }
+
     public func peek(maxEvents: Int, maxJSONBytes: Int) -> QueuePeek {
         guard let oldest = oldestWaiting else { return QueuePeek(oldest: nil, full: false) }
         return QueuePeek(oldest: oldest, full: hasFullBatch(maxEvents: maxEvents, maxJSONBytes: maxJSONBytes))

@@ -1,3 +1,6 @@
+import CSQLite
+import Synchronization
+
 /// The durable queue: a SQLite file in WAL mode. `add` returns only once the event is
 /// committed, so what enqueue accepted survives kill -9, an outage and a restart, and is sent
 /// by whichever client has the file open.
@@ -12,48 +15,145 @@
 /// ids), not columns of each event: claiming a batch then writes a few bytes instead of
 /// rewriting every event row with its JSON, which cost more than half of the worker's time.
 ///
-/// One connection per client, used under a lock that fork() waits for (SQLite's own global
-/// state must not be inherited mid-call), and never by a forked child, which opens its own.
+/// Two connections per client: one for `add` (the callers' threads) and one for the worker,
+/// each used under its own lock, so that an enqueue never waits behind the worker's SQL. fork()
+/// waits for those locks (SQLite's own global state must not be inherited mid-call), and a
+/// forked child never uses them: it opens its own.
+///
+/// The file is guarded as well as read:
+/// - it is opened only once it is known to be an outbox of this workspace, or a new file
+///   (`OutboxFile`), and checked (`PRAGMA quick_check`) before anything is written to it;
+/// - damage found later (SQLite reports corruption, or the file was deleted or replaced under
+///   the client) is kept (`damage`): enqueue refuses from then on, and flush and close say so;
+/// - an event whose removal after delivery failed (a full disk) is remembered until the
+///   removal commits, and never taken again by this client;
+/// - a caller waits for another process's lock at most `busyTimeoutMilliseconds`.
 public final class Outbox: EventQueue, @unchecked Sendable {
-    public static let schemaVersion: Int64 = 2
+    public static let schemaVersion: Int64 = 3
     public static let defaultMaxBytes: Int64 = 1 << 30
+    public static let defaultBusyTimeoutMilliseconds = 200
+    /// How long the worker's connection waits for another process's lock: it holds up no
+    /// caller, and giving up means trying again a turn later.
+    static let workerBusyTimeoutMilliseconds: Int32 = 1000
 
     public let path: String
     private let lock = Lock()
     private let db: SQLiteConnection
+    private let writerLock = Lock()
+    private let writer: SQLiteConnection
     private let owner = UUIDv4.make()
     private let leaseMilliseconds: Int64
+    private let maxBytes: Int64
+    private let walLimitBytes: Int64
+    private let busyTimeoutMilliseconds: Int
     private let clock: WorkerClock
     private let logger: Logger
     /// Events this client added since its worker last took some: enough to know when to wake it.
-    private var addedSinceTake = 0
+    private let addedSinceTake = Atomic<Int>(0)
+    /// Damage (sticky) and the worker's last failure (until an operation succeeds).
+    private let healthLock = Lock()
+    private var damageError: SuprSendError?
+    private var failureError: SuprSendError?
 
-    /// Opens (or creates) the outbox. Throws `.storage` with the path and the cause.
-    public init(path: String, maxBytes: Int64 = defaultMaxBytes, leaseSeconds: Double, powerSafe: Bool = false,
+    /// Opens (or creates) the outbox of `workspaceKey`. Throws `.storage` with the path and the
+    /// cause: a file that is not an outbox (left as it was), one of another workspace, a newer
+    /// schema, a damaged file.
+    public init(path: String, workspaceKey: String, maxBytes: Int64 = defaultMaxBytes, leaseSeconds: Double,
+                busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds, powerSafe: Bool = false,
                 clock: WorkerClock = SystemClock(), logger: Logger = .off) throws(SuprSendError) {
         self.path = path
         self.leaseMilliseconds = Int64(max(leaseSeconds, 1) * 1000)
+        self.maxBytes = maxBytes
+        // The WAL is part of the bound: it is checkpointed and cut back to an eighth of it
+        // (between 64 KiB and 4 MiB), and the database gets the rest.
+        self.walLimitBytes = min(max(maxBytes / 8, 64 << 10), 4 << 20)
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.clock = clock
         self.logger = logger
+        let look = try OutboxFile.prepare(path: path, knownSchema: Self.schemaVersion,
+                                          unmarkedSignatures: Self.eventColumns)
         do throws(SQLiteConnection.Failure) {
-            db = try SQLiteConnection(path: path)
-            // A caller never sees "database is locked": writers of other processes are waited for.
-            db.setBusyTimeout(milliseconds: 10_000)
+            if look.kind != .new, !look.hasWAL {
+                // The whole database is in the file: read it as it is, leaving nothing behind.
+                try Self.inspect(SQLiteConnection(readingUnchanged: path), look: look, workspaceKey: workspaceKey)
+            }
+            let db = try SQLiteConnection(path: path)
+            // Until the file is known to be a sound outbox of this workspace, closing must not
+            // checkpoint a WAL into it.
+            db.setCheckpointOnClose(false)
+            db.setBusyTimeout(milliseconds: Self.workerBusyTimeoutMilliseconds)
+            if look.hasWAL { try Self.inspect(db, look: look, workspaceKey: workspaceKey) }
+            if look.kind == .new {
+                // The mark first, in the file itself (before WAL mode), so that the file is
+                // recognised from its first page on.
+                try Self.retryingWhileBusy { () throws(SQLiteConnection.Failure) in
+                    if try db.integer("PRAGMA application_id") == 0 {
+                        try db.execute("PRAGMA application_id = \(OutboxFile.applicationID)")
+                    }
+                }
+            }
             // Switching a new file to WAL answers "busy" at once, without the busy timeout,
             // while another process opens the same file: try again for a while.
             try Self.retryingWhileBusy { () throws(SQLiteConnection.Failure) in try db.execute("PRAGMA journal_mode=WAL") }
             // WAL with NORMAL: a commit is in the log before add returns; kill -9 loses nothing
             // (power loss may lose the last commits). FULL adds an fsync to every commit.
-            try db.execute(powerSafe ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
-            try Self.createOrUpgradeSchema(db)
-            let pageSize = try db.integer("PRAGMA page_size") ?? 4096
-            _ = try db.integer("PRAGMA max_page_count = \(max(maxBytes / max(pageSize, 512), 16))")
+            let synchronous = powerSafe ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"
+            try db.execute(synchronous)
+            if try Self.createOrUpgradeSchema(db, workspaceKey: workspaceKey, path: path) {
+                // The mark of an upgraded 0.1.0 file is in the WAL: into the file with it, so
+                // that the next opener recognises the file by its first page.
+                _ = try? db.texts("PRAGMA wal_checkpoint(PASSIVE)")
+            }
+            db.setCheckpointOnClose(true)
+            let writer = try SQLiteConnection(path: path)
+            writer.setBusyTimeout(milliseconds: Int32(clamping: busyTimeoutMilliseconds))
+            try writer.execute(synchronous)
+            self.db = db
+            self.writer = writer
+            for connection in [db, writer] { try limitSize(connection) }
         } catch {
             throw Self.storageError(path: path, error)
         }
     }
 
-    /// Schema 2.
+    /// Before anything is written: the file is sound (`PRAGMA quick_check`, about 1 ms per MB
+    /// of outbox; README), a 0.1.0 file has our `events` table, and a file of this schema is
+    /// this workspace's.
+    private static func inspect(_ db: SQLiteConnection, look: OutboxFile.Look, workspaceKey: String) throws(SQLiteConnection.Failure) {
+        let problems: [String]
+        do throws(SQLiteConnection.Failure) {
+            problems = try db.texts("PRAGMA quick_check(5)")
+        } catch where error.isDamage {
+            problems = [error.message]
+        }
+        guard problems == ["ok"] else {
+            throw SQLiteConnection.Failure(code: SQLITE_CORRUPT, message: "damaged (\(problems.joined(separator: "; "))); "
+                + "it was left as it was: move it (and its -wal file) away, and see the README (\"A damaged outbox\") "
+                + "to recover its events")
+        }
+        if look.kind == .unmarked {
+            var schema = ""
+            try db.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'") { row in schema = row.text(0) }
+            guard eventColumns.allSatisfy({ schema.contains($0) }) else {
+                throw SQLiteConnection.Failure(code: 0, message: "not an outbox (a SQLite database of another application?); "
+                    + "nothing was changed")
+            }
+        }
+        if try db.integer("PRAGMA user_version") == schemaVersion {
+            try checkWorkspace(db, workspaceKey: workspaceKey)
+        }
+    }
+
+    /// The database may grow to the bound less the WAL's share; the WAL is checkpointed
+    /// before it passes its share, and cut back to it after.
+    private func limitSize(_ connection: SQLiteConnection) throws(SQLiteConnection.Failure) {
+        let pageSize = try connection.integer("PRAGMA page_size") ?? 4096
+        _ = try connection.integer("PRAGMA max_page_count = \(max((maxBytes - walLimitBytes) / max(pageSize, 512), 16))")
+        _ = try connection.integer("PRAGMA journal_size_limit = \(walLimitBytes)")
+        _ = try connection.integer("PRAGMA wal_autocheckpoint = \(max(walLimitBytes / 2 / max(pageSize, 512), 8))")
+    }
+
+    /// Schema 3.
     /// - Event ids are never given out twice, even after the table empties: a flush or a close
     ///   in any process waits for "every id up to the highest when it began", which a reused,
     ///   lower id would join after the fact. A plain rowid (schema 1) starts again above the
@@ -63,6 +163,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     ///   halved the enqueue rate; the mark is written only when a removal takes the top row.
     /// - Leases live in `leases`, a row per range of ids (schema 1 had lease columns in each
     ///   event row; an upgraded file keeps them, unused).
+    /// - The file belongs to one workspace, `outbox_state.workspace_key` (schema 3): its events
+    ///   are signed with that key, and a client of another workspace is refused the file.
     private static let createEvents = """
         CREATE TABLE events(
             id INTEGER PRIMARY KEY,
@@ -74,6 +176,10 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             distinct_id TEXT NOT NULL,
             json BLOB NOT NULL)
         """
+    /// Column definitions every version's `events` table has, as written in its schema: how a
+    /// 0.1.0 file, which has no mark, is recognised.
+    static let eventColumns = ["enqueued_at INTEGER NOT NULL", "insert_id TEXT NOT NULL", "idempotency_key TEXT NOT NULL",
+                               "distinct_id TEXT NOT NULL", "json BLOB NOT NULL"]
     private static let createSchema2Tables = [
         "CREATE TABLE outbox_state(high_water INTEGER NOT NULL)",
         """
@@ -86,35 +192,80 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         """,
     ]
 
-    /// Creates the tables in a new file, or upgrades a schema 1 file (which keeps its events).
-    /// The version is read again under the write lock: processes that open one file at the
-    /// same moment do this one at a time, and only the first does anything.
-    private static func createOrUpgradeSchema(_ db: SQLiteConnection) throws(SQLiteConnection.Failure) {
+    /// Creates the tables in a new file, or upgrades a schema 1 or 2 file (which keeps its
+    /// events), and checks that the file is this workspace's. The version is read again under
+    /// the write lock: processes that open one file at the same moment do this one at a time,
+    /// and only the first does anything.
+    /// Returns true when it upgraded a 0.1.0 file.
+    private static func createOrUpgradeSchema(_ db: SQLiteConnection, workspaceKey: String, path: String) throws(SQLiteConnection.Failure) -> Bool {
         func newerFile(_ version: Int64) -> SQLiteConnection.Failure {
             SQLiteConnection.Failure(code: 0, message: "written by a newer version of libsuprsend "
-                + "(schema \(version); this one knows \(schemaVersion))")
+                + "(schema \(version); this one knows \(schemaVersion)); nothing was changed")
         }
         let seen = try db.integer("PRAGMA user_version") ?? 0
-        if seen == schemaVersion { return }
         if seen > schemaVersion { throw newerFile(seen) }
-        try db.transaction { () throws(SQLiteConnection.Failure) in
+        if seen == schemaVersion {
+            try checkWorkspace(db, workspaceKey: workspaceKey)
+            return false
+        }
+        return try db.transaction { () throws(SQLiteConnection.Failure) -> Bool in
             let version = try db.integer("PRAGMA user_version") ?? 0
             switch version {
             case schemaVersion:
-                return
+                try checkWorkspace(db, workspaceKey: workspaceKey)
+                return false
             case 0:
                 try db.execute(createEvents)
                 for statement in createSchema2Tables { try db.execute(statement) }
-            case 1:
-                // Leases held in the old columns are dropped: upgrade every process that
-                // shares the file together (a repeat is dropped by the hub, never lost).
-                for statement in createSchema2Tables { try db.execute(statement) }
+            case 1, 2:
+                if version == 1 {
+                    // Leases held in the old columns are dropped: upgrade every process that
+                    // shares the file together (a repeat is dropped by the hub, never lost).
+                    for statement in createSchema2Tables { try db.execute(statement) }
+                }
+                // The file had no owner: it becomes this workspace's, unless it holds events
+                // signed for another.
+                let others = try db.integer("SELECT count(*) FROM events WHERE instr(json, ?1) = 0",
+                                            [.blob(envMember(workspaceKey))]) ?? 0
+                if others > 0 {
+                    throw SQLiteConnection.Failure(code: 0, message: "holds \(others) event(s) of another workspace than "
+                        + "'\(workspaceKey)'; nothing was changed: give each workspace its own outbox file")
+                }
             default:
                 throw newerFile(version)
             }
-            try db.execute("INSERT INTO outbox_state(high_water) SELECT ifnull(max(id), 0) FROM events")
+            try db.execute("ALTER TABLE outbox_state ADD COLUMN workspace_key TEXT")
+            if version == 2 {
+                try db.query("UPDATE outbox_state SET workspace_key = ?1", [.text(workspaceKey)])
+            } else {
+                try db.query("""
+                    INSERT INTO outbox_state(high_water, workspace_key) SELECT ifnull(max(id), 0), ?1 FROM events
+                    """, [.text(workspaceKey)])
+            }
+            if try db.integer("PRAGMA application_id") == 0 {
+                try db.execute("PRAGMA application_id = \(OutboxFile.applicationID)")
+            }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
+            return version != 0
         }
+    }
+
+    /// `,"env":"KEY"` as the encoder writes it into every event of that workspace.
+    private static func envMember(_ workspaceKey: String) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.appendRaw(",\"env\":")
+        writer.appendString(workspaceKey)
+        return writer.bytes
+    }
+
+    /// The file is this workspace's, or refused naming both.
+    private static func checkWorkspace(_ db: SQLiteConnection, workspaceKey: String) throws(SQLiteConnection.Failure) {
+        var owner: String?
+        try db.query("SELECT workspace_key FROM outbox_state LIMIT 1") { row in owner = row.isNull(0) ? nil : row.text(0) }
+        guard let owner, owner != workspaceKey else { return }
+        throw SQLiteConnection.Failure(code: 0, message: "belongs to workspace '\(owner)', and this client's workspace is "
+            + "'\(workspaceKey)': one outbox file holds the events of one workspace (their signatures use its key); "
+            + "give each workspace its own file")
     }
 
     /// After rows were removed: if they included the top one, the mark keeps its id from being
@@ -143,17 +294,70 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         SuprSendError(.storage, "outbox '\(path)': \(failure.message)")
     }
 
-    /// Runs `body` on the connection; a failure in the worker's calls is logged, not thrown
-    /// (the events stay in the file and are tried again).
-    private func attempt<T>(_ what: String, default value: T, _ body: () throws(SQLiteConnection.Failure) -> T) -> T {
-        lock.withLock {
+    // MARK: - Damage and failures
+
+    /// The damage found so far (sticky): the file is corrupt, or was deleted or replaced.
+    public var damage: SuprSendError? { healthLock.withLock { damageError } }
+
+    /// Why the worker's last use of the file failed, until one succeeds (a full disk, an I/O
+    /// error, a lock held too long by another process).
+    public var failure: SuprSendError? { healthLock.withLock { damageError ?? failureError } }
+
+    /// Keeps the first damage found, and says it once.
+    private func noteDamage(_ why: String) {
+        let first: Bool = healthLock.withLock {
+            guard damageError == nil else { return false }
+            damageError = SuprSendError(.storage, "outbox '\(path)': \(why); events still in it are not sent, and new "
+                + "ones are refused (see the README, \"A damaged outbox\")")
+            return true
+        }
+        if first { logger.log(.error, "outbox '\(path)': \(why); no more events are taken from it or added to it") }
+    }
+
+    /// Says whether `failure` is damage (and keeps it).
+    private func isDamage(_ failure: SQLiteConnection.Failure) -> Bool {
+        guard failure.isDamage else { return false }
+        noteDamage("damaged (\(failure.message))")
+        return true
+    }
+
+    private static let movedMessage = "the file was deleted or replaced while the client had it open"
+
+    /// Checks that the path still names the file this connection has open.
+    private func checkNotMoved(_ connection: SQLiteConnection) throws(SuprSendError) {
+        if let damage { throw damage }
+        guard connection.fileHasMoved() else { return }
+        noteDamage(Self.movedMessage)
+        if let damage { throw damage }
+    }
+
+    /// Runs `body` on the worker's connection; a failure is logged and kept (`failure`), not
+    /// thrown (the events stay in the file and are tried again). Nothing runs once the file is
+    /// damaged.
+    private func attempt<T>(_ what: String, writes: Bool = false, default value: T,
+                            _ body: () throws(SQLiteConnection.Failure) -> T) -> T {
+        var failed: SQLiteConnection.Failure?
+        let result: T = lock.withLock {
+            // A damaged file is not written to again: a replaced file's path may already
+            // be another file's, whose WAL has the same name.
+            if writes, damage != nil { return value }
             do throws(SQLiteConnection.Failure) {
-                return try body()
+                let result = try body()
+                healthLock.withLock { failureError = nil }
+                return result
             } catch {
-                logger.log(.error, "outbox '\(path)': \(what) failed: \(error.message)")
+                if !isDamage(error) {
+                    healthLock.withLock {
+                        failureError = SuprSendError(.storage, "outbox '\(path)': \(what) failed: \(error.message)")
+                    }
+                }
+                failed = error
                 return value
             }
         }
+        // Logged after the lock: the host's log callback runs no code of ours under it.
+        if let failed, !failed.isDamage { logger.log(.error, "outbox '\(path)': \(what) failed: \(failed.message)") }
+        return result
     }
 
     private var now: Int64 { clock.wallMilliseconds() }
@@ -179,31 +383,44 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             pending.append((nextTicket, event))
             return nextTicket
         }
-        let outcome: Result<(UInt64, Int), SuprSendError> = lock.withLock {
+        let outcome: Result<(UInt64, Int), SuprSendError> = writerLock.withLock {
             if let done = pendingLock.withLock({ outcomes.removeValue(forKey: ticket) }) { return done }
             let batch = pendingLock.withLock {
                 defer { pending.removeAll(keepingCapacity: true) }
                 return pending
             }
             var results: [Int: Result<(UInt64, Int), SuprSendError>] = [:]
-            do throws(SQLiteConnection.Failure) {
-                try db.transaction { () throws(SQLiteConnection.Failure) in
-                    for (ticket, event) in batch {
-                        try db.query("""
-                            INSERT INTO events(id, enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
-                            VALUES ((SELECT max(high_water, ifnull((SELECT max(id) FROM events), 0)) + 1 FROM outbox_state),
-                                    ?1, ?2, ?3, ?4, ?5, ?6)
-                            """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
-                                  .text(event.name), .text(event.distinctId), .blob(event.json)])
-                        addedSinceTake += 1
-                        results[ticket] = .success((UInt64(db.lastInsertRowID), addedSinceTake))
-                    }
-                }
+            do throws(SuprSendError) {
+                try checkNotMoved(writer)
             } catch {
-                // Rolled back: none of them is queued.
-                let failure = addFailure(error, adding: batch.reduce(0) { $0 + $1.event.json.count })
-                addedSinceTake = max(addedSinceTake - results.count, 0)
-                for (ticket, _) in batch { results[ticket] = .failure(failure) }
+                for (ticket, _) in batch { results[ticket] = .failure(error) }
+            }
+            if results.isEmpty {
+                var added = 0
+                do throws(SQLiteConnection.Failure) {
+                    try writer.transaction { () throws(SQLiteConnection.Failure) in
+                        for (ticket, event) in batch {
+                            try writer.query("""
+                                INSERT INTO events(id, enqueued_at, insert_id, idempotency_key, name, distinct_id, json)
+                                VALUES ((SELECT max(high_water, ifnull((SELECT max(id) FROM events), 0)) + 1 FROM outbox_state),
+                                        ?1, ?2, ?3, ?4, ?5, ?6)
+                                """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
+                                      .text(event.name), .text(event.distinctId), .blob(event.json)])
+                            added += 1
+                            // For now, its place in this commit; below, how many wait with it.
+                            results[ticket] = .success((UInt64(writer.lastInsertRowID), added))
+                        }
+                    }
+                    // Committed: how many wait since the worker last took some.
+                    let before = addedSinceTake.add(added, ordering: .relaxed).newValue - added
+                    for (ticket, result) in results {
+                        if case .success(let (sequence, place)) = result { results[ticket] = .success((sequence, before + place)) }
+                    }
+                } catch {
+                    // Rolled back: none of them is queued.
+                    let failure = addFailure(error, adding: batch.reduce(0) { $0 + $1.event.json.count })
+                    for (ticket, _) in batch { results[ticket] = .failure(failure) }
+                }
             }
             let mine = results.removeValue(forKey: ticket) ?? .failure(SuprSendError(.internal, "outbox: lost track of an event"))
             if !results.isEmpty { pendingLock.withLock { outcomes.merge(results) { $1 } } }
@@ -213,17 +430,22 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     }
 
     /// A full outbox (its max_page_count, outbox_max_bytes) is a full queue; a full disk is a
-    /// storage failure. SQLite says "full" for both.
+    /// storage failure. SQLite says "full" for both. With the writer's lock held.
     private func addFailure(_ failure: SQLiteConnection.Failure, adding bytes: Int) -> SuprSendError {
-        if failure.code & 0xFF == 13 /* SQLITE_FULL */ {
-            let pages = ((try? db.integer("PRAGMA page_count")) ?? nil) ?? 0
-            let limit = ((try? db.integer("PRAGMA max_page_count")) ?? nil) ?? Int64.max
-            let pageSize = ((try? db.integer("PRAGMA page_size")) ?? nil) ?? 4096
+        if failure.primaryCode == SQLITE_FULL {
+            let pages = ((try? writer.integer("PRAGMA page_count")) ?? nil) ?? 0
+            let limit = ((try? writer.integer("PRAGMA max_page_count")) ?? nil) ?? Int64.max
+            let pageSize = ((try? writer.integer("PRAGMA page_size")) ?? nil) ?? 4096
             if limit < Int64.max / pageSize, (pages * pageSize) + Int64(bytes) + 65_536 >= limit * pageSize {
-                return SuprSendError(.queueFull, "outbox '\(path)' is full (outbox_max_bytes: \(limit * pageSize) bytes); "
-                    + "nothing was queued")
+                return SuprSendError(.queueFull, "outbox '\(path)' is full (outbox_max_bytes: \(maxBytes) bytes, "
+                    + "its WAL included); nothing was queued")
             }
         }
+        if failure.isBusy {
+            return SuprSendError(.storage, "outbox '\(path)' is busy: another process held its lock for more than "
+                + "\(busyTimeoutMilliseconds) ms (outbox_busy_timeout_ms); nothing was queued")
+        }
+        if isDamage(failure), let damage { return damage }
         return SuprSendError(.storage, "outbox '\(path)': the event could not be written: \(failure.message); nothing was queued")
     }
 
@@ -265,6 +487,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     public func peek(maxEvents: Int, maxJSONBytes: Int) -> QueuePeek {
         attempt("reading the queue", default: QueuePeek(oldest: nil, full: false)) { () throws(SQLiteConnection.Failure) in
             var peek = QueuePeek(oldest: nil, full: false)
+            // Once a turn of the worker: is the path still this file?
+            if damage == nil, db.fileHasMoved() { noteDamage(Self.movedMessage) }
+            guard damage == nil else { return peek }
             var count = 0
             var bytes = 0
             try db.query("SELECT id, enqueued_at, length(json) FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2",
@@ -284,24 +509,50 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         })
     }
 
+    /// Events still in the file that have their fate (`removalPending`) do not count.
     public var lowestUnsettled: UInt64? {
         attempt("reading the queue", default: nil) { () throws(SQLiteConnection.Failure) in
-            try db.integer("SELECT min(id) FROM events").map(UInt64.init)
+            if removalPending.isEmpty { return try db.integer("SELECT min(id) FROM events").map(UInt64.init) }
+            var lowest: UInt64?
+            try db.query("SELECT id FROM events ORDER BY id LIMIT ?1", [.integer(Int64(removalPending.count + 1))]) { row in
+                let id = UInt64(row.integer(0))
+                if lowest == nil, !removalPending.contains(id) { lowest = id }
+            }
+            return lowest
         }
     }
 
     public func unsettledCount(upTo sequence: UInt64) -> Int {
-        Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) in
-            try db.integer("SELECT count(*) FROM events WHERE id <= ?1", [.integer(Int64(clamping: sequence))]) ?? 0
+        Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) -> Int64 in
+            let count = try db.integer("SELECT count(*) FROM events WHERE id <= ?1", [.integer(Int64(clamping: sequence))]) ?? 0
+            return max(count - Int64(removalPending.lazy.filter { $0 <= sequence }.count), 0)
         })
     }
 
+    /// Events that have their fate but whose removal from the file failed (a full disk): they
+    /// are removed before anything else is taken, and never sent again by this client.
+    /// Guarded by `lock`.
+    private var removalPending: Set<UInt64> = []
+
+    /// Inside a transaction of the worker's, with `lock` held: removes the events of
+    /// `removalPending`. The caller empties the set once the transaction commits.
+    private func removeSettledEvents() throws(SQLiteConnection.Failure) {
+        guard !removalPending.isEmpty else { return }
+        let runs = Self.runs(of: Array(removalPending))
+        for run in runs {
+            try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
+                         [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
+        }
+        if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
+    }
+
     public func take(maxEvents: Int, maxJSONBytes: Int, upTo last: UInt64) -> [QueuedEvent] {
-        attempt("claiming events", default: []) { () throws(SQLiteConnection.Failure) in
-            addedSinceTake = 0
+        attempt("claiming events", writes: true, default: []) { () throws(SQLiteConnection.Failure) in
+            addedSinceTake.store(0, ordering: .relaxed)
             let time = now
             var leases: [(id: Int64, events: [UInt64])] = []
             let taken = try db.transaction { () throws(SQLiteConnection.Failure) -> [QueuedEvent] in
+                try removeSettledEvents()
                 // Leases of clients that died (or gave up) are only in the way.
                 try db.query("DELETE FROM leases WHERE until < ?1", [.integer(time)])
                 var events: [QueuedEvent] = []
@@ -343,7 +594,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 }
                 return events
             }
-            // Committed: now they are this client's.
+            // Committed: now they are this client's, and what had its fate is gone.
+            removalPending.removeAll()
             for lease in leases {
                 for event in lease.events { leaseOfEvent[event] = lease.id }
                 eventsInLease[lease.id] = lease.events.count
@@ -374,8 +626,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     }
 
     public func takeExpired(enqueuedBefore cutoffMilliseconds: Int64, maxEvents: Int) -> [QueuedEvent] {
-        attempt("removing expired events", default: []) { () throws(SQLiteConnection.Failure) in
-            try db.transaction { () throws(SQLiteConnection.Failure) in
+        attempt("removing expired events", writes: true, default: []) { () throws(SQLiteConnection.Failure) in
+            let expired = try db.transaction { () throws(SQLiteConnection.Failure) in
+                try removeSettledEvents()
                 // Only the oldest waiting events are looked at (ids grow with time): a scan of
                 // the whole file at every turn of the worker would cost more than the sending.
                 let expired = try claim("""
@@ -386,6 +639,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 if let top = expired.last?.sequence { try raiseHighWater(removedUpTo: top) }
                 return expired
             }
+            removalPending.removeAll()
+            return expired
         }
     }
 
@@ -404,7 +659,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     public func requeue(_ events: [QueuedEvent]) {
         guard !events.isEmpty else { return }
-        attempt("returning events to the queue", default: ()) { () throws(SQLiteConnection.Failure) in
+        attempt("returning events to the queue", writes: true, default: ()) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
                 for event in events {
                     try db.query("UPDATE events SET attempts = ?1 WHERE id = ?2",
@@ -417,16 +672,23 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     public func settle(_ events: [QueuedEvent]) {
         guard !events.isEmpty else { return }
-        attempt("removing delivered events", default: ()) { () throws(SQLiteConnection.Failure) in
+        attempt("removing delivered events", writes: true, default: ()) { () throws(SQLiteConnection.Failure) in
             // A batch is mostly one run of consecutive ids: a statement per run, not per event.
             let runs = Self.runs(of: events.map(\.sequence))
-            try db.transaction { () throws(SQLiteConnection.Failure) in
-                for run in runs {
-                    try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
-                                 [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
+            do throws(SQLiteConnection.Failure) {
+                try db.transaction { () throws(SQLiteConnection.Failure) in
+                    for run in runs {
+                        try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
+                                     [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
+                    }
+                    try endLeases(of: events)
+                    if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
                 }
-                try endLeases(of: events)
-                if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
+            } catch {
+                // They have their fate: whatever happens to the file, this client does not
+                // take them again (the next transaction removes them first).
+                removalPending.formUnion(events.lazy.map(\.sequence))
+                throw error
             }
         }
     }
@@ -450,22 +712,24 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     }
 
     public func release(_ events: [QueuedEvent]) {
-        guard !events.isEmpty else { return }
-        attempt("releasing events", default: ()) { () throws(SQLiteConnection.Failure) in
+        attempt("releasing events", writes: true, default: ()) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
+                try removeSettledEvents()
                 try endLeases(of: events)
             }
+            removalPending.removeAll()
         }
     }
 
     public var isDurable: Bool { true }
     public var pollInterval: Double? { 1.0 }
 
+    /// The database and its WAL.
     public var storageBytes: Int64 {
         attempt("reading the file size", default: 0) { () throws(SQLiteConnection.Failure) in
             let pages = try db.integer("PRAGMA page_count") ?? 0
             let size = try db.integer("PRAGMA page_size") ?? 0
-            return pages * size
+            return pages * size + OutboxFile.fileSize(path + "-wal")
         }
     }
 }
