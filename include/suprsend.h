@@ -339,6 +339,26 @@ long suprsend_bulk_response_failure(const suprsend_bulk_response *response);
  * never sent and when no answer came. error is the hub's message as it gave it. Owned by the
  * response. */
 const char *suprsend_bulk_response_failed_records_json(const suprsend_bulk_response *response);
+
+/* Typed outcomes: each failed record by position, 0 <= i < suprsend_bulk_response_failure(r),
+ * in the order the events were appended (the records of failed_records_json, in the same
+ * order), so that a host never parses JSON to learn which events failed and why.
+ *  _index:       the event's position in append order; -1 past the end.
+ *  _status:      SUPRSEND_E_VALIDATION, _TOO_LARGE or _ATTACHMENT (refused before sending),
+ *                SUPRSEND_E_HTTP (the hub refused the record or its request), SUPRSEND_E_NETWORK
+ *                (no answer); 0 past the end.
+ *  _code:        the "code" the official SDKs report: the hub's status for the record or its
+ *                request, 500 for an event refused before sending and when no answer came;
+ *                0 past the end.
+ *  _message:     why; NULL past the end.
+ *  _record_json: the event object as sent, or as it would have been; NULL past the end.
+ * The strings are owned by the response and live as long as it. */
+long        suprsend_bulk_response_failed_index(const suprsend_bulk_response *response, long i);
+int         suprsend_bulk_response_failed_status(const suprsend_bulk_response *response, long i);
+int         suprsend_bulk_response_failed_code(const suprsend_bulk_response *response, long i);
+const char *suprsend_bulk_response_failed_message(const suprsend_bulk_response *response, long i);
+const char *suprsend_bulk_response_failed_record_json(const suprsend_bulk_response *response, long i);
+
 void suprsend_bulk_response_free(suprsend_bulk_response *response);
 
 /* ---------------------------------------------------------------------------------------

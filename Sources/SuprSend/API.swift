@@ -426,6 +426,38 @@ public func suprsend_bulk_response_failed_records_json(_ response: OpaquePointer
     return object.failedRecordsJSON.cString
 }
 
+// MARK: - Typed outcomes of a bulk
+
+@c @implementation
+public func suprsend_bulk_response_failed_index(_ response: OpaquePointer!, _ index: Int) -> Int {
+    guard let object: BulkResponseObject = Handle.get(response), let record = object.failed(index) else { return -1 }
+    return record.index
+}
+
+@c @implementation
+public func suprsend_bulk_response_failed_status(_ response: OpaquePointer!, _ index: Int) -> Int32 {
+    guard let object: BulkResponseObject = Handle.get(response), let record = object.failed(index) else { return 0 }
+    return record.status.rawValue
+}
+
+@c @implementation
+public func suprsend_bulk_response_failed_code(_ response: OpaquePointer!, _ index: Int) -> Int32 {
+    guard let object: BulkResponseObject = Handle.get(response), let record = object.failed(index) else { return 0 }
+    return Int32(clamping: record.code)
+}
+
+@c @implementation
+public func suprsend_bulk_response_failed_message(_ response: OpaquePointer!, _ index: Int) -> UnsafePointer<CChar>? {
+    guard let object: BulkResponseObject = Handle.get(response) else { return nil }
+    return object.message(index)
+}
+
+@c @implementation
+public func suprsend_bulk_response_failed_record_json(_ response: OpaquePointer!, _ index: Int) -> UnsafePointer<CChar>? {
+    guard let object: BulkResponseObject = Handle.get(response) else { return nil }
+    return object.recordJSON(index)
+}
+
 @c @implementation
 public func suprsend_bulk_response_free(_ response: OpaquePointer!) {
     Handle.release(response, as: BulkResponseObject.self)

@@ -45,11 +45,38 @@ final class BulkResponseObject {
     let result: BulkResult
     let status: OwnedCString
     let failedRecordsJSON: OwnedCString
+    /// Each failed record's message and JSON as C strings, made when first asked for; they
+    /// live as long as the response.
+    private var messages: [OwnedCString?]
+    private var records: [OwnedCString?]
 
     init(_ result: BulkResult) {
         self.result = result
         status = OwnedCString(result.status)
         failedRecordsJSON = OwnedCString(bytes: result.failedRecordsJSON())
+        messages = Array(repeating: nil, count: result.failedRecords.count)
+        records = Array(repeating: nil, count: result.failedRecords.count)
+    }
+
+    /// The failed record at `index`, nil past the end.
+    func failed(_ index: Int) -> FailedRecord? {
+        result.failedRecords.indices.contains(index) ? result.failedRecords[index] : nil
+    }
+
+    func message(_ index: Int) -> UnsafePointer<CChar>? {
+        guard let record = failed(index) else { return nil }
+        if let made = messages[index] { return made.cString }
+        let made = OwnedCString(record.error)
+        messages[index] = made
+        return made.cString
+    }
+
+    func recordJSON(_ index: Int) -> UnsafePointer<CChar>? {
+        guard let record = failed(index) else { return nil }
+        if let made = records[index] { return made.cString }
+        let made = OwnedCString(bytes: record.record.isEmpty ? Array("null".utf8) : record.record)
+        records[index] = made
+        return made.cString
     }
 }
 

@@ -1931,6 +1931,93 @@ static suprsend_bulk *bulk_of(suprsend_client *c, int n, int first_invalid) {
     return b;
 }
 
+/* The failed records of a bulk, read through the typed accessors: each one's index, status,
+ * code, message and record, in append order, agreeing with failed_records_json. */
+static void check_typed_outcome(suprsend_bulk_response *br, long i, long index, int status, int code,
+                                const char *message_part, int seq) {
+    CHECK_INT(suprsend_bulk_response_failed_index(br, i), index);
+    CHECK_RC(suprsend_bulk_response_failed_status(br, i), status);
+    CHECK_INT(suprsend_bulk_response_failed_code(br, i), code);
+    CHECK_HAS(suprsend_bulk_response_failed_message(br, i), message_part);
+    jval *record = jparse(suprsend_bulk_response_failed_record_json(br, i));
+    CHECK_INT(jnum(jpath(record, "properties.seq"), -1), seq);
+    jfree(record);
+    /* the same record, error and code as the JSON array's element i */
+    jval *all = jparse(suprsend_bulk_response_failed_records_json(br));
+    jval *same = jat(all, (int)i);
+    CHECK_INT(jnum(jget(same, "code"), -1), code);
+    CHECK_STR(jstr(jget(same, "error")), suprsend_bulk_response_failed_message(br, i));
+    CHECK_INT(jnum(jpath(same, "record.properties.seq"), -1), seq);
+    jfree(all);
+}
+
+static void check_past_the_end(suprsend_bulk_response *br, long i) {
+    CHECK_INT(suprsend_bulk_response_failed_index(br, i), -1);
+    CHECK_INT(suprsend_bulk_response_failed_status(br, i), 0);
+    CHECK_INT(suprsend_bulk_response_failed_code(br, i), 0);
+    CHECK(suprsend_bulk_response_failed_message(br, i) == NULL);
+    CHECK(suprsend_bulk_response_failed_record_json(br, i) == NULL);
+}
+
+static suprsend_bulk *seq_bulk(suprsend_client *c, int n, int invalid_at) {
+    suprsend_bulk *b = suprsend_bulk_new(c);
+    for (int i = 0; b && i < n; i++) {
+        char extra[32];
+        snprintf(extra, sizeof extra, "\"seq\":%d", i);
+        suprsend_event *ev = tagged_event("typed_user", i == invalid_at ? "$bad_event" : "typed_event", "typed", extra);
+        suprsend_bulk_append(b, ev);
+        suprsend_event_free(ev);
+    }
+    return b;
+}
+
+static void test_bulk_typed_outcomes(suprsend_client *c) {
+    section("bulk: typed outcomes");
+    check_past_the_end(NULL, 0);
+
+    /* refused before sending (index 1) and by the hub per record (index 3 of the request, which
+     * is event 4: event 1 never went out) */
+    hub_reset();
+    hub_faults("[{\"refuse_records\":[3]}]");
+    suprsend_bulk *b = seq_bulk(c, 6, 1);
+    suprsend_bulk_response *br = NULL;
+    suprsend_bulk_trigger(b, &br);
+    CHECK_INT(suprsend_bulk_response_failure(br), 2);
+    check_typed_outcome(br, 0, 1, SUPRSEND_E_VALIDATION, 500, "event", 1);
+    check_typed_outcome(br, 1, 4, SUPRSEND_E_HTTP, 400, "refused", 4);
+    check_past_the_end(br, 2);
+    check_past_the_end(br, -1);
+    check_past_the_end(br, LONG_MAX);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+
+    /* the hub refuses the whole request */
+    hub_reset();
+    hub_faults("[{\"status\":422}]");
+    b = seq_bulk(c, 3, -1);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_HTTP);
+    CHECK_INT(suprsend_bulk_response_failure(br), 3);
+    for (long i = 0; i < 3; i++) check_typed_outcome(br, i, i, SUPRSEND_E_HTTP, 422, "", (int)i);
+    check_past_the_end(br, 3);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+    hub_faults("[]");
+
+    /* no answer: nothing listens at the URL */
+    suprsend_options *o = test_opts();
+    suprsend_options_set_base_url(o, "http://127.0.0.1:1/");
+    suprsend_options_set_max_retries(o, 0);
+    suprsend_client *dead = client_from(o);
+    b = seq_bulk(dead, 2, -1);
+    br = NULL;
+    CHECK_RC(suprsend_bulk_trigger(b, &br), SUPRSEND_E_NETWORK);
+    for (long i = 0; i < 2; i++) check_typed_outcome(br, i, i, SUPRSEND_E_NETWORK, 500, "", (int)i);
+    suprsend_bulk_response_free(br);
+    suprsend_bulk_free(b);
+    suprsend_client_free(dead);
+}
+
 static void test_call_deadline(void) {
     section("call deadline, bulk status");
     CHECK_RC(suprsend_options_set_call_timeout_ms(NULL, 1000), SUPRSEND_E_ARGUMENT);
@@ -2683,6 +2770,7 @@ int main(int argc, char **argv) {
     test_retries();
     test_base_path();
     test_bulk(c);
+    test_bulk_typed_outcomes(c);
     test_call_deadline();
     test_logging();
     suprsend_client_free(c);

@@ -97,7 +97,11 @@ public final class BulkBatch {
             unreachable = noAnswer
         }
         failures.sort { $0.position < $1.position }
-        return BulkResult(total: count, failedRecords: failures.map { $0.record })
+        return BulkResult(total: count, failedRecords: failures.map { failure in
+            var record = failure.record
+            record.index = failure.position
+            return record
+        })
     }
 
     /// One request for the events at these indices of `packed`: the ones that failed, and why
@@ -169,6 +173,8 @@ struct PackedEvents {
 
 /// One event the hub did not accept, as the bulk response reports it.
 public struct FailedRecord: Sendable {
+    /// The event's position in the order of appending (set when the bulk's result is made).
+    public var index = -1
     /// The event object (as sent, or as it would have been).
     public var record: [UInt8]
     public var error: String
