@@ -52,8 +52,6 @@ public final class RequestSender: Sendable {
     let callTimeoutSeconds: Double
 
     public static let defaultCallTimeoutMilliseconds = 120_000
-    /// Less than this left of a deadline is no time for an attempt.
-    static let leastAttemptSeconds = 0.05
 
     public init(baseURL: String, workspaceKey: String, workspaceSecret: String, transport: HTTPTransport,
                 retryPolicy: RetryPolicy, logger: Logger,
@@ -76,107 +74,61 @@ public final class RequestSender: Sendable {
         self.now = now ?? { Clock.nowSeconds() }
     }
 
-    /// Sends `body`, retrying as the retry classes allow. `keyed` says whether every event in
-    /// the body carries an idempotency key, so that the hub drops a repeat: only then is a
-    /// request that may have been processed (no answer after it went out, 500, 502, 504) sent
-    /// again; without keys a retry could notify twice, so only what certainly was not
-    /// processed is retried. Asked only when such a failure happens; nil reads a single
-    /// event's body, and takes a bulk's as unkeyed.
+    /// Sends `body`, retrying as the retry classes allow (`RequestAttempts`), and waits on
+    /// this thread. `keyed`: whether every event in the body carries an idempotency key; nil
+    /// reads a single event's body, and takes a bulk's as unkeyed.
     ///
     /// No attempt or wait starts after `deadline` (monotonic seconds; nil: `callTimeoutSeconds`
     /// from now): an attempt gets at most what is left, the last wait is shortened, and a
     /// Retry-After longer than what is left ends the call at once.
-    public func send(_ endpoint: Endpoint, body: [UInt8], keyed: (() -> Bool)? = nil, deadline: Double? = nil) -> Delivery {
-        let deadline = deadline ?? monotonic() + callTimeoutSeconds
-        var knownKeyed: Bool?
-        func isKeyed() -> Bool {
-            if let knownKeyed { return knownKeyed }
-            let answer = keyed?() ?? (endpoint == .event && EventEncoder.carriesIdempotencyKey(body))
-            knownKeyed = answer
-            return answer
-        }
-        let url = baseURL + endpoint.path
+    public func send(_ endpoint: Endpoint, body: [UInt8], keyed: (@Sendable () -> Bool)? = nil, deadline: Double? = nil) -> Delivery {
+        var attempts = self.attempts(endpoint, body: body, keyed: keyed, deadline: deadline)
+        let url = attempts.url
         let requestURI = basePath + endpoint.path
-        let attemptsAllowed = retryPolicy.maxRetries + 1
-        var attempt = 0
-        let firstLeft = deadline - monotonic()
-        guard firstLeft >= Self.leastAttemptSeconds else {
-            return Delivery(answer: nil, failure: TransportFailure(.permanent, "not sent: the call's deadline "
-                + "(call_timeout_ms) passed before the request could start"), attempts: 0)
-        }
+        var step = attempts.begin(now: monotonic())
+        var started = 0.0
         while true {
-            attempt += 1
-            var request = signedRequest(url: url, requestURI: requestURI, body: body)
-            request.timeoutMilliseconds = max(Int(((deadline - monotonic()) * 1000).rounded(.down)), 1)
-            logRequest(request, attempt: attempt, of: attemptsAllowed)
-            let started = Clock.monotonicSeconds()
-            let result = transport.post(request)
-            let elapsed = Clock.monotonicSeconds() - started
-
-            let retryAfter: Double?
-            let reason: String
-            switch result {
-            case .success(let answer):
-                logAnswer(answer, seconds: elapsed)
-                guard RetryPolicy.isRetryable(status: answer.status), attempt < attemptsAllowed else {
-                    return Delivery(answer: answer, failure: nil, attempts: attempt)
-                }
-                guard RetryPolicy.certainlyNotProcessed(status: answer.status) || isKeyed() else {
-                    logger.log(.warning, "POST \(url) answered HTTP \(answer.status); not sent again: "
-                        + Self.unkeyedNote)
-                    return Delivery(answer: answer, failure: nil, attempts: attempt)
-                }
-                retryAfter = answer.retryAfter.flatMap { RetryPolicy.parseRetryAfter($0, nowUnixSeconds: now()) }
-                reason = "HTTP \(answer.status)"
-            case .failure(let failure):
-                logger.log(.debug, "<- no answer after \(milliseconds(elapsed)) ms: \(failure.message)")
-                guard failure.kind == .transient, attempt < attemptsAllowed else {
-                    return Delivery(answer: nil, failure: failure, attempts: attempt)
-                }
-                guard !failure.mayHaveBeenProcessed || isKeyed() else {
-                    var told = failure
-                    told.message += "; not sent again: " + Self.unkeyedNote
-                    return Delivery(answer: nil, failure: told, attempts: attempt)
-                }
-                retryAfter = nil
-                reason = failure.message
+            switch step {
+            case .send(let timeoutMilliseconds):
+                var request = signedRequest(url: url, requestURI: requestURI, body: body)
+                request.timeoutMilliseconds = timeoutMilliseconds
+                logRequest(request, attempt: attempts.attempt, of: attempts.attemptsAllowed)
+                started = Clock.monotonicSeconds()
+                let result = transport.post(request)
+                logOutcome(result, seconds: Clock.monotonicSeconds() - started)
+                step = attempts.ended(result, now: monotonic(), unixNow: now(), unitRandom: unitRandom)
+                for (level, line) in attempts.lines { logger.log(level, line) }
+            case .wait(let seconds):
+                sleep(seconds)
+                step = attempts.resume(now: monotonic())
+            case .finish(let delivery):
+                return delivery
             }
-            var wait = retryPolicy.delay(beforeRetry: attempt, retryAfter: retryAfter, unitRandom: unitRandom)
-            let left = deadline - monotonic()
-            let hubWait = retryAfter.map { min(max($0, 0), RetryPolicy.retryAfterCap) } ?? 0
-            if hubWait >= left || left - hubWait < Self.leastAttemptSeconds {
-                // No time for another attempt (the hub's wait is not ours to shorten): the last
-                // outcome stands.
-                let why = retryAfter != nil && hubWait >= left
-                    ? "the hub asked to wait \(milliseconds(hubWait)) ms (Retry-After), more than the \(milliseconds(max(left, 0))) ms left"
-                    : "no time is left"
-                logger.log(.warning, "attempt \(attempt) to POST \(url) failed (\(reason)); not retried: \(why) "
-                    + "of the call (call_timeout_ms)")
-                switch result {
-                case .success(let answer):
-                    return Delivery(answer: answer, failure: nil, attempts: attempt)
-                case .failure(var failure):
-                    failure.message += "; not retried: \(why) of the call (call_timeout_ms)"
-                    return Delivery(answer: nil, failure: failure, attempts: attempt)
-                }
-            }
-            // Leave the next attempt at least half of what is left.
-            wait = min(wait, max(hubWait, left / 2))
-            logger.log(.warning, "attempt \(attempt) of \(attemptsAllowed) to POST \(url) failed (\(reason)); "
-                + "retrying in \(milliseconds(wait)) ms")
-            sleep(wait)
         }
     }
 
-    static let unkeyedNote = "the hub may have processed it, and without an idempotency key "
-        + "(auto_idempotency is off) a retry could process it twice"
+    /// The attempts of one call to `endpoint` (see `RequestAttempts`), for any driver.
+    func attempts(_ endpoint: Endpoint, body: [UInt8], keyed: (@Sendable () -> Bool)?, deadline: Double?) -> RequestAttempts {
+        let isEvent = endpoint == .event
+        let keyed = keyed ?? { isEvent && EventEncoder.carriesIdempotencyKey(body) }
+        return RequestAttempts(url: baseURL + endpoint.path, retryPolicy: retryPolicy,
+                               deadline: deadline ?? monotonic() + callTimeoutSeconds, keyed: keyed)
+    }
+
+    /// An attempt's end at debug level.
+    func logOutcome(_ result: Result<HTTPAnswer, TransportFailure>, seconds: Double, to logger: Logger? = nil) {
+        switch result {
+        case .success(let answer): logAnswer(answer, seconds: seconds, to: logger)
+        case .failure(let failure): (logger ?? self.logger).log(.debug, "<- no answer after \(milliseconds(seconds)) ms: \(failure.message)")
+        }
+    }
 
     /// A request for one attempt, signed now (the Date must be fresh at every attempt).
     func signedRequest(_ endpoint: Endpoint, body: [UInt8]) -> HTTPRequest {
         signedRequest(url: baseURL + endpoint.path, requestURI: basePath + endpoint.path, body: body)
     }
 
-    private func signedRequest(url: String, requestURI: String, body: [UInt8]) -> HTTPRequest {
+    func signedRequest(url: String, requestURI: String, body: [UInt8]) -> HTTPRequest {
         let date = HTTPDate.format(unixSeconds: now())
         let signature = body.withUnsafeBytes {
             signer.signature(method: "POST", body: $0, contentType: Self.contentType, date: date, requestURI: requestURI)
