@@ -362,6 +362,38 @@ const char *suprsend_bulk_response_failed_record_json(const suprsend_bulk_respon
 void suprsend_bulk_response_free(suprsend_bulk_response *response);
 
 /* ---------------------------------------------------------------------------------------
+ * Asynchronous calls
+ *
+ * For event-loop hosts (Node.js, Python asyncio, Go, Swift concurrency), which must never park
+ * a thread per request: the single event and bulk calls, returning at once and completing on
+ * the client's asynchronous calls' thread, which runs many requests side by side over reused
+ * connections (at most suprsend_options_set_max_connections to the hub).
+ *  - The event (or bulk) is checked and serialized on the caller's thread. A broken rule, a
+ *    bad argument or a closed client returns its status at once, and done is never called.
+ *  - Otherwise the call returns SUPRSEND_OK and done is called exactly once, later, on a
+ *    thread of the library (never the caller's, never inside the call), with the status and
+ *    the response the blocking call would have given. done owns the response: free it (NULL
+ *    when no request was made). The event or bulk may be freed as soon as the call returns.
+ *  - Retries, the call deadline (call_timeout_ms) and connection reuse are the blocking calls'.
+ *  - suprsend_client_close completes what is in flight within its deadline; what is left then
+ *    completes with SUPRSEND_E_CLOSED (a bulk's response lists its events not sent).
+ *  - done may start another asynchronous call or enqueue; it must not flush, close or free the
+ *    client, and should return quickly: the other calls wait for it.
+ * ------------------------------------------------------------------------------------- */
+
+typedef void (*suprsend_response_fn)(int status, suprsend_response *response, void *user_data);
+typedef void (*suprsend_bulk_response_fn)(int status, suprsend_bulk_response *response, void *user_data);
+
+int suprsend_track_event_async(suprsend_client *client, const suprsend_event *event, suprsend_response_fn done,
+                               void *user_data);
+/* The bulk is sent once, as with suprsend_bulk_trigger; its requests go one after another. */
+int suprsend_bulk_trigger_async(suprsend_bulk *bulk, suprsend_bulk_response_fn done, void *user_data);
+
+/* The most connections the client's asynchronous calls and background worker open to the hub
+ * at once; default 32, range 1..1000. More calls wait for a connection to free up. */
+int suprsend_options_set_max_connections(suprsend_options *opts, long connections);
+
+/* ---------------------------------------------------------------------------------------
  * Background delivery
  *
  * A service should not wait on the network to record that something happened.

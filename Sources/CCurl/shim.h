@@ -39,6 +39,10 @@ static inline CURLcode suprsend_curl_get_socket(CURL *handle, curl_socket_t *soc
 static inline CURLcode suprsend_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+/* curl_multi_setopt is variadic too. */
+static inline CURLMcode suprsend_curl_multi_set_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
 /* curl_multi_info_read's message: the union member for a finished transfer. */
 static inline CURLcode suprsend_curl_message_result(const CURLMsg *message) {
     return message->data.result;

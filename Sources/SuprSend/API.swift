@@ -426,6 +426,52 @@ public func suprsend_bulk_response_failed_records_json(_ response: OpaquePointer
     return object.failedRecordsJSON.cString
 }
 
+// MARK: - Asynchronous calls
+
+/// The host's completion and its pointer. The host promises that they may be used on a thread
+/// of the library (suprsend.h), which is what makes this Sendable.
+private struct HostCompletion<Function>: @unchecked Sendable {
+    let function: Function
+    let userData: UnsafeMutableRawPointer?
+}
+
+@c @implementation
+public func suprsend_track_event_async(_ client: OpaquePointer!, _ event: OpaquePointer!, _ done: suprsend_response_fn!,
+                                       _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        let eventObject: EventObject = try Handle.require(event, "event")
+        guard let done else { throw SuprSendError(.argument, "done: must not be NULL") }
+        let completion = HostCompletion(function: done, userData: userData)
+        try clientObject.client.trackAsync(eventObject.event) { result in
+            switch result {
+            case .success(let tracked):
+                completion.function(tracked.status.rawValue, Handle.make(ResponseObject(tracked)), completion.userData)
+            case .failure(let error):
+                completion.function(error.status.rawValue, nil, completion.userData)
+            }
+        }
+    }
+}
+
+@c @implementation
+public func suprsend_bulk_trigger_async(_ bulk: OpaquePointer!, _ done: suprsend_bulk_response_fn!,
+                                        _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    status { () throws(SuprSendError) in
+        let bulkObject: BulkObject = try Handle.require(bulk, "bulk")
+        guard let done else { throw SuprSendError(.argument, "done: must not be NULL") }
+        let completion = HostCompletion(function: done, userData: userData)
+        try bulkObject.batch.triggerAsync { status, result in
+            completion.function(status.rawValue, Handle.make(BulkResponseObject(result)), completion.userData)
+        }
+    }
+}
+
+@c @implementation
+public func suprsend_options_set_max_connections(_ options: OpaquePointer!, _ connections: Int) -> Int32 {
+    updateOptions(options) { (configuration) throws(SuprSendError) in try configuration.setMaxConnections(connections) }
+}
+
 // MARK: - Typed outcomes of a bulk
 
 @c @implementation

@@ -19,6 +19,8 @@ public final class Client: @unchecked Sendable {
     /// This process's background delivery, made by the first enqueue (or anew in a forked child).
     private let backgroundLock = Lock()
     private var backgroundDelivery: BackgroundDelivery?
+    /// This process's asynchronous calls, made by the first one (or anew in a forked child).
+    private var asyncCallsOfProcess: AsyncCalls?
     private let closed = Atomic<Bool>(false)
 
     /// A client that talks to the hub through libcurl.
@@ -35,6 +37,7 @@ public final class Client: @unchecked Sendable {
         } catch {
             throw SuprSendError(.internal, error.message)
         }
+        settings.maxHostConnections = configuration.maxConnections
         let fixedSettings = settings
         self.init(configuration: configuration, transport: transport,
                   concurrentTransport: {
@@ -68,6 +71,13 @@ public final class Client: @unchecked Sendable {
     }
 
     deinit {
+        if let calls = asyncCallsOfProcess {
+            if calls.generation == ForkGeneration.current {
+                calls.close(deadline: Clock.monotonicSeconds())
+            } else {
+                calls.abandonAfterFork()
+            }
+        }
         // A client dropped without close: its worker must not run on forever.
         guard let delivery = backgroundDelivery else { return }
         if closed.load(ordering: .acquiring), delivery.generation == ForkGeneration.current { return }
@@ -93,7 +103,25 @@ public final class Client: @unchecked Sendable {
     public func track(_ event: Event) throws(SuprSendError) -> TrackResult {
         try checkOpen()
         let prepared = try prepare(event)
-        let delivery = sender.send(.event, body: prepared.json)
+        return trackResult(sender.send(.event, body: prepared.json), eventName: event.name)
+    }
+
+    /// Checks and serializes the event now, then sends it on the client's asynchronous calls'
+    /// thread; `done` gets what `track` would have returned, or `.closed` when the client
+    /// closed first, on that thread. Throws (and never calls `done`) for a bad event or a
+    /// closed client.
+    public func trackAsync(_ event: Event,
+                           done: @escaping @Sendable (Result<TrackResult, SuprSendError>) -> Void) throws(SuprSendError) {
+        try checkOpen()
+        let prepared = try prepare(event)
+        let name = event.name
+        try asyncCalls().submit(.event, body: prepared.json) { [self] result in
+            done(result.map { trackResult($0, eventName: name) })
+        }
+    }
+
+    /// What became of a single event, from its request's end.
+    private func trackResult(_ delivery: RequestSender.Delivery, eventName: String) -> TrackResult {
         guard let answer = delivery.answer else {
             let message = delivery.noAnswerMessage
             logger.log(.error, message)
@@ -101,10 +129,30 @@ public final class Client: @unchecked Sendable {
         }
         let outcome = HubResponses.single(status: answer.status, body: answer.body)
         if !outcome.accepted {
-            logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(answer.status)): \(outcome.message)")
+            logger.log(.error, "the hub refused event '\(excerpt(eventName))' (HTTP \(answer.status)): \(outcome.message)")
         }
         return TrackResult(status: outcome.accepted ? .ok : .http, statusCode: answer.status,
                            message: outcome.message, body: answer.body)
+    }
+
+    /// This process's asynchronous calls: made on first use, and anew in a forked child.
+    func asyncCalls() throws(SuprSendError) -> AsyncCalls {
+        let result: Result<AsyncCalls, SuprSendError> = backgroundLock.withLock {
+            if let existing = asyncCallsOfProcess {
+                if existing.generation == ForkGeneration.current { return .success(existing) }
+                existing.abandonAfterFork()
+                asyncCallsOfProcess = nil
+            }
+            switch makeConcurrentTransport() {
+            case .success(let transport):
+                let calls = AsyncCalls(sender: sender, transport: transport)
+                asyncCallsOfProcess = calls
+                return .success(calls)
+            case .failure(let error):
+                return .failure(SuprSendError(.internal, "asynchronous calls could not start: \(error.message)"))
+            }
+        }
+        return try result.get()
     }
 
     /// Checks and serializes one occurrence of the event (throws when it breaks a rule).
@@ -173,8 +221,14 @@ public final class Client: @unchecked Sendable {
         guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             throw SuprSendError(.closed, "close: the client is already closed")
         }
+        let deadline = deadline(afterMilliseconds: timeoutMilliseconds)
+        // Asynchronous calls in flight get the deadline too, side by side with the queue.
+        let calls: AsyncCalls? = backgroundLock.withLock {
+            asyncCallsOfProcess?.generation == ForkGeneration.current ? asyncCallsOfProcess : nil
+        }
+        defer { calls?.close(deadline: deadline) }
         guard let delivery = try background(create: false) else { return }
-        switch delivery.close(deadline: deadline(afterMilliseconds: timeoutMilliseconds)) {
+        switch delivery.close(deadline: deadline) {
         case .done:
             return
         case .failed(let error):

@@ -31,6 +31,9 @@ public struct Configuration: Sendable {
     /// SQLite's synchronous=FULL: every commit reaches the disk before enqueue returns (power
     /// loss loses nothing), at the cost of an fsync per commit.
     public var outboxPowerSafe = false
+    /// The most connections to the hub that asynchronous calls (and the background worker)
+    /// open at once; more calls wait for one to free up.
+    public private(set) var maxConnections = 32
     /// How long an enqueue waits for another process's lock on the outbox.
     public private(set) var outboxBusyTimeoutMilliseconds = Outbox.defaultBusyTimeoutMilliseconds
     public private(set) var flushIntervalMilliseconds = 1000
@@ -149,6 +152,13 @@ public struct Configuration: Sendable {
             throw .argument("outbox_max_bytes: must be at least 1048576 (1 MiB) (got \(bytes))")
         }
         outboxMaxBytes = bytes
+    }
+
+    public mutating func setMaxConnections(_ connections: Int) throws(SuprSendError) {
+        guard (1...1000).contains(connections) else {
+            throw .argument("max_connections: must be from 1 to 1000 (got \(connections))")
+        }
+        maxConnections = connections
     }
 
     public mutating func setOutboxBusyTimeout(milliseconds: Int) throws(SuprSendError) {

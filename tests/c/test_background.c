@@ -1649,6 +1649,234 @@ typedef struct {
     void (*fn)(void);
 } scenario;
 
+/* =======================================================================================
+ * Asynchronous calls: suprsend_track_event_async, suprsend_bulk_trigger_async
+ * ===================================================================================== */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, ok, http, network, closed, other, on_caller, with_response, status_codes_ok;
+    int bulk_failure, bulk_total;
+    pthread_t caller;
+    suprsend_client *chain_client; /* when set, each completion starts one more call (once) */
+    int chained;
+} async_log;
+
+static void alog_init(async_log *a) {
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->caller = pthread_self();
+}
+
+static void alog_count(async_log *a, int status, int has_response) {
+    pthread_mutex_lock(&a->mu);
+    a->done++;
+    if (status == SUPRSEND_OK) a->ok++;
+    else if (status == SUPRSEND_E_HTTP) a->http++;
+    else if (status == SUPRSEND_E_NETWORK) a->network++;
+    else if (status == SUPRSEND_E_CLOSED) a->closed++;
+    else a->other++;
+    if (pthread_equal(pthread_self(), a->caller)) a->on_caller++;
+    if (has_response) a->with_response++;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void on_async_done(int status, suprsend_response *r, void *user_data) {
+    async_log *a = user_data;
+    if (r && status == SUPRSEND_OK && suprsend_response_success(r) == 1 && suprsend_response_status_code(r) == 202) {
+        pthread_mutex_lock(&a->mu);
+        a->status_codes_ok++;
+        pthread_mutex_unlock(&a->mu);
+    }
+    suprsend_client *chain = NULL;
+    pthread_mutex_lock(&a->mu);
+    if (a->chain_client && !a->chained) {
+        a->chained = 1;
+        chain = a->chain_client;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (chain) {
+        /* done may start another asynchronous call */
+        suprsend_event *ev = bg_event("async-chained", 0);
+        if (suprsend_track_event_async(chain, ev, on_async_done, a) != SUPRSEND_OK) alog_count(a, -1, 0);
+        suprsend_event_free(ev);
+    }
+    alog_count(a, status, r != NULL);
+    suprsend_response_free(r);
+}
+
+static void on_async_bulk_done(int status, suprsend_bulk_response *r, void *user_data) {
+    async_log *a = user_data;
+    pthread_mutex_lock(&a->mu);
+    a->bulk_total = (int)suprsend_bulk_response_total(r);
+    a->bulk_failure = (int)suprsend_bulk_response_failure(r);
+    pthread_mutex_unlock(&a->mu);
+    alog_count(a, status, r != NULL);
+    suprsend_bulk_response_free(r);
+}
+
+/* Waits until n calls completed; returns how many did. */
+static int alog_wait(async_log *a, int n, long timeout_ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (a->done < n && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0) {
+    }
+    int done = a->done;
+    pthread_mutex_unlock(&a->mu);
+    return done;
+}
+
+static double thread_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void test_async_side_by_side(void) {
+    section("async: 200 calls held 200 ms each, side by side");
+    hub_reset();
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":200}");
+    suprsend_client *c = client_from(bg_opts(NULL, NULL), NULL);
+    async_log a;
+    alog_init(&a);
+    suprsend_event *ev = bg_event("async", 0);
+    /* the first call starts the calls' thread: outside the measure */
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_OK);
+    double t0 = mono_ms(), cpu0 = thread_cpu_us();
+    int accepted = 1;
+    for (int i = 1; i < 200; i++) accepted += suprsend_track_event_async(c, ev, on_async_done, &a) == SUPRSEND_OK;
+    double caller_us = (thread_cpu_us() - cpu0) / 199;
+    CHECK_INT(accepted, 200);
+    if (!CHECK(caller_us < 50)) printf("     the caller spent %.1f us per call\n", caller_us);
+    CHECK_INT(alog_wait(&a, 200, 10000), 200);
+    double took = mono_ms() - t0;
+    if (!CHECK(took < 3000)) printf("     200 calls of 200 ms took %.0f ms\n", took);
+    if (g_verbose) printf("     200 calls: %.0f ms, caller %.1f us per call\n", took, caller_us);
+    CHECK_INT(a.ok, 200);
+    CHECK_INT(a.status_codes_ok, 200);
+    CHECK_INT(a.on_caller, 0);
+    CHECK_INT(hub_stat("accepted"), 200);
+    suprsend_event_free(ev);
+    CHECK_RC(suprsend_client_close(c, 5000), SUPRSEND_OK);
+    suprsend_client_free(c);
+    hub_faults("{\"script\":[]}");
+}
+
+static void test_async_outcomes(void) {
+    section("async: refusals, no answer, retries, bulk");
+    hub_reset();
+    suprsend_client *c = client_from(bg_opts(NULL, NULL), NULL);
+    async_log a;
+    alog_init(&a);
+
+    /* refused at once, on the caller's thread: no callback */
+    suprsend_event *bad = suprsend_event_new("user", "$bad_event");
+    CHECK_RC(suprsend_track_event_async(c, bad, on_async_done, &a), SUPRSEND_E_VALIDATION);
+    CHECK_ERR_HAS("event");
+    suprsend_event_free(bad);
+    suprsend_event *ev = bg_event("async", 1);
+    CHECK_RC(suprsend_track_event_async(c, ev, NULL, &a), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_track_event_async(NULL, ev, on_async_done, &a), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_bulk_trigger_async(NULL, on_async_bulk_done, &a), SUPRSEND_E_ARGUMENT);
+    sleep_ms(100);
+    CHECK_INT(a.done, 0);
+
+    /* refused by the hub; then a 503 retried into an acceptance */
+    hub_faults("{\"script\":[{\"status\":400},{\"status\":503}]}");
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_OK);
+    CHECK_INT(alog_wait(&a, 1, 10000), 1);
+    CHECK_INT(a.http, 1);
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_OK);
+    CHECK_INT(alog_wait(&a, 2, 10000), 2);
+    CHECK_INT(a.ok, 1);
+    CHECK_INT(hub_stat("requests"), 3);
+
+    /* done starts another call */
+    a.chain_client = c;
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_OK);
+    CHECK_INT(alog_wait(&a, 4, 10000), 4);
+    CHECK_INT(a.ok, 3);
+    a.chain_client = NULL;
+
+    /* a bulk: 250 events, 2 refused before sending */
+    suprsend_bulk *b = suprsend_bulk_new(c);
+    for (int i = 0; i < 250; i++) {
+        suprsend_event *e = i == 7 || i == 201 ? suprsend_event_new("user", "$bad_event") : bg_event("async-bulk", i);
+        suprsend_bulk_append(b, e);
+        suprsend_event_free(e);
+    }
+    CHECK_RC(suprsend_bulk_trigger_async(b, on_async_bulk_done, &a), SUPRSEND_OK);
+    suprsend_bulk_free(b); /* may be freed at once */
+    CHECK_INT(alog_wait(&a, 5, 10000), 5);
+    CHECK_INT(a.other, 1); /* SUPRSEND_E_VALIDATION, the worst of the bulk */
+    CHECK_INT(a.bulk_total, 250);
+    CHECK_INT(a.bulk_failure, 2);
+    CHECK_INT(hub_stat("accepted"), 3 + 248);
+    CHECK_RC(suprsend_client_close(c, 5000), SUPRSEND_OK);
+    suprsend_client_free(c);
+
+    /* no answer: a response with status 0 */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", dead_port());
+    suprsend_options *o = bg_opts(NULL, url);
+    suprsend_options_set_max_retries(o, 0);
+    c = client_from(o, NULL);
+    async_log n;
+    alog_init(&n);
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &n), SUPRSEND_OK);
+    CHECK_INT(alog_wait(&n, 1, 10000), 1);
+    CHECK_INT(n.network, 1);
+    CHECK_INT(n.with_response, 1);
+    suprsend_client_free(c);
+    suprsend_event_free(ev);
+}
+
+static void test_async_close(void) {
+    section("async: close completes what is in flight, or reports SUPRSEND_E_CLOSED");
+    hub_reset();
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":300}");
+    suprsend_client *c = client_from(bg_opts(NULL, NULL), NULL);
+    async_log a;
+    alog_init(&a);
+    suprsend_event *ev = bg_event("async-close", 0);
+    for (int i = 0; i < 10; i++) CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_OK);
+    CHECK_RC(suprsend_client_close(c, 5000), SUPRSEND_OK);
+    CHECK_INT(a.done, 10); /* all completed before close returned */
+    CHECK_INT(a.ok, 10);
+    CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &a), SUPRSEND_E_CLOSED);
+    suprsend_client_free(c);
+    CHECK_INT(a.done, 10);
+
+    /* a deadline shorter than the hub's stall: the calls complete with SUPRSEND_E_CLOSED */
+    hub_faults("{\"rate\":{\"delay\":1.0},\"delay_ms\":3000}");
+    c = client_from(bg_opts(NULL, NULL), NULL);
+    async_log b;
+    alog_init(&b);
+    for (int i = 0; i < 5; i++) CHECK_RC(suprsend_track_event_async(c, ev, on_async_done, &b), SUPRSEND_OK);
+    hub_wait_delayed(5, 5000);
+    double t0 = mono_ms();
+    suprsend_client_close(c, 100);
+    double took = mono_ms() - t0;
+    if (!CHECK(took < 1500)) printf("     close(100 ms) took %.0f ms\n", took);
+    CHECK_INT(b.done, 5);
+    CHECK_INT(b.closed, 5);
+    CHECK_INT(b.with_response, 0);
+    suprsend_client_free(c);
+    suprsend_event_free(ev);
+    hub_faults("{\"script\":[]}");
+    hub_release(1);
+}
+
 static const scenario SCENARIOS[] = {
     {"errors", test_errors},
     {"stat-args", test_stat_args},
@@ -1673,6 +1901,9 @@ static const scenario SCENARIOS[] = {
     {"many-clients", test_many_clients},
     {"callback-enqueue", test_callback_enqueue},
     {"expiry", test_expiry},
+    {"async-side-by-side", test_async_side_by_side},
+    {"async-outcomes", test_async_outcomes},
+    {"async-close", test_async_close},
 };
 
 static int selected(const char *only, const char *name) {

@@ -60,6 +60,42 @@ public final class BulkBatch {
     /// Sends every valid event and merges the answers. A bulk is sent once: a second call
     /// throws and sends nothing.
     public func trigger() throws(SuprSendError) -> BulkResult {
+        let run = try beginTrigger()
+        while let request = run.nextRequest() {
+            run.ended(request, client.sender.send(.bulk, body: request.body, keyed: request.keyed, deadline: run.deadline))
+        }
+        return run.result()
+    }
+
+    /// `trigger` on the client's asynchronous calls' thread: its requests go one after another
+    /// there, and `done` gets the result, or `.closed` (with what was done before) when the
+    /// client closed first. Throws, never calling `done`, as `trigger` does before sending.
+    public func triggerAsync(done: @escaping @Sendable (Status, BulkResult) -> Void) throws(SuprSendError) {
+        let calls = try client.asyncCalls()
+        let run = try beginTrigger()
+        @Sendable func sendNext() {
+            guard let request = run.nextRequest() else {
+                let result = run.result()
+                return done(run.closed ? .closed : result.worstFailureStatus, result)
+            }
+            do throws(SuprSendError) {
+                try calls.submit(.bulk, body: request.body, keyed: request.keyed, deadline: run.deadline) { outcome in
+                    switch outcome {
+                    case .success(let delivery): run.ended(request, delivery)
+                    case .failure(let error): run.cut(request, error)
+                    }
+                    sendNext()
+                }
+            } catch {
+                run.cut(request, error)
+                sendNext()
+            }
+        }
+        sendNext()
+    }
+
+    /// Checks that the bulk may be sent, and lays out its requests.
+    private func beginTrigger() throws(SuprSendError) -> BulkTrigger {
         guard !isTriggered else {
             throw .argument("bulk: already triggered; a bulk is sent once")
         }
@@ -68,69 +104,118 @@ public final class BulkBatch {
         for (event, note) in skippedAttachmentNotes {
             client.logSkippedAttachments(eventName: event, notes: [note])
         }
+        return BulkTrigger(client: client, packed: packed, packedPositions: packedPositions, rejected: rejected, total: count)
+    }
+}
 
+/// One trigger of a bulk: its requests in order, the failures gathered so far, and the rule
+/// that once a request got no answer after all its tries the hub is out of reach, so the
+/// requests after it fail at once rather than each spending the same tries.
+///
+/// Used by one thread at a time: the caller's, or (asynchronously) the calls' thread, one
+/// request after another, never two at once. That is what `@unchecked Sendable` stands on.
+final class BulkTrigger: @unchecked Sendable {
+    struct Request: Sendable {
+        /// Indices into `packed`.
+        let events: [Int]
+        let body: [UInt8]
+        let keyed: @Sendable () -> Bool
+    }
+
+    private let client: Client
+    private let packed: PackedEvents
+    private let packedPositions: [Int32]
+    private let total: Int
+    let deadline: Double
+    private var chunks: [Range<Int>]
+    private var nextChunk = 0
+    private var failures: [(position: Int, record: FailedRecord)]
+    private var unreachable: String?
+    /// A request was cut short by a close.
+    private(set) var closed = false
+
+    init(client: Client, packed: PackedEvents, packedPositions: [Int32], rejected: [(position: Int, event: RejectedEvent)],
+         total: Int) {
+        self.client = client
+        self.packed = packed
+        self.packedPositions = packedPositions
+        self.total = total
         // 500: the event broke a rule and was never sent; the code the official SDKs give a
         // record they refused before sending (wire-protocol.md, "Bulk").
-        var failures: [(position: Int, record: FailedRecord)] = rejected.map {
+        failures = rejected.map {
             ($0.position, FailedRecord(record: $0.event.recordJSON, error: $0.event.error.message,
                                        code: 500, status: $0.event.error.status))
         }
-        let deadline = client.sender.monotonic() + Double(client.configuration.callTimeoutMilliseconds) / 1000
-        // Once a chunk got no answer after all its tries, the hub is out of reach: the chunks
-        // after it fail at once rather than each spending the same tries.
-        var unreachable: String?
-        let sendable = Array(0..<packed.eventCount)
-        for range in Chunking.ranges(eventSizes: sendable.map { packed.count(of: $0) }) {
-            let events = Array(sendable[range])
+        deadline = client.sender.monotonic() + Double(client.configuration.callTimeoutMilliseconds) / 1000
+        chunks = Chunking.ranges(eventSizes: (0..<packed.eventCount).map { packed.count(of: $0) })
+    }
+
+    /// The next request to send; nil when every event has its outcome.
+    func nextRequest() -> Request? {
+        while nextChunk < chunks.count {
+            let events = Array(chunks[nextChunk])
+            nextChunk += 1
             if let unreachable {
-                for index in events {
-                    failures.append((Int(packedPositions[index]), FailedRecord(
-                        record: packed.bytes(of: index), error: "not sent: an earlier request of this bulk got no answer ("
-                            + unreachable + ")", code: 500, status: .network)))
-                }
+                fail(events, "not sent: an earlier request of this bulk got no answer (\(unreachable))", status: .network)
                 continue
             }
-            let (failed, noAnswer) = send(events, deadline: deadline)
-            for (index, record) in failed {
-                failures.append((Int(packedPositions[index]), record))
+            if closed {
+                fail(events, "not sent: the client was closed", status: .closed)
+                continue
             }
-            unreachable = noAnswer
+            var body = [UInt8]()
+            body.reserveCapacity(Chunking.bodySize(ofEventSizes: events.map { packed.count(of: $0) }))
+            body.append(UInt8(ascii: "["))
+            for (position, event) in events.enumerated() {
+                if position > 0 { body.append(UInt8(ascii: ",")) }
+                packed.withBytes(of: event) { body.append(contentsOf: $0) }
+            }
+            body.append(UInt8(ascii: "]"))
+            let bytes = packed
+            return Request(events: events, body: body, keyed: {
+                events.allSatisfy { bytes.withBytes(of: $0) { EventEncoder.carriesIdempotencyKey($0) } }
+            })
         }
+        return nil
+    }
+
+    /// A request ended: its events' outcomes from the answer, or all failed when none came.
+    func ended(_ request: Request, _ delivery: RequestSender.Delivery) {
+        guard let answer = delivery.answer else {
+            let message = delivery.noAnswerMessage
+            client.logger.log(.error, "bulk request of \(request.events.count) events failed: \(message)")
+            fail(request.events, message, status: .network)
+            unreachable = message
+            return
+        }
+        let records = HubResponses.bulk(status: answer.status, body: answer.body, bodyTruncated: answer.bodyTruncated,
+                                        eventCount: request.events.count)
+        for (event, record) in zip(request.events, records) where !record.accepted {
+            failures.append((Int(packedPositions[event]), FailedRecord(record: packed.bytes(of: event), error: record.message,
+                                                                       code: record.statusCode, status: .http)))
+        }
+    }
+
+    /// A request could not be sent or end (the client closed): its events fail with why.
+    func cut(_ request: Request, _ error: SuprSendError) {
+        if error.status == .closed { closed = true }
+        fail(request.events, "not sent: \(error.message)", status: error.status)
+    }
+
+    private func fail(_ events: [Int], _ message: String, status: Status) {
+        for index in events {
+            failures.append((Int(packedPositions[index]), FailedRecord(record: packed.bytes(of: index), error: message,
+                                                                       code: 500, status: status)))
+        }
+    }
+
+    func result() -> BulkResult {
         failures.sort { $0.position < $1.position }
-        return BulkResult(total: count, failedRecords: failures.map { failure in
+        return BulkResult(total: total, failedRecords: failures.map { failure in
             var record = failure.record
             record.index = failure.position
             return record
         })
-    }
-
-    /// One request for the events at these indices of `packed`: the ones that failed, and why
-    /// no answer came when none did.
-    private func send(_ events: [Int], deadline: Double) -> (failed: [(index: Int, record: FailedRecord)], noAnswer: String?) {
-        var body = [UInt8]()
-        body.reserveCapacity(Chunking.bodySize(ofEventSizes: events.map { packed.count(of: $0) }))
-        body.append(UInt8(ascii: "["))
-        for (position, event) in events.enumerated() {
-            if position > 0 { body.append(UInt8(ascii: ",")) }
-            packed.withBytes(of: event) { body.append(contentsOf: $0) }
-        }
-        body.append(UInt8(ascii: "]"))
-
-        let delivery = client.sender.send(.bulk, body: body, keyed: { [packed] in
-            events.allSatisfy { packed.withBytes(of: $0) { EventEncoder.carriesIdempotencyKey($0) } }
-        }, deadline: deadline)
-        guard let answer = delivery.answer else {
-            let message = delivery.noAnswerMessage
-            client.logger.log(.error, "bulk request of \(events.count) events failed: \(message)")
-            return (events.map { ($0, FailedRecord(record: packed.bytes(of: $0), error: message, code: 500, status: .network)) },
-                    message)
-        }
-        let records = HubResponses.bulk(status: answer.status, body: answer.body, bodyTruncated: answer.bodyTruncated,
-                                        eventCount: events.count)
-        return (zip(events, records).compactMap { event, record in
-            record.accepted ? nil
-                : (event, FailedRecord(record: packed.bytes(of: event), error: record.message, code: record.statusCode, status: .http))
-        }, nil)
     }
 }
 

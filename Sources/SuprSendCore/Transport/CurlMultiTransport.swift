@@ -25,6 +25,10 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
         }
         self.multi = multi
         self.settings = settings
+        if settings.maxHostConnections > 0 {
+            // More requests than this wait in libcurl's queue for a connection to free up.
+            _ = suprsend_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, settings.maxHostConnections)
+        }
     }
 
     deinit {

@@ -37,6 +37,8 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         public var proxy: String?
         public var caFile: String?
         public var userAgent: String = ""
+        /// The most connections a multi transport opens to one host (0: no bound).
+        public var maxHostConnections: Int = 0
         public init() {}
     }
 
