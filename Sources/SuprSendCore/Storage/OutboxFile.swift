@@ -33,6 +33,9 @@ enum OutboxFile {
     /// there is none, or tells what is there. Throws `.storage` naming the path and why.
     static func prepare(path: String, knownSchema: Int64, unmarkedSignatures: [String]) throws(SuprSendError) -> Look {
         for _ in 0..<3 {
+            // The WAL's size first: a process making the file writes its first page, then its
+            // WAL, so a WAL seen before the file's size never pairs with an older, empty file.
+            let walSize = fileSize(path + "-wal")
             var info = stat()
             if stat(path, &info) != 0 {
                 let code = errno
@@ -46,7 +49,7 @@ enum OutboxFile {
             guard info.st_mode & S_IFMT == S_IFREG else {
                 throw failure(path, "not a regular file; nothing was changed")
             }
-            return try classify(path: path, size: Int(info.st_size), knownSchema: knownSchema,
+            return try classify(path: path, size: Int(info.st_size), walSize: walSize, knownSchema: knownSchema,
                                 unmarkedSignatures: unmarkedSignatures)
         }
         throw failure(path, "appeared and disappeared while it was being opened")
@@ -72,8 +75,8 @@ enum OutboxFile {
         return .made
     }
 
-    private static func classify(path: String, size: Int, knownSchema: Int64, unmarkedSignatures: [String]) throws(SuprSendError) -> Look {
-        let walSize = fileSize(path + "-wal")
+    private static func classify(path: String, size: Int, walSize: Int64, knownSchema: Int64,
+                                 unmarkedSignatures: [String]) throws(SuprSendError) -> Look {
         let hasWAL = walSize > 0
         if size == 0 {
             // A database whose first page is only in a WAL is not one we made (the mark is
@@ -129,6 +132,27 @@ enum OutboxFile {
             index += 1
         }
         return false
+    }
+
+    /// What changes when a file is written: its inode, size and modification time, and the
+    /// size of its WAL. Equal before and after a read without locks: no one wrote meanwhile.
+    struct Identity: Equatable {
+        var inode: UInt64 = 0
+        var size: Int64 = -1
+        var modified = timespec()
+        var walSize: Int64 = 0
+
+        static func == (a: Identity, b: Identity) -> Bool {
+            a.inode == b.inode && a.size == b.size && a.walSize == b.walSize
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+        }
+    }
+
+    static func identity(_ path: String) -> Identity {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return Identity() }
+        return Identity(inode: UInt64(info.st_ino), size: Int64(info.st_size), modified: info.st_mtim,
+                        walSize: fileSize(path + "-wal"))
     }
 
     /// The size of a file, 0 when there is none.

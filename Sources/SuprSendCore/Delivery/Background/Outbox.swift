@@ -73,16 +73,26 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         let look = try OutboxFile.prepare(path: path, knownSchema: Self.schemaVersion,
                                           unmarkedSignatures: Self.eventColumns)
         do throws(SQLiteConnection.Failure) {
+            var inspected = false
             if look.kind != .new, !look.hasWAL {
                 // The whole database is in the file: read it as it is, leaving nothing behind.
-                try Self.inspect(SQLiteConnection(readingUnchanged: path), look: look, workspaceKey: workspaceKey)
+                // That read takes no lock: if another process wrote meanwhile (it is making the
+                // file, say), what was read may be torn, and the look is made again below,
+                // under SQLite's locks.
+                let before = OutboxFile.identity(path)
+                do throws(SQLiteConnection.Failure) {
+                    try Self.inspect(SQLiteConnection(readingUnchanged: path), look: look, workspaceKey: workspaceKey)
+                    inspected = OutboxFile.identity(path) == before
+                } catch where OutboxFile.identity(path) != before {
+                    inspected = false
+                }
             }
             let db = try SQLiteConnection(path: path)
             // Until the file is known to be a sound outbox of this workspace, closing must not
             // checkpoint a WAL into it.
             db.setCheckpointOnClose(false)
             db.setBusyTimeout(milliseconds: Self.workerBusyTimeoutMilliseconds)
-            if look.hasWAL { try Self.inspect(db, look: look, workspaceKey: workspaceKey) }
+            if look.kind != .new, !inspected { try Self.inspect(db, look: look, workspaceKey: workspaceKey) }
             if look.kind == .new {
                 // The mark first, in the file itself (before WAL mode), so that the file is
                 // recognised from its first page on.
