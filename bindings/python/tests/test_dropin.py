@@ -107,10 +107,20 @@ def test_exception_classes_are_made_like_the_official_ones():
 
 
 # --- what is raised ------------------------------------------------------------------------------
-def _track(*args: Any, **kwargs: Any) -> Callable[..., Any]:
-    def program(S: Any, client: Any, tmp_path: Any) -> Any:
-        return client.track_event(S.Event(*args, **kwargs))
-    return program
+class _Track:
+    """``client.track_event(event)`` of ``event = S.Event(*args, **kwargs)`` made beforehand, outside
+    the ``try`` that catches what track_event raises, as a user's code makes its events: the
+    official SDK's Event() accepts anything and checks it when it is sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+    def prepare(self, S: Any) -> Callable[..., Any]:
+        event = S.Event(*self.args, **self.kwargs)
+        return lambda S, client, tmp_path: client.track_event(event)
+
+
+_track = _Track
 
 
 def _attach(path_in_tmp: str, **kwargs: Any) -> Callable[..., Any]:
@@ -152,8 +162,11 @@ RAISING_PROGRAMS: Dict[str, Callable[..., Any]] = {
 @pytest.mark.parametrize("name", sorted(RAISING_PROGRAMS))
 def test_raises_what_the_official_sdk_raises(name, clients, tmp_path, hub):
     program = RAISING_PROGRAMS[name]
-    theirs = _run(program, official, clients[official], tmp_path)
-    ours = _run(program, native, clients[native], tmp_path)
+    # A program's event is made here, outside _run's try: Event() itself must not raise.
+    theirs_program, ours_program = (program.prepare(S) if isinstance(program, _Track) else program
+                                    for S in (official, native))
+    theirs = _run(theirs_program, official, clients[official], tmp_path)
+    ours = _run(ours_program, native, clients[native], tmp_path)
     assert theirs[0] == "raised", f"the official SDK no longer raises here: {theirs}"
     assert ours[0] == "raised", f"suprsend_native returned {ours[1]!r}; the official SDK raised {theirs[1]!r}"
     assert_raised_alike(theirs[1], ours[1])
@@ -311,3 +324,24 @@ def test_bulk_failed_records_alike(clients, hub):
     # ours says what is wrong).
     assert ours_records["u1"]["code"] == 500
     assert "idempotency_key" in ours_records["u1"]["error"]
+
+
+# --- events made beforehand, checked when sent ---------------------------------------------------
+@pytest.mark.parametrize("name", ["$purchase_made", "ss_internal_event", "$identify"])
+def test_track_event_of_an_event_made_beforehand(clients, hub, name):
+    """A reserved name (the official SDK refuses those not among its "$" names, when sent):
+    the same exception, or the same result."""
+    outcomes = {}
+    for S in (official, native):
+        event = S.Event("user_1", name, {"a": 1})  # made as a user makes it, outside any try
+        outcomes[S] = _run(lambda S, client, tmp_path: client.track_event(event), S, clients[S], None)
+    theirs, ours = outcomes[official], outcomes[native]
+    assert ours[0] == theirs[0], (ours, theirs)
+    if theirs[0] == "raised":
+        assert_raised_alike(theirs[1], ours[1])
+        assert hub.stats()["requests"] == 0
+    else:
+        assert set(ours[1]) == set(theirs[1])
+        for key in ("success", "status", "status_code"):
+            assert ours[1][key] == theirs[1][key], key
+        assert theirs[1]["success"] is True

@@ -16,11 +16,12 @@ from suprsend_native import (
     Suprsend,
     SuprsendArgumentError,
     SuprsendError,
+    SuprsendTypeError,
     SuprsendValidationError,
 )
 
 
-# --- wrong Python types: TypeError ----------------------------------------------------------------
+# --- wrong Python types: TypeError when sent ------------------------------------------------------
 @pytest.mark.parametrize("args,kwargs", [
     ((123, "event_name"), {}),
     ((None, "event_name"), {}),
@@ -31,9 +32,13 @@ from suprsend_native import (
     (("user", "event_name"), {"idempotency_key": 12}),
     (("user", "event_name"), {"tenant_id": ["t"]}),
 ])
-def test_wrong_types_raise_type_error(args, kwargs):
-    with pytest.raises(TypeError):
-        Event(*args, **kwargs)
+def test_wrong_types_raise_type_error_when_sent(client, hub, args, kwargs):
+    # Event() stores what it is given, as the official SDK's: checked when sent or appended.
+    ev = Event(*args, **kwargs)
+    with pytest.raises(TypeError) as info:
+        client.track_event(ev)
+    assert isinstance(info.value, SuprsendTypeError) and isinstance(info.value, InputValueError)
+    assert hub.stats()["requests"] == 0
 
 
 def test_wrong_types_set_after_construction(client, hub):
@@ -76,8 +81,9 @@ def test_attachment_wrong_type():
     ("user", "fine_name", {"SS_x": 1}, "propert"),
 ])
 def test_rules_raise_validation_error(client, hub, distinct_id, event_name, properties, field):
+    ev = Event(distinct_id, event_name, properties)  # not refused when made: when sent
     with pytest.raises(SuprsendValidationError) as info:
-        client.track_event(Event(distinct_id, event_name, properties))
+        client.track_event(ev)
     err = info.value
     assert isinstance(err, ValueError) and isinstance(err, InputValueError) and isinstance(err, SuprsendError)
     assert err.status == 2
