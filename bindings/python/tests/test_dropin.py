@@ -326,7 +326,71 @@ def test_bulk_failed_records_alike(clients, hub):
     assert "idempotency_key" in ours_records["u1"]["error"]
 
 
-# --- events made beforehand, checked when sent ---------------------------------------------------
+# --- events made from user data, checked when sent ------------------------------------------------
+# A program builds its events first (from user data, outside any try), then sends them: the
+# official SDK's Event() accepts anything, its append too; track_event raises for an invalid
+# event and a bulk reports it as a failed record (code 500) and sends the others.
+INVALID_EVENTS: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = [
+    (("user_x", "$purchase_made"), {}),                 # reserved, not one of the "$" names allowed
+    (("", "order_placed"), {}),                          # empty distinct_id
+    (("user_x", "order_placed", ["not", "a", "dict"]), {}),  # properties not a dict
+    (("user_x", "ss_internal_event"), {}),               # reserved
+    ((None, "order_placed"), {}),                        # distinct_id not a str
+    (("user_x", "order_placed", "a string"), {}),        # properties not a dict
+    (("user_x", None), {}),                              # event name not a str
+    (("user_x", ""), {}),                                # empty event name
+    ((42, "order_placed"), {}),                          # distinct_id not a str
+    (("user_x", "$app_launched_twice"), {}),             # reserved
+]
+
+
+def _user_events(S: Any, total: int, invalid_at: List[int]) -> List[Any]:
+    """``total`` events as a user's code makes them, those at ``invalid_at`` invalid (each of the
+    kinds above in turn)."""
+    events = []
+    for i in range(total):
+        if i in invalid_at:
+            args, kwargs = INVALID_EVENTS[invalid_at.index(i) % len(INVALID_EVENTS)]
+            events.append(S.Event(*args, **kwargs))
+        else:
+            events.append(S.Event(f"user_{i}", "order_placed", {"i": i}))
+    return events
+
+
+def _record_key(failed: Dict[str, Any]) -> Tuple[str, str, int]:
+    record = failed["record"]
+    return repr(record.get("distinct_id")), repr(record.get("event")), failed["code"]
+
+
+@pytest.mark.parametrize("total,invalid_at", [(11, [2, 5, 8]), (250, [0, 17, 42, 99, 100, 150, 199, 200, 231, 249])],
+                         ids=["11 with 3 invalid", "250 with 10 invalid"])
+def test_bulk_of_user_data_with_invalid_events(clients, hub, total, invalid_at):
+    outcomes = {}
+    for S in (official, native):
+        hub.reset()
+        events = _user_events(S, total, invalid_at)  # made before the bulk, outside any try
+        bulk = clients[S].bulk_events.new_instance()
+        for event in events:
+            bulk.append(event)  # neither package raises here
+        response = bulk.trigger()
+        delivered = sorted(e["properties"]["i"] for e in hub.events())
+        outcomes[S] = response, delivered
+    (theirs, theirs_delivered), (ours, ours_delivered) = outcomes[official], outcomes[native]
+    valid = total - len(invalid_at)
+    assert (theirs.status, theirs.total, theirs.success, theirs.failure) == ("partial", total, valid, len(invalid_at))
+    assert (ours.status, ours.total, ours.success, ours.failure) == \
+        (theirs.status, theirs.total, theirs.success, theirs.failure)
+    assert str(ours) == str(theirs)
+    assert len(ours.failed_records) == len(theirs.failed_records) == len(invalid_at)
+    assert [r["code"] for r in ours.failed_records] == [r["code"] for r in theirs.failed_records] == \
+        [500] * len(invalid_at)
+    for failed in ours.failed_records:
+        assert set(failed) == {"record", "error", "code"} and isinstance(failed["error"], str) and failed["error"]
+    # The same events refused (by their distinct_id and name), and the same ones delivered.
+    assert sorted(map(_record_key, ours.failed_records)) == sorted(map(_record_key, theirs.failed_records))
+    assert ours_delivered == theirs_delivered == [i for i in range(total) if i not in invalid_at]
+
+
 @pytest.mark.parametrize("name", ["$purchase_made", "ss_internal_event", "$identify"])
 def test_track_event_of_an_event_made_beforehand(clients, hub, name):
     """A reserved name (the official SDK refuses those not among its "$" names, when sent):

@@ -21,7 +21,7 @@ from suprsend_native import (
 )
 
 
-# --- wrong Python types: TypeError when sent ------------------------------------------------------
+# --- wrong Python types: TypeError when sent, a failed record in a bulk -----------------------------
 @pytest.mark.parametrize("args,kwargs", [
     ((123, "event_name"), {}),
     ((None, "event_name"), {}),
@@ -39,6 +39,14 @@ def test_wrong_types_raise_type_error_when_sent(client, hub, args, kwargs):
         client.track_event(ev)
     assert isinstance(info.value, SuprsendTypeError) and isinstance(info.value, InputValueError)
     assert hub.stats()["requests"] == 0
+    # In a bulk: not raised, a failed record with the same message; the others are sent.
+    bulk = client.bulk_events.new_instance()
+    bulk.append(Event("before", "fine_name"), ev, Event("after", "fine_name"))
+    assert len(bulk) == 3
+    response = bulk.trigger()
+    assert (response.status, response.total, response.success, response.failure) == ("partial", 3, 2, 1)
+    assert response.failed_records == [{"record": ev.as_json(), "error": str(info.value), "code": 500}]
+    assert [e["distinct_id"] for e in hub.events()] == ["before", "after"]
 
 
 def test_wrong_types_set_after_construction(client, hub):
