@@ -927,30 +927,7 @@ static PyObject *sp_track_event(PyObject *self, PyObject *args) {
 /* The pure-Python functions they stand for (called for everything C does not handle), and the
  * binding's _clib module (its HAS_EVENT_JSON, which tests switch off). */
 static PyObject *pure_init, *pure_track, *clib_module;
-static PyObject *s_has_event_json, *s_check_types, *s_check_names, *s_doc;
-
-/* A character that str.strip() keeps, '$' and letters included: printable ASCII. */
-static int printable_ascii(Py_UCS4 c) {
-    return c > 0x20 && c < 0x7f;
-}
-
-/* What Event.__init__'s inline checks accept: distinct_id not blank, the event name not blank
- * and not reserved ('$' or 'ss_' in any case), decided here only for ASCII starts. */
-static int plain_names(PyObject *distinct_id, PyObject *name) {
-    if (PyUnicode_GetLength(distinct_id) < 1 || !printable_ascii(PyUnicode_ReadChar(distinct_id, 0))) return 0;
-    Py_ssize_t n = PyUnicode_GetLength(name);
-    if (n < 1) return 0;
-    Py_UCS4 c[3] = {PyUnicode_ReadChar(name, 0), n > 1 ? PyUnicode_ReadChar(name, 1) : ' ',
-                    n > 2 ? PyUnicode_ReadChar(name, 2) : ' '};
-    if (!printable_ascii(c[0]) || c[0] == '$') return 0;
-    if (n < 3) return 1;
-    if (c[1] >= 0x80 || c[2] >= 0x80) return 0;
-    return !((c[0] == 's' || c[0] == 'S') && (c[1] == 's' || c[1] == 'S') && c[2] == '_');
-}
-
-static int str_or_none(PyObject *o) {
-    return o == Py_None || Py_TYPE(o) == &PyUnicode_Type;
-}
+static PyObject *s_has_event_json, *s_doc;
 
 /* args[0..nargs) and the keyword values after them, as a tuple and a dict (for the Python method). */
 static PyObject *call_python(PyObject *func, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -988,9 +965,9 @@ static int keyword_index(PyObject *key, PyObject *const *names, int n) {
     return -1;
 }
 
-/* Event.__init__: the attributes set in the Python method's order, its inline checks, and its
- * _check_types / _check_names for anything else (their exact errors). A call that does not
- * bind (a missing, unknown or repeated argument) goes to the Python method for its TypeError. */
+/* Event.__init__: the attributes set in the Python method's order, nothing checked (the event
+ * is checked when sent or appended, as the Python method leaves it). A call that does not bind
+ * (a missing, unknown or repeated argument) goes to the Python method for its TypeError. */
 static PyObject *event_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *names[6] = {s_distinct_id, s_event_name, s_properties, s_idempotency_key, s_tenant_id, s_brand_id};
     PyObject *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
@@ -1011,17 +988,13 @@ static PyObject *event_init(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (!v[i]) v[i] = Py_None;
     PyObject *properties = v[2] == Py_None ? PyDict_New() : new_ref(v[2]);
     PyObject *attachments = properties ? PyList_New(0) : NULL;
-    PyObject *values[7] = {v[0], v[1], properties, v[3], v[4], v[5], attachments};
+    PyObject *values[6] = {v[0], v[1], properties, v[3], v[4], v[5]};
     int ok = attachments != NULL;
     for (int i = 0; ok && i < 6; i++) ok = PyObject_SetAttr(self, names[i], values[i]) == 0;
     if (ok) ok = PyObject_SetAttr(self, s_attachments, attachments) == 0;
     Py_XDECREF(properties);
     Py_XDECREF(attachments);
     if (!ok) return NULL;
-    if (Py_TYPE(v[0]) == &PyUnicode_Type && Py_TYPE(v[1]) == &PyUnicode_Type && Py_TYPE(properties) == &PyDict_Type
-        && str_or_none(v[3]) && str_or_none(v[4]) && str_or_none(v[5]) && plain_names(v[0], v[1]))
-        Py_RETURN_NONE;
-    if (!call_method0(self, s_check_types) || !call_method0(self, s_check_names)) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1281,7 +1254,6 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         || !intern(&s_success, "success") || !intern(&s_status, "status") || !intern(&s_status_code, "status_code")
         || !intern(&s_message, "message") || !intern(&s_raw_response, "raw_response")
         || !intern(&v_success, "success") || !intern(&v_fail, "") || !intern(&s_has_event_json, "HAS_EVENT_JSON")
-        || !intern(&s_check_types, "_check_types") || !intern(&s_check_names, "_check_names")
         || !intern(&s_doc, "__doc__"))
         return NULL;
     success_template = PyDict_New();

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -100,15 +100,12 @@ def client(hub: Hub) -> Iterator[Any]:
         yield c
 
 
-def invalid_event(distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None) -> Any:
-    """An Event that breaks a rule which Event() itself refuses (an empty or reserved name):
-    made valid, then changed, so that the library's own checks (at send or append) are reached."""
+def invalid_event(distinct_id: Any, event_name: Any, properties: Any = None) -> Any:
+    """An Event that breaks a rule (an empty or reserved name, a wrong type, ...). Event() stores
+    what it is given, as the official SDK's: the rule is checked when it is sent or appended."""
     from suprsend_native import Event
 
-    event = Event("placeholder_user", "placeholder_event", properties)
-    event.distinct_id = distinct_id
-    event.event_name = event_name
-    return event
+    return Event(distinct_id, event_name, properties)
 
 
 def user_properties(event: Dict[str, Any]) -> Dict[str, Any]:

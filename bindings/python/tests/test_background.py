@@ -153,11 +153,15 @@ def test_bad_events_raise_like_track_event(hub, tmp_path):
     att = tmp_path / "gone.txt"
     att.write_text("soon gone")
     with make(hub, on_delivery=got, max_event_bytes=2048) as client:
+        reserved, empty_user = Event("user", "$reserved"), Event("   ", "empty_user")  # checked when enqueued
         with pytest.raises(SuprsendValidationError) as e:
-            client.enqueue(Event("user", "$reserved"))
+            client.enqueue(reserved)
         assert "$reserved" in str(e.value)
         with pytest.raises(SuprsendValidationError):
-            client.enqueue(Event("   ", "empty_user"))
+            client.enqueue(empty_user)
+        wrong_type = Event("user", "wrong_type", ["not", "a", "dict"])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="properties"):
+            client.enqueue(wrong_type)
         with pytest.raises(EventTooLargeError):
             client.enqueue(Event("user", "too_large", {"x": "y" * 5000}))
         with pytest.raises(SuprsendArgumentError):

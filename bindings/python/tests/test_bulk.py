@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import KEY, SECRET, invalid_event, user_properties
-from suprsend_native import BulkResponse, Event, Suprsend, SuprsendArgumentError
+from suprsend_native import BulkResponse, Event, InputValueError, Suprsend, SuprsendArgumentError
 
 
 def _events(n, prefix="user"):
@@ -105,13 +105,47 @@ def test_bulk_append_copies_the_event(client, hub):
     assert [e["properties"]["v"] for e in hub.events()] == [1, 2]
 
 
-def test_bulk_append_wrong_type(client, hub):
+def test_bulk_append_of_what_is_not_an_event_raises(client, hub):
     bulk = client.bulk_events.new_instance()
     with pytest.raises(TypeError):
         bulk.append(Event("u", "fine"), {"event": "not an Event"})
-    with pytest.raises(TypeError):
-        bulk.append(Event("u", "fine", {"when": object()}))
     assert len(bulk) == 0
+
+
+def test_events_the_library_cannot_take_are_failed_records_in_order(client, hub):
+    """A wrong type, properties that are not a dict or that JSON cannot hold, NaN: append does
+    not raise (the official SDK's append never does for an Event); each is a failed record, code
+    500, with the message track_event raises for it, in the order appended among the library's
+    own refusals; the valid events are sent."""
+    unsendable = [Event(None, "bulk_event"), Event("u", "bulk_event", ["not", "a", "dict"]),
+                  Event("u", "bulk_event", {"when": object()}), Event("u", "bulk_event", {"n": float("nan")}),
+                  Event("u", 7), Event("u", "bulk_event", tenant_id=1)]
+    raised = []
+    for ev in unsendable:
+        with pytest.raises(InputValueError) as info:
+            client.track_event(ev)
+        raised.append(str(info.value))
+    events = []
+    for i, ev in enumerate(unsendable):
+        events += [Event(f"user_{i}", "bulk_event", {"i": i}), ev]
+    events.insert(3, Event("u", "$reserved_name"))  # refused by the library itself
+    bulk = client.bulk_events.new_instance()
+    for ev in events:
+        bulk.append(ev)
+    assert len(bulk) == len(events) == 13
+    ev_copy = unsendable[1]
+    ev_copy.properties.append("changed later")  # the record is the event as appended
+    response = bulk.trigger()
+    assert (response.status, response.total, response.success, response.failure) == ("partial", 13, 6, 7)
+    assert [r["code"] for r in response.failed_records] == [500] * 7
+    errors = [r["error"] for r in response.failed_records]
+    assert errors[:1] + errors[2:] == raised and "reserved" in errors[1]
+    records = [r["record"] for r in response.failed_records]
+    assert records[0] == {"event": "bulk_event", "distinct_id": None, "properties": {}}
+    assert records[1]["event"] == "$reserved_name"
+    assert records[2] == {"event": "bulk_event", "distinct_id": "u", "properties": ["not", "a", "dict"]}
+    assert records[6] == {"event": "bulk_event", "distinct_id": "u", "properties": {}, "tenant_id": 1}
+    assert sorted(e["properties"]["i"] for e in hub.events()) == list(range(6))
 
 
 def test_bulk_hub_error_becomes_failed_records(hub):

@@ -107,10 +107,20 @@ def test_exception_classes_are_made_like_the_official_ones():
 
 
 # --- what is raised ------------------------------------------------------------------------------
-def _track(*args: Any, **kwargs: Any) -> Callable[..., Any]:
-    def program(S: Any, client: Any, tmp_path: Any) -> Any:
-        return client.track_event(S.Event(*args, **kwargs))
-    return program
+class _Track:
+    """``client.track_event(event)`` of ``event = S.Event(*args, **kwargs)`` made beforehand, outside
+    the ``try`` that catches what track_event raises, as a user's code makes its events: the
+    official SDK's Event() accepts anything and checks it when it is sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+    def prepare(self, S: Any) -> Callable[..., Any]:
+        event = S.Event(*self.args, **self.kwargs)
+        return lambda S, client, tmp_path: client.track_event(event)
+
+
+_track = _Track
 
 
 def _attach(path_in_tmp: str, **kwargs: Any) -> Callable[..., Any]:
@@ -152,8 +162,11 @@ RAISING_PROGRAMS: Dict[str, Callable[..., Any]] = {
 @pytest.mark.parametrize("name", sorted(RAISING_PROGRAMS))
 def test_raises_what_the_official_sdk_raises(name, clients, tmp_path, hub):
     program = RAISING_PROGRAMS[name]
-    theirs = _run(program, official, clients[official], tmp_path)
-    ours = _run(program, native, clients[native], tmp_path)
+    # A program's event is made here, outside _run's try: Event() itself must not raise.
+    theirs_program, ours_program = (program.prepare(S) if isinstance(program, _Track) else program
+                                    for S in (official, native))
+    theirs = _run(theirs_program, official, clients[official], tmp_path)
+    ours = _run(ours_program, native, clients[native], tmp_path)
     assert theirs[0] == "raised", f"the official SDK no longer raises here: {theirs}"
     assert ours[0] == "raised", f"suprsend_native returned {ours[1]!r}; the official SDK raised {theirs[1]!r}"
     assert_raised_alike(theirs[1], ours[1])
@@ -311,3 +324,88 @@ def test_bulk_failed_records_alike(clients, hub):
     # ours says what is wrong).
     assert ours_records["u1"]["code"] == 500
     assert "idempotency_key" in ours_records["u1"]["error"]
+
+
+# --- events made from user data, checked when sent ------------------------------------------------
+# A program builds its events first (from user data, outside any try), then sends them: the
+# official SDK's Event() accepts anything, its append too; track_event raises for an invalid
+# event and a bulk reports it as a failed record (code 500) and sends the others.
+INVALID_EVENTS: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = [
+    (("user_x", "$purchase_made"), {}),                 # reserved, not one of the "$" names allowed
+    (("", "order_placed"), {}),                          # empty distinct_id
+    (("user_x", "order_placed", ["not", "a", "dict"]), {}),  # properties not a dict
+    (("user_x", "ss_internal_event"), {}),               # reserved
+    ((None, "order_placed"), {}),                        # distinct_id not a str
+    (("user_x", "order_placed", "a string"), {}),        # properties not a dict
+    (("user_x", None), {}),                              # event name not a str
+    (("user_x", ""), {}),                                # empty event name
+    ((42, "order_placed"), {}),                          # distinct_id not a str
+    (("user_x", "$app_launched_twice"), {}),             # reserved
+]
+
+
+def _user_events(S: Any, total: int, invalid_at: List[int]) -> List[Any]:
+    """``total`` events as a user's code makes them, those at ``invalid_at`` invalid (each of the
+    kinds above in turn)."""
+    events = []
+    for i in range(total):
+        if i in invalid_at:
+            args, kwargs = INVALID_EVENTS[invalid_at.index(i) % len(INVALID_EVENTS)]
+            events.append(S.Event(*args, **kwargs))
+        else:
+            events.append(S.Event(f"user_{i}", "order_placed", {"i": i}))
+    return events
+
+
+def _record_key(failed: Dict[str, Any]) -> Tuple[str, str, int]:
+    record = failed["record"]
+    return repr(record.get("distinct_id")), repr(record.get("event")), failed["code"]
+
+
+@pytest.mark.parametrize("total,invalid_at", [(11, [2, 5, 8]), (250, [0, 17, 42, 99, 100, 150, 199, 200, 231, 249])],
+                         ids=["11 with 3 invalid", "250 with 10 invalid"])
+def test_bulk_of_user_data_with_invalid_events(clients, hub, total, invalid_at):
+    outcomes = {}
+    for S in (official, native):
+        hub.reset()
+        events = _user_events(S, total, invalid_at)  # made before the bulk, outside any try
+        bulk = clients[S].bulk_events.new_instance()
+        for event in events:
+            bulk.append(event)  # neither package raises here
+        response = bulk.trigger()
+        delivered = sorted(e["properties"]["i"] for e in hub.events())
+        outcomes[S] = response, delivered
+    (theirs, theirs_delivered), (ours, ours_delivered) = outcomes[official], outcomes[native]
+    valid = total - len(invalid_at)
+    assert (theirs.status, theirs.total, theirs.success, theirs.failure) == ("partial", total, valid, len(invalid_at))
+    assert (ours.status, ours.total, ours.success, ours.failure) == \
+        (theirs.status, theirs.total, theirs.success, theirs.failure)
+    assert str(ours) == str(theirs)
+    assert len(ours.failed_records) == len(theirs.failed_records) == len(invalid_at)
+    assert [r["code"] for r in ours.failed_records] == [r["code"] for r in theirs.failed_records] == \
+        [500] * len(invalid_at)
+    for failed in ours.failed_records:
+        assert set(failed) == {"record", "error", "code"} and isinstance(failed["error"], str) and failed["error"]
+    # The same events refused (by their distinct_id and name), and the same ones delivered.
+    assert sorted(map(_record_key, ours.failed_records)) == sorted(map(_record_key, theirs.failed_records))
+    assert ours_delivered == theirs_delivered == [i for i in range(total) if i not in invalid_at]
+
+
+@pytest.mark.parametrize("name", ["$purchase_made", "ss_internal_event", "$identify"])
+def test_track_event_of_an_event_made_beforehand(clients, hub, name):
+    """A reserved name (the official SDK refuses those not among its "$" names, when sent):
+    the same exception, or the same result."""
+    outcomes = {}
+    for S in (official, native):
+        event = S.Event("user_1", name, {"a": 1})  # made as a user makes it, outside any try
+        outcomes[S] = _run(lambda S, client, tmp_path: client.track_event(event), S, clients[S], None)
+    theirs, ours = outcomes[official], outcomes[native]
+    assert ours[0] == theirs[0], (ours, theirs)
+    if theirs[0] == "raised":
+        assert_raised_alike(theirs[1], ours[1])
+        assert hub.stats()["requests"] == 0
+    else:
+        assert set(ours[1]) == set(theirs[1])
+        for key in ("success", "status", "status_code"):
+            assert ours[1][key] == theirs[1][key], key
+        assert theirs[1]["success"] is True

@@ -16,11 +16,12 @@ from suprsend_native import (
     Suprsend,
     SuprsendArgumentError,
     SuprsendError,
+    SuprsendTypeError,
     SuprsendValidationError,
 )
 
 
-# --- wrong Python types: TypeError ----------------------------------------------------------------
+# --- wrong Python types: TypeError when sent, a failed record in a bulk -----------------------------
 @pytest.mark.parametrize("args,kwargs", [
     ((123, "event_name"), {}),
     ((None, "event_name"), {}),
@@ -31,9 +32,21 @@ from suprsend_native import (
     (("user", "event_name"), {"idempotency_key": 12}),
     (("user", "event_name"), {"tenant_id": ["t"]}),
 ])
-def test_wrong_types_raise_type_error(args, kwargs):
-    with pytest.raises(TypeError):
-        Event(*args, **kwargs)
+def test_wrong_types_raise_type_error_when_sent(client, hub, args, kwargs):
+    # Event() stores what it is given, as the official SDK's: checked when sent or appended.
+    ev = Event(*args, **kwargs)
+    with pytest.raises(TypeError) as info:
+        client.track_event(ev)
+    assert isinstance(info.value, SuprsendTypeError) and isinstance(info.value, InputValueError)
+    assert hub.stats()["requests"] == 0
+    # In a bulk: not raised, a failed record with the same message; the others are sent.
+    bulk = client.bulk_events.new_instance()
+    bulk.append(Event("before", "fine_name"), ev, Event("after", "fine_name"))
+    assert len(bulk) == 3
+    response = bulk.trigger()
+    assert (response.status, response.total, response.success, response.failure) == ("partial", 3, 2, 1)
+    assert response.failed_records == [{"record": ev.as_json(), "error": str(info.value), "code": 500}]
+    assert [e["distinct_id"] for e in hub.events()] == ["before", "after"]
 
 
 def test_wrong_types_set_after_construction(client, hub):
@@ -76,8 +89,9 @@ def test_attachment_wrong_type():
     ("user", "fine_name", {"SS_x": 1}, "propert"),
 ])
 def test_rules_raise_validation_error(client, hub, distinct_id, event_name, properties, field):
+    ev = Event(distinct_id, event_name, properties)  # not refused when made: when sent
     with pytest.raises(SuprsendValidationError) as info:
-        client.track_event(Event(distinct_id, event_name, properties))
+        client.track_event(ev)
     err = info.value
     assert isinstance(err, ValueError) and isinstance(err, InputValueError) and isinstance(err, SuprsendError)
     assert err.status == 2

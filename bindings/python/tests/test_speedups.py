@@ -27,7 +27,7 @@ import suprsend_native.client as client_module
 import suprsend_native.event as event_module
 from suprsend_native import Event, SuprsendClosedError, Suprsend, _clib
 
-from conftest import KEY, SECRET, invalid_event
+from conftest import KEY, SECRET
 
 speedups = client_module._speedups
 
@@ -395,10 +395,7 @@ BAD = [
 @pytest.mark.parametrize("changes", BAD, ids=[str(i) for i in range(len(BAD))])
 def test_bad_events_raise_the_same_in_track_event_and_bulk(client, hub, changes):
     def make() -> Event:
-        ev = invalid_event("user_1", "order_placed", {"a": 1})
-        for k, v in changes.items():
-            setattr(ev, k, v)
-        return ev
+        return Event(**{"distinct_id": "user_1", "event_name": "order_placed", "properties": {"a": 1}, **changes})
 
     fast, slow = both(lambda: client.track_event(make()))
     if fast[0] == "ok":
@@ -531,11 +528,14 @@ def test_event_constructor_is_the_python_one():
         for did in ("user_1", "", " ", "\u2003u", "\u00fcser", "\x1f"):
             cases.append(((did, name), {}))
     props = {"a": 1}
+    # Calls that do not bind: the Python method's TypeError, from both.
+    unbound: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = [
+        (("u1",), {}), ((), {}), (("u1", "ev1", None, None, None, None, "extra"), {}),
+        (("u1", "ev1"), {"unknown": 1}), (("u1", "ev1"), {"distinct_id": "twice"})]
+    cases += unbound
     cases += [
         (("u1", "ev1"), {"properties": props, "idempotency_key": "k", "tenant_id": "t", "brand_id": "b"}),
         (("u1", "ev1", props, "k", "t", "b"), {}), ((), {"distinct_id": "u1", "event_name": "ev1"}),
-        (("u1",), {}), ((), {}), (("u1", "ev1", None, None, None, None, "extra"), {}),
-        (("u1", "ev1"), {"unknown": 1}), (("u1", "ev1"), {"distinct_id": "twice"}),
         ((1, "ev1"), {}), (("u1", 2), {}), ((None, "ev1"), {}), (("u1", "ev1", []), {}),
         (("u1", "ev1", OrderedDict()), {}), (("u1", "ev1", None, 5), {}), (("u1", "ev1", None, None, b"t"), {}),
         (("u1", "ev1"), {"brand_id": 1.5}), ((Text("u1"), "ev1"), {}), (("u1", Text("ev1")), {}),
@@ -546,6 +546,11 @@ def test_event_constructor_is_the_python_one():
         with _Pure():
             slow = _construct(args, kwargs)
         assert fast == slow, (args, kwargs)
+        # Nothing refused when made (empty, reserved or blank names, wrong types): as given.
+        assert (fast[0] == "TypeError") == ((args, kwargs) in unbound), (args, kwargs, fast)
+    ev = Event(None, "$x", ["not", "a", "dict"], 1, 2.5, b"b")  # type: ignore[arg-type]
+    assert (ev.distinct_id, ev.event_name, ev.properties, ev.idempotency_key, ev.tenant_id, ev.brand_id) == \
+        (None, "$x", ["not", "a", "dict"], 1, 2.5, b"b")
 
 
 @needs_speedups

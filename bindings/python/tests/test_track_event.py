@@ -77,8 +77,9 @@ def test_brand_id_follows_the_tenant_rules(client, hub):
         client.track_event(Event("user_1", "signed_up", brand_id="not a brand!"))
     with pytest.raises(SuprsendValidationError, match="brand_id"):
         client.track_event(Event("user_1", "signed_up", brand_id="b" * 65))
-    with pytest.raises(TypeError):
-        Event("user_1", "signed_up", brand_id=7)  # type: ignore[arg-type]
+    ev = Event("user_1", "signed_up", brand_id=7)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="brand_id"):
+        client.track_event(ev)
     assert hub.stats()["requests"] == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import ctypes
 import functools
 import json
@@ -11,17 +12,19 @@ import json.scanner
 import logging
 import math
 import os
+import secrets
 import threading
 import warnings
 import weakref
 from ctypes import byref, c_longlong, c_void_p
 from types import TracebackType
-from typing import Any, Callable, Dict, Optional, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _clib
 from ._clib import lib
 from .bulk_response import BulkResponse
 from .errors import (
+    InputValueError,
     SuprsendArgumentError,
     SuprsendClosedError,
     SuprsendConfigError,
@@ -43,6 +46,17 @@ _RAISED = (_clib.E_ARGUMENT, _clib.E_VALIDATION, _clib.E_TOO_LARGE, _clib.E_ATTA
 _REPORTED = (_clib.E_HTTP, _clib.E_NETWORK)
 # suprsend_bulk_append's codes for an event kept in the bulk (an invalid one as a failed record).
 _APPENDED = (_clib.OK, _clib.E_VALIDATION, _clib.E_TOO_LARGE)
+
+# The event name of the stand-in a bulk holds for an event that cannot be given to the library
+# at all (a wrong type, NaN, a value JSON cannot hold): reserved ("$"), with an empty distinct_id,
+# so that the library always keeps it as a failed record, counted and ordered as any other;
+# trigger() puts the event's own record and message in its place. The nonce of this process
+# keeps any event of the user's from being taken for a stand-in.
+_STAND_IN_NAME = "$suprsend_native_refused_" + secrets.token_hex(8) + "_"
+
+# The "code" of a failed record for an event refused before sending (as the library's, and the
+# official SDK's).
+REFUSED_RECORD_CODE = 500
 
 # Status code reported when no HTTP answer came (as the official SDK does for transport errors).
 NO_ANSWER_STATUS_CODE = 500
@@ -727,10 +741,13 @@ class BulkEvents:
     """A bulk of events, sent together with :meth:`trigger` (100 events per request at most).
 
     ``append`` copies each event now (later changes to the Event do not affect the bulk) and
-    validates it: an invalid event is not raised but kept as a failed record of the
-    response, and never sent. Only a wrong Python type raises (:class:`TypeError`), as do
-    values that cannot be passed at all (invalid Unicode text, NaN: ``SuprsendArgumentError``).
-    A bulk is triggered once. It may be used as a context manager, which frees it on exit.
+    checks it: an invalid event (a wrong type, an empty or reserved name, properties that are
+    not a dict or that JSON cannot hold, over the size limit, ...) does not raise, as with the
+    official SDK: it is kept as a failed record of the response (code 500, the message that
+    ``track_event`` would raise), in the order appended, and never sent. ``append`` raises only
+    for what is not an :class:`Event`, and for a bulk that was triggered or whose client was
+    closed. A bulk is triggered once. It may be used as a context manager, which frees it on
+    exit.
     """
 
     def __init__(self, client: Suprsend) -> None:
@@ -738,6 +755,8 @@ class BulkEvents:
         self._lock = threading.Lock()
         self._handle: Optional[int] = None
         self._response: Optional[BulkResponse] = None
+        # The failed records of the events held as stand-ins (see _STAND_IN_NAME), by number.
+        self._refused: List[Dict[str, Any]] = []
         handle = client._enter()
         try:
             bulk = lib.suprsend_bulk_new(handle)
@@ -749,7 +768,13 @@ class BulkEvents:
         client._bulks.add(self)
 
     def append(self, *events: Event) -> None:
-        """Adds events to the bulk (copied; validated; invalid ones become failed records)."""
+        """Adds events to the bulk (copied; checked; invalid ones become failed records).
+
+        Raises:
+            SuprsendTypeError: an argument is not an :class:`Event` (nothing is appended).
+            SuprsendArgumentError: the bulk was already triggered.
+            SuprsendClosedError: the bulk's client was closed.
+        """
         if _speedups is not None and _clib.HAS_EVENT_JSON:
             # C appends the usual events, from the first; the rest (if any) take the path below.
             done = _speedups.bulk_append(self, events)
@@ -772,7 +797,12 @@ class BulkEvents:
                         raise error_for(rc)
                 # Refused as an argument (nothing kept): the field-by-field path below
                 # reports it with the message it always had.
-            handle = ev._build()
+            try:
+                handle = ev._build()
+            except InputValueError as e:
+                # What the library cannot even be given: a failed record all the same.
+                self._append_refused(ev, e)
+                continue
             try:
                 with self._lock:
                     bulk = self._live()
@@ -781,6 +811,48 @@ class BulkEvents:
                         raise error_for(rc)
             finally:
                 lib.suprsend_event_free(handle)
+
+    def _append_refused(self, event: Event, error: InputValueError) -> None:
+        """Keeps ``event``, which ``error`` refused before the library saw it, as a failed record:
+        a stand-in the library refuses takes its place in the bulk, and trigger() replaces the
+        stand-in's record by this one."""
+        try:
+            record: Any = copy.deepcopy(event.as_json())
+        except Exception:  # an attribute that cannot be copied (or tested, for as_json): as it is
+            record = {"event": event.event_name, "distinct_id": event.distinct_id, "properties": event.properties}
+        failed = {"record": record, "error": error.message, "code": REFUSED_RECORD_CODE}
+        with self._lock:
+            bulk = self._live()
+            name = f"{_STAND_IN_NAME}{len(self._refused)}".encode("ascii")
+            if _clib.HAS_EVENT_JSON:
+                rc = lib.suprsend_bulk_append_json(bulk, b'{"distinct_id":"","event":"' + name + b'"}')
+            else:
+                stand_in = lib.suprsend_event_new(b"", name)
+                if not stand_in:
+                    raise error_for(_clib.E_INTERNAL)
+                try:
+                    rc = lib.suprsend_bulk_append(bulk, stand_in)
+                finally:
+                    lib.suprsend_event_free(stand_in)
+            if rc == _clib.OK:  # never: it breaks two rules; but it must never be sent
+                self._handle = None
+                lib.suprsend_bulk_free(bulk)
+                raise error_for(_clib.E_INTERNAL, "suprsend_native: the library accepted a bulk's stand-in "
+                                                  "for a refused event; the bulk was freed")
+            if rc not in _APPENDED:
+                raise error_for(rc)
+            self._refused.append(failed)
+
+    def _own_record(self, failed: Any) -> Any:
+        """A failed record of the library's response, or the record of the refused event whose
+        stand-in it is."""
+        record = failed.get("record") if isinstance(failed, dict) else None
+        name = record.get("event") if isinstance(record, dict) else None
+        if isinstance(name, str) and name.startswith(_STAND_IN_NAME):
+            number = name[len(_STAND_IN_NAME):]
+            if number.isdigit() and int(number) < len(self._refused):
+                return self._refused[int(number)]
+        return failed
 
     def __len__(self) -> int:
         with self._lock:
@@ -811,6 +883,8 @@ class BulkEvents:
                                     message or "suprsend_bulk_trigger gave no response")
                 r = out.value
                 failed = json.loads(_clib.text(lib.suprsend_bulk_response_failed_records_json(r)) or "[]")
+                if self._refused and isinstance(failed, list):
+                    failed = [self._own_record(f) for f in failed]
                 response = BulkResponse(
                     status=_clib.text(lib.suprsend_bulk_response_status(r)),
                     total=int(lib.suprsend_bulk_response_total(r)),

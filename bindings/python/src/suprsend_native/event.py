@@ -17,7 +17,6 @@ from .errors import (
     SuprsendArgumentError,
     SuprsendAttachmentError,
     SuprsendTypeError,
-    SuprsendValidationError,
     attachment_error,
     check,
     error_for,
@@ -30,13 +29,6 @@ logger = logging.getLogger("suprsend_native")
 # The largest file any event can carry: base64 grows it by 4/3 and no event may exceed
 # 819200 bytes (suprsend_event_add_attachment says the same).
 MAX_ATTACHMENT_FILE_BYTES = 819200 // 4 * 3
-
-# Event names starting with "$" that SuprSend defines and accepts from clients (as the hub).
-ALLOWED_RESERVED_EVENT_NAMES = frozenset({
-    "$identify", "$notification_delivered", "$notification_dismiss", "$notification_clicked",
-    "$app_launched", "$user_login", "$user_logout",
-})
-
 
 def _utf8(value: Any, field: str, *, optional: bool = False) -> Optional[bytes]:
     """value (a str) as NUL-terminated-safe UTF-8 bytes for the C library."""
@@ -160,11 +152,6 @@ def _serialize_properties(properties: Dict[str, Any]) -> bytes:
         raise SuprsendArgumentError(f"properties: {e}", _clib.E_ARGUMENT) from None
 
 
-def _has_reserved_prefix(name: str) -> bool:
-    """'$' or 'ss_' at the start, in any case (the hub's rule)."""
-    return name.startswith("$") or name[:3].lower() == "ss_"
-
-
 def _is_web_url(text: str) -> bool:
     return text[:7].lower() == "http://" or text[:8].lower() == "https://"
 
@@ -246,15 +233,16 @@ class Event:
         event = Event("user_1", "product_purchased", {"first_name": "User", "spend": 10},
                       idempotency_key="order-1234")
 
-    What the official SDK refuses when the event is made is refused here too, with the same
-    classes: a wrong type (:class:`SuprsendTypeError`, an ``InputValueError`` and a
-    ``TypeError``), an empty ``distinct_id`` or ``event_name`` or a reserved event name
-    (:class:`SuprsendValidationError`, an ``InputValueError``). The other rules (the size
-    limit, the tenant id's characters, ...) are checked by libsuprsend when the event is
-    sent with ``Suprsend.track_event`` (which raises) or appended to a bulk (which records it
-    as a failed record). The attributes may be changed until then: the event is serialized
-    anew each time it is sent or appended, and each send is a new event (a new
-    ``$insert_id``), as with the official SDK.
+    As with the official SDK, ``Event(...)`` stores what it is given and checks nothing: an
+    event is checked when it is sent with ``Suprsend.track_event`` or ``Suprsend.enqueue``
+    (which raise: a wrong type is a :class:`SuprsendTypeError`, also an ``InputValueError``
+    and a ``TypeError``; an empty ``distinct_id`` or event name, a reserved event name, a bad
+    tenant id, ... a :class:`SuprsendValidationError`, an ``InputValueError``; an event over
+    the size limit an :class:`EventTooLargeError`) or appended to a bulk (which keeps it as a
+    failed record, code 500, and never sends it). So a bulk made from user data sends its
+    valid events whatever the others hold. The attributes may be changed until then: the
+    event is serialized anew each time it is sent or appended, and each send is a new event
+    (a new ``$insert_id``), as with the official SDK.
 
     Args:
         distinct_id: the id of the user who performed the event.
@@ -278,29 +266,19 @@ class Event:
     def __init__(self, distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None,
                  idempotency_key: Optional[str] = None, tenant_id: Optional[str] = None,
                  brand_id: Optional[str] = None) -> None:
-        if properties is None:
-            properties = {}
+        # Stored as given, checked when sent or appended (as the official SDK's Event).
         self.distinct_id = distinct_id
         self.event_name = event_name
-        self.properties = properties
+        self.properties = {} if properties is None else properties
         self.idempotency_key = idempotency_key
         self.tenant_id = tenant_id
         self.brand_id = brand_id
         # Attachments as added: local files already read, URLs as given.
         self._attachments: List[Any] = []
-        # The checks of _check_types and _check_names, inlined for the usual event (this runs
-        # for every event); anything else goes through them, for their exact errors.
-        if (type(distinct_id) is str and type(event_name) is str and type(properties) is dict
-                and (idempotency_key is None or type(idempotency_key) is str)
-                and (tenant_id is None or type(tenant_id) is str)
-                and (brand_id is None or type(brand_id) is str)):
-            name = event_name.strip()
-            if distinct_id.strip() and name and name[:1] != "$" and name[:3].lower() != "ss_":
-                return
-        self._check_types()
-        self._check_names()
 
     def _check_types(self) -> None:
+        """The wrong Python types, with the messages they have always had (the library's own
+        rules are checked by libsuprsend when the event is sent or appended)."""
         for field in ("distinct_id", "event_name"):
             v = getattr(self, field)
             if not isinstance(v, str):
@@ -311,17 +289,6 @@ class Event:
                 raise SuprsendTypeError(f"{field} must be a str or None, not {type(v).__name__}")
         if not isinstance(self.properties, dict):
             raise SuprsendTypeError(f"properties must be a dict or None, not {type(self.properties).__name__}")
-
-    def _check_names(self) -> None:
-        """What the official SDK refuses when the event is made (libsuprsend checks it again when sent)."""
-        if not self.distinct_id.strip():
-            raise SuprsendValidationError("distinct_id: must not be empty")
-        name = self.event_name.strip()
-        if not name:
-            raise SuprsendValidationError("event name: must not be empty")
-        if _has_reserved_prefix(name) and name not in ALLOWED_RESERVED_EVENT_NAMES:
-            raise SuprsendValidationError(f"event name: must not start with '$' or 'ss_' ({name!r}); "
-                                          f"these are reserved by SuprSend")
 
     def add_attachment(self, file_path: str, file_name: Optional[str] = None, ignore_if_error: bool = False) -> None:
         """Attaches a file (for email).
