@@ -498,6 +498,7 @@ static int child_main(int argc, char **argv) {
     double t_close = now_s();
     int crc = suprsend_client_close(c, close_ms);
     if (now_s() - t_close > 1) report("X close took %.1f s", now_s() - t_close);
+    suprsend_client_free(c);   /* close no longer frees the handle */
     on_log(0, crc == SUPRSEND_OK ? "fault_matrix: closed" : "fault_matrix: closed, events left", NULL);
     pthread_mutex_lock(&fates.mu);
     report("F %d %d %ld %ld %ld %ld %ld %.2f %.3f %ld", frc, crc, fates.ok, fates.http, fates.timeout, fates.closed,
@@ -807,6 +808,7 @@ static void proc_finish(scen_t *s, proc_t *p, long flush_ms) {
         note(s, "flush took %.1f s", took);
     long long retries = client_stat(p->c, SUPRSEND_STAT_RETRIES);
     int crc = suprsend_client_close(p->c, 5000);
+    suprsend_client_free(p->c);   /* close no longer frees the handle */
     p->c = NULL;
     if (crc != SUPRSEND_OK) FAIL(s, "client_close: %s", suprsend_status_name(crc));
     pthread_mutex_lock(&p->fates.mu);
@@ -921,6 +923,7 @@ static void s5_outage(scen_t *s) {
     if (hub_start() != 0) {
         FAIL(s, "the hub did not start again on port %d", g_port_num);
         suprsend_client_close(p.c, 0);
+        suprsend_client_free(p.c);
         return;
     }
     proc_finish(s, &p, 120000);
