@@ -313,15 +313,25 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     /// error, a lock held too long by another process).
     public var failure: SuprSendError? { healthLock.withLock { damageError ?? failureError } }
 
-    /// Keeps the first damage found, and says it once.
+    /// Keeps the first damage found; its log line waits for `writeDamageLine`, after the
+    /// connection's lock (the host's log callback never runs under a lock of ours).
     private func noteDamage(_ why: String) {
-        let first: Bool = healthLock.withLock {
-            guard damageError == nil else { return false }
+        healthLock.withLock {
+            guard damageError == nil else { return }
             damageError = SuprSendError(.storage, "outbox '\(path)': \(why); events still in it are not sent, and new "
                 + "ones are refused (see the README, \"A damaged outbox\")")
-            return true
+            damageLine = "outbox '\(path)': \(why); no more events are taken from it or added to it"
         }
-        if first { logger.log(.error, "outbox '\(path)': \(why); no more events are taken from it or added to it") }
+    }
+
+    /// The damage's log line, once. Guarded by `healthLock`.
+    private var damageLine: String?
+
+    /// Writes the damage's log line if it was not written yet. With no lock held.
+    private func writeDamageLine() {
+        if let line = healthLock.withLock({ () -> String? in defer { damageLine = nil }; return damageLine }) {
+            logger.log(.error, line)
+        }
     }
 
     /// Says whether `failure` is damage (and keeps it).
@@ -367,6 +377,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         }
         // Logged after the lock: the host's log callback runs no code of ours under it.
         if let failed, !failed.isDamage { logger.log(.error, "outbox '\(path)': \(what) failed: \(failed.message)") }
+        writeDamageLine()
         return result
     }
 
@@ -436,6 +447,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             if !results.isEmpty { pendingLock.withLock { outcomes.merge(results) { $1 } } }
             return mine
         }
+        writeDamageLine()
         return try outcome.get()
     }
 
