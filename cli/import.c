@@ -361,7 +361,7 @@ typedef struct {
     import_state *st;
     job *job;
     long long failed_now;
-    int no_answer;           /* some record failed for want of an answer (code 500) */
+    int no_answer;           /* some record failed for want of an answer (SUPRSEND_E_NETWORK) */
     char first_no_answer[300];
 } failed_walk;
 
@@ -370,71 +370,32 @@ static int entry_matches(const entry *e, const char *key, const char *distinct_i
         && (!event || strcmp(e->event, event) == 0);
 }
 
-/* The batch's entry a failed record stands for: the first one not yet matched with its key,
- * id and name (records come in the order appended); a record without them stands for an
- * event the library refused at append. */
-static entry *match_record(job *j, const char *key, const char *distinct_id, const char *event) {
-    entry *entries = j->entries;
-    if (key) {
-        for (size_t i = 0; i < j->count; i++)
-            if (!entries[i].consumed && entry_matches(&entries[i], key, distinct_id, event)) return &entries[i];
-        for (size_t i = 0; i < j->count; i++)
-            if (!entries[i].consumed && entry_matches(&entries[i], key, NULL, NULL)) return &entries[i];
-    }
-    for (size_t i = 0; i < j->count; i++)
-        if (!entries[i].consumed && entries[i].failed_at_append) return &entries[i];
-    for (size_t i = 0; i < j->count; i++)
-        if (!entries[i].consumed) return &entries[i];
-    return NULL;
-}
-
-static char *string_member(const char *object, size_t len, const char *name) {
-    const char *value;
-    size_t value_len;
-    if (jl_find_member(object, len, name, &value, &value_len) != 0) return NULL;
-    char *s = jl_string_value(value, value_len);
-    if (!s) return NULL;
-    char *t = trimmed_copy(s);
-    free(s);
-    return t;
-}
-
-static int on_failed_record(const char *element, size_t len, void *user_data) {
-    failed_walk *walk = user_data;
+/* Settles the job's entries that the bulk's response lists as failed, by their place in the
+ * bulk (the job's entries were appended in order): the library says for each why it failed
+ * (suprsend_bulk_response_failed_status), so nothing is guessed from codes or matched by key.
+ * Entries refused at append were settled then. */
+static void settle_failed_records(failed_walk *walk, suprsend_bulk_response *response) {
     import_state *st = walk->st;
-    const char *record = NULL, *code_text = NULL;
-    size_t record_len = 0, code_len = 0;
-    char *key = NULL, *distinct_id = NULL, *event = NULL, *error = NULL;
-    if (jl_find_member(element, len, "record", &record, &record_len) == 0 && record_len > 0 && record[0] == '{') {
-        key = string_member(record, record_len, "$idempotency_key");
-        distinct_id = string_member(record, record_len, "distinct_id");
-        event = string_member(record, record_len, "event");
-    }
-    error = string_member(element, len, "error");
-    int code = 0;
-    if (jl_find_member(element, len, "code", &code_text, &code_len) == 0) code = atoi(code_text);
-    entry *e = match_record(walk->job, key, distinct_id, event);
-    if (e) {
+    long failures = suprsend_bulk_response_failure(response);
+    for (long i = 0; i < failures; i++) {
+        long index = suprsend_bulk_response_failed_index(response, i);
+        if (index < 0 || (size_t)index >= walk->job->count) continue;
+        entry *e = &walk->job->entries[index];
+        if (e->failed_at_append || e->consumed) continue;
         e->consumed = 1;
-        if (!e->failed_at_append) {
-            /* 500: no answer came (or the hub failed): not delivered; else the hub refused it */
-            char kind = code == 500 ? 'u' : 'h';
-            const char *status = kind == 'u' ? "SUPRSEND_E_NETWORK" : "SUPRSEND_E_HTTP";
-            pthread_mutex_lock(&st->lock);
-            event_failed_locked(st, e, kind, status, code, error ? error : "");
-            pthread_mutex_unlock(&st->lock);
-            walk->failed_now++;
-            if (kind == 'u' && !walk->no_answer) {
-                walk->no_answer = 1;
-                snprintf(walk->first_no_answer, sizeof walk->first_no_answer, "%s", error ? error : "no answer");
-            }
+        int status = suprsend_bulk_response_failed_status(response, i);
+        const char *error = suprsend_bulk_response_failed_message(response, i);
+        char kind = status == SUPRSEND_E_HTTP ? 'h' : status == SUPRSEND_E_VALIDATION || status == SUPRSEND_E_TOO_LARGE ? 'r' : 'u';
+        pthread_mutex_lock(&st->lock);
+        event_failed_locked(st, e, kind, suprsend_status_name(status), suprsend_bulk_response_failed_code(response, i),
+                            error ? error : "");
+        pthread_mutex_unlock(&st->lock);
+        walk->failed_now++;
+        if (status == SUPRSEND_E_NETWORK && !walk->no_answer) {
+            walk->no_answer = 1;
+            snprintf(walk->first_no_answer, sizeof walk->first_no_answer, "%s", error ? error : "no answer");
         }
     }
-    free(key);
-    free(distinct_id);
-    free(event);
-    free(error);
-    return 0;
 }
 
 static void clear_job(job *j) {
@@ -483,14 +444,7 @@ static void send_job(import_state *st, job *j) {
     st->accepted += success;
     pthread_mutex_unlock(&st->lock);
     failed_walk walk = { .st = st, .job = j };
-    const char *failed_json = suprsend_bulk_response_failed_records_json(response);
-    if (jl_each_element(failed_json, strlen(failed_json), on_failed_record, &walk) != 0) {
-        pthread_mutex_lock(&st->lock);
-        progress_clear(&st->bar);
-        fprintf(stderr, "suprsend import: could not read the library's failed records; %s lines may be missing from the counts\n",
-                "some");
-        pthread_mutex_unlock(&st->lock);
-    }
+    settle_failed_records(&walk, response);
     long long settled = success + walk.failed_now;
     if (settled != (long long)appended) {
         pthread_mutex_lock(&st->lock);

@@ -374,6 +374,26 @@ def test_import_hub_unreachable_rest_goes_to_failed(hub, tmp_path):
     assert all(rec["error"]["status"] == "SUPRSEND_E_NETWORK" for rec in records)
 
 
+def test_import_reports_the_status_the_library_gives(hub, tmp_path):
+    """A request the hub answered 500 (every try) is a refusal by the hub (SUPRSEND_E_HTTP, code
+    500), not a failure to reach it; an event refused before sending is SUPRSEND_E_VALIDATION."""
+    path = tmp_path / "e.jsonl"
+    write_lines(path, [{"distinct_id": "u1", "event": "ev_one"}, {"distinct_id": "u2", "event": "$bad"},
+                       {"distinct_id": "u3", "event": "ev_one"}])
+    failed = tmp_path / "failed.jsonl"
+    hub.faults({"rate": {"status_500": 1.0}})
+    try:
+        r = run(["import", "--failed", str(failed), str(path)], hub, timeout=120)
+    finally:
+        hub.faults({})
+    assert r.returncode == 1
+    records = {rec["distinct_id"]: rec["error"] for rec in read_jsonl(failed)}
+    assert records["u1"]["status"] == "SUPRSEND_E_HTTP" and records["u1"]["code"] == 500, records
+    assert records["u3"]["status"] == "SUPRSEND_E_HTTP" and records["u3"]["code"] == 500, records
+    assert records["u2"]["status"] == "SUPRSEND_E_VALIDATION", records
+    assert "did not answer" not in r.stderr
+
+
 # ---- the progress bar in a real terminal (tmux) -----------------------------------------------
 
 BAR = re.compile(r"(\d+)% \[[#-]+\] ([\d,]+)/20,000 events\s+([\d,]+) events/s\s+ETA (\d+:\d\d)")
