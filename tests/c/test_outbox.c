@@ -826,18 +826,17 @@ static void test_workspaces_2proc(void) {
     hub_reset();
     char path[PATH_MAX], err[1024];
     in_dir(path, "outbox.db");
-    collector ca;
-    coll_init(&ca);
-    suprsend_client *a = NULL;
-    int rc = new_client(opts_for(g_key, g_secret, NULL, path, &ca), &a, err);
-    if (!CHECK_RC_ERR(rc, SUPRSEND_OK, err)) return;
-    CHECK_INT(enqueue_tag(a, "w2a", 0, 100, 64), 100);
+    int go[2];
+    if (!CHECK(pipe(go) == 0)) return;
 
+    /* The second process, forked before any client exists (it inherits none): on 'g', a
+     * client of the other workspace on A's file. Exit status: a bit mask of what went wrong. */
     pid_t pid = fork();
     if (pid == 0) {
-        /* The second process: a client of the other workspace on A's file. Exit status: a bit
-         * mask of what went wrong. */
         helper_begin(40);
+        close(go[1]);
+        char ch = 0;
+        if (read(go[0], &ch, 1) != 1 || ch != 'g') _exit(64);
         int code = 0;
         char e[1024];
         collector cb;
@@ -855,10 +854,29 @@ static void test_workspaces_2proc(void) {
             suprsend_client_free(b);
         }
         if (code) printf("     [%s] second process: client_new gave %s: %s\n", g_section, suprsend_status_name(r), e);
+        coll_free(&cb);
         fflush(stdout);
         _exit(code);
     }
-    CHECK(pid > 0);
+    close(go[0]);
+    if (!CHECK(pid > 0)) {
+        close(go[1]);
+        return;
+    }
+    collector ca;
+    coll_init(&ca);
+    suprsend_client *a = NULL;
+    int rc = new_client(opts_for(g_key, g_secret, NULL, path, &ca), &a, err);
+    CHECK_RC_ERR(rc, SUPRSEND_OK, err);
+    if (a) CHECK_INT(enqueue_tag(a, "w2a", 0, 100, 64), 100);
+    char ch = 'g';
+    CHECK_INT(write(go[1], &ch, 1), 1);
+    close(go[1]);
+    if (!a) {
+        wait_helper(pid);
+        coll_free(&ca);
+        return;
+    }
     CHECK_INT(enqueue_tag(a, "w2a", 100, 200, 64), 100);
     CHECK_RC(suprsend_flush(a, 20000), SUPRSEND_OK);
     int code = wait_helper(pid);
@@ -868,8 +886,9 @@ static void test_workspaces_2proc(void) {
                                     "its message does not name the client's key",
                                     "its callback reported events of the other workspace"};
         for (int i = 0; i < 4; i++)
-            if (code < 1000 && (code & (1 << i))) printf("     [%s] second process: %s\n", g_section, why[i]);
+            if (code < 64 && (code & (1 << i))) printf("     [%s] second process: %s\n", g_section, why[i]);
         if (code >= 1000) printf("     [%s] second process: died of signal %d\n", g_section, code - 1000);
+        else if (code >= 64) printf("     [%s] second process: exit status %d\n", g_section, code);
     }
     CHECK_RC(suprsend_flush(a, 20000), SUPRSEND_OK);
     coll_wait(&ca, 200, 3000);
