@@ -275,6 +275,8 @@ static int background_main(const char *mode, const char *base_url, const char *k
                  fate(&fate_delivered), fate(&fate_refused), fate(&fate_expired), fate(&fate_closed), fate(&fate_other),
                  w1 - w0, tc1 - tc0, cpu_s(&r0, &r1), create, w2 - w1, rss0);
         rc = suprsend_client_close(client, 2000);
+        suprsend_client_free(client); /* close leaves the handle valid: free releases it */
+        client = NULL;
         double user = (r2.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r2.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6;
         double sys = (r2.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r2.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
         for (char *p = first_error; *p; p++) if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
@@ -292,6 +294,8 @@ static int background_main(const char *mode, const char *base_url, const char *k
     double c0 = now_s();
     int crc = suprsend_client_close(client, 100); /* the events left are reported SUPRSEND_E_CLOSED */
     double close_s = now_s() - c0;
+    suprsend_client_free(client); /* close leaves the handle valid: free releases it */
+    client = NULL;
     close(hold_fd);
     double create = event_creation_cpu_s();
     ok = (queued == n_total && waiting + in_flight == n_total && fate(&fate_closed) == n_total) ? n_total : 0;
@@ -441,6 +445,8 @@ static int outbox_main(const char *mode, const char *base_url, const char *key, 
             pthread_mutex_unlock(&err_mu);
         }
         int crc = suprsend_client_close(client, 2000);
+        suprsend_client_free(client); /* close leaves the handle valid: free releases it */
+        client = NULL;
         double create = event_creation_cpu_s();
         snprintf(extra, sizeof extra,
                  ",\"mode\":\"enqueue\",\"outbox\":true,\"power_safe\":%d,\"queued\":%ld,\"flush_status\":\"%s\","
@@ -471,6 +477,8 @@ static int outbox_main(const char *mode, const char *base_url, const char *key, 
         double c0 = now_s();
         int crc = suprsend_client_close(client, 100); /* the events stay in the file for the next client */
         double close_s = now_s() - c0;
+        suprsend_client_free(client); /* close leaves the handle valid: free releases it */
+        client = NULL;
         close(hold_fd);
         double create = event_creation_cpu_s();
         ok = (queued == n_total && waiting == n_total && fate(&fate_closed) + fate(&fate_other) + fate(&fate_delivered) == 0)

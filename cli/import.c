@@ -945,6 +945,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         }
         /* what is left now is reported as not delivered (SUPRSEND_E_CLOSED) by the callback */
         suprsend_client_close(st->client, 0);
+        suprsend_client_free(st->client); /* close leaves the handle valid: free releases it */
         st->client = NULL;
     }
 
@@ -987,7 +988,11 @@ out:
     free(st->ready);
     free(st->idle);
     free(st->senders);
-    if (st->client) suprsend_client_close(st->client, 0);
+    if (st->client) {
+        suprsend_client_close(st->client, 0);
+        suprsend_client_free(st->client);
+        st->client = NULL;
+    }
     if (st->failed) {
         if (fclose(st->failed) != 0 && !st->failed_write_error) {
             fprintf(stderr, "suprsend import: --failed %s: %s\n", failed_path, strerror(errno));

@@ -32,9 +32,11 @@
  *  - Strings in are std::string_view, copied before the call (the C API wants NUL-terminated
  *    text); one holding a NUL byte is refused with Status::argument. Strings out are
  *    std::string copies, except the log callback's line (valid during the call).
- *  - Handles are move-only and free themselves. A moved-from (or closed, or failed-to-create)
- *    handle is empty: passing it to the library is safe and fails with Status::argument, and
- *    its getters answer 0, false or "". native() gives the C handle, still owned by the object.
+ *  - Handles are move-only and free themselves. A moved-from (or failed-to-create) handle is
+ *    empty: passing it to the library is safe and fails with Status::argument, and its getters
+ *    answer 0, false or "". A closed Client is not empty: it keeps its handle until it is
+ *    destroyed, and its calls fail with Status::closed. native() gives the C handle, still
+ *    owned by the object.
  *  - Threads: as in C. A Client may be used from many threads at once; Options, Event, Bulk
  *    and responses by one thread at a time. The callbacks run on library threads (see
  *    Options::set_log and Options::set_delivery_callback).
@@ -714,9 +716,10 @@ struct Stats {
 };
 
 /* A client for one workspace: reuses its connections, may be used from many threads at once.
- * It owns copies of the options' callbacks, which live as long as it does. Destroying it is
- * suprsend_client_free(): with background delivery, queued events get the shutdown timeout
- * (their fates may be reported on the destroying thread). No other thread may use it then. */
+ * It owns copies of the options' callbacks, which live as long as it does (a closed client
+ * included). Destroying it is suprsend_client_free(): when close() was not called, it closes
+ * first, and queued events get the shutdown timeout (their fates may be reported on the
+ * destroying thread). No other thread may use it then. */
 class Client {
 public:
     Client() noexcept = default;
@@ -782,9 +785,14 @@ public:
         ec = detail::check(suprsend_flush(handle_, detail::to_c_long(timeout)));
     }
 
-    /* Stops accepting events, delivers what it can before the deadline, stops the worker and
-     * frees the client, which is empty afterwards, also when it throws. Status::timeout when
-     * events were left (memory queue: reported as Status::closed; outbox: kept in it). */
+    /* Stops accepting events, delivers what it can before the deadline and stops the worker
+     * (suprsend_client_close). Status::timeout when events were left (memory queue: reported
+     * as Status::closed; outbox: kept in it); Status::storage when the outbox is damaged or
+     * failing. The client keeps its handle, also when it throws: every later call on it
+     * (track_event, enqueue, flush, Bulk::trigger, close again) fails with Status::closed, also
+     * on other threads while the close runs, so a shutdown thread may close while others still
+     * use the client; stat() and stats() still answer (the final counters). The destructor
+     * frees it (and then the callbacks). */
     void close(std::chrono::milliseconds timeout) {
         std::error_code ec;
         close(timeout, ec);
@@ -792,13 +800,10 @@ public:
     }
     void close(std::chrono::milliseconds timeout, std::error_code &ec) {
         if (!handle_) {
-            ec = detail::fail(Status::argument, "client: closed, moved from or never created");
+            ec = detail::fail(Status::argument, "client: moved from or never created");
             return;
         }
-        int rc = suprsend_client_close(handle_, detail::to_c_long(timeout));
-        handle_ = nullptr;
-        ec = detail::check(rc);
-        callbacks_.reset();
+        ec = detail::check(suprsend_client_close(handle_, detail::to_c_long(timeout)));
     }
 
     /* One counter of background delivery. */
@@ -837,6 +842,8 @@ public:
         return s;
     }
 
+    /* True while it holds a handle: from a successful construction until it is destroyed or
+     * moved from (a closed client included). */
     explicit operator bool() const noexcept { return handle_ != nullptr; }
     /* The C handle, owned by this object. */
     suprsend_client *native() const noexcept { return handle_; }
@@ -923,7 +930,7 @@ public:
      * the rest of this header it does not throw when events fail: the response tells which
      * (failed_records_json) and result() is the worst status. It throws only when nothing
      * was attempted and there is no response: Status::argument for a bulk already triggered
-     * or empty. The ec overload sets ec to result(). */
+     * or empty, Status::closed when its client was closed. The ec overload sets ec to result(). */
     BulkResponse trigger() {
         std::error_code ec;
         BulkResponse response = trigger(ec);
@@ -943,7 +950,7 @@ public:
 private:
     void init(const Client &client, std::error_code &ec) {
         if (!client) {
-            ec = detail::fail(Status::argument, "bulk: the client is closed, moved from or never created");
+            ec = detail::fail(Status::argument, "bulk: the client was moved from or never created");
             return;
         }
         handle_ = suprsend_bulk_new(client.native());

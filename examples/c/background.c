@@ -2,8 +2,9 @@
  * background.c: background delivery. suprsend_enqueue() checks and queues an event and returns
  * at once; a worker thread of the client sends queued events in bulk requests, and reports
  * each event's fate, once, to the delivery callback. suprsend_flush() waits for the fates of
- * what was queued, suprsend_client_close() delivers what it can before a deadline and frees
- * the client.
+ * what was queued, suprsend_client_close() delivers what it can before a deadline and stops
+ * the worker (the handle stays valid: later calls return SUPRSEND_E_CLOSED), and
+ * suprsend_client_free() releases the client.
  *
  * Three clients show the four fates:
  *   1. the workspace of the environment: events delivered (SUPRSEND_OK); an invalid event is
@@ -140,6 +141,7 @@ int main(void) {
     print_stats(client);
     rc = suprsend_client_close(client, 5000);
     printf("close: %s\n", suprsend_status_name(rc));
+    suprsend_client_free(client);
     if (ok.delivered != 3 || ok.refused + ok.expired + ok.closed + ok.other) unexpected++;
 
     /* 2. Refused: the hub answers 4xx for the request (a wrong signature), which is never retried.
@@ -159,6 +161,7 @@ int main(void) {
     printf("flush: %s\n", suprsend_status_name(rc));
     print_stats(client);
     suprsend_client_close(client, 1000);
+    suprsend_client_free(client);
     if (refused.refused + refused.expired != 2 || refused.delivered) unexpected++;
 
     /* 3. Expired, and dropped at close: nothing answers, events wait and are tried again. */
@@ -189,6 +192,7 @@ int main(void) {
     if (enqueue(client, "user_007", "invoice_paid", 8, NULL) != SUPRSEND_OK) unexpected++;
     rc = suprsend_client_close(client, 0); /* no time to deliver: the event left is dropped */
     printf("close (deadline 0): %s\n", suprsend_status_name(rc));
+    suprsend_client_free(client);
     close(fd);
     if (lost.expired != 2 || lost.closed != 1 || lost.delivered + lost.refused + lost.other) unexpected++;
 

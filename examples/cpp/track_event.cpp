@@ -68,7 +68,7 @@ int main() {
             std::cerr << "background delivery: " << ec.message() << ": " << suprsend::last_error() << std::endl;
             return 1;
         }
-        client.close(5s); // what is left gets 5 s; the destructor would give shutdown_timeout
+        client.close(5s); // what is left gets 5 s (without close, the destructor gives shutdown_timeout); the destructor frees it
     } catch (const suprsend::Error &e) {
         std::cerr << "failed: " << e.what();
         if (e.http_status()) std::cerr << " (HTTP " << e.http_status() << ")";

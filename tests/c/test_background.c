@@ -740,6 +740,8 @@ static void test_nothing_listens(void) {
     CHECK_INT(s.with_status, 10);
     sleep_ms(200);
     CHECK_INT(coll_count(&coll), 10); /* nothing after close returned */
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
+    CHECK_INT(coll_count(&coll), 10); /* nor at free */
     coll_free(&coll);
 }
 
@@ -854,6 +856,8 @@ static void test_deadlines(void) {
     CHECK_INT(s.distinct_ids, 30);
     sleep_ms(300);
     CHECK_INT(coll_count(&coll), 30); /* nothing after close returned */
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
+    CHECK_INT(coll_count(&coll), 30); /* nor at free */
     hub_quiesce();
     coll_free(&coll);
 }
@@ -990,6 +994,7 @@ static void test_errors(void) {
     CHECK_INT(coll_count(&coll), 1);
     CHECK_RC(suprsend_client_close(c, 1000), SUPRSEND_OK);
     CHECK_INT(coll_count(&coll), 1);
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
 
     /* option ranges */
     o = suprsend_options_new(g_key, g_secret);
@@ -1062,6 +1067,7 @@ static void fork_child(suprsend_client *c, collector *coll, const char *tag) {
     if (coll_count(coll) != 5) code |= 32;
     if (suprsend_client_close(c, 2000) != SUPRSEND_OK) code |= 64;
     if (coll_count(coll) != 5) code |= 128; /* close reported the parent's events */
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
     fflush(stdout);
     _exit(code);
 }
@@ -1571,6 +1577,7 @@ static void test_close_waits(void) {
     CHECK_INT(s.with_status, 20);
     hub_summary h = hub_compare(&coll);
     CHECK_HUB_ONCE(h, 20);
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
     coll_free(&coll);
 }
 
@@ -1602,6 +1609,8 @@ static void test_close_callback_enqueue(void) {
     CHECK_INT(coll_count(&coll), 50 + re_ok); /* every accepted event, follow-ups too, has one fate */
     if (g_verbose) printf("     follow-ups accepted during close: %d, refused as closed: %d\n", re_ok, re_closed);
     sleep_ms(200);
+    CHECK_INT(coll_count(&coll), 50 + re_ok);
+    suprsend_client_free(c); /* close leaves the handle valid: free releases it */
     CHECK_INT(coll_count(&coll), 50 + re_ok);
     coll_free(&coll);
 }

@@ -535,14 +535,28 @@ void test_background() {
     client.flush(); // no deadline
     CHECK_EQ(log.count(Status::ok), size_t(4));
 
-    // Closing: the client is empty afterwards, whatever close returned.
+    // Closing: the client keeps its handle; every later call fails with Status::closed, and
+    // the counters still answer (the final ones). The destructor frees it.
+    suprsend::Bulk late(client); // made before the close, triggered after it
+    late.append(ev);
     client.close(5s);
-    CHECK(!client);
-    CHECK_THROWS(Status::argument, client.enqueue(ev));
-    client.stats(ec);
-    CHECK_EQ(ec, Status::argument);
+    CHECK(static_cast<bool>(client));
+    CHECK_THROWS(Status::closed, client.enqueue(ev));
+    client.enqueue(ev, ec);
+    CHECK_EQ(ec, Status::closed);
+    CHECK_THROWS(Status::closed, client.track_event(ev));
+    client.flush(1s, ec);
+    CHECK_EQ(ec, Status::closed);
+    suprsend::Stats final_stats = client.stats(ec);
+    CHECK(!ec);
+    CHECK_EQ(final_stats.delivered, 4LL);
+    CHECK_EQ(final_stats.queued, 0LL);
+    CHECK_EQ(final_stats.in_flight, 0LL);
     client.close(1s, ec);
-    CHECK_EQ(ec, Status::argument);
+    CHECK_EQ(ec, Status::closed);
+    CHECK_THROWS(Status::closed, client.close(1s));
+    CHECK_THROWS(Status::closed, late.trigger());
+    CHECK_EQ(log.size(), size_t(5)); // nothing more was reported
 
     // Events still queued at close (a long flush interval, no deadline left): Status::closed,
     // reported before close returns.
@@ -553,7 +567,7 @@ void test_background() {
     held.enqueue(ev);
     held.enqueue(ev);
     held.close(0ms, ec);
-    CHECK(!held);
+    CHECK(static_cast<bool>(held)); // closed, not empty: freed by its destructor
     CHECK_EQ(closing.size(), size_t(2));
     CHECK_EQ(closing.count(Status::closed), size_t(2));
     CHECK_EQ(ec, Status::timeout);
@@ -739,7 +753,9 @@ void test_move_semantics() {
     CHECK(static_cast<bool>(b));
     CHECK(third.track_event(b).success());
     third.close(5s);
-    CHECK_EQ(token.use_count(), 1L); // closing let the callable go
+    CHECK_EQ(token.use_count(), 2L); // a closed client keeps its callables until it is freed
+    third = suprsend::Client();
+    CHECK_EQ(token.use_count(), 1L); // freeing it let the callable go
 }
 
 } // namespace

@@ -491,6 +491,8 @@ class Suprsend:
 
         Raises:
             RuntimeError: called from this client's ``on_delivery`` callback.
+            SuprsendStorageError: the outbox is damaged or failing (events may be stuck in it);
+                the client is closed and freed all the same.
         """
         ms = self._shutdown_ms if timeout is None else _deadline_ms(timeout, "timeout")
         if _in_delivery_callback(self._token):
@@ -521,12 +523,19 @@ class Suprsend:
         if not _clib.HAS_BACKGROUND:
             lib.suprsend_client_free(handle)
             return True
-        rc = lib.suprsend_client_close(handle, ms)
+        # suprsend_client_close leaves the C handle valid (later calls would return
+        # SUPRSEND_E_CLOSED); this client never uses it again (_handle is None, so _enter
+        # raises SuprsendClosedError and __del__ has nothing to free): free it now, once.
+        try:
+            rc = lib.suprsend_client_close(handle, ms)
+            message = _clib.last_error() if rc not in (_clib.OK, _clib.E_TIMEOUT) else ""
+        finally:
+            lib.suprsend_client_free(handle)
         if rc == _clib.OK:
             return True
         if rc == _clib.E_TIMEOUT:
             return False
-        raise error_for(rc)  # the client is freed all the same
+        raise error_for(rc, message or _clib.status_name(rc))  # the client is freed all the same
 
     def __enter__(self) -> "Suprsend":
         return self
