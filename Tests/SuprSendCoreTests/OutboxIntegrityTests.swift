@@ -234,9 +234,20 @@ struct OutboxIntegrityTests {
                 }
             }
             #expect(refusal?.status == .queueFull, "\(refusal?.message ?? "never full")")
-            let onDisk = OutboxFile.fileSize(path) + OutboxFile.fileSize(path + "-wal")
-            #expect(onDisk <= 1 << 20, "\(OutboxFile.fileSize(path)) + \(OutboxFile.fileSize(path + "-wal")) bytes")
-            #expect(outbox.storageBytes <= 1 << 20)
+            func expectWithinBound(_ when: String) {
+                let onDisk = OutboxFile.fileSize(path) + OutboxFile.fileSize(path + "-wal")
+                #expect(onDisk <= 1 << 20, "\(when): \(OutboxFile.fileSize(path)) + \(OutboxFile.fileSize(path + "-wal")) bytes")
+                #expect(outbox.storageBytes <= 1 << 20, "\(when)")
+            }
+            expectWithinBound("full")
+            // The worker's retries of a full outbox (a hub that does not answer): each claims a
+            // batch and counts an attempt for each event; that must not grow the WAL past its share.
+            for round in 0..<5 {
+                let batch = outbox.take(maxEvents: 100, maxJSONBytes: 800 * 1024)
+                #expect(!batch.isEmpty)
+                outbox.requeue(batch.map { var event = $0; event.attempts += 1; return event })
+                expectWithinBound("retry \(round)")
+            }
         }
     }
 }

@@ -65,8 +65,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         self.leaseMilliseconds = Int64(max(leaseSeconds, 1) * 1000)
         self.maxBytes = maxBytes
         // The WAL is part of the bound: it is checkpointed and cut back to an eighth of it
-        // (between 64 KiB and 4 MiB), and the database gets the rest.
-        self.walLimitBytes = min(max(maxBytes / 8, 64 << 10), 4 << 20)
+        // (between 64 KiB and 8 MiB: at most SQLite's default of a checkpoint every ~4 MB),
+        // and the database gets the rest.
+        self.walLimitBytes = min(max(maxBytes / 8, 64 << 10), 8 << 20)
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.clock = clock
         self.logger = logger
@@ -175,6 +176,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     ///   event row; an upgraded file keeps them, unused).
     /// - The file belongs to one workspace, `outbox_state.workspace_key` (schema 3): its events
     ///   are signed with that key, and a client of another workspace is refused the file.
+    /// - How many requests carried an event lives in `retries`, a small row per event sent
+    ///   and not yet delivered (schema 3): counting an attempt in the event's own row rewrote
+    ///   its JSON, so requeuing a batch of 800 KiB wrote 800 KiB to the WAL.
     private static let createEvents = """
         CREATE TABLE events(
             id INTEGER PRIMARY KEY,
@@ -244,6 +248,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             default:
                 throw newerFile(version)
             }
+            try db.execute("CREATE TABLE retries(id INTEGER PRIMARY KEY, attempts INTEGER NOT NULL)")
+            try db.execute("INSERT INTO retries(id, attempts) SELECT id, attempts FROM events WHERE attempts > 0")
             try db.execute("ALTER TABLE outbox_state ADD COLUMN workspace_key TEXT")
             if version == 2 {
                 try db.query("UPDATE outbox_state SET workspace_key = ?1", [.text(workspaceKey)])
@@ -383,6 +389,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     private var now: Int64 { clock.wallMilliseconds() }
 
+    /// SQL: how many requests carried event `e`.
+    private static let attemptsOfEvent = "ifnull((SELECT attempts FROM retries r WHERE r.id = e.id), 0)"
+
     /// SQL: event `e` is under no live lease (?1: now), so it waits to be sent.
     private static let waiting = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.until >= ?1 AND e.id BETWEEN l.first_id AND l.last_id)"
 
@@ -472,13 +481,21 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     }
 
     public var waitingCount: Int {
-        Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) in
+        Int(attempt("counting events", default: 0) { () throws(SQLiteConnection.Failure) -> Int64 in
             // Every event, less those under a live lease (live leases never overlap).
-            try db.integer("""
+            let time = now
+            var count = try db.integer("""
                 SELECT (SELECT count(*) FROM events)
                      - (SELECT count(*) FROM leases l, events e
                         WHERE l.until >= ?1 AND e.id BETWEEN l.first_id AND l.last_id)
-                """, [.integer(now)]) ?? 0
+                """, [.integer(time)]) ?? 0
+            // Less those that have their fate and wait only to be removed.
+            for run in Self.runs(of: Array(removalPending)) {
+                count -= try db.integer("SELECT count(*) FROM events e WHERE \(Self.waiting) AND id BETWEEN ?2 AND ?3",
+                                        [.integer(time), .integer(Int64(clamping: run.lowerBound)),
+                                         .integer(Int64(clamping: run.upperBound))]) ?? 0
+            }
+            return max(count, 0)
         })
     }
 
@@ -512,6 +529,16 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             // Once a turn of the worker: is the path still this file?
             if damage == nil, db.fileHasMoved() { noteDamage(Self.movedMessage) }
             guard damage == nil else { return peek }
+            // Events that have their fate and wait only to be removed (a full disk): as soon as
+            // there is room again, not at the next claim.
+            if !removalPending.isEmpty {
+                do throws(SQLiteConnection.Failure) {
+                    try db.transaction { () throws(SQLiteConnection.Failure) in try removeSettledEvents() }
+                    removalPending.removeAll()
+                } catch {
+                    // Tried again at the next turn.
+                }
+            }
             var count = 0
             var bytes = 0
             try db.query("SELECT id, enqueued_at, length(json) FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2",
@@ -561,11 +588,17 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     private func removeSettledEvents() throws(SQLiteConnection.Failure) {
         guard !removalPending.isEmpty else { return }
         let runs = Self.runs(of: Array(removalPending))
-        for run in runs {
-            try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
-                         [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
-        }
+        try deleteEvents(runs)
         if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
+    }
+
+    /// Removes these runs of ids, and their attempt counts. Inside a transaction, with `lock`.
+    private func deleteEvents(_ runs: [ClosedRange<UInt64>]) throws(SQLiteConnection.Failure) {
+        for run in runs {
+            let bounds: [SQLiteValue] = [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))]
+            try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2", bounds)
+            try db.query("DELETE FROM retries WHERE id BETWEEN ?1 AND ?2", bounds)
+        }
     }
 
     public func take(maxEvents: Int, maxJSONBytes: Int, upTo last: UInt64) -> [QueuedEvent] {
@@ -581,7 +614,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 var bytes = 0
                 var full = false
                 try db.query("""
-                    SELECT id, enqueued_at, attempts, json FROM events e
+                    SELECT id, enqueued_at, \(Self.attemptsOfEvent), json FROM events e
                     WHERE \(Self.waiting) AND id <= ?3 ORDER BY id LIMIT ?2
                     """, [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
                     let size = Int(row.bytes(3))
@@ -654,11 +687,13 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 // Only the oldest waiting events are looked at (ids grow with time): a scan of
                 // the whole file at every turn of the worker would cost more than the sending.
                 let expired = try claim("""
-                    DELETE FROM events WHERE id IN
-                        (SELECT id FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?3) AND enqueued_at < ?2
-                    RETURNING id, enqueued_at, attempts, json
+                    SELECT id, enqueued_at, \(Self.attemptsOfEvent), json FROM
+                        (SELECT * FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?3) e
+                    WHERE enqueued_at < ?2
                     """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
-                if let top = expired.last?.sequence { try raiseHighWater(removedUpTo: top) }
+                let runs = Self.runs(of: expired.map(\.sequence))
+                try deleteEvents(runs)
+                if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
                 return expired
             }
             removalPending.removeAll()
@@ -684,8 +719,8 @@ public final class Outbox: EventQueue, @unchecked Sendable {
         attempt("returning events to the queue", writes: true, default: ()) { () throws(SQLiteConnection.Failure) in
             try db.transaction { () throws(SQLiteConnection.Failure) in
                 for event in events {
-                    try db.query("UPDATE events SET attempts = ?1 WHERE id = ?2",
-                                 [.integer(Int64(event.attempts)), .integer(Int64(event.sequence))])
+                    try db.query("INSERT OR REPLACE INTO retries(id, attempts) VALUES (?1, ?2)",
+                                 [.integer(Int64(event.sequence)), .integer(Int64(event.attempts))])
                 }
                 try endLeases(of: events)
             }
@@ -699,10 +734,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             let runs = Self.runs(of: events.map(\.sequence))
             do throws(SQLiteConnection.Failure) {
                 try db.transaction { () throws(SQLiteConnection.Failure) in
-                    for run in runs {
-                        try db.query("DELETE FROM events WHERE id BETWEEN ?1 AND ?2",
-                                     [.integer(Int64(clamping: run.lowerBound)), .integer(Int64(clamping: run.upperBound))])
-                    }
+                    try deleteEvents(runs)
                     try endLeases(of: events)
                     if let top = runs.last?.upperBound { try raiseHighWater(removedUpTo: top) }
                 }
