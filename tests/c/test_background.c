@@ -42,6 +42,7 @@
  * JSON parser, shared with test_suprsend.c. */
 #include "check.h"
 #include "hub_client.h"
+#include "hub_control.h"
 
 /* =======================================================================================
  * The harness: a watchdog per scenario
@@ -67,27 +68,6 @@ static void section(const char *name) {
     if (g_verbose) printf("== %s\n", name);
 }
 
-static double mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static char *xstrdup(const char *s) {
-    if (!s) s = "";
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (!p) abort();
-    memcpy(p, s, n);
-    return p;
-}
-
 /* =======================================================================================
  * The hub's control API over a loopback socket (HTTP/1.0, one request per connection)
  * ===================================================================================== */
@@ -96,68 +76,6 @@ static char g_base_url[512];
 static char g_key[256] = "demo_key";
 static char g_secret[256] = "demo_secret";
 static char g_run[40];
-
-static int hub_post(const char *path, const char *body) {
-    int st = 0;
-    free(hub_http("POST", path, body, &st));
-    if (st != 200) printf("warning: POST %s %s answered %d\n", path, body, st);
-    return st;
-}
-
-/* The event-API requests the hub is handling now (-1 when it cannot be read). */
-static long hub_active(long *delayed) {
-    jval *v = hub_get("/_hub/inflight");
-    long a = (long)jnum(jget(v, "active"), -1);
-    if (delayed) *delayed = (long)jnum(jget(v, "delayed"), -1);
-    jfree(v);
-    return a;
-}
-
-/* Waits until no event-API request is in progress at the hub (stalled ones finish by
- * themselves); returns 1 when idle. */
-static int hub_wait_idle(long timeout_ms) {
-    double end = mono_ms() + (double)timeout_ms;
-    do {
-        if (hub_active(NULL) == 0) return 1;
-        sleep_ms(20);
-    } while (mono_ms() < end);
-    return 0;
-}
-
-/* Waits until at least n requests sleep in an injected delay; returns 1 when they do. */
-static int hub_wait_delayed(long n, long timeout_ms) {
-    double end = mono_ms() + (double)timeout_ms;
-    do {
-        long d = 0;
-        hub_active(&d);
-        if (d >= n) return 1;
-        sleep_ms(10);
-    } while (mono_ms() < end);
-    return 0;
-}
-
-/* Ends every stall at once: {"drop": true} closes those requests unprocessed. */
-static void hub_release(int drop) { hub_post("/_hub/release", drop ? "{\"drop\":true}" : "{}"); }
-
-/* Clears faults, drops every stalled request and waits until the hub is idle, so that
- * nothing from an earlier scenario reaches the next one. */
-static void hub_quiesce(void) {
-    hub_post("/_hub/faults", "{\"script\":[]}");
-    double end = mono_ms() + 10000;
-    do {
-        hub_release(1);
-        if (hub_active(NULL) == 0) return;
-        sleep_ms(20);
-    } while (mono_ms() < end);
-    printf("warning: the hub still has requests in progress after 10 s\n");
-}
-
-static void hub_reset(void) {
-    hub_quiesce();
-    hub_post("/_hub/reset", "{}");
-}
-
-static void hub_faults(const char *config) { hub_post("/_hub/faults", config); }
 
 static long hub_faults_injected(const char *label) { return hub_stat_in("faults_injected", label, 0); }
 

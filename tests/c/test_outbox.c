@@ -85,6 +85,7 @@
  * JSON parser, shared with the other C test programs. */
 #include "check.h"
 #include "hub_client.h"
+#include "hub_control.h"
 
 /* New with issue 16 (in <suprsend.h> once the implementation lands). Declared weak here, so
  * that this program also builds and runs against a library without it: its checks then fail. */
@@ -193,27 +194,6 @@ static void section(const char *name) {
     if (g_verbose) printf("== %s\n", name);
 }
 
-static double mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static char *xstrdup(const char *s) {
-    if (!s) s = "";
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (!p) abort();
-    memcpy(p, s, n);
-    return p;
-}
-
 /* dir/name into out (PATH_MAX bytes); a path that long ends the run. */
 static void join(char *out, const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
@@ -255,62 +235,6 @@ static int wait_helper(pid_t pid) {
 /* =======================================================================================
  * The hub
  * ===================================================================================== */
-
-static int hub_post(const char *path, const char *body) {
-    int st = 0;
-    free(hub_http("POST", path, body, &st));
-    if (st != 200) printf("warning: POST %s %s answered %d\n", path, body, st);
-    return st;
-}
-
-static long hub_active(long *delayed) {
-    jval *v = hub_get("/_hub/inflight");
-    long a = (long)jnum(jget(v, "active"), -1);
-    if (delayed) *delayed = (long)jnum(jget(v, "delayed"), -1);
-    jfree(v);
-    return a;
-}
-
-static int hub_wait_delayed(long n, long timeout_ms) {
-    double end = mono_ms() + (double)timeout_ms;
-    do {
-        long d = 0;
-        hub_active(&d);
-        if (d >= n) return 1;
-        sleep_ms(10);
-    } while (mono_ms() < end);
-    return 0;
-}
-
-static int hub_wait_idle(long timeout_ms) {
-    double end = mono_ms() + (double)timeout_ms;
-    do {
-        if (hub_active(NULL) == 0) return 1;
-        sleep_ms(20);
-    } while (mono_ms() < end);
-    return 0;
-}
-
-static void hub_faults(const char *config) { hub_post("/_hub/faults", config); }
-
-/* Ends every stall at once; drop: those requests are closed unprocessed. */
-static void hub_release(int drop) { hub_post("/_hub/release", drop ? "{\"drop\":true}" : "{}"); }
-
-/* A clean slate: no faults, nothing in progress, nothing recorded. */
-static void hub_reset(void) {
-    hub_faults("{\"script\":[]}");
-    double end = mono_ms() + 10000;
-    for (;;) {
-        hub_release(1);
-        if (hub_active(NULL) == 0) break;
-        if (mono_ms() > end) {
-            printf("warning: the hub still has requests in progress after 10 s\n");
-            break;
-        }
-        sleep_ms(20);
-    }
-    hub_post("/_hub/reset", "{}");
-}
 
 /* Events the hub accepted under workspace `key` whose distinct_id is "<tag>-<number>": how many,
  * and (distinct) how many different $insert_id among them. */

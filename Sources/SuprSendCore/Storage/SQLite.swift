@@ -23,38 +23,32 @@ final class SQLiteConnection {
 
     /// Opens a file for reading and writing. Without `create`, SQLite makes no file: the outbox
     /// makes its own, with the mode it wants (see `OutboxFile`).
-    init(path: String, create: Bool = false) throws(Failure) {
-        var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0)
-        let code = sqlite3_open_v2(path, &handle, flags, nil)
-        guard code == SQLITE_OK, let handle else {
-            let message = handle.map { Self.describe($0, code) } ?? String(cString: sqlite3_errstr(code))
-            if let handle { sqlite3_close_v2(handle) }
-            throw Failure(code: code, message: message)
-        }
-        db = handle
-        sqlite3_extended_result_codes(db, 1)
+    convenience init(path: String, create: Bool = false) throws(Failure) {
+        try self.init(opening: path, flags: SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0))
     }
 
     /// Opens a file only to read it, as it is: no lock, no journal or WAL, nothing created
     /// beside it (SQLite's `immutable`). For a file that no one writes at the moment.
-    init(readingUnchanged path: String) throws(Failure) {
+    convenience init(readingUnchanged path: String) throws(Failure) {
         var uri = "file:"
+        let hex = Array("0123456789ABCDEF".unicodeScalars)
         for byte in path.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "/"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 uri.unicodeScalars.append(Unicode.Scalar(byte))
             default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
                 uri.unicodeScalars.append("%")
                 uri.unicodeScalars.append(hex[Int(byte >> 4)])
                 uri.unicodeScalars.append(hex[Int(byte & 0xF)])
             }
         }
-        uri += "?immutable=1"
+        try self.init(opening: uri + "?immutable=1", flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI)
+    }
+
+    private init(opening filename: String, flags: Int32) throws(Failure) {
         var handle: OpaquePointer?
-        let code = sqlite3_open_v2(uri, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nil)
+        let code = sqlite3_open_v2(filename, &handle, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let handle else {
             let message = handle.map { Self.describe($0, code) } ?? String(cString: sqlite3_errstr(code))
             if let handle { sqlite3_close_v2(handle) }
