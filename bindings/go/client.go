@@ -288,12 +288,13 @@ func (c *Client) Flush(ctx context.Context) error {
 		}
 		wait := flushSlice
 		if deadline, ok := ctx.Deadline(); ok {
-			if left := time.Until(deadline); left < wait {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return contextErrorOf("Flush", context.DeadlineExceeded)
+			}
+			if left < wait {
 				wait = left
 			}
-		}
-		if wait < 0 {
-			wait = 0
 		}
 		err := c.h.flush(wait.Milliseconds())
 		if err == nil {
@@ -330,9 +331,12 @@ func (c *Client) Close(ctx context.Context) error {
 			err = c.h.close(-1)
 		}
 	}
-	if err != nil && ctx.Err() != nil {
-		if e, ok := err.(*Error); ok && e.Err == StatusTimeout {
-			return contextError("Close", ctx)
+	if e, ok := err.(*Error); ok && e.Err == StatusTimeout {
+		// The library's deadline was the context's: say so, with the library's words.
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			e.Err = ctxErr
+		} else if _, hasDeadline := ctx.Deadline(); hasDeadline {
+			e.Err = context.DeadlineExceeded
 		}
 	}
 	return err

@@ -89,5 +89,9 @@ func contextError(what string, ctx context.Context) *Error {
 	if err == nil {
 		err = context.Canceled
 	}
+	return contextErrorOf(what, err)
+}
+
+func contextErrorOf(what string, err error) *Error {
 	return &Error{Code: 500, Message: "suprsend: " + what + ": " + err.Error(), Err: err}
 }
