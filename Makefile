@@ -75,9 +75,10 @@ test-go: lib
 	cd bindings/go && $(GO_ENV) $(GO) test -race -count=1 ./...
 	cd bindings/go && $(GO_ENV) GODEBUG=cgocheck=2 $(GO) test -count=1 ./...
 
-# The Go binding's benchmarks (TrackEvent, a 100k-event bulk, Enqueue) against the local hub.
-bench-go: lib
-	cd bindings/go && $(GO_ENV) $(GO) test -run '^$$' -bench . -benchtime 2s ./...
+# The Go binding's benchmarks (TrackEvent, a 100k-event bulk, Enqueue) against bench/run.py's
+# nginx; writes bench/results/go.json.
+bench-go: deps lib
+	$(PYTHON) bench/go_bench.py
 
 # The C++ header (include/suprsend.hpp) built with g++ and clang++, -Wall -Wextra -Werror.
 test-cpp: lib

@@ -63,6 +63,7 @@ type bulkEvents struct {
 
 	mu        sync.Mutex
 	arena     bytes.Buffer
+	enc       *json.Encoder // of arena
 	items     []bulkItem
 	triggered bool
 }
@@ -79,7 +80,10 @@ func (b *bulkEvents) Append(events ...*Event) {
 		}
 		// The copy: the event as it is now, encoded; later changes to it do not reach the bulk.
 		start := b.arena.Len()
-		if err := encodeEvent(&b.arena, ev); err != nil {
+		if b.enc == nil {
+			b.enc = newEncoder(&b.arena)
+		}
+		if err := encodeEventWith(&b.arena, b.enc, ev); err != nil {
 			e, _ := err.(*Error)
 			b.items = append(b.items, bulkItem{refused: e, record: ev.asJSON()})
 			continue

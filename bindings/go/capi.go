@@ -38,6 +38,12 @@ static int ss_add_attachment_data(suprsend_event *ev, const void *data, size_t s
 	return rc;
 }
 
+static int ss_track(suprsend_client *c, const suprsend_event *ev, suprsend_response **out, char **err) {
+	int rc = suprsend_track_event(c, ev, out);
+	*err = ss_error(rc);
+	return rc;
+}
+
 static int ss_track_async(suprsend_client *c, const suprsend_event *ev, uintptr_t h, char **err) {
 	int rc = suprsend_track_event_async(c, ev, (suprsend_response_fn)goTrackDone, (void *)h);
 	*err = ss_error(rc);
@@ -396,6 +402,24 @@ func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
 		hd.Delete() // never called back
 		return newError(int(rc), takeError(e))
 	}
+	return nil
+}
+
+// trackBlocking sends ev with the blocking call, on this goroutine's thread, into t.
+func (h *clientHandle) trackBlocking(ev *Event, t *trackCall) error {
+	cev, err := cEvent(ev)
+	if err != nil {
+		return err
+	}
+	var e *C.char
+	rc := C.ss_track(h.ptr, cev, &t.resp, &e)
+	runtime.KeepAlive(h)
+	freeEvent(cev)
+	msg := takeError(e)
+	if rc != C.SUPRSEND_OK && t.resp == nil {
+		return newError(int(rc), msg)
+	}
+	t.status = int(rc)
 	return nil
 }
 

@@ -156,9 +156,13 @@ type Client struct {
 
 	BulkEvents *BulkEventsService
 
-	cfg clientConfig
-	h   *clientHandle
+	cfg      clientConfig
+	h        *clientHandle
+	blocking chan struct{} // slots for blocking TrackEvent calls
 }
+
+// The most TrackEvent calls of one client that block a thread at once.
+const blockingTracks = 4
 
 // Response is the answer to TrackEvent: the hub's status and the event's message_id.
 type Response struct {
@@ -227,6 +231,7 @@ func NewClient(apiKey, apiSecret string, opts ...ClientOption) (*Client, error) 
 	// shutdown timeout, when Close was not called) once the Client is unreachable.
 	runtime.SetFinalizer(h, (*clientHandle).free)
 	c.BulkEvents = &BulkEventsService{client: c}
+	c.blocking = make(chan struct{}, blockingTracks)
 	return c, nil
 }
 
@@ -245,6 +250,22 @@ func (c *Client) TrackEventWithContext(ctx context.Context, event *Event) (*Resp
 	}
 	if ctx.Err() != nil {
 		return nil, contextError("TrackEvent", ctx)
+	}
+	if ctx.Done() == nil {
+		// Nothing can end the wait: a blocking call on this goroutine's thread has the least
+		// latency, as long as few run at once; past that, the asynchronous call, which holds
+		// no thread, so that any number of goroutines never means as many threads.
+		select {
+		case c.blocking <- struct{}{}:
+			t := &trackCall{}
+			err := c.h.trackBlocking(event, t)
+			<-c.blocking
+			if err != nil {
+				return nil, err
+			}
+			return t.result()
+		default:
+		}
 	}
 	t := &trackCall{pending: newPending()}
 	if err := c.h.startTrack(event, t); err != nil {

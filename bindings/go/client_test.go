@@ -130,6 +130,18 @@ func TestTrackEventHubAnswers(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != 400 || !errors.Is(err, StatusHTTP) || !strings.Contains(e.Message, "injected fault") {
 		t.Fatalf("refusal: %#v", err)
 	}
+	// The same through the asynchronous call (a context that can end).
+	hubFaults(t, map[string]any{"script": []any{map[string]any{"refuse_records": []int{0}}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err2 := c.TrackEventWithContext(ctx, &Event{DistinctId: "u", EventName: "refused_one"})
+	var e2 *Error
+	if !errors.As(err2, &e2) || e2.Code != 400 || !errors.Is(err2, StatusHTTP) || e2.Message != e.Message {
+		t.Fatalf("refusal, async: %#v", err2)
+	}
+	if resp, err := c.TrackEventWithContext(ctx, &Event{DistinctId: "u", EventName: "accepted_async"}); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("async: %v %v", resp, err)
+	}
 	// A 503 then a 202: retried, accepted once.
 	hubReset(t)
 	hubFaults(t, map[string]any{"script": []any{map[string]any{"status": 503}}})

@@ -132,12 +132,21 @@ func checkText(ev *Event) *Error {
 // as encoding/json encodes them (without HTML escaping); a value it cannot encode (a channel,
 // a function, NaN) is an error.
 func encodeEvent(buf *bytes.Buffer, ev *Event) error {
+	return encodeEventWith(buf, newEncoder(buf), ev)
+}
+
+func newEncoder(buf *bytes.Buffer) *json.Encoder {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// encodeEventWith is encodeEvent with an Encoder of buf made once for many events.
+func encodeEventWith(buf *bytes.Buffer, enc *json.Encoder, ev *Event) error {
 	if err := checkText(ev); err != nil {
 		return err
 	}
 	start := buf.Len()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
 	err := enc.Encode(wireEvent{ev.DistinctId, ev.EventName, ev.Properties, ev.IdempotencyKey, ev.TenantId, ev.BrandId})
 	if err != nil {
 		buf.Truncate(start)
