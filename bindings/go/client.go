@@ -3,8 +3,10 @@
 // library's background delivery (Enqueue, Flush, Close).
 //
 // A Client is safe for concurrent use by any number of goroutines. Calls that wait on the
-// network (TrackEvent, a bulk's Trigger) are the library's asynchronous calls: a waiting
-// goroutine holds no thread, and a context's deadline or cancellation ends the wait.
+// network with a context (TrackEventWithContext, a bulk's Trigger) are the library's
+// asynchronous calls: a waiting goroutine holds no thread, and the context's deadline or
+// cancellation ends the wait. TrackEvent uses the blocking C call while few of the client's
+// calls do (less latency), and the asynchronous call past that.
 package suprsend
 
 import (
