@@ -99,6 +99,7 @@ import "C"
 import (
 	"runtime"
 	"runtime/cgo"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -145,6 +146,9 @@ type clientHandle struct {
 	released bool
 }
 
+// clientsFreed counts the C clients freed (for the tests).
+var clientsFreed int64
+
 func (h *clientHandle) free() {
 	if h.released {
 		return
@@ -152,6 +156,7 @@ func (h *clientHandle) free() {
 	h.released = true
 	C.suprsend_client_free(h.ptr)
 	h.ptr = nil
+	atomic.AddInt64(&clientsFreed, 1)
 	for _, x := range h.handles {
 		x.Delete()
 	}

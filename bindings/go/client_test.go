@@ -620,6 +620,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestClientFinalizer(t *testing.T) {
 	// Clients dropped without Close are freed by the finalizer; nothing else must notice.
 	hubReset(t)
+	before := atomic.LoadInt64(&clientsFreed)
 	for i := 0; i < 20; i++ {
 		c, err := NewClient(testKey, testSecret, WithBaseUrl(hubURL))
 		if err != nil {
@@ -630,8 +631,14 @@ func TestClientFinalizer(t *testing.T) {
 		}
 		_ = c.Enqueue(&Event{DistinctId: "u", EventName: "dropped_client_queued"})
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 100 && atomic.LoadInt64(&clientsFreed)-before < 20; i++ {
 		runtime.GC()
 		time.Sleep(50 * time.Millisecond)
+	}
+	if freed := atomic.LoadInt64(&clientsFreed) - before; freed == 0 {
+		t.Fatal("no dropped client was freed")
+	}
+	if s := hubGetStats(t); s.Accepted != 40 {
+		t.Fatalf("hub accepted %d: the queued events of freed clients are delivered at free", s.Accepted)
 	}
 }
