@@ -48,6 +48,7 @@ def main():
     env["PKG_CONFIG_PATH"] = str(run.PKGCONFIG_DIR) + (":" + env["PKG_CONFIG_PATH"] if env.get("PKG_CONFIG_PATH") else "")
     env["LD_LIBRARY_PATH"] = str(run.DIST / "lib") + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     go_dir = run.ROOT / "bindings" / "go"
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="suprsend-go-bench") as tmp:
         nginx = run.Nginx(Path(tmp))
         try:
@@ -70,7 +71,7 @@ def main():
     go_version = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": run.machine_info(), "go": go_version, "server": "nginx (bench/run.py's config)",
-           "benchtime": args.benchtime, "bulk_benchtime": args.bulk_benchtime, "results": results}
+           "load_before": load_before, "load_after": os.getloadavg(), "benchtime": args.benchtime, "bulk_benchtime": args.bulk_benchtime, "results": results}
     Path(args.output).write_text(json.dumps(doc, indent=2) + "\n")
     run.log(f"wrote {args.output}")
     print()
