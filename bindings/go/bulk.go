@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 )
 
@@ -119,22 +120,37 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 	cToGo := make([]int, 0, len(b.items))
 	var run []byte
 	runItems := []int{}
+	arena := b.arena.Bytes()
+	var goRefused []int
 	flushRun := func() error {
 		if len(runItems) == 0 {
 			return nil
 		}
 		run[len(run)-1] = ']' // the last ','
 		run = append(run, 0)
-		rc, msg := cb.appendJSON(run)
+		rc, _ := cb.appendJSON(run)
 		if rc == int(StatusArgument) {
-			return newError(rc, msg)
+			// Nothing of the run was kept: one event the library cannot take at all (properties
+			// nested too deep, ...). One by one, so that only that one fails.
+			for _, i := range runItems {
+				it := &b.items[i]
+				one := make([]byte, 0, it.end-it.start+1)
+				one = append(append(one, arena[it.start:it.end]...), 0)
+				rc, msg := cb.appendJSON(one)
+				if rc == int(StatusArgument) {
+					it.refused = newError(rc, msg)
+					it.record = recordOf(arena[it.start:it.end])
+					goRefused = append(goRefused, i)
+					continue
+				}
+				cToGo = append(cToGo, i)
+			}
+		} else {
+			cToGo = append(cToGo, runItems...)
 		}
-		cToGo = append(cToGo, runItems...)
 		run, runItems = run[:0], runItems[:0]
 		return nil
 	}
-	arena := b.arena.Bytes()
-	var goRefused []int
 	for i := range b.items {
 		it := &b.items[i]
 		if it.refused != nil {
@@ -197,6 +213,7 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 	} else {
 		cres = &cBulkResult{}
 	}
+	sort.Ints(goRefused) // those of a run were found when it was appended
 	return b.response(cres, cToGo, goRefused), nil
 }
 

@@ -642,3 +642,55 @@ func TestClientFinalizer(t *testing.T) {
 		t.Fatalf("hub accepted %d: the queued events of freed clients are delivered at free", s.Accepted)
 	}
 }
+
+func deepProperties(depth int) map[string]any {
+	m := map[string]any{"leaf": 1}
+	for i := 0; i < depth; i++ {
+		m = map[string]any{"d": m}
+	}
+	return m
+}
+
+func TestEventsTheLibraryCannotTake(t *testing.T) {
+	hubReset(t)
+	c := newTestClient(t)
+	// Properties nested deeper than the library's 64: refused before sending.
+	_, err := c.TrackEvent(&Event{DistinctId: "u", EventName: "too_deep", Properties: deepProperties(80)})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != 400 || !errors.Is(err, StatusArgument) {
+		t.Fatalf("deep: %#v", err)
+	}
+	// A NUL inside a property value is text like any other.
+	if _, err := c.TrackEvent(&Event{DistinctId: "u", EventName: "nul_inside", Properties: map[string]any{"s": "a\x00b"}}); err != nil {
+		t.Fatal(err)
+	}
+	// In a bulk, only the event the library cannot take fails; the others of its run go.
+	b := c.BulkEvents.NewInstance()
+	for i := 0; i < 10; i++ {
+		ev := &Event{DistinctId: fmt.Sprintf("u%d", i), EventName: "bulk_deep"}
+		if i == 4 {
+			ev.Properties = deepProperties(80)
+		}
+		if i == 6 {
+			ev.EventName = "$reserved"
+		}
+		if i == 2 {
+			ev.Properties = map[string]any{"f": func() {}}
+		}
+		b.Append(ev)
+	}
+	resp, err := b.Trigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Total != 10 || resp.Success != 7 || resp.Failure != 3 {
+		t.Fatalf("%v %v", resp, resp.FailedRecords)
+	}
+	for k, want := range []string{"u2", "u4", "u6"} {
+		r := resp.FailedRecords[k]
+		if r["record"].(map[string]any)["distinct_id"] != want || r["code"] != 500 {
+			t.Fatalf("failed record %d: %v", k, r)
+		}
+	}
+}
+
