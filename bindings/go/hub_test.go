@@ -46,6 +46,8 @@ func runWithHub(m *testing.M) int {
 		"--workspace", testKey+":"+testSecret, "--quiet")
 	logFile, _ := os.Create(filepath.Join(dir, "hub.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A test binary that dies (a panic, a timeout) takes the hub with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting the local hub:", err)
 		return 2
