@@ -7,6 +7,7 @@
 #   make bench            benchmarks; prints a table, writes bench/results/latest.json
 #   make fuzz             libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
+#   make test-go          the Go binding (bindings/go): go vet, go test -race, go test with cgocheck=2
 #   make wheel            the Python binding as a platform wheel with libsuprsend.so inside (dist/wheels/)
 PREFIX ?= /usr/local
 PYTHON ?= python3
@@ -34,7 +35,7 @@ deps:
 	@scripts/install-deps.sh all
 
 test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
-	test-bench fuzz-smoke sanitize-smoke
+	test-go test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
@@ -63,6 +64,21 @@ test-python: lib python-ext
 		SUPRSEND_NATIVE_EXPECT_SPEEDUPS=1 $(PYTHON) -m pytest -q bindings/python/tests
 	PYTHONPATH=$(ROOT)/bindings/python/src SUPRSEND_LIBRARY=$(ROOT)/dist/lib/libsuprsend.so \
 		SUPRSEND_NATIVE_PURE=1 $(PYTHON) -m pytest -q bindings/python/tests
+
+# The Go binding (bindings/go) over dist/ with cgo and pkg-config: go vet, the suite under the race
+# detector against the local hub, then again with cgocheck=2 (every pointer passed to C checked).
+GO ?= go
+GO_ENV = PKG_CONFIG_PATH=$(ROOT)/dist/lib/pkgconfig LD_LIBRARY_PATH=$(ROOT)/dist/lib
+.PHONY: test-go bench-go
+test-go: lib
+	cd bindings/go && $(GO_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_ENV) $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO_ENV) GODEBUG=cgocheck=2 $(GO) test -count=1 ./...
+
+# The Go binding's benchmarks (TrackEvent, a 100k-event bulk, Enqueue) against bench/run.py's
+# nginx; writes bench/results/go.json.
+bench-go: deps lib
+	$(PYTHON) bench/go_bench.py
 
 # The C++ header (include/suprsend.hpp) built with g++ and clang++, -Wall -Wextra -Werror.
 test-cpp: lib

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # examples/run-demo.sh: build libsuprsend, build the C and C++ examples against dist/ with
-# pkg-config, and run them (this is `make demo`).
+# pkg-config, and run them, with the CLI, the Python example and the Go binding's seed example
+# (this is `make demo`).
 #
 # Without SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET, a local hub (tools/hub) is
 # started on a free loopback port, the examples send to it with the demo workspace, and the
@@ -108,6 +109,18 @@ if [[ -f "$here/python/track_events.py" ]] &&
         failed+=("python/track_events.py")
         echo "(exit status: failure)"
     fi
+fi
+
+# The Go binding's seed example (bindings/go/examples/seed: the seed page's Go code), when Go is there.
+if command -v "${GO:-go}" >/dev/null; then
+    banner "bindings/go/examples/seed (the seed page's Go code)"
+    if ! { (cd "$repo/bindings/go" && "${GO:-go}" build -o "$out/go-seed" ./examples/seed) &&
+           LD_LIBRARY_PATH="$repo/dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$out/go-seed"; }; then
+        failed+=("go/examples/seed")
+        echo "(exit status: failure)"
+    fi
+else
+    echo "run-demo.sh: no Go toolchain (${GO:-go}): bindings/go/examples/seed skipped" >&2
 fi
 
 # 5. What the local hub saw.

@@ -6,7 +6,8 @@
 #                           suprsend-py-sdk for interoperability and comparison, nginx, and for the
 #                           HTTPS tests the openssl command and ca-certificates' update-ca-certificates,
 #                           cmake for the CMake package test, tmux for the CLI's progress bar test,
-#                           the sqlite3 shell for tools/outbox-recover.sh and its test,
+#                           the sqlite3 shell for tools/outbox-recover.sh and its test, golang-go for
+#                           the Go binding (bindings/go: Go 1.19 or newer, standard library only),
 #                           python3-dev when the Python in use lacks its headers, for the binding's
 #                           C accelerator)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
@@ -14,7 +15,7 @@ set -euo pipefail
 what=${1:-all}
 
 apt_packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config gcc)
-[ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates cmake tmux sqlite3)
+[ "$what" = all ] && apt_packages+=(g++ nginx-light openssl ca-certificates cmake tmux sqlite3 golang-go)
 # The Python binding's C accelerator (make python-ext) needs the headers of the Python it is built
 # for: pyenv's and python.org's builds have them, Debian's own python3 needs python3-dev.
 if [ "$what" = all ] && ! ${PYTHON:-python3} -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then

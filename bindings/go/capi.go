@@ -1,0 +1,565 @@
+package suprsend
+
+// The calls into libsuprsend. Every C call that can fail and whose message matters goes through
+// a small C helper that copies suprsend_last_error() in the same call: the message is per
+// thread, and a goroutine may run its next cgo call on another thread.
+
+/*
+#cgo pkg-config: suprsend
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <suprsend.h>
+
+// Defined in callbacks.go (//export).
+extern void goTrackDone(int status, suprsend_response *response, void *user_data);
+extern void goBulkDone(int status, suprsend_bulk_response *response, void *user_data);
+extern void goDelivery(suprsend_delivery *delivery, void *user_data);
+extern void goLog(int level, char *message, void *user_data);
+
+static char *ss_error(int rc) { return rc == SUPRSEND_OK ? NULL : strdup(suprsend_last_error()); }
+
+static suprsend_event *ss_event_new_json(const char *json, char **err) {
+	suprsend_event *ev = suprsend_event_new_json(json);
+	if (ev == NULL) *err = strdup(suprsend_last_error());
+	return ev;
+}
+
+static int ss_add_attachment(suprsend_event *ev, const char *url, const char *name, int ignore, char **err) {
+	int rc = suprsend_event_add_attachment(ev, url, name, ignore);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_add_attachment_data(suprsend_event *ev, const void *data, size_t size, const char *name, int ignore,
+                                  char **err) {
+	int rc = suprsend_event_add_attachment_data(ev, data, size, name, NULL, ignore);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_track(suprsend_client *c, const suprsend_event *ev, suprsend_response **out, char **err) {
+	int rc = suprsend_track_event(c, ev, out);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_track_async(suprsend_client *c, const suprsend_event *ev, uintptr_t h, char **err) {
+	int rc = suprsend_track_event_async(c, ev, (suprsend_response_fn)goTrackDone, (void *)h);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_bulk_append(suprsend_bulk *b, const suprsend_event *ev, char **err) {
+	int rc = suprsend_bulk_append(b, ev);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_bulk_append_json(suprsend_bulk *b, const char *json, char **err) {
+	int rc = suprsend_bulk_append_json(b, json);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_bulk_trigger_async(suprsend_bulk *b, uintptr_t h, char **err) {
+	int rc = suprsend_bulk_trigger_async(b, (suprsend_bulk_response_fn)goBulkDone, (void *)h);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_enqueue(suprsend_client *c, const suprsend_event *ev, char **err) {
+	int rc = suprsend_enqueue(c, ev);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_flush(suprsend_client *c, long ms, char **err) {
+	int rc = suprsend_flush(c, ms);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_close(suprsend_client *c, long ms, char **err) {
+	int rc = suprsend_client_close(c, ms);
+	*err = ss_error(rc);
+	return rc;
+}
+
+static int ss_set_log(suprsend_options *o, uintptr_t h) {
+	return suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, (suprsend_log_fn)goLog, (void *)h);
+}
+
+static int ss_set_delivery(suprsend_options *o, uintptr_t h) {
+	return suprsend_options_set_delivery_callback(o, (suprsend_delivery_fn)goDelivery, (void *)h);
+}
+*/
+import "C"
+
+import (
+	"runtime"
+	"runtime/cgo"
+	"sync/atomic"
+	"unsafe"
+)
+
+// takeError turns a message strdup'ed by a helper into a Go string and frees it.
+func takeError(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	s := C.GoString(p)
+	C.free(unsafe.Pointer(p))
+	return s
+}
+
+// cstr is a C copy of s, to be freed with C.free; nil for "".
+func cstr(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	return C.CString(s)
+}
+
+func cfree(p *C.char) {
+	if p != nil {
+		C.free(unsafe.Pointer(p))
+	}
+}
+
+// libraryVersion is the version of the loaded libsuprsend.
+func libraryVersion() string { return C.GoString(C.suprsend_version()) }
+
+// statusName is the C name of a status code ("SUPRSEND_E_VALIDATION").
+func statusName(rc int) string { return C.GoString(C.suprsend_status_name(C.int(rc))) }
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+// clientHandle owns the C client and the handles its callbacks receive. It is freed by a
+// finalizer once the Client that holds it is unreachable: suprsend_client_close leaves the C
+// handle valid, and only suprsend_client_free, which no other thread may overlap, releases it.
+type clientHandle struct {
+	ptr      *C.suprsend_client
+	handles  []cgo.Handle // log and delivery sinks, deleted after the free
+	closeMs  int64
+	released bool
+}
+
+// clientsFreed counts the C clients freed (for the tests).
+var clientsFreed int64
+
+func (h *clientHandle) free() {
+	if h.released {
+		return
+	}
+	h.released = true
+	C.suprsend_client_free(h.ptr)
+	h.ptr = nil
+	atomic.AddInt64(&clientsFreed, 1)
+	for _, x := range h.handles {
+		x.Delete()
+	}
+	h.handles = nil
+}
+
+// newClientHandle makes the C client from cfg. The options calls run on one locked thread so
+// that suprsend_last_error() belongs to the call that failed.
+func newClientHandle(apiKey, apiSecret string, cfg *clientConfig) (*clientHandle, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	key, secret := C.CString(apiKey), C.CString(apiSecret)
+	defer cfree(key)
+	defer cfree(secret)
+	opts := C.suprsend_options_new(key, secret)
+	if opts == nil {
+		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), C.GoString(C.suprsend_last_error()))
+	}
+	defer C.suprsend_options_free(opts)
+
+	check := func(what string, rc C.int) error {
+		if rc == C.SUPRSEND_OK {
+			return nil
+		}
+		return newError(int(rc), what+": "+C.GoString(C.suprsend_last_error()))
+	}
+	if cfg.baseUrl != "" {
+		s := C.CString(cfg.baseUrl)
+		err := check("WithBaseUrl", C.suprsend_options_set_base_url(opts, s))
+		cfree(s)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.timeoutSeconds > 0 {
+		ms := int64(cfg.timeoutSeconds) * 1000
+		if err := check("WithTimeout", C.suprsend_options_set_timeout_ms(opts, C.long(ms))); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.proxyUrl != "" {
+		s := C.CString(cfg.proxyUrl)
+		err := check("WithProxyUrl", C.suprsend_options_set_proxy(opts, s))
+		cfree(s)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.outboxPath != "" {
+		s := C.CString(cfg.outboxPath)
+		err := check("WithOutbox", C.suprsend_options_set_outbox_path(opts, s))
+		cfree(s)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range cfg.intOptions {
+		var rc C.int
+		switch o.id {
+		case optMaxRetries:
+			rc = C.suprsend_options_set_max_retries(opts, C.int(o.value))
+		case optFlushIntervalMs:
+			rc = C.suprsend_options_set_flush_interval_ms(opts, C.long(o.value))
+		case optCallTimeoutMs:
+			rc = C.suprsend_options_set_call_timeout_ms(opts, C.long(o.value))
+		case optMaxConnections:
+			rc = C.suprsend_options_set_max_connections(opts, C.long(o.value))
+		case optQueueCapacity:
+			rc = C.suprsend_options_set_queue_capacity(opts, C.long(o.value))
+		}
+		if err := check(o.name, rc); err != nil {
+			return nil, err
+		}
+	}
+
+	h := &clientHandle{}
+	release := func() {
+		for _, x := range h.handles {
+			x.Delete()
+		}
+	}
+	if cfg.debug {
+		lh := cgo.NewHandle(&logSink{})
+		h.handles = append(h.handles, lh)
+		if err := check("WithDebug", C.ss_set_log(opts, C.uintptr_t(lh))); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	if cfg.delivery != nil {
+		dh := cgo.NewHandle(&deliverySink{fn: cfg.delivery})
+		h.handles = append(h.handles, dh)
+		if err := check("WithDeliveryCallback", C.ss_set_delivery(opts, C.uintptr_t(dh))); err != nil {
+			release()
+			return nil, err
+		}
+	}
+
+	var client *C.suprsend_client
+	if err := check("NewClient", C.suprsend_client_new(opts, &client)); err != nil {
+		release()
+		return nil, err
+	}
+	h.ptr = client
+	return h, nil
+}
+
+func (h *clientHandle) stat(which C.int) int64 {
+	var v C.longlong
+	if C.suprsend_client_stat(h.ptr, which, &v) != C.SUPRSEND_OK {
+		return 0
+	}
+	return int64(v)
+}
+
+func (h *clientHandle) stats() Stats {
+	s := Stats{
+		Queued:      h.stat(C.SUPRSEND_STAT_QUEUED),
+		InFlight:    h.stat(C.SUPRSEND_STAT_IN_FLIGHT),
+		Delivered:   h.stat(C.SUPRSEND_STAT_DELIVERED),
+		Refused:     h.stat(C.SUPRSEND_STAT_REFUSED),
+		Dropped:     h.stat(C.SUPRSEND_STAT_DROPPED),
+		Retries:     h.stat(C.SUPRSEND_STAT_RETRIES),
+		OutboxBytes: h.stat(C.SUPRSEND_STAT_OUTBOX_BYTES),
+	}
+	runtime.KeepAlive(h)
+	return s
+}
+
+func (h *clientHandle) flush(ms int64) error {
+	var e *C.char
+	rc := C.ss_flush(h.ptr, C.long(ms), &e)
+	runtime.KeepAlive(h)
+	if rc != C.SUPRSEND_OK {
+		return newError(int(rc), takeError(e))
+	}
+	return nil
+}
+
+func (h *clientHandle) close(ms int64) error {
+	var e *C.char
+	rc := C.ss_close(h.ptr, C.long(ms), &e)
+	runtime.KeepAlive(h)
+	if rc != C.SUPRSEND_OK {
+		return newError(int(rc), takeError(e))
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+// cEvent builds the C event for ev (its JSON text and attachments). Free it with freeEvent.
+func cEvent(ev *Event) (*C.suprsend_event, error) {
+	data, err := eventJSON(ev)
+	if err != nil {
+		return nil, err
+	}
+	cev, e := cEventFromJSON(append(data, 0), ev.attachments)
+	if e != nil {
+		return nil, e
+	}
+	return cev, nil
+}
+
+// cEventFromJSON builds a C event from its JSON object (NUL-terminated) and attachments.
+func cEventFromJSON(data []byte, atts []attachment) (*C.suprsend_event, *Error) {
+	var e *C.char
+	cev := C.ss_event_new_json((*C.char)(unsafe.Pointer(&data[0])), &e)
+	if cev == nil {
+		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), takeError(e))
+	}
+	if err := addAttachments(cev, atts); err != nil {
+		C.suprsend_event_free(cev)
+		return nil, err
+	}
+	return cev, nil
+}
+
+func addAttachments(cev *C.suprsend_event, atts []attachment) *Error {
+	for i := range atts {
+		a := &atts[i]
+		name := cstr(a.name)
+		ignore := C.int(0)
+		if a.ignoreIfError {
+			ignore = 1
+		}
+		var e *C.char
+		var rc C.int
+		if a.url != "" {
+			u := C.CString(a.url)
+			rc = C.ss_add_attachment(cev, u, name, ignore, &e)
+			cfree(u)
+		} else {
+			rc = C.ss_add_attachment_data(cev, unsafe.Pointer(&a.data[0]), C.size_t(len(a.data)), name, ignore, &e)
+		}
+		cfree(name)
+		if rc != C.SUPRSEND_OK {
+			return newError(int(rc), takeError(e))
+		}
+	}
+	return nil
+}
+
+func freeEvent(cev *C.suprsend_event) { C.suprsend_event_free(cev) }
+
+func (h *clientHandle) enqueue(ev *Event) error {
+	cev, err := cEvent(ev)
+	if err != nil {
+		return err
+	}
+	var e *C.char
+	rc := C.ss_enqueue(h.ptr, cev, &e)
+	runtime.KeepAlive(h)
+	freeEvent(cev)
+	if rc != C.SUPRSEND_OK {
+		return newError(int(rc), takeError(e))
+	}
+	return nil
+}
+
+// trackCall is one asynchronous track: the library's completion and the waiting goroutine
+// meet here. Whoever comes second owns the response: the waiter reads it, or the completion
+// of an abandoned call frees it.
+type trackCall struct {
+	pending
+	resp *C.suprsend_response
+}
+
+func (t *trackCall) freeResult() {
+	C.suprsend_response_free(t.resp)
+	t.resp = nil
+}
+
+// startTrack starts the asynchronous send of ev; the call completes into t.
+func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
+	cev, err := cEvent(ev)
+	if err != nil {
+		return err
+	}
+	hd := cgo.NewHandle(t)
+	var e *C.char
+	rc := C.ss_track_async(h.ptr, cev, C.uintptr_t(hd), &e)
+	runtime.KeepAlive(h)
+	freeEvent(cev)
+	if rc != C.SUPRSEND_OK {
+		hd.Delete() // never called back
+		return newError(int(rc), takeError(e))
+	}
+	return nil
+}
+
+// trackBlocking sends ev with the blocking call, on this goroutine's thread, into t.
+func (h *clientHandle) trackBlocking(ev *Event, t *trackCall) error {
+	cev, err := cEvent(ev)
+	if err != nil {
+		return err
+	}
+	var e *C.char
+	rc := C.ss_track(h.ptr, cev, &t.resp, &e)
+	runtime.KeepAlive(h)
+	freeEvent(cev)
+	msg := takeError(e)
+	if rc != C.SUPRSEND_OK && t.resp == nil {
+		return newError(int(rc), msg)
+	}
+	t.status = int(rc)
+	return nil
+}
+
+// result reads the completed call's response (the waiter owns it then) and frees it.
+func (t *trackCall) result() (*Response, error) {
+	r := t.resp
+	defer t.freeResult()
+	if r == nil {
+		return nil, newError(t.status, "")
+	}
+	resp := &Response{
+		Success:    C.suprsend_response_success(r) != 0,
+		StatusCode: int(C.suprsend_response_status_code(r)),
+		Message:    C.GoString(C.suprsend_response_message(r)),
+	}
+	if t.status != int(C.SUPRSEND_OK) {
+		e := newError(t.status, resp.Message)
+		if resp.StatusCode != 0 {
+			e.Code = resp.StatusCode
+		}
+		return nil, e
+	}
+	return resp, nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk
+
+type cBulk struct {
+	ptr *C.suprsend_bulk
+}
+
+func (h *clientHandle) newBulk() *cBulk {
+	b := C.suprsend_bulk_new(h.ptr)
+	runtime.KeepAlive(h)
+	return &cBulk{ptr: b}
+}
+
+func (b *cBulk) free() {
+	C.suprsend_bulk_free(b.ptr)
+	b.ptr = nil
+}
+
+// appendJSON appends the events of a JSON array (NUL-terminated in data). Invalid events are
+// kept as failed records; only SUPRSEND_E_ARGUMENT means nothing was kept.
+func (b *cBulk) appendJSON(data []byte) (int, string) {
+	var e *C.char
+	rc := C.ss_bulk_append_json(b.ptr, (*C.char)(unsafe.Pointer(&data[0])), &e)
+	return int(rc), takeError(e)
+}
+
+func (b *cBulk) appendEvent(cev *C.suprsend_event) (int, string) {
+	var e *C.char
+	rc := C.ss_bulk_append(b.ptr, cev, &e)
+	return int(rc), takeError(e)
+}
+
+func (b *cBulk) count() int { return int(C.suprsend_bulk_count(b.ptr)) }
+
+type bulkCall struct {
+	pending
+	resp *C.suprsend_bulk_response
+}
+
+func (t *bulkCall) freeResult() {
+	C.suprsend_bulk_response_free(t.resp)
+	t.resp = nil
+}
+
+func (b *cBulk) startTrigger(t *bulkCall) error {
+	hd := cgo.NewHandle(t)
+	var e *C.char
+	rc := C.ss_bulk_trigger_async(b.ptr, C.uintptr_t(hd), &e)
+	if rc != C.SUPRSEND_OK {
+		hd.Delete()
+		return newError(int(rc), takeError(e))
+	}
+	return nil
+}
+
+// cFailure is one failed record of the library's bulk response.
+type cFailure struct {
+	index   int
+	code    int
+	message string
+	record  string
+}
+
+type cBulkResult struct {
+	total, success, failure int
+	failures                []cFailure
+}
+
+func (t *bulkCall) result() (*cBulkResult, error) {
+	r := t.resp
+	defer t.freeResult()
+	if r == nil {
+		return nil, newError(t.status, "")
+	}
+	out := &cBulkResult{
+		total:   int(C.suprsend_bulk_response_total(r)),
+		success: int(C.suprsend_bulk_response_success(r)),
+		failure: int(C.suprsend_bulk_response_failure(r)),
+	}
+	out.failures = make([]cFailure, 0, out.failure)
+	for i := 0; i < out.failure; i++ {
+		ci := C.long(i)
+		out.failures = append(out.failures, cFailure{
+			index:   int(C.suprsend_bulk_response_failed_index(r, ci)),
+			code:    int(C.suprsend_bulk_response_failed_code(r, ci)),
+			message: C.GoString(C.suprsend_bulk_response_failed_message(r, ci)),
+			record:  C.GoString(C.suprsend_bulk_response_failed_record_json(r, ci)),
+		})
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries (read on the worker thread, during the callback)
+
+func readDelivery(d *C.suprsend_delivery) Delivery {
+	out := Delivery{
+		InsertId:       C.GoString(C.suprsend_delivery_insert_id(d)),
+		IdempotencyKey: C.GoString(C.suprsend_delivery_idempotency_key(d)),
+		EventName:      C.GoString(C.suprsend_delivery_event_name(d)),
+		DistinctId:     C.GoString(C.suprsend_delivery_distinct_id(d)),
+		StatusCode:     int(C.suprsend_delivery_http_status(d)),
+		Attempts:       int(C.suprsend_delivery_attempts(d)),
+	}
+	if status := int(C.suprsend_delivery_status(d)); status != int(C.SUPRSEND_OK) {
+		e := newError(status, C.GoString(C.suprsend_delivery_message(d)))
+		if out.StatusCode != 0 {
+			e.Code = out.StatusCode
+		}
+		out.Err = e
+	}
+	return out
+}

@@ -1,0 +1,3 @@
+module libsuprsend/suprsend
+
+go 1.19
