@@ -248,6 +248,21 @@ process.on('beforeExit', () => {
   }
 });
 
+// process.exit() skips 'beforeExit' and the environment's cleanup: send what is queued now, within
+// each client's shutdown timeout (fates can no longer reach JS).
+process.on('exit', () => {
+  for (const client of background) {
+    background.delete(client);
+    if (client._closing) continue;
+    client._closing = true;
+    try {
+      addon.closeSync(client._native, client._shutdown_timeout_ms);
+    } catch (_) {
+      /* closed already */
+    }
+  }
+});
+
 const INT_OPTIONS = [
   'timeout_ms', 'call_timeout_ms', 'connect_timeout_ms', 'max_retries', 'max_event_bytes', 'max_connections',
   'queue_capacity', 'outbox_max_bytes', 'outbox_busy_timeout_ms', 'flush_interval_ms', 'max_event_age_s',

@@ -848,6 +848,25 @@ static napi_value start_wait(napi_env env, napi_callback_info info, int kind) {
     return promise;
 }
 
+/* closeSync(client, timeout_ms) => true/false: blocks the JS thread; only for process 'exit', when
+ * the loop will never run again and an exit must still send what is queued (as the C library's
+ * suprsend_client_free would, which process.exit() never reaches). */
+static napi_value js_close_sync(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2], out;
+    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 2) return throw_type(env, "closeSync(client, timeout_ms)");
+    client_t *cl = get_client(env, argv[0]);
+    if (!cl) return NULL;
+    double t = -1;
+    if (type_of(env, argv[1]) != napi_number || napi_get_value_double(env, argv[1], &t) != napi_ok || t != t)
+        return throw_type(env, "timeout_ms must be a number");
+    int rc = suprsend_client_close(cl->c, t < 0 ? -1 : (t > 86400000.0 ? 86400000L : (long)t));
+    cl->closed = 1;
+    napi_get_boolean(env, rc == SUPRSEND_OK, &out);
+    return out;
+}
+
 static napi_value js_flush(napi_env env, napi_callback_info info) { return start_wait(env, info, M_FLUSH); }
 static napi_value js_close(napi_env env, napi_callback_info info) { return start_wait(env, info, M_CLOSE); }
 
@@ -932,6 +951,7 @@ NAPI_MODULE_INIT() {
         {"enqueue", NULL, js_enqueue, NULL, NULL, NULL, napi_default, NULL},
         {"flush", NULL, js_flush, NULL, NULL, NULL, napi_default, NULL},
         {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+        {"closeSync", NULL, js_close_sync, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"pending", NULL, js_pending, NULL, NULL, NULL, napi_default, NULL},
         {"setErrorFactory", NULL, js_set_error_factory, NULL, NULL, NULL, napi_default, NULL},
