@@ -94,7 +94,12 @@ const DELIVERY_STATUS = { 0: 'delivered', 6: 'refused', 7: 'expired', 10: 'close
 
 function optionalString(value, what) {
   if (value === undefined || value === null) return null;
+  return requiredString(value, what);
+}
+
+function requiredString(value, what) {
   if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  if (value.includes('\0')) throw new TypeError(`${what} must not contain a NUL character`);
   return value;
 }
 
@@ -129,8 +134,8 @@ class Event {
 /** What the addon takes for an event: its JSON text, with its attachments when it has any. */
 function specOf(event) {
   if (!(event instanceof Event)) throw new TypeError('expected an Event (new Event(distinct_id, event_name, properties))');
-  if (typeof event.distinct_id !== 'string') throw new TypeError('distinct_id must be a string');
-  if (typeof event.event_name !== 'string') throw new TypeError('event_name must be a string');
+  requiredString(event.distinct_id, 'distinct_id');
+  requiredString(event.event_name, 'event_name');
   const props = event.properties;
   if (props !== null && props !== undefined && (typeof props !== 'object' || Array.isArray(props))) {
     throw new TypeError('properties must be an object');
