@@ -8,6 +8,7 @@
 #   make fuzz             libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
 #   make wheel            the Python binding as a platform wheel with libsuprsend.so inside (dist/wheels/)
+#   make node             the Node.js binding's addon (bindings/node/build/suprsend.node)
 PREFIX ?= /usr/local
 PYTHON ?= python3
 ROOT := $(abspath .)
@@ -34,7 +35,7 @@ deps:
 	@scripts/install-deps.sh all
 
 test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
-	test-bench fuzz-smoke sanitize-smoke
+	test-node test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
@@ -76,6 +77,19 @@ test-cli: lib
 # rpath, the Python binding, pkg-config and a CMake project against the installed tree.
 test-install: deps
 	tests/install/run.sh
+
+# The Node.js binding (bindings/node): the Node-API addon built with the C compiler against the
+# headers Node installs (no node-gyp), then its node --test suites against the local hub.
+.PHONY: node test-node test-node-asan
+node: lib
+	bindings/node/build.sh
+
+test-node: node
+	bindings/node/run-tests.sh
+
+# The addon built with ASan (the library as built, node preloading libasan) and the suites run on it.
+test-node-asan: lib
+	bindings/node/test-asan.sh
 
 wheel: lib python-ext
 	bindings/python/build-wheel.sh "$(ROOT)/dist/wheels"

@@ -13,24 +13,19 @@
  */
 const path = require('path');
 
+// SUPRSEND_NODE_ADDON, if set, must load (the ASan run uses it); else build/suprsend.node.
+const addonPath = process.env.SUPRSEND_NODE_ADDON || path.join(__dirname, 'build', 'suprsend.node');
+
 function loadAddon() {
-  const candidates = [
-    process.env.SUPRSEND_NODE_ADDON,
-    path.join(__dirname, 'build', 'suprsend.node'),
-  ].filter(Boolean);
-  const errors = [];
-  for (const file of candidates) {
-    try {
-      return require(file);
-    } catch (e) {
-      errors.push(`${file}: ${e.message}`);
-    }
+  try {
+    return require(addonPath);
+  } catch (e) {
+    throw new Error(
+      `suprsend-native: the addon ${addonPath} could not be loaded: ${e.message}. ` +
+        'Build it with `make node` in the libsuprsend repository (it needs dist/lib/libsuprsend.so, ' +
+        'from `make lib`), or install libsuprsend where the dynamic linker finds it.'
+    );
   }
-  throw new Error(
-    `suprsend-native: the addon could not be loaded (${errors.join('; ')}). ` +
-      'Build it with `make node` in the libsuprsend repository (it needs dist/lib/libsuprsend.so, ' +
-      'from `make lib`), or install libsuprsend where the dynamic linker finds it.'
-  );
 }
 
 const addon = loadAddon();
@@ -379,5 +374,6 @@ module.exports = {
   SuprsendClosedError,
   SuprsendInternalError,
   libraryVersion: addon.libraryVersion,
+  addonPath,
   _addon: addon,
 };
