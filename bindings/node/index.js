@@ -236,24 +236,42 @@ class BulkEventsFactory {
 /* ---------------------------------------------------------------------------------------- */
 /* Client                                                                                      */
 
-// Clients with events enqueued and not closed: closed when the loop empties ('beforeExit', within
-// their shutdown timeout, fates reported) or, after process.exit(), synchronously at exit.
-const background = new Set();
+// Clients that enqueued and are not closed, held weakly (the addon itself holds a client while
+// events it enqueued wait for their fate). When the loop empties ('beforeExit'), those with events
+// still queued are closed within their shutdown timeout, their fates reported; after
+// process.exit(), which skips 'beforeExit' and the environment's cleanup, synchronously at 'exit'
+// (fates can no longer reach JS then).
+const background = new Map(); // WeakRef => true
+const forget = new FinalizationRegistry((ref) => background.delete(ref));
+
+function backgroundClients() {
+  const live = [];
+  for (const ref of background.keys()) {
+    const client = ref.deref();
+    if (!client || client._closing) background.delete(ref);
+    else live.push([ref, client]);
+  }
+  return live;
+}
 
 process.on('beforeExit', () => {
-  for (const client of background) {
-    background.delete(client);
-    if (client._closing) continue;
+  for (const [ref, client] of backgroundClients()) {
+    let st;
+    try {
+      st = addon.stats(client._native);
+    } catch (_) {
+      background.delete(ref);
+      continue;
+    }
+    if (st.queued + st.in_flight === 0) continue;
+    background.delete(ref);
     client.close(client._shutdown_timeout_ms).catch(() => {});
   }
 });
 
-// process.exit() skips 'beforeExit' and the environment's cleanup: send what is queued now, within
-// each client's shutdown timeout (fates can no longer reach JS).
 process.on('exit', () => {
-  for (const client of background) {
-    background.delete(client);
-    if (client._closing) continue;
+  for (const [ref, client] of backgroundClients()) {
+    background.delete(ref);
     client._closing = true;
     try {
       addon.closeSync(client._native, client._shutdown_timeout_ms);
@@ -331,7 +349,11 @@ class Suprsend {
   /** Queues the event for background delivery and returns at once; throws what is refused. */
   enqueue(event) {
     addon.enqueue(this._native, specOf(event));
-    if (!this._closing) background.add(this);
+    if (!this._ref) {
+      this._ref = new WeakRef(this);
+      background.set(this._ref, true);
+      forget.register(this, this._ref);
+    }
   }
 
   /** Waits until every event enqueued before the call has its fate: true, or false at the deadline. */
@@ -348,7 +370,6 @@ class Suprsend {
   async close(timeout_ms = this._shutdown_timeout_ms) {
     if (typeof timeout_ms !== 'number' || Number.isNaN(timeout_ms)) throw new TypeError('timeout_ms must be a number');
     this._closing = true;
-    background.delete(this);
     return addon.close(this._native, timeout_ms);
   }
 
