@@ -98,13 +98,13 @@ wheel: lib python-ext
 test-wheel: wheel
 	bindings/python/test-wheel.sh "$(ROOT)/dist/wheels"
 
-test-bench: lib python-ext
+test-bench: lib python-ext node
 	$(PYTHON) bench/run.py --smoke
 
 demo: deps-build lib
 	examples/run-demo.sh
 
-bench: deps lib python-ext
+bench: deps lib python-ext node
 	$(PYTHON) bench/run.py
 
 # Fuzzing and sanitizers (README, "Fuzzing and sanitizers"): instrumented builds in .build-fuzz,
