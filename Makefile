@@ -9,6 +9,7 @@
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
 #   make wheel            the Python binding as a platform wheel with libsuprsend.so inside (dist/wheels/)
 #   make node             the Node.js binding's addon (bindings/node/build/suprsend.node)
+#   make node-pack        the Node.js binding as an npm package with libsuprsend inside (dist/node/)
 PREFIX ?= /usr/local
 PYTHON ?= python3
 ROOT := $(abspath .)
@@ -35,7 +36,7 @@ deps:
 	@scripts/install-deps.sh all
 
 test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
-	test-node test-bench fuzz-smoke sanitize-smoke
+	test-node test-node-pack test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
@@ -80,9 +81,17 @@ test-install: deps
 
 # The Node.js binding (bindings/node): the Node-API addon built with the C compiler against the
 # headers Node installs (no node-gyp), then its node --test suites against the local hub.
-.PHONY: node test-node test-node-asan
+.PHONY: node test-node test-node-asan node-pack test-node-pack
 node: lib
 	bindings/node/build.sh
+
+# The binding as an npm package with libsuprsend inside (dist/node/suprsend-native-VERSION.tgz),
+# made with npm pack offline; the test installs it offline outside the checkout and runs the suites.
+node-pack: node
+	bindings/node/pack.sh "$(ROOT)/dist/node"
+
+test-node-pack: node-pack
+	bindings/node/test-pack.sh
 
 test-node: node
 	bindings/node/run-tests.sh
