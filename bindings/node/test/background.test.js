@@ -32,14 +32,20 @@ function runScript(source, env = {}) {
 
 test('enqueue, flush: each fate reaches on_delivery on the JS thread; stats count them', async () => {
   const fates = [];
+  const { isMainThread } = require('worker_threads');
+  let offThread = 0;
   const client = new Suprsend(hub.key, hub.secret, {
     base_url: hub.base_url,
-    on_delivery: (fate) => fates.push(fate),
+    on_delivery: (fate) => {
+      if (!isMainThread) offThread++;
+      fates.push(fate);
+    },
   });
   for (let i = 0; i < 20; i++) assert.equal(client.enqueue(new Event(`user_${i}`, 'queued_event', { i })), undefined);
   client.enqueue(new Event('user_x', 'queued_event', { ok: true }, { idempotency_key: 'k-1' }));
   assert.equal(await client.flush(5000), true);
   assert.equal(fates.length, 21);
+  assert.equal(offThread, 0);
   for (const f of fates) {
     assert.equal(f.status, 'delivered');
     assert.equal(f.code, 0);

@@ -35,15 +35,23 @@ test('four workers each create a client and track events', async () => {
       const bulk = c.bulk_events.new_instance();
       bulk.append(new Event('w' + workerData.n, 'from_worker_bulk'), new Event('w' + workerData.n, 'from_worker_bulk'));
       const b = await bulk.trigger();
-      parentPort.postMessage({ ok: results.every((r) => r.success), bulk: b.success });
+      // Background delivery inside the worker: fates come to the worker's own thread.
+      const fates = [];
+      const q = new Suprsend(workerData.key, workerData.secret, { base_url: workerData.url,
+        on_delivery: (f) => fates.push([f.status, require('worker_threads').threadId]) });
+      q.enqueue(new Event('wq' + workerData.n, 'from_worker_queue'));
+      const flushed = await q.flush(5000);
+      await q.close();
+      parentPort.postMessage({ ok: results.every((r) => r.success), bulk: b.success, flushed,
+        fates: fates.map(([s, id]) => s + (id === require('worker_threads').threadId ? '@worker' : '@elsewhere')) });
     })();
   `;
   const runs = await Promise.all([0, 1, 2, 3].map((n) => runWorker(src, { n })));
   for (const r of runs) {
     assert.equal(r.code, 0);
-    assert.deepEqual(r.messages, [{ ok: true, bulk: 2 }]);
+    assert.deepEqual(r.messages, [{ ok: true, bulk: 2, flushed: true, fates: ['delivered@worker'] }]);
   }
-  assert.equal((await hub.events()).length, 4 * 7);
+  assert.equal((await hub.events()).length, 4 * 8);
   // The main thread's own client still works beside them.
   const c = new Suprsend(hub.key, hub.secret, { base_url: hub.base_url });
   assert.equal((await c.track_event(new Event('main', 'from_main'))).success, true);
