@@ -36,7 +36,7 @@ deps:
 	@scripts/install-deps.sh all
 
 test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
-	test-node test-node-pack test-bench fuzz-smoke sanitize-smoke
+	test-node test-node-pack test-node-asan test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
