@@ -67,3 +67,19 @@ test('a client with calls in flight is kept from the garbage collector', async (
   const results = await Promise.all(pending);
   assert.ok(results.every((r) => r.success));
 });
+
+test('a pending call keeps a script alive until it completes; an idle client keeps nothing alive', async () => {
+  const { spawnSync } = require('child_process');
+  await hub.faults({ script: [{ delay_ms: 300 }] });
+  const script = `
+    const { Suprsend, Event } = require(${JSON.stringify(require('path').resolve(__dirname, '..'))});
+    const c = new Suprsend('${hub.key}', '${hub.secret}', { base_url: '${hub.base_url}' });
+    c.track_event(new Event('u', 'last_call')).then((r) => console.log('result', r.success));
+    new Suprsend('${hub.key}', '${hub.secret}', { base_url: '${hub.base_url}' }); // idle
+  `;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /result true/);
+  assert.ok(Date.now() - started < 5000);
+});
