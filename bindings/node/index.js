@@ -13,6 +13,24 @@
  */
 const path = require('path');
 
+// SUPRSEND_LIBRARY=/path/libsuprsend.so, as for the Python binding: that library, loaded first
+// (RTLD_GLOBAL, and RTLD_NODELETE so that process.dlopen's dlclose, when it finds no Node module
+// in it, leaves it loaded); the dynamic linker then gives the addon's libsuprsend.so.0 that
+// already-loaded copy, matched by its SONAME. Without it, the addon's run path decides: a copy
+// beside the addon, then this checkout's dist/lib, then the system's.
+function preloadLibrary(file) {
+  const os = require('os');
+  const RTLD_NODELETE = 0x1000; // glibc
+  const full = path.resolve(file.replace(/^~(?=$|\/)/, os.homedir()));
+  try {
+    process.dlopen({ exports: {} }, full, os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL | RTLD_NODELETE);
+  } catch (e) {
+    if (/did not self-register/.test(e.message)) return; // loaded: it is a library, not a module
+    throw new Error(`suprsend-native: cannot load SUPRSEND_LIBRARY=${file}: ${e.message}`);
+  }
+}
+if (process.env.SUPRSEND_LIBRARY) preloadLibrary(process.env.SUPRSEND_LIBRARY);
+
 // SUPRSEND_NODE_ADDON, if set, must load (the ASan run uses it); else build/suprsend.node.
 const addonPath = process.env.SUPRSEND_NODE_ADDON || path.join(__dirname, 'build', 'suprsend.node');
 

@@ -46,6 +46,7 @@ env -u LD_LIBRARY_PATH -u SUPRSEND_NODE_ADDON HUB_URL="http://127.0.0.1:$HUB_POR
 # The binding's suites, against the installed package (they require(".."): run a copy of them).
 mkdir -p "$work/suite/test"
 cp "$here"/test/*.js "$work/suite/test/"
+rm "$work/suite/test/loading.test.js" # the checkout's way of finding the library (checked above for the package)
 printf "module.exports = require('suprsend-native');\n" >"$work/suite/index.js"
 ln -s "$work/app/node_modules" "$work/suite/node_modules"
 mkdir -p "$work/suite/tools" && ln -s "$repo/tools/hub" "$work/suite/tools/hub"
