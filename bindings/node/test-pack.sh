@@ -25,7 +25,7 @@ echo "test-pack.sh: installed into $pkg"
 
 start_hub "$work" --workspace pack_key:pack_secret --quiet
 hub_pid=$HUB_PID
-env -u LD_LIBRARY_PATH -u SUPRSEND_NODE_ADDON HUB_URL="http://127.0.0.1:$HUB_PORT/" PKG="$pkg" node -e '
+env -u LD_LIBRARY_PATH -u SUPRSEND_NODE_ADDON -u SUPRSEND_LIBRARY HUB_URL="http://127.0.0.1:$HUB_PORT/" PKG="$pkg" node -e '
   const { Suprsend, Event, addonPath, libraryVersion } = require("suprsend-native");
   const fs = require("fs");
   const maps = fs.readFileSync("/proc/self/maps", "utf8").split("\n");
@@ -52,4 +52,4 @@ ln -s "$work/app/node_modules" "$work/suite/node_modules"
 mkdir -p "$work/suite/tools" && ln -s "$repo/tools/hub" "$work/suite/tools/hub"
 sed -i "s#path.resolve(__dirname, '..', '..', '..')#path.resolve(__dirname, '..')#" "$work/suite/test/hub.js"
 cd "$work/suite"
-env -u LD_LIBRARY_PATH -u SUPRSEND_NODE_ADDON node --expose-gc --test test/*.test.js 2>&1 | tail -8
+env -u LD_LIBRARY_PATH -u SUPRSEND_NODE_ADDON -u SUPRSEND_LIBRARY node --expose-gc --test test/*.test.js 2>&1 | tail -8
