@@ -41,6 +41,6 @@ mkdir -p "$out"
 # $ORIGIN: beside the addon; the second entry: dist/lib of this checkout, relative to build/.
 rel="$(realpath --relative-to="$out" "$dist/lib")"
 "$cc" "${flags[@]}" -shared -I"$inc" -I"$dist/include" "$here/src/addon.c" -o "$out/suprsend.node.tmp" \
-    -L"$dist/lib" -lsuprsend -lpthread -Wl,--enable-new-dtags -Wl,-rpath,"\$ORIGIN:\$ORIGIN/$rel"
+    -L"$dist/lib" -lsuprsend -lpthread -ldl -Wl,--enable-new-dtags -Wl,-rpath,"\$ORIGIN:\$ORIGIN/$rel"
 mv -f "$out/suprsend.node.tmp" "$out/suprsend.node"
 echo "build.sh: $out/suprsend.node (Node-API 8, headers $inc)"

@@ -23,6 +23,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -936,7 +937,19 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
     free(inst);
 }
 
+/* Keeps libsuprsend and this addon loaded for the life of the process. Node dlclose()s an addon
+ * that a worker thread loaded when the worker ends; when no other thread has it loaded,
+ * libsuprsend would go with it, while the worker's thread still has to run the destructors of the
+ * thread-local values the library's runtime made on it (they run when the thread exits, after the
+ * unload: a crash). RTLD_NOLOAD|RTLD_NODELETE on an object already loaded only marks it. */
+static void pin_loaded(const void *address) {
+    Dl_info info;
+    if (dladdr(address, &info) && info.dli_fname) (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 NAPI_MODULE_INIT() {
+    pin_loaded((const void *)suprsend_version);
+    pin_loaded((const void *)call_js);
     instance_t *inst = calloc(1, sizeof *inst);
     if (!inst || napi_set_instance_data(env, inst, instance_finalize, NULL) != napi_ok) {
         free(inst);

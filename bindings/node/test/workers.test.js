@@ -90,3 +90,32 @@ test('terminating a worker with a request held by the hub neither crashes nor ha
   const c = new Suprsend(hub.key, hub.secret, { base_url: hub.base_url });
   assert.equal((await c.track_event(new Event('after', 'after_terminate'))).success, true);
 });
+
+test('only workers load the addon: they end (process.exit in the worker, with calls in flight) and load it again', async () => {
+  // The main thread of this child never loads the addon, so nothing else keeps libsuprsend
+  // loaded when Node unloads a worker's addons: the exiting worker thread must not crash.
+  await hub.faults({ rate: { delay: 1.0 }, delay_ms: 500 });
+  const { spawnSync } = require('child_process');
+  const workerSrc = `
+    const { workerData } = require('worker_threads');
+    const { Suprsend, Event } = require(workerData.index);
+    const c = new Suprsend(workerData.key, workerData.secret, { base_url: workerData.url, shutdown_timeout_ms: 100 });
+    for (let i = 0; i < 10; i++) c.track_event(new Event('u' + i, 'worker_only')).catch(() => {});
+    c.enqueue(new Event('q', 'worker_only_queued'));
+    setTimeout(() => process.exit(0), 50);
+  `;
+  const script = `
+    const { Worker } = require('worker_threads');
+    const data = ${JSON.stringify({ index: INDEX, url: hub.base_url, key: hub.key, secret: hub.secret })};
+    const run = () => new Promise((resolve) => new Worker(${JSON.stringify(workerSrc)}, { eval: true, workerData: data }).on('exit', resolve));
+    (async () => {
+      const codes = [];
+      for (let i = 0; i < 3; i++) codes.push(await run());
+      console.log('codes', codes.join(','));
+    })();
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /codes 0,0,0/);
+});
