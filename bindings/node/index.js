@@ -382,13 +382,17 @@ class Suprsend {
 
   /**
    * Stops accepting events and delivers what is queued within timeout_ms (default: the shutdown
-   * timeout): true when nothing was left, false at the deadline. Later calls reject with
-   * SuprsendClosedError.
+   * timeout): true when nothing was left, false at the deadline. Later calls (track_event, enqueue,
+   * flush, trigger) reject or throw SuprsendClosedError; close() again gives the same result.
    */
   async close(timeout_ms = this._shutdown_timeout_ms) {
     if (typeof timeout_ms !== 'number' || Number.isNaN(timeout_ms)) throw new TypeError('timeout_ms must be a number');
-    this._closing = true;
-    return addon.close(this._native, timeout_ms);
+    // Closing twice (or at exit after the caller did) waits for the same close.
+    if (!this._closed) {
+      this._closing = true;
+      this._closed = addon.close(this._native, timeout_ms);
+    }
+    return this._closed;
   }
 
   /** Background delivery's counters. */
