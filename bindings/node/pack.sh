@@ -22,7 +22,7 @@ if [[ "$header_version" != "$package_version" ]]; then
 fi
 stage="$(mktemp -d "${TMPDIR:-/tmp}/suprsend-node-pack.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
-cp "$here/index.js" "$here/index.d.ts" "$here/package.json" "$stage/"
+cp "$here/index.js" "$here/index.d.ts" "$here/package.json" "$here/README.md" "$stage/"
 mkdir -p "$stage/build"
 cp "$here/build/suprsend.node" "$stage/build/"
 cp "$lib" "$stage/build/libsuprsend.so.0"
