@@ -9,6 +9,8 @@
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
 #   make test-go          the Go binding (bindings/go): go vet, go test -race, go test with cgocheck=2
 #   make wheel            the Python binding as a platform wheel with libsuprsend.so inside (dist/wheels/)
+#   make node             the Node.js binding's addon (bindings/node/build/suprsend.node)
+#   make node-pack        the Node.js binding as an npm package with libsuprsend inside (dist/node/)
 PREFIX ?= /usr/local
 PYTHON ?= python3
 ROOT := $(abspath .)
@@ -35,7 +37,7 @@ deps:
 	@scripts/install-deps.sh all
 
 test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fault-matrix test-python test-wheel \
-	test-go test-bench fuzz-smoke sanitize-smoke
+	test-go test-node test-node-pack test-node-asan test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
 test-core:
@@ -93,6 +95,27 @@ test-cli: lib
 test-install: deps
 	tests/install/run.sh
 
+# The Node.js binding (bindings/node): the Node-API addon built with the C compiler against the
+# headers Node installs (no node-gyp), then its node --test suites against the local hub.
+.PHONY: node test-node test-node-asan node-pack test-node-pack
+node: lib
+	bindings/node/build.sh
+
+# The binding as an npm package with libsuprsend inside (dist/node/suprsend-native-VERSION.tgz),
+# made with npm pack offline; the test installs it offline outside the checkout and runs the suites.
+node-pack: node
+	bindings/node/pack.sh "$(ROOT)/dist/node"
+
+test-node-pack: node-pack
+	bindings/node/test-pack.sh
+
+test-node: node
+	bindings/node/run-tests.sh
+
+# The addon built with ASan (the library as built, node preloading libasan) and the suites run on it.
+test-node-asan: lib
+	bindings/node/test-asan.sh
+
 wheel: lib python-ext
 	bindings/python/build-wheel.sh "$(ROOT)/dist/wheels"
 
@@ -100,13 +123,13 @@ wheel: lib python-ext
 test-wheel: wheel
 	bindings/python/test-wheel.sh "$(ROOT)/dist/wheels"
 
-test-bench: lib python-ext
+test-bench: lib python-ext node
 	$(PYTHON) bench/run.py --smoke
 
 demo: deps-build lib
 	examples/run-demo.sh
 
-bench: deps lib python-ext
+bench: deps lib python-ext node
 	$(PYTHON) bench/run.py
 
 # Fuzzing and sanitizers (README, "Fuzzing and sanitizers"): instrumented builds in .build-fuzz,

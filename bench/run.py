@@ -68,6 +68,15 @@ TARGETS = {
 ENQUEUE_SCENARIOS = ("c_enqueue", "c_enqueue_queued", "py_enqueue", "py_enqueue_cb")
 FULL.update({"c_enqueue": 100000, "c_enqueue_queued": 100000, "py_enqueue": 100000, "py_enqueue_cb": 100000})
 SMOKE.update({"c_enqueue": 300, "c_enqueue_queued": 1000, "py_enqueue": 300, "py_enqueue_cb": 300})
+
+# The Node.js binding (bindings/node, bench/node_client.js): node_single keeps 32 track_event calls
+# in flight (how a Node service sends), node_bulk appends N events to one bulk and triggers it,
+# node_enqueue enqueues N with an on_delivery callback and flushes. Skipped when node or the addon
+# (make node) is missing.
+NODE_SCENARIOS = ("node_single", "node_bulk", "node_enqueue")
+NODE_ADDON = ROOT / "bindings" / "node" / "build" / "suprsend.node"
+FULL.update({"node_single": 20000, "node_bulk": 100000, "node_enqueue": 100000})
+SMOKE.update({"node_single": 20, "node_bulk": 200, "node_enqueue": 300})
 TARGETS.update({
     "c_enqueue_cpu_us_max": 8.0,                  # whole process, enqueue start .. flush end
     "c_enqueue_caller_cpu_us_max": 2.0,           # the enqueuing thread, per enqueue
@@ -410,6 +419,9 @@ class Scenarios:
             return enqueue_command(t, name, base, n)
         if name in OUTBOX_SCENARIOS:
             return outbox_command(t, name, base, n, self.outbox_dir)
+        if name in NODE_SCENARIOS:
+            return (["node", str(BENCH / "node_client.js"), "--mode", name[len("node_"):], "--n", str(n),
+                     "--base-url", base, "--key", KEY, "--secret", SECRET], None, "node")
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
         if name == "py_single":
             return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
@@ -435,6 +447,11 @@ class Scenarios:
             return "binding missing"
         if need == "official" and not self.have["official"]:
             return "suprsend-py-sdk not installed"
+        if need == "node":
+            if not shutil.which("node"):
+                return "node not installed"
+            if not NODE_ADDON.exists():
+                return "Node addon not built (make node)"
         return None
 
     def run_one(self, name, base, n, timeout=900):
@@ -530,7 +547,8 @@ def correctness_pass(tmp, sc, strict=False):
         plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
                 ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
                 ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150),  # background delivery: flushed, every fate "delivered"
-                ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150)]  # the same through the outbox
+                ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150),  # the same through the outbox
+                ("node_single", 40), ("node_bulk", 150), ("node_enqueue", 150)]
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
@@ -927,7 +945,7 @@ ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue"
          "outbox_floor", "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
          "c_enqueue_outbox_waiting",
          "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
-         "official_py_single", "official_py_bulk"]
+         "official_py_single", "official_py_bulk", "node_single", "node_bulk", "node_enqueue"]
 
 
 def ratios_and_targets(by, per_run):
@@ -1051,7 +1069,7 @@ def main():
         if k not in cfg:
             ap.error(f"--n: unknown scenario {k}")
         cfg[k] = int(v)
-    for k in ("floor_bulk", "c_bulk", "py_bulk", "official_py_bulk"):
+    for k in ("floor_bulk", "c_bulk", "py_bulk", "official_py_bulk", "node_bulk"):
         cfg[k] = max(BULK_CHUNK, -(-cfg[k] // BULK_CHUNK) * BULK_CHUNK)  # whole chunks: nginx's fixed bulk answer
     only = set(a.only.split(",")) if a.only else set(ORDER)
     out_path = Path(a.output) if a.output else RESULTS / ("smoke.json" if a.smoke else "latest.json")

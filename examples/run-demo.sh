@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/run-demo.sh: build libsuprsend, build the C and C++ examples against dist/ with
-# pkg-config, and run them, with the CLI, the Python example and the Go binding's seed example
-# (this is `make demo`).
+# pkg-config, and run them, with the CLI, the Python, Go (the seed page's code) and Node.js
+# examples (this is `make demo`).
 #
 # Without SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET, a local hub (tools/hub) is
 # started on a free loopback port, the examples send to it with the demo workspace, and the
@@ -121,6 +121,19 @@ if command -v "${GO:-go}" >/dev/null; then
     fi
 else
     echo "run-demo.sh: no Go toolchain (${GO:-go}): bindings/go/examples/seed skipped" >&2
+fi
+
+# The Node.js example, when node and its Node-API headers are there (the addon is built first).
+if command -v node >/dev/null; then
+    banner "examples/node/track_events.js"
+    if ! SUPRSEND_DIST="$repo/dist" "$repo/bindings/node/build.sh"; then
+        echo "run-demo.sh: the Node addon could not be built: examples/node skipped" >&2
+    elif ! node "$here/node/track_events.js"; then
+        failed+=("node/track_events.js")
+        echo "(exit status: failure)"
+    fi
+else
+    echo "run-demo.sh: no node: examples/node skipped" >&2
 fi
 
 # 5. What the local hub saw.

@@ -9,7 +9,8 @@
 #                           the sqlite3 shell for tools/outbox-recover.sh and its test, golang-go for
 #                           the Go binding (bindings/go: Go 1.19 or newer, standard library only),
 #                           python3-dev when the Python in use lacks its headers, for the binding's
-#                           C accelerator)
+#                           C accelerator), Node.js with its Node-API headers for bindings/node
+#                           (nodejs; Debian's own nodejs keeps the headers in libnode-dev)
 # As root it installs with apt-get and pip; otherwise it names what is missing and stops.
 set -euo pipefail
 what=${1:-all}
@@ -20,6 +21,14 @@ apt_packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config gcc)
 # for: pyenv's and python.org's builds have them, Debian's own python3 needs python3-dev.
 if [ "$what" = all ] && ! ${PYTHON:-python3} -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
   apt_packages+=(python3-dev)
+fi
+# The Node binding's addon is built against node_api.h (NodeSource's nodejs ships it, Debian's does not).
+if [ "$what" = all ]; then
+  apt_packages+=(nodejs)
+  if command -v node >/dev/null && [ ! -f /usr/include/node/node_api.h ] &&
+    [ ! -f "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node/node_api.h" ]; then
+    apt_packages+=(libnode-dev)
+  fi
 fi
 missing_apt=()
 for package in "${apt_packages[@]}"; do
