@@ -26,8 +26,11 @@ public final class CurlMultiTransport: ConcurrentTransport, @unchecked Sendable 
         self.multi = multi
         self.settings = settings
         if settings.maxHostConnections > 0 {
-            // More requests than this wait in libcurl's queue for a connection to free up.
+            // More requests than this wait in libcurl's queue for a connection to free up; and
+            // the cache keeps as many, or it would shrink each time fewer were in flight and
+            // the next burst would open them again.
             _ = suprsend_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, settings.maxHostConnections)
+            _ = suprsend_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, settings.maxHostConnections)
         }
     }
 
