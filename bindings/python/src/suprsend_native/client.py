@@ -755,8 +755,14 @@ class BulkEvents:
         self._lock = threading.Lock()
         self._handle: Optional[int] = None
         self._response: Optional[BulkResponse] = None
-        # The failed records of the events held as stand-ins (see _STAND_IN_NAME), by number.
+        # The failed records of the events held as stand-ins (see _STAND_IN_NAME), by number,
+        # and by the stand-in's position in the library's bulk (suprsend_bulk_response_failed_index).
         self._refused: List[Dict[str, Any]] = []
+        self._refused_at: Dict[int, Dict[str, Any]] = {}
+        # Set once the bulk was handed to an asynchronous trigger (suprsend_native.asyncio), and
+        # the number of its events then.
+        self._triggered = False
+        self._count = 0
         handle = client._enter()
         try:
             bulk = lib.suprsend_bulk_new(handle)
@@ -823,6 +829,7 @@ class BulkEvents:
         failed = {"record": record, "error": error.message, "code": REFUSED_RECORD_CODE}
         with self._lock:
             bulk = self._live()
+            position = int(lib.suprsend_bulk_count(bulk))
             name = f"{_STAND_IN_NAME}{len(self._refused)}".encode("ascii")
             if _clib.HAS_EVENT_JSON:
                 rc = lib.suprsend_bulk_append_json(bulk, b'{"distinct_id":"","event":"' + name + b'"}')
@@ -842,6 +849,7 @@ class BulkEvents:
             if rc not in _APPENDED:
                 raise error_for(rc)
             self._refused.append(failed)
+            self._refused_at[position] = failed
 
     def _own_record(self, failed: Any) -> Any:
         """A failed record of the library's response, or the record of the refused event whose
@@ -857,7 +865,7 @@ class BulkEvents:
     def __len__(self) -> int:
         with self._lock:
             if self._handle is None:
-                return self._response.total if self._response else 0
+                return self._response.total if self._response else self._count
             return int(lib.suprsend_bulk_count(self._handle))
 
     def trigger(self) -> BulkResponse:
@@ -867,8 +875,6 @@ class BulkEvents:
         not raised. A second call raises :class:`SuprsendArgumentError`.
         """
         with self._lock:
-            if self._response is not None:
-                raise error_for(_clib.E_ARGUMENT, "this bulk was already triggered; a bulk is sent once")
             bulk = self._live()
             self._client._enter()
             try:
@@ -881,23 +887,43 @@ class BulkEvents:
                 if not out.value:
                     raise error_for(rc if rc != _clib.OK else _clib.E_INTERNAL,
                                     message or "suprsend_bulk_trigger gave no response")
-                r = out.value
-                failed = json.loads(_clib.text(lib.suprsend_bulk_response_failed_records_json(r)) or "[]")
-                if self._refused and isinstance(failed, list):
-                    failed = [self._own_record(f) for f in failed]
-                response = BulkResponse(
-                    status=_clib.text(lib.suprsend_bulk_response_status(r)),
-                    total=int(lib.suprsend_bulk_response_total(r)),
-                    success=int(lib.suprsend_bulk_response_success(r)),
-                    failure=int(lib.suprsend_bulk_response_failure(r)),
-                    failed_records=failed if isinstance(failed, list) else [],
-                )
+                response = self._response_of(out.value)
             finally:
                 lib.suprsend_bulk_response_free(out.value)
             self._response = response
             lib.suprsend_bulk_free(self._handle)
             self._handle = None
             return response
+
+    def _response_of(self, r: int) -> BulkResponse:
+        """The BulkResponse of a suprsend_bulk_response (which the caller frees)."""
+        failure = int(lib.suprsend_bulk_response_failure(r))
+        failed: Any
+        if _clib.HAS_TYPED_OUTCOMES:
+            # Each failed record by position: which event (its append position, so a stand-in
+            # is known by where it stands), its code and message, without parsing the list.
+            failed = []
+            refused = self._refused_at
+            for i in range(failure):
+                own = refused.get(int(lib.suprsend_bulk_response_failed_index(r, i))) if refused else None
+                if own is not None:
+                    failed.append(own)
+                    continue
+                failed.append({"record": json.loads(_clib.text(lib.suprsend_bulk_response_failed_record_json(r, i))
+                                                    or "null"),
+                               "error": _clib.text(lib.suprsend_bulk_response_failed_message(r, i)),
+                               "code": int(lib.suprsend_bulk_response_failed_code(r, i))})
+        else:
+            failed = json.loads(_clib.text(lib.suprsend_bulk_response_failed_records_json(r)) or "[]")
+            if self._refused and isinstance(failed, list):
+                failed = [self._own_record(f) for f in failed]
+        return BulkResponse(
+            status=_clib.text(lib.suprsend_bulk_response_status(r)),
+            total=int(lib.suprsend_bulk_response_total(r)),
+            success=int(lib.suprsend_bulk_response_success(r)),
+            failure=failure,
+            failed_records=failed if isinstance(failed, list) else [],
+        )
 
     @property
     def response(self) -> Optional[BulkResponse]:
@@ -906,7 +932,7 @@ class BulkEvents:
 
     def _live(self) -> int:
         if self._handle is None:
-            if self._response is not None:
+            if self._response is not None or self._triggered:
                 raise error_for(_clib.E_ARGUMENT, "this bulk was already triggered; a bulk is sent once")
             raise SuprsendClosedError("the bulk is closed (its client was closed)", _clib.E_CLOSED)
         return self._handle
