@@ -143,6 +143,13 @@ _BACKGROUND_PROTOTYPES = {
 }
 
 
+# Outbox settings added after background delivery; declared when present (not used by the
+# binding yet: Suprsend() has no option for them).
+_OUTBOX_EXTRA_PROTOTYPES = {
+    "suprsend_options_set_outbox_busy_timeout_ms": (c_int, [c_void_p, c_long]),
+}
+
+
 # Whole events as JSON text in one call (suprsend_event_new_json, suprsend_bulk_append_json):
 # the fast path of Event._build and BulkEvents.append when the library has them; without
 # them, events are built field by field.
@@ -270,6 +277,7 @@ missing_background = _declare_background(lib)
 HAS_BACKGROUND = not missing_background
 #: True when the library builds whole events from JSON text (one call per event or per batch).
 HAS_EVENT_JSON = _declare_group(lib, _JSON_EVENT_PROTOTYPES)
+_declare_group(lib, _OUTBOX_EXTRA_PROTOTYPES)
 #: True when the library reports a bulk's failed records by position (suprsend_bulk_response_failed_*).
 HAS_TYPED_OUTCOMES = _declare_group(lib, _TYPED_OUTCOME_PROTOTYPES)
 #: True when the library has the asynchronous calls (suprsend_track_event_async, ...).
