@@ -21,7 +21,9 @@ and completes each once, through one C callback that passes the outcome back to 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
+import weakref
 from types import TracebackType
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
@@ -34,11 +36,55 @@ from .event import Event
 
 __all__ = ["AsyncSuprsend", "AsyncBulkEvents", "AsyncBulkEventsFactory"]
 
+
+class _Inbox:
+    """The completions waiting for one loop. The library's thread appends to ``items`` and wakes
+    the loop (``call_soon_threadsafe(drain)``) only when no drain is already due: completions
+    that arrive together cost the loop one wake-up, not one each."""
+
+    __slots__ = ("loop", "items", "scheduled", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        # (finish, status, response, its arguments, how to free the response)
+        self.items: "collections.deque[Tuple[Callable[..., None], int, Optional[int], Tuple[Any, ...], Any]]" = \
+            collections.deque()
+        self.scheduled = False
+
+    def drain(self) -> None:
+        # On the loop. Cleared first: a completion appended from now on either is taken by the
+        # loop below or schedules another drain.
+        self.scheduled = False
+        items = self.items
+        while items:
+            finish, status, response, args, _ = items.popleft()
+            finish(status, response, *args)  # never raises
+
+
+# One inbox per loop, made by the first call on it (a loop that cannot be weakly referenced is
+# kept in the second map, for good).
+_inboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox]" = weakref.WeakKeyDictionary()
+_inboxes_kept: Dict[asyncio.AbstractEventLoop, _Inbox] = {}
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
+    try:
+        inbox = _inboxes.get(loop)
+        if inbox is None:
+            inbox = _inboxes[loop] = _Inbox(loop)
+    except TypeError:
+        inbox = _inboxes_kept.get(loop)
+        if inbox is None:
+            inbox = _inboxes_kept[loop] = _Inbox(loop)
+    return inbox
+
+
 # The calls handed to the library and not completed yet, by the number passed as user_data:
-# (loop, the function to run on it, its arguments). An entry holds the future and the client
-# (so that the client is not collected while a call of its is in flight) until the callback
-# has taken it; the C callbacks below are module-level, alive as long as the module.
-_pending: Dict[int, Tuple[asyncio.AbstractEventLoop, Callable[..., None], Tuple[Any, ...]]] = {}
+# (the inbox of the loop awaiting it, the function to run there, its arguments). An entry holds
+# the future and the client (so that the client is not collected while a call of its is in
+# flight) until the callback has taken it; the C callbacks below are module-level, alive as
+# long as the module.
+_pending: Dict[int, Tuple[_Inbox, Callable[..., None], Tuple[Any, ...]]] = {}
 _ids = itertools.count(1)
 
 # Marks the library's thread while a completion runs on it, so that a client collected there
@@ -57,13 +103,25 @@ def _completion(free: Callable[[Any], None]) -> Callable[[int, Optional[int], Op
             if entry is None:  # pragma: no cover - a completion the binding did not ask for
                 free(response)
                 return
-            loop, finish, args = entry
-            try:
-                loop.call_soon_threadsafe(finish, status, response, *args)
-            except RuntimeError:
-                # The loop is closed: nobody awaits the outcome any more.
+            inbox, finish, args = entry
+            del entry
+            if inbox.loop.is_closed():
+                # Nobody awaits the outcome any more. (References dropped here, while the
+                # thread is marked: a client collected now is freed from another thread.)
+                del args
                 free(response)
-            del entry, args
+                return
+            inbox.items.append((finish, status, response, args, free))
+            del args
+            if not inbox.scheduled:
+                inbox.scheduled = True
+                try:
+                    inbox.loop.call_soon_threadsafe(inbox.drain)
+                except RuntimeError:  # closed meanwhile
+                    while inbox.items:
+                        item = inbox.items.popleft()
+                        item[4](item[2])
+                        del item
         except BaseException:  # noqa: B902 - nothing may propagate into C
             try:
                 logger.exception("suprsend_native.asyncio: a completion failed")
@@ -200,7 +258,7 @@ class AsyncSuprsend:
             rc = _clib.E_INTERNAL
             try:
                 # Registered first: the library may complete the call before it returns here.
-                _pending[key] = (loop, _finish_track, (future, client))
+                _pending[key] = (_inbox(loop), _finish_track, (future, client))
                 rc = lib.suprsend_track_event_async(handle, ev, _TRACK_DONE, key)
                 message = _clib.last_error() if rc != _clib.OK else ""
             finally:
@@ -277,7 +335,7 @@ class AsyncBulkEvents(BulkEvents):
             client._enter()
             rc = _clib.E_INTERNAL
             try:
-                _pending[key] = (loop, _finish_bulk, (future, self))
+                _pending[key] = (_inbox(loop), _finish_bulk, (future, self))
                 rc = lib.suprsend_bulk_trigger_async(bulk, _BULK_DONE, key)
                 message = _clib.last_error() if rc != _clib.OK else ""
             finally:
