@@ -143,7 +143,7 @@ def test_no_answer_is_reported_as_the_sync_call_does(unused_port):
 
 # --- cancellation ------------------------------------------------------------------------------
 
-def test_cancelling_the_awaiting_task_leaves_the_call_to_the_library(hub, monkeypatch):
+def _recording_response_free(monkeypatch: Any) -> List[int]:
     freed: List[int] = []
     real_free = _clib.lib.suprsend_response_free
 
@@ -152,6 +152,11 @@ def test_cancelling_the_awaiting_task_leaves_the_call_to_the_library(hub, monkey
         real_free(response)
 
     monkeypatch.setattr(_clib.lib, "suprsend_response_free", free)
+    return freed
+
+
+def test_cancelling_the_awaiting_task_leaves_the_call_to_the_library(hub, monkeypatch):
+    freed = _recording_response_free(monkeypatch)
 
     async def main() -> Dict[str, Any]:
         async with AsyncSuprsend(KEY, SECRET, **_options(hub)) as client:
@@ -174,6 +179,54 @@ def test_cancelling_the_awaiting_task_leaves_the_call_to_the_library(hub, monkey
     assert after["success"] is True
     assert len(freed) == 2, freed  # the cancelled call's response, then the later call's
     assert [e["event"] for e in hub.events()] == ["cancelled_event", "after_cancel"]
+
+
+def test_a_call_completing_after_its_loop_closed_frees_its_response(hub, monkeypatch):
+    """asyncio.run ends (cancelling the task, closing the loop) while the hub holds the request:
+    the completion comes later, finds the loop closed and frees the response."""
+    freed = _recording_response_free(monkeypatch)
+    client = AsyncSuprsend(KEY, SECRET, **_options(hub))
+
+    async def main() -> None:
+        hub.faults([{"delay_ms": 30000}])
+        asyncio.create_task(client.track_event(Event("user_1", "orphaned_event")))
+        assert await _until(lambda: hub.call("GET", "/_hub/inflight")["delayed"] == 1, 10)
+
+    asyncio.run(main())
+    assert aio._pending and freed == []
+    assert hub.release(drop=False) == 1
+    deadline = time.monotonic() + 10
+    while (aio._pending or not freed) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not aio._pending and len(freed) == 1
+    client.sync_client.close()
+    assert [e["event"] for e in hub.events()] == ["orphaned_event"]
+
+
+def test_a_client_dropped_with_a_call_in_flight_lives_until_it_completed(hub):
+    import gc
+    import weakref
+
+    async def main() -> None:
+        client = AsyncSuprsend(KEY, SECRET, **_options(hub))
+        sync_ref = weakref.ref(client.sync_client)
+        hub.faults([{"delay_ms": 30000}])
+        task = asyncio.create_task(client.track_event(Event("user_1", "dropped_client")))
+        assert await _until(lambda: hub.call("GET", "/_hub/inflight")["delayed"] == 1, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del client, task
+        gc.collect()
+        assert sync_ref() is not None, "the call in flight keeps its client"
+        assert hub.release(drop=False) == 1
+        assert await _until(lambda: not aio._pending, 10)
+        await asyncio.sleep(0.05)
+        gc.collect()
+        assert sync_ref() is None, "collected once its call completed"
+
+    asyncio.run(main())
+    assert [e["event"] for e in hub.events()] == ["dropped_client"]
 
 
 def test_close_completes_a_call_in_flight_with_closed(hub):
