@@ -107,6 +107,26 @@ def test_100_concurrent_calls_held_200ms_each_complete_side_by_side(hub):
     assert hub.stats()["faults_injected"].get("delay", 0) >= 100
 
 
+def test_max_connections_bounds_the_calls_side_by_side(hub):
+    async def main() -> float:
+        async with AsyncSuprsend(KEY, SECRET, **_options(hub, max_connections=4)) as client:
+            hub.faults({"rate": {"delay": 1.0}, "delay_ms": 200})
+            before = hub.stats()["connections"]
+            started = time.monotonic()
+            results = await asyncio.gather(*[client.track_event(Event(f"user_{i}", "bounded")) for i in range(20)])
+            elapsed = time.monotonic() - started
+            assert all(r["success"] for r in results)
+            opened = hub.stats()["connections"] - before - 1  # minus the connection that asked
+            assert opened <= 4, f"{opened} connections"
+            return elapsed
+
+    elapsed = asyncio.run(main())
+    # 20 calls, 4 at a time, 200 ms each: 5 rounds (0.2 s with the default 32 connections).
+    assert elapsed >= 0.95, f"20 calls over 4 connections took {elapsed:.2f} s"
+    with pytest.raises(SuprsendArgumentError):
+        AsyncSuprsend(KEY, SECRET, **_options(hub, max_connections=0))
+
+
 def test_results_equal_the_sync_calls(hub, client):
     """Accepted, refused by the hub, no answer: the same dict as Suprsend.track_event."""
     async def main() -> List[Dict[str, Any]]:

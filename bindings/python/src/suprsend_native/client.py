@@ -304,6 +304,9 @@ class Suprsend:
         connect_timeout: seconds allowed to connect (default 10).
         call_timeout: seconds allowed for one whole track or bulk trigger, retries and waits
             included (default 120).
+        max_connections: the most connections to the hub that the asynchronous calls
+            (:mod:`suprsend_native.asyncio`) and background delivery open at once (default 32,
+            1..1000); more calls wait for one to free up.
         ca_file: a PEM file of CA certificates to trust instead of the system's.
         max_event_bytes: the largest serialized event accepted (default 102400, at most 819200).
         auto_idempotency: give events without an idempotency key a random one, so that a retry
@@ -350,7 +353,7 @@ class Suprsend:
                  outbox_max_bytes: Optional[int] = None, outbox_power_safe: Optional[bool] = None,
                  flush_interval: Optional[float] = None,
                  max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None,
-                 call_timeout: Optional[float] = None) -> None:
+                 call_timeout: Optional[float] = None, max_connections: Optional[int] = None) -> None:
         self._handle: Optional[int] = None
         self._delivery_callback: Any = None
         self._token = object()
@@ -373,6 +376,7 @@ class Suprsend:
         proxy_b = _utf8(proxy, "proxy", optional=True)
         ca = _utf8(ca_file, "ca_file", optional=True)
         for name, value in (("max_retries", max_retries), ("max_event_bytes", max_event_bytes),
+                            ("max_connections", max_connections),
                             ("queue_capacity", queue_capacity), ("outbox_max_bytes", outbox_max_bytes)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -442,6 +446,13 @@ class Suprsend:
                 check(lib.suprsend_options_set_max_event_bytes(opts, max(min(max_event_bytes, 2**62), -1)))
             if auto_idempotency is not None:
                 check(lib.suprsend_options_set_auto_idempotency(opts, 1 if auto_idempotency else 0))
+            if max_connections is not None:
+                if not _clib.HAS_ASYNC:
+                    raise NotImplementedError(f"max_connections: {_clib.library_path} does not have "
+                                              f"suprsend_options_set_max_connections; rebuild libsuprsend")
+                rc = lib.suprsend_options_set_max_connections(opts, max(min(max_connections, 2**31 - 1), -1))
+                if rc != _clib.OK:
+                    raise error_for(rc, f"max_connections={max_connections!r}: {_clib.last_error()}")
             for name, (setter, value, given) in background.items():
                 if value is not None:
                     rc = getattr(lib, setter)(opts, value)
