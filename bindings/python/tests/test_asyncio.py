@@ -380,3 +380,14 @@ def test_bulk_refused_by_the_hub(hub):
     assert (response.status, response.success, response.failure) == ("partial", 2, 2)
     assert [r["record"]["distinct_id"] for r in response.failed_records] == ["user_1", "user_2"]
     assert {r["code"] for r in response.failed_records} == {400}
+
+
+def test_deprecated_track(hub):
+    async def main() -> Dict[str, Any]:
+        async with AsyncSuprsend(KEY, SECRET, **_options(hub)) as client:
+            with pytest.warns(DeprecationWarning):
+                return await client.track("user_1", "tracked_event", {"a": 1}, tenant_id="acme")
+
+    assert asyncio.run(main())["success"] is True
+    (event,) = hub.events()
+    assert (event["event"], event["tenant_id"], event["properties"]["a"]) == ("tracked_event", "acme", 1)

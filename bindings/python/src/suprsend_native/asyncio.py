@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import warnings
 import weakref
 from types import TracebackType
 from typing import Any, Callable, Dict, Optional, Tuple, Type
@@ -272,8 +273,13 @@ class AsyncSuprsend:
             raise error_for(rc, message or _clib.status_name(rc))
         return await future
 
-    def track(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - deprecated there too
-        raise NotImplementedError("AsyncSuprsend has no track(); use await track_event(Event(...))")
+    async def track(self, distinct_id: str, event_name: str, properties: Optional[Dict[str, Any]] = None,
+                    idempotency_key: Optional[str] = None, tenant_id: Optional[str] = None,
+                    brand_id: Optional[str] = None) -> Dict[str, Any]:
+        """``await track_event(Event(...))`` in one call, as :meth:`Suprsend.track` (deprecated)."""
+        warnings.warn('This method is deprecated. Use "track_event(Event)" instead', DeprecationWarning, stacklevel=2)
+        return await self.track_event(Event(distinct_id, event_name, properties, idempotency_key=idempotency_key,
+                                            tenant_id=tenant_id, brand_id=brand_id))
 
     @property
     def bulk_events(self) -> "AsyncBulkEventsFactory":
