@@ -59,7 +59,18 @@ class _Inbox:
         items = self.items
         while items:
             finish, status, response, args, _ = items.popleft()
-            finish(status, response, *args)  # never raises
+            try:
+                finish(status, response, *args)
+            except BaseException:  # noqa: B902 - the others must still be finished
+                logger.exception("suprsend_native.asyncio: finishing a call failed")
+
+    def discard(self) -> None:
+        """The loop is closed: frees the responses nobody will read (on the library's thread)."""
+        items = self.items
+        while items:
+            item = items.popleft()
+            item[4](item[2])
+            del item
 
 
 # One inbox per loop, made by the first call on it (a loop that cannot be weakly referenced is
@@ -111,6 +122,7 @@ def _completion(free: Callable[[Any], None]) -> Callable[[int, Optional[int], Op
                 # thread is marked: a client collected now is freed from another thread.)
                 del args
                 free(response)
+                inbox.discard()
                 return
             inbox.items.append((finish, status, response, args, free))
             del args
@@ -119,10 +131,7 @@ def _completion(free: Callable[[Any], None]) -> Callable[[int, Optional[int], Op
                 try:
                     inbox.loop.call_soon_threadsafe(inbox.drain)
                 except RuntimeError:  # closed meanwhile
-                    while inbox.items:
-                        item = inbox.items.popleft()
-                        item[4](item[2])
-                        del item
+                    inbox.discard()
         except BaseException:  # noqa: B902 - nothing may propagate into C
             try:
                 logger.exception("suprsend_native.asyncio: a completion failed")
