@@ -6,6 +6,10 @@ through ctypes) or the official suprsend-py-sdk, which share one API.
     py_client.py --impl native --mode enqueue --n N ...   background delivery: N client.enqueue(event),
                                                           then client.flush() (see enqueue_run)
         [--outbox PATH [--power-safe]] [--threads T]      through a durable outbox file, from T threads
+    py_client.py --impl native --mode async --n N [--concurrency C] ...   asyncio: N await
+                                                          client.track_event(event) through
+                                                          suprsend_native.asyncio.AsyncSuprsend,
+                                                          C at a time (see async_run)
 
 Prints one JSON line. Imports, client creation and the first (untimed) schema/library warm-up
 are outside the timed part; events are created inside it, as in c_bench.c. CPU is
@@ -129,10 +133,53 @@ def enqueue_run(a):
     return 0 if ok else 1
 
 
+def async_run(a):
+    """asyncio through the binding: N events, each built and sent with ``await
+    client.track_event(event)`` on one event loop, C of them in flight at a time (C tasks, each
+    sending its share one after another). The library runs the requests side by side on its own
+    thread; the loop only builds events and reads results. Timed from the first event to the last
+    result; CPU is the whole process (the loop, the library's thread, libcurl)."""
+    import asyncio
+    from suprsend_native import Event
+    from suprsend_native.asyncio import AsyncSuprsend
+
+    counts = {"ok": 0, "failed": 0}
+    errors = []
+
+    async def worker(client, lo, hi):
+        for i in range(lo, hi):
+            r = await client.track_event(Event(distinct_id=f"user_{i}", event_name="product_purchased",
+                                               properties=props(i)))
+            if r.get("success") is True:
+                counts["ok"] += 1
+            else:
+                counts["failed"] += 1
+                if not errors:
+                    errors.append(f"{r.get('status_code')}: {r.get('message')}")
+
+    async def main():
+        async with AsyncSuprsend(a.key, a.secret, base_url=a.base_url) as client:
+            c = max(1, min(a.concurrency, a.n))
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            await asyncio.gather(*[worker(client, a.n * k // c, a.n * (k + 1) // c) for k in range(c)])
+            t1 = time.perf_counter()
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+        return r0, r1, t1 - t0, c
+
+    r0, r1, wall, c = asyncio.run(main())
+    out = {"events": a.n, "ok": counts["ok"], "failed": a.n - counts["ok"], "wall_s": wall,
+           "cpu_user_s": r1.ru_utime - r0.ru_utime, "cpu_sys_s": r1.ru_stime - r0.ru_stime,
+           "maxrss_kb": r1.ru_maxrss, "peak_rss_kb": peak_rss_kb(), "mode": "async", "concurrency": c,
+           "error": errors[0] if errors else ""}
+    print(json.dumps(out), flush=True)
+    return 0 if counts["ok"] == a.n else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--impl", choices=("native", "official"), required=True)
-    ap.add_argument("--mode", choices=("single", "bulk", "enqueue"), required=True)
+    ap.add_argument("--mode", choices=("single", "bulk", "enqueue", "async"), required=True)
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--key", required=True)
@@ -142,7 +189,12 @@ def main():
     ap.add_argument("--outbox", help="enqueue: a durable outbox file (created fresh, removed at the end)")
     ap.add_argument("--power-safe", action="store_true", help="enqueue with --outbox: outbox_power_safe=True")
     ap.add_argument("--threads", type=int, default=1, help="enqueue: threads enqueuing (the events split evenly)")
+    ap.add_argument("--concurrency", type=int, default=100, help="async: calls in flight at a time")
     a = ap.parse_args()
+    if a.mode == "async":
+        if a.impl != "native":
+            ap.error("--mode async: the official SDK has no asyncio client")
+        return async_run(a)
     if a.mode == "enqueue":
         if a.impl != "native":
             ap.error("--mode enqueue: the official SDK has no background delivery")

@@ -46,10 +46,14 @@ BULK_CHUNK = 100  # events per bulk request (the protocol's maximum, and what ev
 # Events per run. The full bench takes a few minutes on 2 cores; the official SDK gets fewer
 # events (it opens a new connection per request and validates each event with jsonschema).
 FULL = {"runs": 5, "floor": 20000, "floor_bulk": 100000, "c_single": 20000, "c_single_8t": 20000,
-        "c_bulk": 100000, "py_single": 10000, "py_bulk": 100000, "official_py_single": 2000,
+        "c_bulk": 100000, "py_single": 10000, "py_async": 10000, "py_bulk": 100000, "official_py_single": 2000,
         "official_py_bulk": 20000, "dlopen_runs": 31}
 SMOKE = {"runs": 1, "floor": 20, "floor_bulk": 200, "c_single": 20, "c_single_8t": 40, "c_bulk": 200,
-         "py_single": 20, "py_bulk": 200, "official_py_single": 10, "official_py_bulk": 200, "dlopen_runs": 5}
+         "py_single": 20, "py_async": 100, "py_bulk": 200, "official_py_single": 10, "official_py_bulk": 200, "dlopen_runs": 5}
+
+# py_async: calls in flight at a time through suprsend_native.asyncio.AsyncSuprsend (the library
+# opens at most 32 connections, its default max_connections; more calls wait for one).
+PY_ASYNC_CONCURRENCY = 100
 
 TARGETS = {
     "c_single_cpu_over_floor_max": 1.5,
@@ -427,6 +431,9 @@ class Scenarios:
             return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
         if name == "py_bulk":
             return py + ["--impl", "native", "--mode", "bulk"], binding_env(), "binding"
+        if name == "py_async":  # AsyncSuprsend: N awaited track_event calls, PY_ASYNC_CONCURRENCY in flight
+            return (py + ["--impl", "native", "--mode", "async", "--concurrency", str(PY_ASYNC_CONCURRENCY)],
+                    binding_env(), "binding")
         if name == "official_py_single":
             return py + ["--impl", "official", "--mode", "single"], None, "official"
         if name == "official_py_bulk":
@@ -545,7 +552,7 @@ def correctness_pass(tmp, sc, strict=False):
     rows = []
     try:
         plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
-                ("py_single", 3), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
+                ("py_single", 3), ("py_async", 50), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
                 ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150),  # background delivery: flushed, every fate "delivered"
                 ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150),  # the same through the outbox
                 ("node_single", 40), ("node_bulk", 150), ("node_enqueue", 150)]
@@ -944,7 +951,7 @@ def print_background(scen):
 ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue", "c_enqueue_queued",
          "outbox_floor", "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
          "c_enqueue_outbox_waiting",
-         "py_single", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
+         "py_single", "py_async", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
          "official_py_single", "official_py_bulk", "node_single", "node_bulk", "node_enqueue"]
 
 
@@ -972,6 +979,8 @@ def ratios_and_targets(by, per_run):
         "py_bulk_over_official_py_bulk_events_per_s": paired("py_bulk", "official_py_bulk", "events_per_s"),
         "c_bulk_over_floor_bulk_cpu": paired("c_bulk", "floor_bulk", "cpu_us_per_event"),
         "py_single_over_c_single_cpu": paired("py_single", "c_single", "cpu_us_per_event"),
+        "py_async_over_py_single_events_per_s": paired("py_async", "py_single", "events_per_s"),
+        "py_async_over_py_single_cpu": paired("py_async", "py_single", "cpu_us_per_event"),
         "py_bulk_over_c_bulk_cpu": paired("py_bulk", "c_bulk", "cpu_us_per_event"),
     }
     ser = paired("c_bulk", "floor_bulk", "cpu_us_per_event", op=lambda x, y: x - y)
@@ -1013,6 +1022,8 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             notes.append(f"{s['cpu_us_per_request']:.1f} µs CPU/request")
         if "append_cpu_us_per_event" in s:
             notes.append(f"append {s['append_cpu_us_per_event']:.2f} + trigger {s['trigger_cpu_us_per_event']:.2f} µs")
+        if s["name"] == "py_async":
+            notes.append(f"asyncio, {PY_ASYNC_CONCURRENCY} calls in flight")
         notes += enqueue_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Union
 
 import pytest
 
@@ -43,8 +43,10 @@ class Hub(HubProcess):
     def reset(self) -> None:
         self.call("POST", "/_hub/reset", {})
 
-    def faults(self, script: List[Dict[str, Any]]) -> None:
-        self.call("POST", "/_hub/faults", {"script": script})
+    def faults(self, script: Union[List[Dict[str, Any]], Dict[str, Any]]) -> None:
+        """Installs faults: a script (a list, one entry per request) or a whole configuration
+        (a dict such as ``{"rate": {"delay": 1.0}, "delay_ms": 200}``)."""
+        self.call("POST", "/_hub/faults", script if isinstance(script, dict) else {"script": script})
 
     def release(self, drop: bool = True) -> int:
         """Ends the delays in progress now (dropped by default: nothing is recorded)."""

@@ -61,6 +61,8 @@ def test_every_function_has_a_prototype():
     declared = set(re.findall(r"\b(suprsend_[a-z_]+)\s*\(", open(header).read()))
     declared.discard("suprsend_log_fn")
     declared.discard("suprsend_delivery_fn")
-    bound = set(_clib._PROTOTYPES) | set(_clib._BACKGROUND_PROTOTYPES) | set(_clib._JSON_EVENT_PROTOTYPES)
+    bound = (set(_clib._PROTOTYPES) | set(_clib._BACKGROUND_PROTOTYPES) | set(_clib._JSON_EVENT_PROTOTYPES)
+             | set(_clib._TYPED_OUTCOME_PROTOTYPES) | set(_clib._ASYNC_PROTOTYPES)
+             | set(_clib._OUTBOX_EXTRA_PROTOTYPES))
     assert not set(_clib._PROTOTYPES) & set(_clib._BACKGROUND_PROTOTYPES)
     assert declared == bound, declared ^ bound

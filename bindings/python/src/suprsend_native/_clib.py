@@ -52,6 +52,12 @@ LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
 #: typedef void (*suprsend_delivery_fn)(const suprsend_delivery *delivery, void *user_data);
 DELIVERY_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
 
+#: typedef void (*suprsend_response_fn)(int status, suprsend_response *response, void *user_data);
+RESPONSE_FN = ctypes.CFUNCTYPE(None, c_int, c_void_p, c_void_p)
+
+#: typedef void (*suprsend_bulk_response_fn)(int status, suprsend_bulk_response *response, void *user_data);
+BULK_RESPONSE_FN = ctypes.CFUNCTYPE(None, c_int, c_void_p, c_void_p)
+
 # suprsend_client_stat ids (SUPRSEND_STAT_*), in the order of their values 1..7.
 STATS = ("queued", "in_flight", "delivered", "refused", "dropped", "retries", "outbox_bytes")
 
@@ -137,12 +143,38 @@ _BACKGROUND_PROTOTYPES = {
 }
 
 
+# Outbox settings added after background delivery; declared when present (not used by the
+# binding yet: Suprsend() has no option for them).
+_OUTBOX_EXTRA_PROTOTYPES = {
+    "suprsend_options_set_outbox_busy_timeout_ms": (c_int, [c_void_p, c_long]),
+}
+
+
 # Whole events as JSON text in one call (suprsend_event_new_json, suprsend_bulk_append_json):
 # the fast path of Event._build and BulkEvents.append when the library has them; without
 # them, events are built field by field.
 _JSON_EVENT_PROTOTYPES = {
     "suprsend_event_new_json": (c_void_p, [c_char_p]),
     "suprsend_bulk_append_json": (c_int, [c_void_p, c_char_p]),
+}
+
+
+# Typed outcomes of a bulk: each failed record by position (suprsend_bulk_response_failed_*), so
+# that BulkEvents.trigger reads which events failed without parsing failed_records_json.
+_TYPED_OUTCOME_PROTOTYPES = {
+    "suprsend_bulk_response_failed_index": (c_long, [c_void_p, c_long]),
+    "suprsend_bulk_response_failed_status": (c_int, [c_void_p, c_long]),
+    "suprsend_bulk_response_failed_code": (c_int, [c_void_p, c_long]),
+    "suprsend_bulk_response_failed_message": (c_char_p, [c_void_p, c_long]),
+    "suprsend_bulk_response_failed_record_json": (c_char_p, [c_void_p, c_long]),
+}
+
+
+# Asynchronous calls (suprsend_native.asyncio): completed on a library thread through a callback.
+_ASYNC_PROTOTYPES = {
+    "suprsend_track_event_async": (c_int, [c_void_p, c_void_p, RESPONSE_FN, c_void_p]),
+    "suprsend_bulk_trigger_async": (c_int, [c_void_p, BULK_RESPONSE_FN, c_void_p]),
+    "suprsend_options_set_max_connections": (c_int, [c_void_p, c_long]),
 }
 
 
@@ -218,11 +250,11 @@ def _declare_background(lib: ctypes.CDLL) -> List[str]:
     return []
 
 
-def _declare_json_events(lib: ctypes.CDLL) -> bool:
-    """Declares the whole-event JSON functions; False when the library lacks one."""
-    if not all(hasattr(lib, name) for name in _JSON_EVENT_PROTOTYPES):
+def _declare_group(lib: ctypes.CDLL, prototypes: dict) -> bool:
+    """Declares a group of functions; False (nothing declared) when the library lacks one."""
+    if not all(hasattr(lib, name) for name in prototypes):
         return False
-    for name, (restype, argtypes) in _JSON_EVENT_PROTOTYPES.items():
+    for name, (restype, argtypes) in prototypes.items():
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
@@ -244,7 +276,12 @@ _declare(lib, library_path)
 missing_background = _declare_background(lib)
 HAS_BACKGROUND = not missing_background
 #: True when the library builds whole events from JSON text (one call per event or per batch).
-HAS_EVENT_JSON = _declare_json_events(lib)
+HAS_EVENT_JSON = _declare_group(lib, _JSON_EVENT_PROTOTYPES)
+_declare_group(lib, _OUTBOX_EXTRA_PROTOTYPES)
+#: True when the library reports a bulk's failed records by position (suprsend_bulk_response_failed_*).
+HAS_TYPED_OUTCOMES = _declare_group(lib, _TYPED_OUTCOME_PROTOTYPES)
+#: True when the library has the asynchronous calls (suprsend_track_event_async, ...).
+HAS_ASYNC = _declare_group(lib, _ASYNC_PROTOTYPES)
 version_number, version = _check_version(lib, library_path)
 
 

@@ -304,6 +304,9 @@ class Suprsend:
         connect_timeout: seconds allowed to connect (default 10).
         call_timeout: seconds allowed for one whole track or bulk trigger, retries and waits
             included (default 120).
+        max_connections: the most connections to the hub that the asynchronous calls
+            (:mod:`suprsend_native.asyncio`) and background delivery open at once (default 32,
+            1..1000); more calls wait for one to free up.
         ca_file: a PEM file of CA certificates to trust instead of the system's.
         max_event_bytes: the largest serialized event accepted (default 102400, at most 819200).
         auto_idempotency: give events without an idempotency key a random one, so that a retry
@@ -350,7 +353,7 @@ class Suprsend:
                  outbox_max_bytes: Optional[int] = None, outbox_power_safe: Optional[bool] = None,
                  flush_interval: Optional[float] = None,
                  max_event_age: Optional[float] = None, shutdown_timeout: Optional[float] = None,
-                 call_timeout: Optional[float] = None) -> None:
+                 call_timeout: Optional[float] = None, max_connections: Optional[int] = None) -> None:
         self._handle: Optional[int] = None
         self._delivery_callback: Any = None
         self._token = object()
@@ -373,6 +376,7 @@ class Suprsend:
         proxy_b = _utf8(proxy, "proxy", optional=True)
         ca = _utf8(ca_file, "ca_file", optional=True)
         for name, value in (("max_retries", max_retries), ("max_event_bytes", max_event_bytes),
+                            ("max_connections", max_connections),
                             ("queue_capacity", queue_capacity), ("outbox_max_bytes", outbox_max_bytes)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -442,6 +446,13 @@ class Suprsend:
                 check(lib.suprsend_options_set_max_event_bytes(opts, max(min(max_event_bytes, 2**62), -1)))
             if auto_idempotency is not None:
                 check(lib.suprsend_options_set_auto_idempotency(opts, 1 if auto_idempotency else 0))
+            if max_connections is not None:
+                if not _clib.HAS_ASYNC:
+                    raise NotImplementedError(f"max_connections: {_clib.library_path} does not have "
+                                              f"suprsend_options_set_max_connections; rebuild libsuprsend")
+                rc = lib.suprsend_options_set_max_connections(opts, max(min(max_connections, 2**31 - 1), -1))
+                if rc != _clib.OK:
+                    raise error_for(rc, f"max_connections={max_connections!r}: {_clib.last_error()}")
             for name, (setter, value, given) in background.items():
                 if value is not None:
                     rc = getattr(lib, setter)(opts, value)
@@ -764,8 +775,14 @@ class BulkEvents:
         self._lock = threading.Lock()
         self._handle: Optional[int] = None
         self._response: Optional[BulkResponse] = None
-        # The failed records of the events held as stand-ins (see _STAND_IN_NAME), by number.
+        # The failed records of the events held as stand-ins (see _STAND_IN_NAME), by number,
+        # and by the stand-in's position in the library's bulk (suprsend_bulk_response_failed_index).
         self._refused: List[Dict[str, Any]] = []
+        self._refused_at: Dict[int, Dict[str, Any]] = {}
+        # Set once the bulk was handed to an asynchronous trigger (suprsend_native.asyncio), and
+        # the number of its events then.
+        self._triggered = False
+        self._count = 0
         handle = client._enter()
         try:
             bulk = lib.suprsend_bulk_new(handle)
@@ -832,6 +849,7 @@ class BulkEvents:
         failed = {"record": record, "error": error.message, "code": REFUSED_RECORD_CODE}
         with self._lock:
             bulk = self._live()
+            position = int(lib.suprsend_bulk_count(bulk))
             name = f"{_STAND_IN_NAME}{len(self._refused)}".encode("ascii")
             if _clib.HAS_EVENT_JSON:
                 rc = lib.suprsend_bulk_append_json(bulk, b'{"distinct_id":"","event":"' + name + b'"}')
@@ -851,6 +869,7 @@ class BulkEvents:
             if rc not in _APPENDED:
                 raise error_for(rc)
             self._refused.append(failed)
+            self._refused_at[position] = failed
 
     def _own_record(self, failed: Any) -> Any:
         """A failed record of the library's response, or the record of the refused event whose
@@ -866,7 +885,7 @@ class BulkEvents:
     def __len__(self) -> int:
         with self._lock:
             if self._handle is None:
-                return self._response.total if self._response else 0
+                return self._response.total if self._response else self._count
             return int(lib.suprsend_bulk_count(self._handle))
 
     def trigger(self) -> BulkResponse:
@@ -876,8 +895,6 @@ class BulkEvents:
         not raised. A second call raises :class:`SuprsendArgumentError`.
         """
         with self._lock:
-            if self._response is not None:
-                raise error_for(_clib.E_ARGUMENT, "this bulk was already triggered; a bulk is sent once")
             bulk = self._live()
             self._client._enter()
             try:
@@ -890,23 +907,43 @@ class BulkEvents:
                 if not out.value:
                     raise error_for(rc if rc != _clib.OK else _clib.E_INTERNAL,
                                     message or "suprsend_bulk_trigger gave no response")
-                r = out.value
-                failed = json.loads(_clib.text(lib.suprsend_bulk_response_failed_records_json(r)) or "[]")
-                if self._refused and isinstance(failed, list):
-                    failed = [self._own_record(f) for f in failed]
-                response = BulkResponse(
-                    status=_clib.text(lib.suprsend_bulk_response_status(r)),
-                    total=int(lib.suprsend_bulk_response_total(r)),
-                    success=int(lib.suprsend_bulk_response_success(r)),
-                    failure=int(lib.suprsend_bulk_response_failure(r)),
-                    failed_records=failed if isinstance(failed, list) else [],
-                )
+                response = self._response_of(out.value)
             finally:
                 lib.suprsend_bulk_response_free(out.value)
             self._response = response
             lib.suprsend_bulk_free(self._handle)
             self._handle = None
             return response
+
+    def _response_of(self, r: int) -> BulkResponse:
+        """The BulkResponse of a suprsend_bulk_response (which the caller frees)."""
+        failure = int(lib.suprsend_bulk_response_failure(r))
+        failed: Any
+        if _clib.HAS_TYPED_OUTCOMES:
+            # Each failed record by position: which event (its append position, so a stand-in
+            # is known by where it stands), its code and message, without parsing the list.
+            failed = []
+            refused = self._refused_at
+            for i in range(failure):
+                own = refused.get(int(lib.suprsend_bulk_response_failed_index(r, i))) if refused else None
+                if own is not None:
+                    failed.append(own)
+                    continue
+                failed.append({"record": json.loads(_clib.text(lib.suprsend_bulk_response_failed_record_json(r, i))
+                                                    or "null"),
+                               "error": _clib.text(lib.suprsend_bulk_response_failed_message(r, i)),
+                               "code": int(lib.suprsend_bulk_response_failed_code(r, i))})
+        else:
+            failed = json.loads(_clib.text(lib.suprsend_bulk_response_failed_records_json(r)) or "[]")
+            if self._refused and isinstance(failed, list):
+                failed = [self._own_record(f) for f in failed]
+        return BulkResponse(
+            status=_clib.text(lib.suprsend_bulk_response_status(r)),
+            total=int(lib.suprsend_bulk_response_total(r)),
+            success=int(lib.suprsend_bulk_response_success(r)),
+            failure=failure,
+            failed_records=failed if isinstance(failed, list) else [],
+        )
 
     @property
     def response(self) -> Optional[BulkResponse]:
@@ -915,7 +952,7 @@ class BulkEvents:
 
     def _live(self) -> int:
         if self._handle is None:
-            if self._response is not None:
+            if self._response is not None or self._triggered:
                 raise error_for(_clib.E_ARGUMENT, "this bulk was already triggered; a bulk is sent once")
             raise SuprsendClosedError("the bulk is closed (its client was closed)", _clib.E_CLOSED)
         return self._handle
