@@ -69,6 +69,19 @@ struct OutboxTests {
         }
     }
 
+    @Test func takenEventsCarryTheirIdentityFromTheColumns() throws {
+        try withDirectory { path in
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 60)
+            let event = prepared(1, key: "order-1")
+            _ = try outbox.add(event)
+            let taken = outbox.take(maxEvents: 10, maxJSONBytes: .max)
+            #expect(taken.count == 1)
+            #expect(taken.first?.identity == EventIdentity(insertId: event.insertId, idempotencyKey: "order-1",
+                                                          name: event.name, distinctId: event.distinctId))
+            #expect(taken.first?.idempotencyKey == "order-1" && taken.first?.name == "order_placed")
+        }
+    }
+
     @Test func aSchema1FileIsUpgradedWithItsEvents() throws {
         try withDirectory { path in
             let events = (0..<3).map { prepared($0, key: $0 == 2 ? "order-2" : nil) }

@@ -389,6 +389,19 @@ public final class Outbox: EventQueue, @unchecked Sendable {
 
     private var now: Int64 { clock.wallMilliseconds() }
 
+    /// SQL: the columns `event(_:)` reads, of event `e`.
+    private static let eventColumnsRead = "id, enqueued_at, \(attemptsOfEvent), json, insert_id, idempotency_key, name, distinct_id"
+
+    /// An event from a row of `eventColumnsRead`: its identity from the columns written at
+    /// enqueue, not read back from its JSON.
+    private static func event(_ row: SQLiteRow) -> QueuedEvent {
+        var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1), json: row.blob(3))
+        event.attempts = Int32(clamping: row.integer(2))
+        event.identity = EventIdentity(insertId: row.text(4), idempotencyKey: row.text(5), name: row.text(6),
+                                       distinctId: row.text(7))
+        return event
+    }
+
     /// SQL: how many requests carried event `e`.
     private static let attemptsOfEvent = "ifnull((SELECT attempts FROM retries r WHERE r.id = e.id), 0)"
 
@@ -614,7 +627,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 var bytes = 0
                 var full = false
                 try db.query("""
-                    SELECT id, enqueued_at, \(Self.attemptsOfEvent), json FROM events e
+                    SELECT \(Self.eventColumnsRead) FROM events e
                     WHERE \(Self.waiting) AND id <= ?3 ORDER BY id LIMIT ?2
                     """, [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
                     let size = Int(row.bytes(3))
@@ -622,10 +635,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                         full = true
                         return
                     }
-                    var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1),
-                                            json: row.blob(3))
-                    event.attempts = Int32(clamping: row.integer(2))
-                    events.append(event)
+                    events.append(Self.event(row))
                     bytes += size
                 }
                 guard !events.isEmpty else { return [] }
@@ -687,7 +697,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 // Only the oldest waiting events are looked at (ids grow with time): a scan of
                 // the whole file at every turn of the worker would cost more than the sending.
                 let expired = try claim("""
-                    SELECT id, enqueued_at, \(Self.attemptsOfEvent), json FROM
+                    SELECT \(Self.eventColumnsRead) FROM
                         (SELECT * FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?3) e
                     WHERE enqueued_at < ?2
                     """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
@@ -704,12 +714,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     /// Runs a statement that returns events, oldest first.
     private func claim(_ sql: String, _ values: [SQLiteValue]) throws(SQLiteConnection.Failure) -> [QueuedEvent] {
         var events: [QueuedEvent] = []
-        try db.query(sql, values) { row in
-            var event = QueuedEvent(sequence: UInt64(row.integer(0)), enqueuedAtMilliseconds: row.integer(1),
-                                    json: row.blob(3))
-            event.attempts = Int32(clamping: row.integer(2))
-            events.append(event)
-        }
+        try db.query(sql, values) { row in events.append(Self.event(row)) }
         events.sort { $0.sequence < $1.sequence }
         return events
     }

@@ -1,9 +1,10 @@
 /// One enqueued event, as it waits and travels: its serialized bytes, fixed at enqueue, so
 /// that every retry, in any process, sends the same $insert_id and idempotency key.
 ///
-/// Only the bytes are kept: the fields a delivery report names (insert id, key, name,
-/// distinct_id) are read back from them when asked for, so a queue of 100,000 events costs
-/// little more than their JSON.
+/// The fields a delivery report names (insert id, key, name, distinct_id) travel beside the
+/// bytes when the queue stores them anyway (the outbox's columns); the memory queue keeps only
+/// the bytes, so that 100,000 events cost little more than their JSON, and they are read back
+/// from those when asked for.
 public struct QueuedEvent: Sendable {
     /// Order of enqueueing, from 1; a flush waits for every event up to a sequence number.
     public var sequence: UInt64
@@ -17,6 +18,8 @@ public struct QueuedEvent: Sendable {
     public var lastHTTPStatus: Int32 = 0
     /// The event object, as sent (made by `EventEncoder`).
     public let json: [UInt8]
+    /// Its identity, when the queue keeps it apart from the bytes.
+    public var identity: EventIdentity?
 
     public init(sequence: UInt64, enqueuedAtMilliseconds: Int64, json: [UInt8]) {
         self.sequence = sequence
@@ -35,11 +38,20 @@ public struct QueuedEvent: Sendable {
         json.withUnsafeBufferPointer(body)
     }
 
-    public var insertId: String { EventFields.string("$insert_id", in: json) }
+    public var insertId: String { identity?.insertId ?? EventFields.string("$insert_id", in: json) }
     /// "" when the event has none.
-    public var idempotencyKey: String { EventFields.idempotencyKey(in: json) }
-    public var name: String { EventFields.string("event", in: json) }
-    public var distinctId: String { EventFields.string("distinct_id", in: json) }
+    public var idempotencyKey: String { identity?.idempotencyKey ?? EventFields.idempotencyKey(in: json) }
+    public var name: String { identity?.name ?? EventFields.string("event", in: json) }
+    public var distinctId: String { identity?.distinctId ?? EventFields.string("distinct_id", in: json) }
+}
+
+/// What names an event in its fate, as fixed at enqueue.
+public struct EventIdentity: Sendable, Equatable {
+    public var insertId: String
+    /// "" when the event has none.
+    public var idempotencyKey: String
+    public var name: String
+    public var distinctId: String
 }
 
 /// Reads the top-level fields that `EventEncoder` writes before the properties
