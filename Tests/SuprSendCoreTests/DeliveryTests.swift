@@ -373,7 +373,7 @@ struct BulkBatchTests {
         #expect(result.success == 248)
         #expect(result.failure == 2)
         #expect(result.status == "partial")
-        #expect(result.firstFailureStatus == .validation)
+        #expect((result.failedRecords.first?.status ?? .ok) == .validation)
 
         let requests = transport.requests
         try #require(requests.count == 3)
@@ -434,7 +434,7 @@ struct BulkBatchTests {
         #expect(result.success == 0)
         #expect(result.failure == 0)
         #expect(result.status == "success")
-        #expect(result.firstFailureStatus == .ok)
+        #expect((result.failedRecords.first?.status ?? .ok) == .ok)
         #expect(utf8String(result.failedRecordsJSON()) == "[]")
         #expect(transport.requests.isEmpty)
     }

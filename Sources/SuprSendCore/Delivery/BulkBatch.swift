@@ -291,9 +291,6 @@ public struct BulkResult: Sendable {
         return success == 0 ? "fail" : "partial"
     }
 
-    /// .ok when every event was accepted, else the status of the first failure.
-    public var firstFailureStatus: Status { failedRecords.first?.status ?? .ok }
-
     /// The first of the failures whose status says the worst happened (no answer, then a
     /// refusal by the hub, then a rule broken before sending): what the bulk's call returns.
     public var worstFailure: FailedRecord? {
