@@ -3,6 +3,9 @@
  *
  *   c_bench BASE_URL KEY SECRET single N [THREADS]   N events, one suprsend_track_event each,
  *                                                     spread over THREADS threads sharing one client
+ *   c_bench BASE_URL KEY SECRET async N [IN_FLIGHT]  N events, one suprsend_track_event_async each
+ *                                                     from this thread, at most IN_FLIGHT (default 100)
+ *                                                     in flight; also the caller's own CPU per call
  *   c_bench BASE_URL KEY SECRET bulk N               N events created, appended to one bulk, triggered
  *   c_bench BASE_URL KEY SECRET enqueue N            N events suprsend_enqueue'd on this thread, then
  *                                                     suprsend_flush: background delivery end to end
@@ -125,6 +128,52 @@ __attribute__((noinline)) void bench_timed_bulk(double *w1, struct rusage *r1, l
     suprsend_bulk_free(bulk);
     *ok_out = ok;
     *failed_out = failed;
+}
+
+static double thread_cpu_s(void);
+
+/* Asynchronous calls: completions counted on the library's thread; the caller waits for room. */
+static pthread_mutex_t async_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t async_cv = PTHREAD_COND_INITIALIZER;
+static long async_in_flight, async_ok, async_failed;
+
+static void on_async_done(int status, suprsend_response *r, void *user_data) {
+    (void)user_data;
+    int ok = status == SUPRSEND_OK && r && suprsend_response_success(r);
+    suprsend_response_free(r);
+    pthread_mutex_lock(&async_mu);
+    async_in_flight--;
+    if (ok) async_ok++;
+    else async_failed++;
+    pthread_cond_broadcast(&async_cv);
+    pthread_mutex_unlock(&async_mu);
+    if (!ok) note_error("track_event_async", status);
+}
+
+__attribute__((noinline)) double bench_timed_async(long max_in_flight) {
+    double caller = 0;
+    for (long i = 0; i < n_total; i++) {
+        pthread_mutex_lock(&async_mu);
+        while (async_in_flight >= max_in_flight) pthread_cond_wait(&async_cv, &async_mu);
+        async_in_flight++;
+        pthread_mutex_unlock(&async_mu);
+        double c0 = thread_cpu_s();
+        suprsend_event *ev = make_event(i);
+        int rc = ev ? suprsend_track_event_async(client, ev, on_async_done, NULL) : SUPRSEND_E_ARGUMENT;
+        suprsend_event_free(ev);
+        caller += thread_cpu_s() - c0;
+        if (rc != SUPRSEND_OK) {
+            note_error("track_event_async", rc);
+            pthread_mutex_lock(&async_mu);
+            async_in_flight--;
+            async_failed++;
+            pthread_mutex_unlock(&async_mu);
+        }
+    }
+    pthread_mutex_lock(&async_mu);
+    while (async_in_flight > 0) pthread_cond_wait(&async_cv, &async_mu);
+    pthread_mutex_unlock(&async_mu);
+    return caller;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -517,6 +566,7 @@ static int outbox_main(const char *mode, const char *base_url, const char *key, 
 int main(int argc, char **argv) {
     if (argc < 6) {
         fprintf(stderr, "usage: c_bench BASE_URL KEY SECRET single|bulk|enqueue|queued N [THREADS]\n"
+                        "       c_bench BASE_URL KEY SECRET async N [IN_FLIGHT]\n"
                         "       c_bench BASE_URL KEY SECRET outbox|outbox_waiting N THREADS PATH POWER_SAFE\n");
         return 2;
     }
@@ -565,6 +615,19 @@ int main(int argc, char **argv) {
         getrusage(RUSAGE_SELF, &r2);
         for (int t = 0; t < n_threads; t++) { ok += ws[t].ok; failed += ws[t].failed; }
         free(th); free(ws);
+    } else if (strcmp(mode, "async") == 0) {
+        long max_in_flight = argc > 6 ? atol(argv[6]) : 100;
+        n_threads = 1;
+        if (max_in_flight <= 0) { fprintf(stderr, "c_bench: bad IN_FLIGHT\n"); return 2; }
+        getrusage(RUSAGE_SELF, &r0);
+        w0 = now_s();
+        double caller = bench_timed_async(max_in_flight);
+        w2 = now_s();
+        getrusage(RUSAGE_SELF, &r2);
+        ok = async_ok;
+        failed = async_failed;
+        snprintf(extra, sizeof extra, ",\"in_flight\":%ld,\"caller_cpu_us_per_call\":%.3f", max_in_flight,
+                 caller / (double)n_total * 1e6);
     } else if (strcmp(mode, "bulk") == 0) {
         getrusage(RUSAGE_SELF, &r0);
         w0 = now_s();
@@ -575,7 +638,7 @@ int main(int argc, char **argv) {
         snprintf(extra + l, sizeof extra - l, ",\"append_wall_s\":%.6f,\"append_cpu_s\":%.6f,\"trigger_wall_s\":%.6f,\"trigger_cpu_s\":%.6f",
                  w1 - w0, cpu_s(&r0, &r1), w2 - w1, cpu_s(&r1, &r2));
     } else {
-        fprintf(stderr, "c_bench: mode must be single or bulk\n");
+        fprintf(stderr, "c_bench: mode must be single, async or bulk\n");
         return 2;
     }
 

@@ -45,15 +45,17 @@ BULK_CHUNK = 100  # events per bulk request (the protocol's maximum, and what ev
 
 # Events per run. The full bench takes a few minutes on 2 cores; the official SDK gets fewer
 # events (it opens a new connection per request and validates each event with jsonschema).
-FULL = {"runs": 5, "floor": 20000, "floor_bulk": 100000, "c_single": 20000, "c_single_8t": 20000,
+FULL = {"runs": 5, "floor": 20000, "floor_bulk": 100000, "c_single": 20000, "c_single_8t": 20000, "c_async": 20000,
         "c_bulk": 100000, "py_single": 10000, "py_async": 10000, "py_bulk": 100000, "official_py_single": 2000,
         "official_py_bulk": 20000, "dlopen_runs": 31}
-SMOKE = {"runs": 1, "floor": 20, "floor_bulk": 200, "c_single": 20, "c_single_8t": 40, "c_bulk": 200,
+SMOKE = {"runs": 1, "floor": 20, "floor_bulk": 200, "c_single": 20, "c_single_8t": 40, "c_async": 100, "c_bulk": 200,
          "py_single": 20, "py_async": 100, "py_bulk": 200, "official_py_single": 10, "official_py_bulk": 200, "dlopen_runs": 5}
 
 # py_async: calls in flight at a time through suprsend_native.asyncio.AsyncSuprsend (the library
 # opens at most 32 connections, its default max_connections; more calls wait for one).
 PY_ASYNC_CONCURRENCY = 100
+# c_async: the same through suprsend_track_event_async from one thread (c_bench.c, mode async).
+C_ASYNC_CONCURRENCY = 100
 
 TARGETS = {
     "c_single_cpu_over_floor_max": 1.5,
@@ -64,6 +66,11 @@ TARGETS = {
     # The binding's own cost over the library's, CPU per event (paired runs): what Python adds.
     "py_single_cpu_over_c_single_max": 1.4,
     "py_bulk_cpu_over_c_bulk_max": 2.0,
+    # Asynchronous calls: no dearer in CPU than one call at a time, many times its rate when the
+    # hub answers at once (loopback, the same CPU as nginx); Python's asyncio over the C calls.
+    "c_async_cpu_over_c_single_max": 1.2,
+    "c_async_events_per_s_over_c_single_min": 5.0,
+    "py_async_cpu_over_c_async_max": 2.0,
 }
 
 # Background delivery (suprsend_enqueue + suprsend_flush; see "Background delivery scenarios"
@@ -417,6 +424,8 @@ class Scenarios:
             return [t["c_bench"], base, KEY, SECRET, "single", str(n), "1"], None, "lib"
         if name == "c_single_8t":
             return [t["c_bench"], base, KEY, SECRET, "single", str(n), "8"], None, "lib"
+        if name == "c_async":
+            return [t["c_bench"], base, KEY, SECRET, "async", str(n), str(C_ASYNC_CONCURRENCY)], None, "lib"
         if name == "c_bulk":
             return [t["c_bench"], base, KEY, SECRET, "bulk", str(n)], None, "lib"
         if name in ENQUEUE_SCENARIOS:
@@ -487,6 +496,8 @@ def per_run_figures(res):
          "peak_rss_mb": res.get("peak_rss_kb", res["maxrss_kb"]) / 1024.0}
     if "requests" in res:
         f["cpu_us_per_request"] = cpu / res["requests"] * 1e6
+    if "caller_cpu_us_per_call" in res:
+        f["caller_cpu_us_per_call"] = res["caller_cpu_us_per_call"]
     if "append_cpu_s" in res:
         f["append_cpu_us_per_event"] = res["append_cpu_s"] / ev * 1e6
         f["trigger_cpu_us_per_event"] = res["trigger_cpu_s"] / ev * 1e6
@@ -551,7 +562,7 @@ def correctness_pass(tmp, sc, strict=False):
     hub = Hub(tmp)
     rows = []
     try:
-        plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_bulk", 150),
+        plan = [("floor", 3), ("floor_bulk", 150), ("c_single", 3), ("c_single_8t", 8), ("c_async", 50), ("c_bulk", 150),
                 ("py_single", 3), ("py_async", 50), ("py_bulk", 150), ("official_py_single", 3), ("official_py_bulk", 150),
                 ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150),  # background delivery: flushed, every fate "delivered"
                 ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150),  # the same through the outbox
@@ -948,7 +959,7 @@ def print_background(scen):
 # Report
 # ------------------------------------------------------------------------------------------
 
-ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_bulk", "c_enqueue", "c_enqueue_queued",
+ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_async", "c_bulk", "c_enqueue", "c_enqueue_queued",
          "outbox_floor", "c_enqueue_outbox", "c_enqueue_outbox_8t", "c_enqueue_outbox_power_safe", "c_enqueue_outbox_power_safe_8t",
          "c_enqueue_outbox_waiting",
          "py_single", "py_async", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
@@ -979,6 +990,9 @@ def ratios_and_targets(by, per_run):
         "py_bulk_over_official_py_bulk_events_per_s": paired("py_bulk", "official_py_bulk", "events_per_s"),
         "c_bulk_over_floor_bulk_cpu": paired("c_bulk", "floor_bulk", "cpu_us_per_event"),
         "py_single_over_c_single_cpu": paired("py_single", "c_single", "cpu_us_per_event"),
+        "c_async_over_c_single_events_per_s": paired("c_async", "c_single", "events_per_s"),
+        "c_async_over_c_single_cpu": paired("c_async", "c_single", "cpu_us_per_event"),
+        "py_async_over_c_async_cpu": paired("py_async", "c_async", "cpu_us_per_event"),
         "py_async_over_py_single_events_per_s": paired("py_async", "py_single", "events_per_s"),
         "py_async_over_py_single_cpu": paired("py_async", "py_single", "cpu_us_per_event"),
         "py_bulk_over_c_bulk_cpu": paired("py_bulk", "c_bulk", "cpu_us_per_event"),
@@ -1003,6 +1017,10 @@ def ratios_and_targets(by, per_run):
         "py_single_cpu_le_1.4x_c_single": t(ratios["py_single_over_c_single_cpu"],
                                             TARGETS["py_single_cpu_over_c_single_max"], "max"),
         "py_bulk_cpu_le_2x_c_bulk": t(ratios["py_bulk_over_c_bulk_cpu"], TARGETS["py_bulk_cpu_over_c_bulk_max"], "max"),
+        "c_async_cpu_le_1.2x_c_single": t(ratios["c_async_over_c_single_cpu"], TARGETS["c_async_cpu_over_c_single_max"], "max"),
+        "c_async_ge_5x_c_single_events_per_s": t(ratios["c_async_over_c_single_events_per_s"],
+                                                 TARGETS["c_async_events_per_s_over_c_single_min"], "min"),
+        "py_async_cpu_le_2x_c_async": t(ratios["py_async_over_c_async_cpu"], TARGETS["py_async_cpu_over_c_async_max"], "max"),
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
@@ -1024,6 +1042,8 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             notes.append(f"append {s['append_cpu_us_per_event']:.2f} + trigger {s['trigger_cpu_us_per_event']:.2f} µs")
         if s["name"] == "py_async":
             notes.append(f"asyncio, {PY_ASYNC_CONCURRENCY} calls in flight")
+        if s["name"] == "c_async":
+            notes.append(f"{C_ASYNC_CONCURRENCY} calls in flight; caller {s.get('caller_cpu_us_per_call', float('nan')):.1f} µs/call")
         notes += enqueue_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
