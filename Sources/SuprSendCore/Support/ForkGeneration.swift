@@ -100,8 +100,51 @@ enum ForkGeneration {
         defer {
             pthread_setspecific(depthKey, nil)
             pthread_rwlock_unlock(lock)
+            runHeldActions()
         }
         return try body()
+    }
+
+    /// Whether this thread is inside a section, where fork() is waiting for it to leave.
+    static var isInsideSection: Bool { pthread_getspecific(depthKey) != nil }
+
+    /// Runs `action` now outside sections, or on this thread right after it leaves its
+    /// outermost one. For what may run the host's code (a log line: its callback may wait for
+    /// a lock the forking thread holds, such as Python's GIL, which os.fork holds): inside a
+    /// section that would deadlock against a fork().
+    static func afterSection(_ action: @escaping () -> Void) {
+        guard isInsideSection else { return action() }
+        let held: HeldActions
+        if let pointer = pthread_getspecific(heldKey) {
+            held = Unmanaged<HeldActions>.fromOpaque(pointer).takeUnretainedValue()
+        } else {
+            held = HeldActions()
+            pthread_setspecific(heldKey, Unmanaged.passRetained(held).toOpaque())
+        }
+        held.actions.append(action)
+    }
+
+    /// What `afterSection` kept for this thread; freed with the thread.
+    private final class HeldActions {
+        var actions: [() -> Void] = []
+    }
+
+    private static let heldKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<HeldActions>.fromOpaque(pointer).release() }
+        }
+        return key
+    }()
+
+    private static func runHeldActions() {
+        guard let pointer = pthread_getspecific(heldKey) else { return }
+        let held = Unmanaged<HeldActions>.fromOpaque(pointer).takeUnretainedValue()
+        while !held.actions.isEmpty {
+            let actions = held.actions
+            held.actions.removeAll()
+            for action in actions { action() }
+        }
     }
 
     /// Waits, briefly, while a fork() is pending, so that the sections inside can drain.

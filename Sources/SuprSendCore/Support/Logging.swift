@@ -26,8 +26,12 @@ public struct Logger: Sendable {
         sink != nil && level.rawValue >= minimumLevel
     }
 
+    /// Formats the line now and writes it now, or, inside a section that fork() waits for,
+    /// right after this thread leaves it: the sink may be the host's callback, which must not
+    /// run where it could deadlock a fork (see `ForkGeneration.afterSection`).
     public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
         guard isEnabled(level), let sink else { return }
-        sink(level, message())
+        let line = message()
+        ForkGeneration.afterSection { sink(level, line) }
     }
 }

@@ -84,11 +84,6 @@ public final class DeliveryWorker: @unchecked Sendable {
     private var counters = DeliveryStats()
     /// Events that had no fate when the worker stopped.
     public private(set) var leftAtStop = 0
-    /// Log lines of the parts of a turn that fork() waits for, written after each part: a log
-    /// callback may take a lock that the forking thread holds (Python's GIL, held by os.fork).
-    /// The worker's thread only.
-    private let heldLines = HeldLogLines()
-    private let heldLogger: Logger
 
     public init(queue: EventQueue, transport: ConcurrentTransport, sender: RequestSender, settings: WorkerSettings,
                 clock: WorkerClock = SystemClock(), onReport: Report? = nil,
@@ -100,9 +95,6 @@ public final class DeliveryWorker: @unchecked Sendable {
         self.clock = clock
         self.onReport = onReport
         self.unitRandom = unitRandom ?? { SecureRandom.unitInterval() }
-        let lines = heldLines
-        self.heldLogger = sender.logger.sink == nil ? .off
-            : Logger(minimumLevel: sender.logger.minimumLevel, sink: { level, line in lines.append(level, line) })
     }
 
     var logger: Logger { sender.logger }
@@ -121,8 +113,9 @@ public final class DeliveryWorker: @unchecked Sendable {
         // fork() waits for the planning, the sending and the settling as for any critical
         // section: the first turns make the Swift runtime build type metadata lazily, under its
         // own locks, and a child forked in the middle would inherit them held and hang on its
-        // first turn. No user code runs in those parts: their log lines are written after each
-        // (`heldLogger`), callbacks run in `deliver`, and the wait for the network is outside.
+        // first turn. No user code runs in those parts: their log lines are written as each ends
+        // (`Logger.log`, `ForkGeneration.afterSection`), callbacks run in `deliver`, and the
+        // wait for the network is outside.
         let plan = ForkGeneration.withoutFork { makePlan() }
         if !plan.reports.isEmpty {
             logger.log(.error, "\(plan.reports.count) event(s) expired undelivered: \(plan.reports[0].message)")
@@ -134,10 +127,8 @@ public final class DeliveryWorker: @unchecked Sendable {
                 sendBatch(batch.events, id: batch.id)
             }
         }
-        writeHeldLines()
         let ended = transport.wait(timeout: plan.timeout)
         let reports = ForkGeneration.withoutFork { settle(ended) }
-        writeHeldLines()
         deliver(reports)
         return true
     }
@@ -250,7 +241,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         }
         body.append(UInt8(ascii: "]"))
         let request = sender.signedRequest(.bulk, body: body)
-        sender.logRequest(request, attempt: Int(events.first?.attempts ?? 1), of: nil, to: heldLogger)
+        sender.logRequest(request, attempt: Int(events.first?.attempts ?? 1), of: nil)
         transport.start(request, id: id)
     }
 
@@ -264,7 +255,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                 guard let events = inFlight.removeValue(forKey: id) else { continue }
                 switch result {
                 case .success(let answer) where RetryPolicy.isRetryable(status: answer.status):
-                    sender.logAnswer(answer, seconds: 0, to: heldLogger)
+                    sender.logAnswer(answer, seconds: 0)
                     let retryAfter = answer.retryAfter.flatMap {
                         RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
                     }
@@ -273,7 +264,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                                                reason: "HTTP \(answer.status)", into: &reports)
                     failed(again, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter, now: now)
                 case .success(let answer):
-                    sender.logAnswer(answer, seconds: 0, to: heldLogger)
+                    sender.logAnswer(answer, seconds: 0)
                     consecutiveFailures = 0
                     var again: [QueuedEvent] = []
                     let records = HubResponses.bulk(status: answer.status, body: answer.body,
@@ -287,7 +278,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                             again.append(event)
                         } else {
                             counters.refused += 1
-                            heldLogger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(record.statusCode)): \(record.message)")
+                            logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(record.statusCode)): \(record.message)")
                             reports.append(DeliveryReport(status: .http, httpStatus: record.statusCode,
                                                           message: record.message, event: event))
                         }
@@ -342,12 +333,8 @@ public final class DeliveryWorker: @unchecked Sendable {
             for index in events.indices { events[index].lastHTTPStatus = Int32(clamping: httpStatus) }
         }
         queue.requeue(events)
-        heldLogger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
+        logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
             + "sending again in \(Int((delay * 1000).rounded())) ms")
-    }
-
-    private func writeHeldLines() {
-        for (level, line) in heldLines.take() { logger.log(level, line) }
     }
 
     /// Runs the callback for each fate, outside the lock, then lets flushes see them.
@@ -472,17 +459,5 @@ public final class DeliveryWorker: @unchecked Sendable {
             stats.storageBytes = queue.storageBytes
             return stats
         }
-    }
-}
-
-/// Log lines kept for later (see `DeliveryWorker.heldLogger`).
-private final class HeldLogLines: @unchecked Sendable {
-    private var lines: [(LogLevel, String)] = []
-
-    func append(_ level: LogLevel, _ line: String) { lines.append((level, line)) }
-
-    func take() -> [(LogLevel, String)] {
-        defer { lines.removeAll() }
-        return lines
     }
 }
