@@ -6,7 +6,7 @@
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
-    echo "usage: cli/build.sh DIR   (DIR holds include/suprsend.h and lib/libsuprsend.so; writes DIR/bin/suprsend)" >&2
+    echo "usage: cli/build.sh DIR   (DIR holds include/suprsend.h and lib/libsuprsend.so; writes DIR/bin/suprsend-events)" >&2
     exit 2
 fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +23,7 @@ done
 mkdir -p "$prefix/bin"
 # Built into a temporary name and moved, so that a failed build leaves no half-written binary
 # and a running one is not overwritten in place.
-out="$prefix/bin/.suprsend.build.$$"
+out="$prefix/bin/.suprsend-events.build.$$"
 trap 'rm -f "$out"' EXIT
 # shellcheck disable=SC2086
 "$cc" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -pthread \
@@ -31,6 +31,6 @@ trap 'rm -f "$out"' EXIT
     -o "$out" \
     "$here/main.c" "$here/track.c" "$here/import.c" "$here/progress.c" "$here/jsonline.c" \
     -L"$prefix/lib" -lsuprsend -pthread -Wl,-rpath,'$ORIGIN/../lib'
-mv -f "$out" "$prefix/bin/suprsend"
+mv -f "$out" "$prefix/bin/suprsend-events"
 trap - EXIT
-echo "cli/build.sh: $prefix/bin/suprsend" >&2
+echo "cli/build.sh: $prefix/bin/suprsend-events" >&2

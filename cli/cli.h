@@ -1,4 +1,4 @@
-/* cli.h: what the commands of the suprsend tool share (main.c). */
+/* cli.h: what the commands of the suprsend-events tool share (main.c). */
 #ifndef SUPRSEND_CLI_H
 #define SUPRSEND_CLI_H
 

@@ -1,5 +1,5 @@
 /*
- * import.c: `suprsend import FILE|-`: one JSON event object per line, sent in bulks
+ * import.c: `suprsend-events import FILE|-`: one JSON event object per line, sent in bulks
  * (suprsend_bulk_trigger, BATCH events at a time) or through the background queue
  * (suprsend_enqueue, fates from the delivery callback). What is not accepted, and every bad
  * line, goes to --failed as a JSON line that can be imported again.
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 static const char import_usage[] =
-    "Usage: suprsend import [OPTIONS] FILE\n"
-    "       suprsend import [OPTIONS] -          (read standard input)\n"
+    "Usage: suprsend-events import [OPTIONS] FILE\n"
+    "       suprsend-events import [OPTIONS] -          (read standard input)\n"
     "\n"
     "Send events from a file of JSON lines: one event object per line, e.g.\n"
     "  {\"distinct_id\":\"user_1\",\"event\":\"product_purchased\",\"properties\":{\"amount\":10}}\n"
@@ -75,8 +75,8 @@ static const char import_usage[] =
     "setup error (bad options, no credentials, FILE cannot be opened or read).\n"
     "\n"
     "Examples:\n"
-    "  suprsend import --failed failed.jsonl events.jsonl\n"
-    "  some-producer | suprsend import --background -\n";
+    "  suprsend-events import --failed failed.jsonl events.jsonl\n"
+    "  some-producer | suprsend-events import --background -\n";
 
 /* How many problems are printed one by one before the rest go to --failed only. */
 #define MAX_PRINTED_PROBLEMS 20
@@ -189,14 +189,14 @@ static void print_problem_locked(import_state *st, const char *fmt, ...) {
     st->problems_printed++;
     if (st->problems_printed > MAX_PRINTED_PROBLEMS) return;
     progress_clear(&st->bar);
-    fprintf(stderr, "suprsend import: %s: ", st->input_name);
+    fprintf(stderr, "suprsend-events import: %s: ", st->input_name);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     if (st->problems_printed == MAX_PRINTED_PROBLEMS)
-        fprintf(stderr, "suprsend import: further problems are not printed%s%s\n",
+        fprintf(stderr, "suprsend-events import: further problems are not printed%s%s\n",
                 st->failed ? "; all are in " : " (use --failed FILE to keep them)", st->failed ? st->failed_path : "");
 }
 
@@ -204,7 +204,7 @@ static void check_failed_stream(import_state *st) {
     if (st->failed && ferror(st->failed) && !st->failed_write_error) {
         st->failed_write_error = errno ? errno : EIO;
         progress_clear(&st->bar);
-        fprintf(stderr, "suprsend import: --failed %s: write error: %s\n", st->failed_path, strerror(st->failed_write_error));
+        fprintf(stderr, "suprsend-events import: --failed %s: write error: %s\n", st->failed_path, strerror(st->failed_write_error));
     }
 }
 
@@ -306,7 +306,7 @@ static suprsend_event *make_event(import_state *st, long long line_no, char *tex
     e->distinct_id = trimmed_copy(parsed->distinct_id);
     e->event = trimmed_copy(parsed->event);
     if (!e->text || !e->key || !e->distinct_id || !e->event) {
-        fprintf(stderr, "suprsend import: out of memory\n");
+        fprintf(stderr, "suprsend-events import: out of memory\n");
         exit(CLI_EXIT_USAGE);
     }
     memcpy(e->text, text, len);
@@ -449,7 +449,7 @@ static void send_job(import_state *st, job *j) {
     if (settled != (long long)appended) {
         pthread_mutex_lock(&st->lock);
         progress_clear(&st->bar);
-        fprintf(stderr, "suprsend import: warning: a bulk of %zu events came back with %ld accepted and %lld failed\n",
+        fprintf(stderr, "suprsend-events import: warning: a bulk of %zu events came back with %ld accepted and %lld failed\n",
                 appended, success, walk.failed_now);
         pthread_mutex_unlock(&st->lock);
     }
@@ -460,7 +460,7 @@ static void send_job(import_state *st, job *j) {
             snprintf(st->stop_reason, sizeof st->stop_reason, "not sent: the import stopped after a bulk got no answer (%s)",
                      walk.first_no_answer);
             progress_clear(&st->bar);
-            fprintf(stderr, "suprsend import: the hub did not answer (%s); the remaining lines are not sent%s%s\n",
+            fprintf(stderr, "suprsend-events import: the hub did not answer (%s); the remaining lines are not sent%s%s\n",
                     walk.first_no_answer, st->failed ? " and go to " : "", st->failed ? st->failed_path : "");
         }
         pthread_mutex_unlock(&st->lock);
@@ -474,7 +474,7 @@ static entry *job_slot(job *j) {
         size_t cap = j->capacity ? j->capacity * 2 : 1024;
         entry *grown = realloc(j->entries, cap * sizeof *grown);
         if (!grown) {
-            fprintf(stderr, "suprsend import: out of memory\n");
+            fprintf(stderr, "suprsend-events import: out of memory\n");
             exit(CLI_EXIT_USAGE);
         }
         j->entries = grown;
@@ -704,7 +704,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         if ((got = cli_option_value("import", argc, argv, &i, "--batch-size", "N", &value)) != 0) {
             if (got < 0) return CLI_EXIT_USAGE;
             if (parse_long(value, 1, 100000, &batch_size) != 0) {
-                fprintf(stderr, "suprsend import: --batch-size '%s': expected a whole number from 1 to 100000\n", value);
+                fprintf(stderr, "suprsend-events import: --batch-size '%s': expected a whole number from 1 to 100000\n", value);
                 return CLI_EXIT_USAGE;
             }
             continue;
@@ -712,7 +712,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         if ((got = cli_option_value("import", argc, argv, &i, "--jobs", "N", &value)) != 0) {
             if (got < 0) return CLI_EXIT_USAGE;
             if (parse_long(value, 1, 64, &jobs) != 0) {
-                fprintf(stderr, "suprsend import: --jobs '%s': expected a whole number from 1 to 64\n", value);
+                fprintf(stderr, "suprsend-events import: --jobs '%s': expected a whole number from 1 to 64\n", value);
                 return CLI_EXIT_USAGE;
             }
             continue;
@@ -720,7 +720,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         if ((got = cli_option_value("import", argc, argv, &i, "--progress-interval", "SECONDS", &value)) != 0) {
             if (got < 0) return CLI_EXIT_USAGE;
             if (parse_seconds(value, &progress_interval) != 0) {
-                fprintf(stderr, "suprsend import: --progress-interval '%s': expected seconds from 0 to 86400\n", value);
+                fprintf(stderr, "suprsend-events import: --progress-interval '%s': expected seconds from 0 to 86400\n", value);
                 return CLI_EXIT_USAGE;
             }
             continue;
@@ -728,23 +728,23 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         if ((got = cli_option_value("import", argc, argv, &i, "--flush-timeout", "SECONDS", &value)) != 0) {
             if (got < 0) return CLI_EXIT_USAGE;
             if (parse_seconds(value, &flush_timeout) != 0) {
-                fprintf(stderr, "suprsend import: --flush-timeout '%s': expected seconds from 0 to 86400\n", value);
+                fprintf(stderr, "suprsend-events import: --flush-timeout '%s': expected seconds from 0 to 86400\n", value);
                 return CLI_EXIT_USAGE;
             }
             continue;
         }
         if (arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "suprsend import: unknown option '%s' (see suprsend import --help)\n", arg);
+            fprintf(stderr, "suprsend-events import: unknown option '%s' (see suprsend-events import --help)\n", arg);
             return CLI_EXIT_USAGE;
         }
         if (input_path) {
-            fprintf(stderr, "suprsend import: one input only ('%s' and '%s'); use - for standard input\n", input_path, arg);
+            fprintf(stderr, "suprsend-events import: one input only ('%s' and '%s'); use - for standard input\n", input_path, arg);
             return CLI_EXIT_USAGE;
         }
         input_path = arg;
     }
     if (!input_path) {
-        fprintf(stderr, "suprsend import: missing FILE (a file of JSON lines, or - for standard input)\n");
+        fprintf(stderr, "suprsend-events import: missing FILE (a file of JSON lines, or - for standard input)\n");
         return CLI_EXIT_USAGE;
     }
 
@@ -754,12 +754,12 @@ int cmd_import(int argc, char **argv, const char *base_url) {
     if (!from_stdin) {
         in = fopen(input_path, "r");
         if (!in) {
-            fprintf(stderr, "suprsend import: cannot open %s: %s\n", input_path, strerror(errno));
+            fprintf(stderr, "suprsend-events import: cannot open %s: %s\n", input_path, strerror(errno));
             return CLI_EXIT_USAGE;
         }
         struct stat sb;
         if (fstat(fileno(in), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "suprsend import: %s is a directory, not a file of JSON lines\n", input_path);
+            fprintf(stderr, "suprsend-events import: %s is a directory, not a file of JSON lines\n", input_path);
             fclose(in);
             return CLI_EXIT_USAGE;
         }
@@ -784,12 +784,12 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         struct stat input_stat, failed_stat;
         if (!from_stdin && stat(failed_path, &failed_stat) == 0 && fstat(fileno(in), &input_stat) == 0
             && failed_stat.st_dev == input_stat.st_dev && failed_stat.st_ino == input_stat.st_ino) {
-            fprintf(stderr, "suprsend import: --failed %s is the input file; name another file\n", failed_path);
+            fprintf(stderr, "suprsend-events import: --failed %s is the input file; name another file\n", failed_path);
             goto out;
         }
         st->failed = fopen(failed_path, "w");
         if (!st->failed) {
-            fprintf(stderr, "suprsend import: --failed %s: cannot create it: %s\n", failed_path, strerror(errno));
+            fprintf(stderr, "suprsend-events import: --failed %s: cannot create it: %s\n", failed_path, strerror(errno));
             goto out;
         }
         st->failed_path = failed_path;
@@ -797,7 +797,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
     if (background) {
         st->pending = calloc(PENDING_BUCKETS, sizeof *st->pending);
         if (!st->pending) {
-            fprintf(stderr, "suprsend import: out of memory\n");
+            fprintf(stderr, "suprsend-events import: out of memory\n");
             goto out;
         }
         suprsend_options_set_delivery_callback(opts, on_delivery, st);
@@ -806,13 +806,13 @@ int cmd_import(int argc, char **argv, const char *base_url) {
     }
     int rc = suprsend_client_new(opts, &st->client);
     if (rc != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend import: cannot create the client: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
+        fprintf(stderr, "suprsend-events import: cannot create the client: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
         goto out;
     }
 
     progress_start(&st->bar, stderr, count_lines(in), progress_interval, !quiet);
     if (!background && start_senders(st, (int)jobs) != 0) {
-        fprintf(stderr, "suprsend import: cannot start the sender threads\n");
+        fprintf(stderr, "suprsend-events import: cannot start the sender threads\n");
         goto out;
     }
     int read_error = 0;
@@ -855,14 +855,14 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         if (!background && !filling) {
             filling = take_idle_job(st);
             if (!(filling->bulk = suprsend_bulk_new(st->client))) {
-                fprintf(stderr, "suprsend import: %s\n", suprsend_last_error());
+                fprintf(stderr, "suprsend-events import: %s\n", suprsend_last_error());
                 jl_event_clear(&parsed);
                 goto out;
             }
         }
         entry *e = background ? malloc(sizeof *e) : job_slot(filling);
         if (!e) {
-            fprintf(stderr, "suprsend import: out of memory\n");
+            fprintf(stderr, "suprsend-events import: out of memory\n");
             exit(CLI_EXIT_USAGE);
         }
         suprsend_event *event = make_event(st, line_no, line, len, &parsed, e);
@@ -926,7 +926,7 @@ int cmd_import(int argc, char **argv, const char *base_url) {
     if (ferror(in)) {
         read_error = errno ? errno : EIO;
         progress_clear(&st->bar);
-        fprintf(stderr, "suprsend import: reading %s after line %lld: %s\n", st->input_name, line_no, strerror(read_error));
+        fprintf(stderr, "suprsend-events import: reading %s after line %lld: %s\n", st->input_name, line_no, strerror(read_error));
     }
     if (filling) {
         submit_job(st, filling);
@@ -959,14 +959,14 @@ int cmd_import(int argc, char **argv, const char *base_url) {
         format_count(st->accepted, accepted_text, sizeof accepted_text);
         double rate = elapsed > 0 ? (double)(st->accepted + st->refused_by_hub) / elapsed : 0;
         format_count((long long)(rate + 0.5), rate_text, sizeof rate_text);
-        fprintf(stderr, "suprsend import: %s lines read: %s accepted, %lld refused", lines_text, accepted_text, refused);
+        fprintf(stderr, "suprsend-events import: %s lines read: %s accepted, %lld refused", lines_text, accepted_text, refused);
         if (refused) fprintf(stderr, " (%lld by the hub, %lld before sending)", st->refused_by_hub, st->refused_by_rules);
         if (st->undelivered) fprintf(stderr, ", %lld not delivered", st->undelivered);
         fprintf(stderr, ", %lld bad lines; %.2f s, %s events/s\n", st->bad, elapsed, rate_text);
         if (not_ok && st->failed)
-            fprintf(stderr, "suprsend import: what was not accepted is in %s (fix it and import it again)\n", st->failed_path);
+            fprintf(stderr, "suprsend-events import: what was not accepted is in %s (fix it and import it again)\n", st->failed_path);
         else if (not_ok)
-            fprintf(stderr, "suprsend import: use --failed FILE to keep what was not accepted\n");
+            fprintf(stderr, "suprsend-events import: use --failed FILE to keep what was not accepted\n");
     }
     exit_status = not_ok ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     if (read_error) exit_status = CLI_EXIT_USAGE;
@@ -995,7 +995,7 @@ out:
     }
     if (st->failed) {
         if (fclose(st->failed) != 0 && !st->failed_write_error) {
-            fprintf(stderr, "suprsend import: --failed %s: %s\n", failed_path, strerror(errno));
+            fprintf(stderr, "suprsend-events import: --failed %s: %s\n", failed_path, strerror(errno));
             st->failed_write_error = 1;
         }
         if (st->failed_write_error && exit_status != CLI_EXIT_USAGE) exit_status = CLI_EXIT_USAGE;

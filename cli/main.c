@@ -1,6 +1,6 @@
 /*
- * main.c: the suprsend command-line tool. Sends events to SuprSend with libsuprsend's public C
- * API only: `suprsend track` for one event, `suprsend import` for a file of them.
+ * main.c: the suprsend-events command-line tool. Sends events to SuprSend with libsuprsend's public C
+ * API only: `suprsend-events track` for one event, `suprsend-events import` for a file of them.
  */
 #include "cli.h"
 
@@ -10,8 +10,8 @@
 #include <time.h>
 
 static const char main_usage[] =
-    "Usage: suprsend [--base-url URL] COMMAND [OPTIONS]\n"
-    "       suprsend --help | --version\n"
+    "Usage: suprsend-events [--base-url URL] COMMAND [OPTIONS]\n"
+    "       suprsend-events --help | --version\n"
     "\n"
     "Send events to SuprSend from the command line (with libsuprsend).\n"
     "\n"
@@ -19,7 +19,7 @@ static const char main_usage[] =
     "  track     send one event and print its message id\n"
     "  import    send events from a file of JSON lines (one event object per line)\n"
     "\n"
-    "`suprsend COMMAND --help` describes a command's options.\n"
+    "`suprsend-events COMMAND --help` describes a command's options.\n"
     "\n"
     "Options:\n"
     "  --base-url URL   the hub to send to (default: SUPRSEND_BASE_URL, else\n"
@@ -52,7 +52,7 @@ int cli_option_value(const char *command, int argc, char **argv, int *i, const c
     }
     if (arg[n] != '\0') return 0;
     if (*i + 1 >= argc) {
-        fprintf(stderr, "suprsend%s%s: %s needs a value (%s %s)\n", command ? " " : "", command ? command : "",
+        fprintf(stderr, "suprsend-events%s%s: %s needs a value (%s %s)\n", command ? " " : "", command ? command : "",
                 name, name, value_name);
         return -1;
     }
@@ -73,7 +73,7 @@ suprsend_options *cli_options_new(const char *command, const char *base_url) {
     const char *secret = getenv("SUPRSEND_WORKSPACE_SECRET");
     if (!key || !*key || !secret || !*secret) {
         fprintf(stderr,
-                "suprsend %s: no credentials: set SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET\n"
+                "suprsend-events %s: no credentials: set SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET\n"
                 "  to your workspace's key and secret (from the SuprSend dashboard), e.g.\n"
                 "    export SUPRSEND_WORKSPACE_KEY=... SUPRSEND_WORKSPACE_SECRET=...\n",
                 command);
@@ -81,7 +81,7 @@ suprsend_options *cli_options_new(const char *command, const char *base_url) {
     }
     suprsend_options *opts = suprsend_options_new(key, secret);
     if (!opts) {
-        fprintf(stderr, "suprsend %s: SUPRSEND_WORKSPACE_KEY/SUPRSEND_WORKSPACE_SECRET: %s\n", command,
+        fprintf(stderr, "suprsend-events %s: SUPRSEND_WORKSPACE_KEY/SUPRSEND_WORKSPACE_SECRET: %s\n", command,
                 suprsend_last_error());
         return NULL;
     }
@@ -92,7 +92,7 @@ suprsend_options *cli_options_new(const char *command, const char *base_url) {
         from = "SUPRSEND_BASE_URL";
     }
     if (url && *url && suprsend_options_set_base_url(opts, url) != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend %s: %s '%s': %s (expected e.g. https://hub.suprsend.com/)\n", command, from, url,
+        fprintf(stderr, "suprsend-events %s: %s '%s': %s (expected e.g. https://hub.suprsend.com/)\n", command, from, url,
                 suprsend_last_error());
         suprsend_options_free(opts);
         return NULL;
@@ -110,20 +110,20 @@ int main(int argc, char **argv) {
             return CLI_EXIT_OK;
         }
         if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
-            printf("suprsend %s (libsuprsend %s)\n", SUPRSEND_VERSION_STRING, suprsend_version());
+            printf("suprsend-events %s (libsuprsend %s)\n", SUPRSEND_VERSION_STRING, suprsend_version());
             return CLI_EXIT_OK;
         }
         int got = cli_option_value(NULL, argc, argv, &i, "--base-url", "URL", &base_url);
         if (got < 0) return CLI_EXIT_USAGE;
         if (got > 0) continue;
         if (arg[0] == '-') {
-            fprintf(stderr, "suprsend: unknown option '%s' (see suprsend --help)\n", arg);
+            fprintf(stderr, "suprsend-events: unknown option '%s' (see suprsend-events --help)\n", arg);
             return CLI_EXIT_USAGE;
         }
         break;
     }
     if (i >= argc) {
-        fprintf(stderr, "suprsend: missing COMMAND (track or import; see suprsend --help)\n");
+        fprintf(stderr, "suprsend-events: missing COMMAND (track or import; see suprsend-events --help)\n");
         return CLI_EXIT_USAGE;
     }
     const char *command = argv[i];
@@ -133,6 +133,6 @@ int main(int argc, char **argv) {
         fputs(main_usage, stdout);
         return CLI_EXIT_OK;
     }
-    fprintf(stderr, "suprsend: unknown command '%s' (commands: track, import; see suprsend --help)\n", command);
+    fprintf(stderr, "suprsend-events: unknown command '%s' (commands: track, import; see suprsend-events --help)\n", command);
     return CLI_EXIT_USAGE;
 }

@@ -89,10 +89,10 @@ static void print_plain(progress *p, const progress_counts *c, double now) {
     double rate = elapsed > 0 ? (double)c->sent / elapsed : 0;
     if (p->total_lines > 0) {
         double fraction = (double)c->lines_done / (double)p->total_lines;
-        fprintf(p->out, "suprsend import: %lld of %lld lines (%d%%), %lld accepted, %lld failed, %.0f events/s, %.1f s\n",
+        fprintf(p->out, "suprsend-events import: %lld of %lld lines (%d%%), %lld accepted, %lld failed, %.0f events/s, %.1f s\n",
                 c->lines_done, p->total_lines, (int)(fraction * 100), c->accepted, c->failed, rate, elapsed);
     } else {
-        fprintf(p->out, "suprsend import: %lld lines, %lld accepted, %lld failed, %.0f events/s, %.1f s\n",
+        fprintf(p->out, "suprsend-events import: %lld lines, %lld accepted, %lld failed, %.0f events/s, %.1f s\n",
                 c->lines_done, c->accepted, c->failed, rate, elapsed);
     }
     fflush(p->out);

@@ -1,4 +1,4 @@
-/* track.c: `suprsend track`: one event, sent with suprsend_track_event. */
+/* track.c: `suprsend-events track`: one event, sent with suprsend_track_event. */
 #include "cli.h"
 #include "jsonline.h"
 
@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char track_usage[] =
-    "Usage: suprsend track --distinct-id ID --event NAME [OPTIONS]\n"
+    "Usage: suprsend-events track --distinct-id ID --event NAME [OPTIONS]\n"
     "\n"
     "Send one event and wait for the hub's answer. On success, prints the message id the hub\n"
     "gave the event (the `message_id` of its answer) on stdout.\n"
@@ -31,7 +31,7 @@ static const char track_usage[] =
     "checked before sending, or no answer after the retries; 2 usage or setup error.\n"
     "\n"
     "Example:\n"
-    "  suprsend track --distinct-id user_1 --event product_purchased \\\n"
+    "  suprsend-events track --distinct-id user_1 --event product_purchased \\\n"
     "      --properties '{\"product\":\"shoes\",\"amount\":49.5}'\n";
 
 #define MAX_ATTACHMENTS 64
@@ -67,31 +67,31 @@ int cmd_track(int argc, char **argv, const char *base_url) {
         if ((got = cli_option_value("track", argc, argv, &i, "--attach", "PATH_OR_URL", &value)) != 0) {
             if (got < 0) return CLI_EXIT_USAGE;
             if (attachment_count == MAX_ATTACHMENTS) {
-                fprintf(stderr, "suprsend track: more than %d --attach options\n", MAX_ATTACHMENTS);
+                fprintf(stderr, "suprsend-events track: more than %d --attach options\n", MAX_ATTACHMENTS);
                 return CLI_EXIT_USAGE;
             }
             attachments[attachment_count++] = value;
             continue;
         }
         if (arg[0] == '-')
-            fprintf(stderr, "suprsend track: unknown option '%s' (see suprsend track --help)\n", arg);
+            fprintf(stderr, "suprsend-events track: unknown option '%s' (see suprsend-events track --help)\n", arg);
         else
-            fprintf(stderr, "suprsend track: unexpected argument '%s' (options take the form --name VALUE;"
-                            " see suprsend track --help)\n", arg);
+            fprintf(stderr, "suprsend-events track: unexpected argument '%s' (options take the form --name VALUE;"
+                            " see suprsend-events track --help)\n", arg);
         return CLI_EXIT_USAGE;
     }
     if (!distinct_id) {
-        fprintf(stderr, "suprsend track: missing --distinct-id ID (the user the event is about)\n");
+        fprintf(stderr, "suprsend-events track: missing --distinct-id ID (the user the event is about)\n");
         return CLI_EXIT_USAGE;
     }
     if (!event_name) {
-        fprintf(stderr, "suprsend track: missing --event NAME (the event's name, e.g. product_purchased)\n");
+        fprintf(stderr, "suprsend-events track: missing --event NAME (the event's name, e.g. product_purchased)\n");
         return CLI_EXIT_USAGE;
     }
     if (properties) {
         jl_error err;
         if (jl_check_object(properties, strlen(properties), &err) != 0) {
-            fprintf(stderr, "suprsend track: --properties: %s at column %zu (expected one JSON object, e.g. "
+            fprintf(stderr, "suprsend-events track: --properties: %s at column %zu (expected one JSON object, e.g. "
                             "'{\"amount\":10}')\n", err.message, err.column);
             return CLI_EXIT_USAGE;
         }
@@ -99,7 +99,7 @@ int cmd_track(int argc, char **argv, const char *base_url) {
 
     suprsend_event *event = suprsend_event_new(distinct_id, event_name);
     if (!event) {
-        fprintf(stderr, "suprsend track: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: %s\n", suprsend_last_error());
         return CLI_EXIT_USAGE;
     }
     int status = CLI_EXIT_USAGE;
@@ -107,25 +107,25 @@ int cmd_track(int argc, char **argv, const char *base_url) {
     suprsend_client *client = NULL;
     suprsend_response *response = NULL;
     if (properties && suprsend_event_set_properties_json(event, properties) != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend track: --properties: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: --properties: %s\n", suprsend_last_error());
         goto out;
     }
     if (idempotency_key && suprsend_event_set_idempotency_key(event, idempotency_key) != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend track: --idempotency-key: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: --idempotency-key: %s\n", suprsend_last_error());
         goto out;
     }
     if (tenant_id && suprsend_event_set_tenant_id(event, tenant_id) != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend track: --tenant-id: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: --tenant-id: %s\n", suprsend_last_error());
         goto out;
     }
     if (brand_id && suprsend_event_set_brand_id(event, brand_id) != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend track: --brand-id: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: --brand-id: %s\n", suprsend_last_error());
         goto out;
     }
     for (int a = 0; a < attachment_count; a++) {
         int rc = suprsend_event_add_attachment(event, attachments[a], NULL, 0);
         if (rc != SUPRSEND_OK) {
-            fprintf(stderr, "suprsend track: --attach %s: %s\n", attachments[a], suprsend_last_error());
+            fprintf(stderr, "suprsend-events track: --attach %s: %s\n", attachments[a], suprsend_last_error());
             goto out;
         }
     }
@@ -134,7 +134,7 @@ int cmd_track(int argc, char **argv, const char *base_url) {
     if (!opts) goto out;
     int rc = suprsend_client_new(opts, &client);
     if (rc != SUPRSEND_OK) {
-        fprintf(stderr, "suprsend track: cannot create the client: %s: %s\n", suprsend_status_name(rc),
+        fprintf(stderr, "suprsend-events track: cannot create the client: %s: %s\n", suprsend_status_name(rc),
                 suprsend_last_error());
         goto out;
     }
@@ -144,20 +144,20 @@ int cmd_track(int argc, char **argv, const char *base_url) {
         printf("%s\n", suprsend_response_message(response));
         status = CLI_EXIT_OK;
     } else if (rc == SUPRSEND_E_HTTP && response) {
-        fprintf(stderr, "suprsend track: refused by the hub: HTTP %d: %s\n", suprsend_response_status_code(response),
+        fprintf(stderr, "suprsend-events track: refused by the hub: HTTP %d: %s\n", suprsend_response_status_code(response),
                 suprsend_response_message(response));
         status = CLI_EXIT_FAILED;
     } else if (rc == SUPRSEND_E_NETWORK) {
-        fprintf(stderr, "suprsend track: %s (hub: %s; check --base-url and the network)\n",
+        fprintf(stderr, "suprsend-events track: %s (hub: %s; check --base-url and the network)\n",
                 suprsend_last_error(), cli_describe_base_url(base_url));
         status = CLI_EXIT_FAILED;
     } else if (rc == SUPRSEND_E_VALIDATION || rc == SUPRSEND_E_TOO_LARGE) {
-        fprintf(stderr, "suprsend track: not sent: %s (%s)\n", suprsend_last_error(), suprsend_status_name(rc));
+        fprintf(stderr, "suprsend-events track: not sent: %s (%s)\n", suprsend_last_error(), suprsend_status_name(rc));
         status = CLI_EXIT_FAILED;
     } else if (rc == SUPRSEND_E_ATTACHMENT) {
-        fprintf(stderr, "suprsend track: --attach: %s\n", suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: --attach: %s\n", suprsend_last_error());
     } else {
-        fprintf(stderr, "suprsend track: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
+        fprintf(stderr, "suprsend-events track: %s: %s\n", suprsend_status_name(rc), suprsend_last_error());
         status = CLI_EXIT_FAILED;
     }
 out:

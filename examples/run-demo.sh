@@ -87,13 +87,13 @@ for example in "${cpp_examples[@]}"; do
 done
 
 # The command-line tool (cli/; `make` puts it in dist/bin): one event, then two from a pipe.
-if [[ -x "$repo/dist/bin/suprsend" ]]; then
-    banner "suprsend track, suprsend import (cli/)"
-    if ! { "$repo/dist/bin/suprsend" track --distinct-id demo_user_cli --event cli_demo_tracked \
-               --properties '{"via":"suprsend track"}' &&
+if [[ -x "$repo/dist/bin/suprsend-events" ]]; then
+    banner "suprsend-events track, suprsend-events import (cli/)"
+    if ! { "$repo/dist/bin/suprsend-events" track --distinct-id demo_user_cli --event cli_demo_tracked \
+               --properties '{"via":"suprsend-events track"}' &&
            printf '%s\n' '{"distinct_id":"demo_user_cli","event":"cli_demo_imported","properties":{"n":1}}' \
                '{"distinct_id":"demo_user_cli","event":"cli_demo_imported","properties":{"n":2}}' |
-               "$repo/dist/bin/suprsend" import -; }; then
+               "$repo/dist/bin/suprsend-events" import -; }; then
         failed+=("suprsend CLI")
         echo "(exit status: failure)"
     fi

@@ -5,7 +5,7 @@
 #   include/suprsend.h (and suprsend.hpp when include/ has it)
 #   lib/pkgconfig/suprsend.pc                                  its prefix is the staging directory
 #   lib/cmake/suprsend/suprsend-config.cmake, -config-version.cmake   (relocatable: no path inside)
-#   bin/suprsend                                               when cli/build.sh exists
+#   bin/suprsend-events                                               when cli/build.sh exists
 # Files are replaced only when their content changed, each by a rename, so a program or test
 # using dist/ while another `make` runs never sees a missing or half-written library.
 # The link flags live here rather than in Package.swift, where they would be unsafeFlags:
@@ -71,8 +71,8 @@ put_text "$root/cmake/suprsend-config-version.cmake.in" "$stage/lib/cmake/suprse
 echo "build-lib: $stage/lib/$real ($(stat -c %s "$stage/lib/$real") bytes stripped)"
 
 # The command-line tool, built against what was just staged (its contract: STAGE/include and
-# STAGE/lib in, STAGE/bin/suprsend out, with the rpath $ORIGIN/../lib).
+# STAGE/lib in, STAGE/bin/suprsend-events out, with the rpath $ORIGIN/../lib).
 if [ -f "$root/cli/build.sh" ]; then
   bash "$root/cli/build.sh" "$stage"
-  [ -x "$stage/bin/suprsend" ] || { echo "build-lib: cli/build.sh did not write $stage/bin/suprsend" >&2; exit 1; }
+  [ -x "$stage/bin/suprsend-events" ] || { echo "build-lib: cli/build.sh did not write $stage/bin/suprsend-events" >&2; exit 1; }
 fi

@@ -62,8 +62,8 @@ mv -f "$target/lib/pkgconfig/suprsend.pc.new.$$" "$target/lib/pkgconfig/suprsend
 for file in suprsend-config.cmake suprsend-config-version.cmake; do
   put "$stage/lib/cmake/suprsend/$file" "$target/lib/cmake/suprsend/$file" 644
 done
-[ ! -f "$stage/bin/suprsend" ] || put "$stage/bin/suprsend" "$target/bin/suprsend" 755
-echo "install: libsuprsend $version in $target (lib, include, lib/pkgconfig, lib/cmake/suprsend$([ -f "$target/bin/suprsend" ] && echo ", bin"))"
+[ ! -f "$stage/bin/suprsend-events" ] || put "$stage/bin/suprsend-events" "$target/bin/suprsend-events" 755
+echo "install: libsuprsend $version in $target (lib, include, lib/pkgconfig, lib/cmake/suprsend$([ -f "$target/bin/suprsend-events" ] && echo ", bin"))"
 
 if [ -n "$destdir" ]; then
   echo "install: DESTDIR is set: ldconfig not run (the package's own install step runs it)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # outbox-recover.sh DAMAGED_OUTBOX [OUT.jsonl]
 # Reads what is still readable in a damaged outbox (moved away from its path first; see the
-# README, "A damaged outbox") and writes its events as JSON lines that `suprsend import` sends
+# README, "A damaged outbox") and writes its events as JSON lines that `suprsend-events import` sends
 # again: distinct_id, event, idempotency_key, tenant_id, brand_id and the caller's properties.
 # Each event keeps its idempotency key, so the hub drops those it already had.
 # Needs the sqlite3 shell (Debian: sqlite3). Writes OUT (default: DAMAGED_OUTBOX.jsonl) and

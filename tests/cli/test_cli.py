@@ -1,8 +1,8 @@
-"""Tests of the suprsend command-line tool (cli/) against the local hub (tools/hub).
+"""Tests of the suprsend-events command-line tool (cli/) against the local hub (tools/hub).
 
 Run through tests/cli/run.sh, which builds the tool and sets SUPRSEND_CLI to it:
 
-    tests/cli/run.sh            (or: SUPRSEND_CLI=dist/bin/suprsend python3 -m pytest -q tests/cli)
+    tests/cli/run.sh            (or: SUPRSEND_CLI=dist/bin/suprsend-events python3 -m pytest -q tests/cli)
 
 The hub records every event it accepted (GET /_hub/events), can refuse records and slow requests
 down (/_hub/faults); the tests compare what the tool printed and returned with what the hub got.
@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tools", "hub"))
 from hub_process import HubProcess  # noqa: E402
-CLI = os.environ.get("SUPRSEND_CLI", os.path.join(REPO, "dist", "bin", "suprsend"))
+CLI = os.environ.get("SUPRSEND_CLI", os.path.join(REPO, "dist", "bin", "suprsend-events"))
 
 KEY = "cli_test_key_0123456789"
 SECRET = "cli_test_secret_abcdef"
@@ -46,7 +46,7 @@ class Hub(HubProcess):
 @pytest.fixture(scope="session")
 def hub_process(tmp_path_factory: pytest.TempPathFactory):
     if not os.access(CLI, os.X_OK):
-        pytest.fail(f"the suprsend tool is missing ({CLI}); build it with cli/build.sh", pytrace=False)
+        pytest.fail(f"the suprsend-events tool is missing ({CLI}); build it with cli/build.sh", pytrace=False)
     h = Hub(str(tmp_path_factory.mktemp("hub")))
     yield h
     h.stop()
@@ -206,7 +206,7 @@ def test_track_no_answer_exit_1(hub):
 
 # ---- import --------------------------------------------------------------------------------
 
-SUMMARY = re.compile(r"suprsend import: ([\d,]+) lines read: ([\d,]+) accepted, (\d+) refused.*; ([\d.]+) s, ([\d,]+) events/s")
+SUMMARY = re.compile(r"suprsend-events import: ([\d,]+) lines read: ([\d,]+) accepted, (\d+) refused.*; ([\d.]+) s, ([\d,]+) events/s")
 
 
 def summary(stderr: str):
@@ -352,7 +352,7 @@ def test_import_stdin_and_periodic_lines_when_not_a_terminal(hub):
                    for i in range(6000))
     r = run(["import", "--jobs", "1", "--batch-size", "500", "--progress-interval", "0.5", "-"], hub, stdin=text)
     assert r.returncode == 0, r.stderr
-    periodic = re.findall(r"^suprsend import: (\d+) lines, (\d+) accepted, (\d+) failed, (\d+) events/s", r.stderr, re.M)
+    periodic = re.findall(r"^suprsend-events import: (\d+) lines, (\d+) accepted, (\d+) failed, (\d+) events/s", r.stderr, re.M)
     assert len(periodic) >= 2, r.stderr
     counts = [int(p[1]) for p in periodic]
     assert counts == sorted(counts) and 0 < counts[-1] <= 6000

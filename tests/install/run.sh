@@ -69,7 +69,7 @@ done
 same "lib/libsuprsend.so.$major -> $real" "$real" "$(readlink "$tree/lib/libsuprsend.so.$major")"
 same "lib/libsuprsend.so -> libsuprsend.so.$major" "libsuprsend.so.$major" "$(readlink "$tree/lib/libsuprsend.so")"
 [[ ! -f "$repo/include/suprsend.hpp" ]] || check "staged include/suprsend.hpp" test -f "$tree/include/suprsend.hpp"
-[[ ! -f "$repo/dist/bin/suprsend" ]] || check "staged bin/suprsend" test -x "$tree/bin/suprsend"
+[[ ! -f "$repo/dist/bin/suprsend-events" ]] || check "staged bin/suprsend-events" test -x "$tree/bin/suprsend-events"
 same "files only under DESTDIR/PREFIX" "$destdir$staged_prefix" "$(find "$destdir" -type f -printf '%h\n' | sed "s|^\($destdir$staged_prefix\).*|\1|" | sort -u)"
 if [[ $prefix_existed == no ]]; then check "nothing written to $staged_prefix itself" test ! -e "$staged_prefix"; fi
 same ".pc prefix is PREFIX" "prefix=$staged_prefix" "$(grep '^prefix=' "$tree/lib/pkgconfig/suprsend.pc")"
@@ -81,9 +81,9 @@ same "ldconfig not run: /etc/ld.so.cache unchanged" "$cache_before" "$(stat -c %
 moved="$work/moved"
 mv "$tree" "$moved"
 echo "   (staged tree moved to $moved)"
-if [[ -x "$moved/bin/suprsend" ]]; then
-    loaded=$(resolved_lib "$moved/bin/suprsend")
-    check "moved bin/suprsend loads the moved library, rpath \$ORIGIN/../lib (loaded: $loaded)" test "$loaded" -ef "$moved/lib/$real"
+if [[ -x "$moved/bin/suprsend-events" ]]; then
+    loaded=$(resolved_lib "$moved/bin/suprsend-events")
+    check "moved bin/suprsend-events loads the moved library, rpath \$ORIGIN/../lib (loaded: $loaded)" test "$loaded" -ef "$moved/lib/$real"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ else
     skipped=no
     # The first install on a machine: no earlier libsuprsend in /usr/local, not in ld.so.cache.
     rm -f /usr/local/lib/libsuprsend.so /usr/local/lib/libsuprsend.so.[0-9]* /usr/local/include/suprsend.h \
-          /usr/local/include/suprsend.hpp /usr/local/lib/pkgconfig/suprsend.pc /usr/local/bin/suprsend
+          /usr/local/include/suprsend.hpp /usr/local/lib/pkgconfig/suprsend.pc /usr/local/bin/suprsend-events
     rm -rf /usr/local/lib/cmake/suprsend
     ldconfig
     same "before: ld.so.cache has no libsuprsend" "" "$(ldconfig -p | grep libsuprsend || true)"
@@ -207,9 +207,9 @@ else
     check "install said it ran ldconfig" grep -q "ran ldconfig" "$work/b.log"
     same "ld.so.cache: libsuprsend.so.$major => /usr/local/lib" "libsuprsend.so.$major => /usr/local/lib/libsuprsend.so.$major" \
         "$(ldconfig -p | sed -n "s|^\s*\(libsuprsend\.so\.$major\) (.*) => \(.*\)|\1 => \2|p")"
-    if [[ -f "$repo/dist/bin/suprsend" ]]; then
-        loaded=$(resolved_lib /usr/local/bin/suprsend)
-        check "/usr/local/bin/suprsend loads /usr/local/lib's library (loaded: $loaded)" test "$loaded" -ef "/usr/local/lib/$real"
+    if [[ -f "$repo/dist/bin/suprsend-events" ]]; then
+        loaded=$(resolved_lib /usr/local/bin/suprsend-events)
+        check "/usr/local/bin/suprsend-events loads /usr/local/lib's library (loaded: $loaded)" test "$loaded" -ef "/usr/local/lib/$real"
     fi
 
     if (cd "$work" && "$cc" "$program" -o norpath -lsuprsend) 2>"$work/cc.log"; then
