@@ -62,8 +62,16 @@ public final class DeliveryWorker: @unchecked Sendable {
     let onReport: Report?
     let unitRandom: @Sendable () -> Double
 
-    /// Guards everything below; held for bookkeeping only, never across I/O or callbacks.
+    /// Guards everything below; held for bookkeeping only, never across I/O (the queue's SQL
+    /// included) or callbacks.
     let state = ConditionLock()
+    /// Events between the queue and `inFlight`, while the worker takes, returns or settles them
+    /// outside the lock: the lowest sequence among them, 0 while a take has not said which. A
+    /// flush counts them as without a fate.
+    private var inTransit: UInt64?
+    /// Counts the changes a flush waits for, so that one made while it read the queue (outside
+    /// the lock) is not missed.
+    private var changes = 0
     /// Batches in requests now, by request id.
     private var inFlight: [Int: [QueuedEvent]] = [:]
     private var nextRequestId = 1
@@ -140,57 +148,89 @@ public final class DeliveryWorker: @unchecked Sendable {
         var stop = false
     }
 
-    /// Decides, under the lock, what expires and which batches go out now, and how long to
-    /// wait after.
+    /// Decides what expires and which batches go out now, and how long to wait after: the
+    /// inputs under the lock, the queue's reads and takes outside it, the bookkeeping under it.
     private func makePlan() -> Plan {
         let now = clock.monotonicSeconds()
         let wall = clock.wallMilliseconds()
+        struct Inputs {
+            var stop = false
+            var expiryDue = false
+            var inFlight = 0
+            var pausedUntil = 0.0
+            var failing = false
+            var closeLimit: UInt64?
+            var flushTarget: UInt64 = 0
+        }
+        let inputs: Inputs = state.withLock {
+            guard !stopRequested else { return Inputs(stop: true) }
+            let expiryDue = now - lastExpiryCheck >= 1
+            if expiryDue { lastExpiryCheck = now }
+            inTransit = 0
+            changed()
+            return Inputs(expiryDue: expiryDue, inFlight: inFlight.count, pausedUntil: pausedUntil,
+                          failing: consecutiveFailures > 0, closeLimit: closeLimit, flushTarget: flushTarget)
+        }
+        guard !inputs.stop else { return Plan(stop: true) }
+
+        let expired = inputs.expiryDue ? expire(wall: wall) : []
+        let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
+        var batches: [[QueuedEvent]] = []
+        var retried = 0
+        var takeFailed = false
+        // The last look at the queue, while no take has changed it since.
+        var peek: QueuePeek?
+        while inputs.inFlight + batches.count < settings.maxRequestsInFlight, now >= inputs.pausedUntil,
+              // While the hub is failing, one request probes it at a time.
+              !inputs.failing || inputs.inFlight + batches.count == 0 {
+            let look = queue.peek(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2)
+            peek = look
+            guard queueIsDue(look, wall: wall, closeLimit: inputs.closeLimit, flushTarget: inputs.flushTarget) else { break }
+            peek = nil
+            // Closing: nothing younger than what the close waits for (see queueIsDue).
+            var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes,
+                                    upTo: inputs.closeLimit ?? .max)
+            if events.isEmpty {
+                // Due, yet nothing could be taken: the outbox failed to read or write (it
+                // logged why). Look again in a second rather than spin.
+                takeFailed = true
+                break
+            }
+            // Failed events wait in the queue again, in front: sending them is a retry.
+            if events.contains(where: { $0.attempts > 0 }) { retried += 1 }
+            for index in events.indices { events[index].attempts += 1 }
+            batches.append(events)
+        }
+        let oldest = if let peek { peek.oldest } else { queue.oldestWaiting }
+
         return state.withLock {
             var plan = Plan()
-            guard !stopRequested else {
-                plan.stop = true
-                return plan
-            }
-            if now - lastExpiryCheck >= 1 {
-                lastExpiryCheck = now
-                plan.reports = expire(wall: wall)
-            }
-            reportingFrom = plan.reports.lazy.map(\.event.sequence).min()
-            let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
-            // The last look at the queue, while no take has changed it since.
-            var peek: QueuePeek?
-            while inFlight.count < settings.maxRequestsInFlight, now >= pausedUntil,
-                  // While the hub is failing, one request probes it at a time.
-                  consecutiveFailures == 0 || inFlight.isEmpty {
-                let look = queue.peek(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2)
-                peek = look
-                guard queueIsDue(look, wall: wall) else { break }
-                peek = nil
-                // Closing: nothing younger than what the close waits for (see queueIsDue).
-                var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes,
-                                        upTo: closeLimit ?? .max)
-                if events.isEmpty {
-                    // Due, yet nothing could be taken: the outbox failed to read or write (it
-                    // logged why). Look again in a second rather than spin.
-                    pausedUntil = now + 1
-                    break
-                }
-                // Failed events wait in the queue again, in front: sending them is a retry.
-                if events.contains(where: { $0.attempts > 0 }) { counters.retries += 1 }
-                for index in events.indices { events[index].attempts += 1 }
+            plan.reports = expired
+            counters.dropped += expired.count
+            counters.retries += retried
+            reportingFrom = expired.lazy.map(\.event.sequence).min()
+            if takeFailed { pausedUntil = max(pausedUntil, now + 1) }
+            for events in batches {
                 let id = nextRequestId
                 nextRequestId += 1
                 inFlight[id] = events
                 plan.batches.append((id, events))
             }
-            let oldest = if let peek { peek.oldest } else { queue.oldestWaiting }
+            inTransit = nil
+            changed()
             plan.timeout = waitTime(now: now, wall: wall, oldest: oldest)
             return plan
         }
     }
 
-    /// Whether the waiting events should go out now. Called with the lock held.
-    private func queueIsDue(_ peek: QueuePeek, wall: Int64) -> Bool {
+    /// A change a flush may be waiting for. Called with the lock held.
+    private func changed() {
+        changes &+= 1
+        state.broadcast()
+    }
+
+    /// Whether the waiting events should go out now.
+    private func queueIsDue(_ peek: QueuePeek, wall: Int64, closeLimit: UInt64?, flushTarget: UInt64) -> Bool {
         guard let oldest = peek.oldest else { return false }
         // Closing: only what the close waits for goes out; a request started now for younger
         // events (another process's, in a shared outbox) would be abandoned when the worker stops.
@@ -220,13 +260,12 @@ public final class DeliveryWorker: @unchecked Sendable {
         return max(wait, 0.001)
     }
 
-    /// Takes expired events out of the queue and the retry batches. Called with the lock held.
+    /// Takes expired events out of the queue. Without the lock (the caller counts them).
     private func expire(wall: Int64) -> [DeliveryReport] {
         let cutoff = wall - Int64(settings.maxEventAgeSeconds) * 1000
         let expired = queue.takeExpired(enqueuedBefore: cutoff, maxEvents: 10_000)
         guard !expired.isEmpty else { return [] }
         queue.settle(expired)
-        counters.dropped += expired.count
         let message = "not delivered within max_event_age_s (\(settings.maxEventAgeSeconds) s)"
         return expired.map { DeliveryReport(status: .timeout, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) }
     }
@@ -245,11 +284,13 @@ public final class DeliveryWorker: @unchecked Sendable {
         transport.start(request, id: id)
     }
 
-    /// Reads the ends of requests: each event's fate, or back to wait for a retry.
+    /// Reads the ends of requests: each event's fate, or back to wait for a retry. The fates
+    /// and the back-off are decided under the lock; the queue is told outside it.
     private func settle(_ ended: [(id: Int, result: Result<HTTPAnswer, TransportFailure>)]) -> [DeliveryReport] {
         guard !ended.isEmpty else { return [] }
         let now = clock.monotonicSeconds()
-        return state.withLock {
+        var again: [QueuedEvent] = []
+        let reports: [DeliveryReport] = state.withLock {
             var reports: [DeliveryReport] = []
             for (id, result) in ended {
                 guard let events = inFlight.removeValue(forKey: id) else { continue }
@@ -260,13 +301,14 @@ public final class DeliveryWorker: @unchecked Sendable {
                         RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
                     }
                     // 500, 502, 504: the hub may have processed the request.
-                    let again = withoutUnkeyed(events, if: ![408, 429, 503].contains(answer.status), httpStatus: answer.status,
-                                               reason: "HTTP \(answer.status)", into: &reports)
-                    failed(again, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter, now: now)
+                    let keyed = withoutUnkeyed(events, if: !RetryPolicy.certainlyNotProcessed(status: answer.status),
+                                               httpStatus: answer.status, reason: "HTTP \(answer.status)", into: &reports)
+                    again += failed(keyed, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter,
+                                    now: now)
                 case .success(let answer):
                     sender.logAnswer(answer, seconds: 0)
                     consecutiveFailures = 0
-                    var again: [QueuedEvent] = []
+                    var retry: [QueuedEvent] = []
                     let records = HubResponses.bulk(status: answer.status, body: answer.body,
                                                     bodyTruncated: answer.bodyTruncated, eventCount: events.count)
                     for (event, record) in zip(events, records) {
@@ -275,7 +317,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                             reports.append(DeliveryReport(status: .ok, httpStatus: record.statusCode,
                                                           message: record.message, event: event))
                         } else if record.mayRetry {
-                            again.append(event)
+                            retry.append(event)
                         } else {
                             counters.refused += 1
                             logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(record.statusCode)): \(record.message)")
@@ -283,23 +325,30 @@ public final class DeliveryWorker: @unchecked Sendable {
                                                           message: record.message, event: event))
                         }
                     }
-                    if !again.isEmpty {
-                        failed(again, reason: "no usable record in the hub's answer", httpStatus: answer.status,
-                               retryAfter: nil, now: now)
+                    if !retry.isEmpty {
+                        again += failed(retry, reason: "no usable record in the hub's answer", httpStatus: answer.status,
+                                        retryAfter: nil, now: now)
                     }
                 case .failure(let failure):
-                    let again = withoutUnkeyed(events, if: failure.mayHaveBeenProcessed, httpStatus: 0,
+                    let keyed = withoutUnkeyed(events, if: failure.mayHaveBeenProcessed, httpStatus: 0,
                                                reason: failure.message, into: &reports)
-                    failed(again, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
+                    again += failed(keyed, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
                 }
             }
             if let lowest = reports.lazy.map(\.event.sequence).min() {
                 reportingFrom = lowest
             }
-            queue.settle(reports.map(\.event))
-            state.broadcast()
+            inTransit = (reports.lazy.map(\.event.sequence) + again.lazy.map(\.sequence)).min()
+            changed()
             return reports
         }
+        queue.requeue(again)
+        queue.settle(reports.map(\.event))
+        state.withLock {
+            inTransit = nil
+            changed()
+        }
+        return reports
     }
 
     /// After a failure that the hub may have processed, events without an idempotency key
@@ -322,9 +371,10 @@ public final class DeliveryWorker: @unchecked Sendable {
         return keyed
     }
 
-    /// A request failed for now: its events wait in the queue again, and the whole worker
-    /// pauses for the back-off. Called with the lock held.
-    private func failed(_ events: [QueuedEvent], reason: String, httpStatus: Int, retryAfter: Double?, now: Double) {
+    /// A request failed for now: its events (returned, for the caller to requeue) wait in the
+    /// queue again, and the whole worker pauses for the back-off. Called with the lock held.
+    private func failed(_ events: [QueuedEvent], reason: String, httpStatus: Int, retryAfter: Double?,
+                        now: Double) -> [QueuedEvent] {
         consecutiveFailures += 1
         let delay = settings.retryPolicy.delay(beforeRetry: consecutiveFailures, retryAfter: retryAfter, unitRandom: unitRandom)
         pausedUntil = max(pausedUntil, now + delay)
@@ -332,9 +382,9 @@ public final class DeliveryWorker: @unchecked Sendable {
         if httpStatus != 0 {
             for index in events.indices { events[index].lastHTTPStatus = Int32(clamping: httpStatus) }
         }
-        queue.requeue(events)
         logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
             + "sending again in \(Int((delay * 1000).rounded())) ms")
+        return events
     }
 
     /// Runs the callback for each fate, outside the lock, then lets flushes see them.
@@ -345,7 +395,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         }
         state.withLock {
             reportingFrom = nil
-            state.broadcast()
+            changed()
         }
     }
 
@@ -353,18 +403,23 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// are reported `.closed` from a memory queue.
     private func shutdown() {
         transport.cancelAll()
-        let left: [QueuedEvent] = state.withLock {
-            var left = inFlight.values.flatMap { $0 }
+        let (taken, closeLimit): ([QueuedEvent], UInt64?) = state.withLock {
+            let taken = inFlight.values.flatMap { $0 }
             inFlight.removeAll()
-            if queue.isDurable {
-                // The outbox keeps them, and what waits, for the next client.
-                queue.release(left)
-                // Only what the close waited for counts: younger events (another process's,
-                // in a shared outbox) are not this close's to deliver.
-                leftAtStop = closeLimit.map { queue.unsettledCount(upTo: $0) } ?? queue.waitingCount
-                stopped = true
-                return []
-            }
+            inTransit = taken.lazy.map(\.sequence).min() ?? 0
+            changed()
+            return (taken, self.closeLimit)
+        }
+        var left: [QueuedEvent] = []
+        let leftCount: Int
+        if queue.isDurable {
+            // The outbox keeps them, and what waits, for the next client.
+            queue.release(taken)
+            // Only what the close waited for counts: younger events (another process's, in a
+            // shared outbox) are not this close's to deliver.
+            leftCount = closeLimit.map { queue.unsettledCount(upTo: $0) } ?? queue.waitingCount
+        } else {
+            left = taken
             while true {
                 let more = queue.take(maxEvents: 10_000, maxJSONBytes: Int.max)
                 if more.isEmpty { break }
@@ -372,17 +427,21 @@ public final class DeliveryWorker: @unchecked Sendable {
             }
             left.sort { $0.sequence < $1.sequence }
             queue.settle(left)
-            counters.dropped += left.count
+            leftCount = left.count
+        }
+        state.withLock {
+            if !queue.isDurable { counters.dropped += left.count }
+            leftAtStop = leftCount
             stopped = true
-            leftAtStop = left.count
-            return left
+            reportingFrom = left.first?.sequence
+            inTransit = nil
+            changed()
         }
         if !left.isEmpty {
             logger.log(.error, "\(left.count) event(s) not delivered before the client closed")
             let message = "the client was closed before the event was delivered"
             deliver(left.map { DeliveryReport(status: .closed, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) })
         }
-        state.withLock { state.broadcast() }
     }
 
     // MARK: - Other threads
@@ -392,15 +451,17 @@ public final class DeliveryWorker: @unchecked Sendable {
         transport.wake()
     }
 
-    /// The lowest sequence without a final, reported fate; nil when every event has one.
-    /// Called with the lock held.
-    private func lowestUnsettled() -> UInt64? {
+    /// The lowest sequence without a final, reported fate, from what the queue said (read
+    /// outside the lock) and what the worker holds; nil when every event has one. Called with
+    /// the lock held.
+    private func lowestUnsettled(queueSays: UInt64?) -> UInt64? {
         var lowest = reportingFrom
         func consider(_ value: UInt64?) {
             guard let value else { return }
             lowest = min(lowest ?? value, value)
         }
-        consider(queue.lowestUnsettled)
+        consider(queueSays)
+        consider(inTransit)
         for batch in inFlight.values { consider(batch.lazy.map(\.sequence).min()) }
         return lowest
     }
@@ -419,15 +480,26 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// or the monotonic `deadline` passes (nil: no deadline). A damaged queue ends the wait at
     /// once; one that fails (a full disk) is named when the deadline passes.
     public func flush(upTo sequence: UInt64, deadline: Double?) -> FlushOutcome {
-        state.withLock { flushTarget = max(flushTarget, sequence) }
+        var seen = state.withLock {
+            flushTarget = max(flushTarget, sequence)
+            return changes
+        }
         transport.wake()
-        return state.withLock {
-            func gaveUp() -> FlushOutcome { queue.failure.map { .failed($0) } ?? .timedOut }
-            while true {
-                if let damage = queue.damage { return .failed(damage) }
-                // Read once per look: an outbox changes under us (other processes), and two
-                // readings could disagree.
-                guard let lowest = lowestUnsettled(), lowest <= sequence else { return .done }
+        func gaveUp() -> FlushOutcome { queue.failure.map { .failed($0) } ?? .timedOut }
+        while true {
+            if let damage = queue.damage { return .failed(damage) }
+            // The queue is read outside the lock (an outbox reads its file), once per look: an
+            // outbox changes under us (other processes), and two readings could disagree.
+            let queueSays = queue.lowestUnsettled
+            let outcome: FlushOutcome? = state.withLock {
+                // The worker moved events meanwhile: what the queue said may be stale. Look
+                // again, after a moment if it is busy (not to spin on the queue's reads).
+                guard changes == seen else {
+                    state.wait(until: Clock.monotonicSeconds() + 0.001)
+                    seen = changes
+                    return nil
+                }
+                guard let lowest = lowestUnsettled(queueSays: queueSays), lowest <= sequence else { return .done }
                 if stopped { return gaveUp() }
                 let now = clock.monotonicSeconds()
                 if let deadline, now >= deadline { return gaveUp() }
@@ -435,7 +507,10 @@ public final class DeliveryWorker: @unchecked Sendable {
                 // look again now and then.
                 let wake = queue.pollInterval.map { now + min($0, 0.2) }
                 state.wait(until: [deadline, wake].compactMap { $0 }.min())
+                seen = changes
+                return nil
             }
+            if let outcome { return outcome }
         }
     }
 
@@ -451,13 +526,36 @@ public final class DeliveryWorker: @unchecked Sendable {
         transport.wake()
     }
 
+    /// The counters, with the queue's counts read outside the lock (an outbox reads its file)
+    /// while no event is between the queue and the requests, so that each event is counted
+    /// once: queued or in flight.
     public var stats: DeliveryStats {
-        state.withLock {
-            var stats = counters
-            stats.queued = queue.waitingCount
-            stats.inFlight = inFlight.values.reduce(0) { $0 + $1.count }
-            stats.storageBytes = queue.storageBytes
-            return stats
+        var seen = state.withLock {
+            waitOutTransit()
+            return changes
         }
+        while true {
+            let queued = queue.waitingCount
+            let storageBytes = queue.storageBytes
+            let stats: DeliveryStats? = state.withLock {
+                guard changes == seen, inTransit == nil else {
+                    waitOutTransit()
+                    seen = changes
+                    return nil
+                }
+                var stats = counters
+                stats.queued = queued
+                stats.inFlight = inFlight.values.reduce(0) { $0 + $1.count }
+                stats.storageBytes = storageBytes
+                return stats
+            }
+            if let stats { return stats }
+        }
+    }
+
+    /// Waits while the worker moves events between the queue and the requests (it does not
+    /// wait on the network meanwhile). Called with the lock held.
+    private func waitOutTransit() {
+        while inTransit != nil, !stopped { state.wait(until: Clock.monotonicSeconds() + 0.01) }
     }
 }
