@@ -20,7 +20,7 @@ extension SuprSendClient {
         public var proxy: String?
         /// PEM certificates to trust instead of the system's.
         public var caFile: String?
-        /// Retries of a request that got no answer or a retryable one (0...10).
+        /// Retries of a request that got no answer or a retryable one (0...20).
         public var maxRetries = 3
         /// The largest serialized event (1024 up to the hub's limit).
         public var maxEventBytes = 100 * 1024
