@@ -28,8 +28,7 @@ public final class SuprSendClient: Sendable {
         let coreConfiguration = try configuration.core(
             workspaceKey: workspaceKey, workspaceSecret: workspaceSecret,
             onDelivery: { report in
-                metrics.record(report)
-                if let client = reference.client { metrics.update(from: client.deliveryStats) }
+                metrics.record(report) { reference.client?.deliveryStats }
                 userCallback?(Delivery(report))
             })
         let core: SuprSendCore.Client
@@ -111,8 +110,7 @@ public final class SuprSendClient: Sendable {
         } catch {
             throw SuprSendError(core: error)
         }
-        metrics.enqueued.increment()
-        metrics.update(from: core.deliveryStats)
+        metrics.enqueued { core.deliveryStats }
     }
 
     /// Waits until every event enqueued before the call has its fate (its `onDelivery` call
@@ -128,7 +126,7 @@ public final class SuprSendClient: Sendable {
                 throw SuprSendError(core: error)
             }
         }
-        metrics.update(from: core.deliveryStats)
+        metrics.refresh(from: core.deliveryStats)
     }
 
     /// Stops accepting events and calls, delivers what was enqueued before the deadline and
@@ -138,7 +136,7 @@ public final class SuprSendClient: Sendable {
     public func shutdown(timeout: Duration) async throws(SuprSendError) {
         let milliseconds = try Self.deadline(timeout, "shutdown")
         let core = self.core
-        defer { metrics.update(from: core.deliveryStats) }
+        defer { metrics.refresh(from: core.deliveryStats) }
         try await onDedicatedThread { () throws(SuprSendError) in
             do throws(SuprSendCore.SuprSendError) {
                 try core.close(timeoutMilliseconds: milliseconds)

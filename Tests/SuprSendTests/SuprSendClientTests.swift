@@ -218,6 +218,34 @@ struct SuprSendClientTests {
         }
     }
 
+    @Test func outboxKeepsEventsForTheNextClient() async throws {
+        try await withLocalHub { hub in
+            let path = NSTemporaryDirectory() + "suprsend-swift-outbox-\(UUID().uuidString).db"
+            defer {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+            // The hub holds every request: nothing is delivered before the shutdown's deadline.
+            try await hub.faults(["rate": ["delay": 1.0], "seed": 1, "delay_ms": 60000])
+            let first = try makeClient(hub) {
+                $0.outboxPath = path
+                $0.flushInterval = .seconds(60)
+            }
+            let clock = ContinuousClock()
+            let started = clock.now
+            for index in 0..<2000 { try first.enqueue(Event(distinctID: "u\(index)", name: "durable")) }
+            // An enqueue must not cost more as the outbox grows (the metrics read no count per call).
+            #expect(clock.now - started < .seconds(20))
+            await #expect { try await first.shutdown(timeout: .zero) } throws: { ($0 as? SuprSendError)?.code == .timeout }
+            try await hub.call("POST", "_hub/faults", ["script": []])
+            _ = try await hub.call("POST", "_hub/release", ["drop": true])
+            // The next client with the same outbox delivers them.
+            let second = try makeClient(hub) { $0.outboxPath = path }
+            try await second.flush(timeout: .seconds(60))
+            try await second.shutdown(timeout: .seconds(10))
+            #expect(try await hub.stats()["accepted"] as? Int == 2000)
+        }
+    }
+
     @Test func metricsCountEveryFate() async throws {
         try await withLocalHub { hub in
             let metrics = TestMetrics()
