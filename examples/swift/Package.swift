@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // An example of the SuprSend Swift library (the product SuprSend of the package two levels up),
-// built and run by `make demo` (examples/run-demo.sh). In a project of your own, depend on it with
-//   .package(url: "https://github.com/suprsend/libsuprsend.git", from: "0.1.0")
+// built and run by `make demo` (examples/run-demo.sh). A project of your own depends on it by the
+// repository's URL and a tag once it is published (README, "Use from Swift"), or by path as here.
 import PackageDescription
 
 let package = Package(
