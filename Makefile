@@ -40,6 +40,8 @@ test: deps lib test-core test-hub test-c test-cpp test-cli test-install test-fau
 	test-go test-node test-node-pack test-node-asan test-bench fuzz-smoke sanitize-smoke
 	@echo "make test: all suites passed"
 
+# The core's tests (Tests/SuprSendCoreTests) and the SuprSend Swift library's against the
+# local hub (Tests/SuprSendTests).
 test-core:
 	swift test
 
@@ -150,4 +152,4 @@ sanitize-smoke: deps
 	sanitize/run.sh asan-c asan-swift
 
 clean:
-	rm -rf .build dist .build-fuzz .build-asan .build-tsan .build-valgrind
+	rm -rf .build dist .build-fuzz .build-asan .build-tsan .build-valgrind .build-examples

@@ -7,7 +7,10 @@
 //   CSuprSend        the hand-written public header include/suprsend.h, imported so that the
 //                    C boundary is checked against it at compile time (@c @implementation)
 //   SuprSendCore     the core: wire format, rules, transport, delivery; testable without C
-//   SuprSend         the thin C boundary, built as libsuprsend.so
+//   SuprSendCAPI     the thin C boundary, built as libsuprsend.so (product "suprsend")
+//   SuprSend         the Swift library for server-side Swift (product "SuprSend"): async/await,
+//                    swift-log, swift-metrics, swift-service-lifecycle, on SuprSendCore directly.
+//                    libsuprsend.so links none of its dependencies (only SuprSendCAPI's).
 //
 // Link flags for the release library (static Swift runtime, version script, SONAME, -z defs)
 // live in scripts/build-lib.sh, not here.
@@ -16,7 +19,13 @@ import PackageDescription
 let package = Package(
     name: "suprsend",
     products: [
-        .library(name: "suprsend", type: .dynamic, targets: ["SuprSend"]),
+        .library(name: "suprsend", type: .dynamic, targets: ["SuprSendCAPI"]),
+        .library(name: "SuprSend", targets: ["SuprSend"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,12 +49,31 @@ let package = Package(
             dependencies: ["CCurl", "CCrypto", "CSQLite"]
         ),
         .target(
-            name: "SuprSend",
+            name: "SuprSendCAPI",
             dependencies: ["SuprSendCore", "CSuprSend"]
+        ),
+        .target(
+            name: "SuprSend",
+            dependencies: [
+                "SuprSendCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "SuprSendCoreTests",
             dependencies: ["SuprSendCore"]
+        ),
+        .testTarget(
+            name: "SuprSendTests",
+            dependencies: [
+                "SuprSend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ]
 )

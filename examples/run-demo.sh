@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/run-demo.sh: build libsuprsend, build the C and C++ examples against dist/ with
-# pkg-config, and run them, with the CLI, the Python, Go (the seed page's code) and Node.js
-# examples (this is `make demo`).
+# pkg-config, and run them, with the CLI, the Python, Go (the seed page's code), Node.js and
+# Swift (the SuprSend library product) examples (this is `make demo`).
 #
 # Without SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET, a local hub (tools/hub) is
 # started on a free loopback port, the examples send to it with the demo workspace, and the
@@ -134,6 +134,19 @@ if command -v node >/dev/null; then
     fi
 else
     echo "run-demo.sh: no node: examples/node skipped" >&2
+fi
+
+# The Swift library's example (examples/swift: the SuprSend product of this package), when swift
+# is there; built in .build-examples (its own copies of the packages, gitignored).
+if command -v swift >/dev/null; then
+    banner "examples/swift (the SuprSend Swift library)"
+    if ! { swift build --package-path "$here/swift" --scratch-path "$repo/.build-examples" &&
+           "$repo/.build-examples/debug/TrackEvents"; }; then
+        failed+=("swift/TrackEvents")
+        echo "(exit status: failure)"
+    fi
+else
+    echo "run-demo.sh: no swift: examples/swift skipped" >&2
 fi
 
 # 5. What the local hub saw.
