@@ -313,7 +313,14 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     // MARK: - Damage and failures
 
     /// The damage found so far (sticky): the file is corrupt, or was deleted or replaced.
-    public var damage: SuprSendError? { healthLock.withLock { damageError } }
+    public var damage: SuprSendError? {
+        // Read at every enqueue: no lock until there is something to read.
+        guard isDamaged.load(ordering: .acquiring) else { return nil }
+        return healthLock.withLock { damageError }
+    }
+
+    /// Whether `damageError` is set (it never goes back).
+    private let isDamaged = Atomic<Bool>(false)
 
     /// Why the worker's last use of the file failed, until one succeeds (a full disk, an I/O
     /// error, a lock held too long by another process).
@@ -327,6 +334,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             damageError = SuprSendError(.storage, "outbox '\(path)': \(why); events still in it are not sent, and new "
                 + "ones are refused (see the README, \"A damaged outbox\")")
             damageLine = "outbox '\(path)': \(why); no more events are taken from it or added to it"
+            isDamaged.store(true, ordering: .releasing)
         }
     }
 
@@ -439,6 +447,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 for (ticket, _) in batch { results[ticket] = .failure(error) }
             }
             if results.isEmpty {
+                // How many wait with each event, for the caller's wake-up rule: an estimate (the
+                // worker may take some meanwhile), read once rather than counted after.
+                let before = addedSinceTake.load(ordering: .relaxed)
                 var added = 0
                 do throws(SQLiteConnection.Failure) {
                     try writer.transaction { () throws(SQLiteConnection.Failure) in
@@ -450,15 +461,10 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                                 """, [.integer(event.time), .text(event.insertId), .text(event.idempotencyKey ?? ""),
                                       .text(event.name), .text(event.distinctId), .blob(event.json)])
                             added += 1
-                            // For now, its place in this commit; below, how many wait with it.
-                            results[ticket] = .success((UInt64(writer.lastInsertRowID), added))
+                            results[ticket] = .success((UInt64(writer.lastInsertRowID), before + added))
                         }
                     }
-                    // Committed: how many wait since the worker last took some.
-                    let before = addedSinceTake.add(added, ordering: .relaxed).newValue - added
-                    for (ticket, result) in results {
-                        if case .success(let (sequence, place)) = result { results[ticket] = .success((sequence, before + place)) }
-                    }
+                    addedSinceTake.add(added, ordering: .relaxed)
                 } catch {
                     // Rolled back: none of them is queued.
                     let failure = addFailure(error, adding: batch.reduce(0) { $0 + $1.event.json.count })
