@@ -8,7 +8,7 @@ internal import SuprSendCore
 /// var event = Event(distinctID: "user-1", name: "order_placed",
 ///                   properties: ["n": 1, "f": 0.5, "s": "x", "b": true, "z": nil, "a": [1, 2], "o": ["k": "v"]])
 /// event.addAttachment(url: "https://example.com/invoice.pdf")
-/// try event.addAttachment(file: "/tmp/receipt.pdf", fileName: "receipt.pdf")
+/// try event.addAttachment(file: "invoices/receipt.pdf", fileName: "receipt.pdf")
 /// ```
 public struct Event: Sendable {
     public var distinctID: String
