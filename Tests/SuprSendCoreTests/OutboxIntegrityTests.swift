@@ -155,6 +155,8 @@ struct OutboxIntegrityTests {
             let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
             _ = try outbox.add(prepared(1))
             unlink(path)
+            // Commits within a millisecond of a look share it; one after a pause looks again.
+            Clock.sleep(seconds: 0.002)
             do throws(SuprSendError) {
                 _ = try outbox.add(prepared(2))
                 Issue.record("an enqueue into a deleted outbox must fail")
@@ -164,6 +166,28 @@ struct OutboxIntegrityTests {
             }
             #expect(outbox.damage != nil)
             #expect(outbox.take(maxEvents: 10, maxJSONBytes: .max).isEmpty, "nothing is taken from a damaged file")
+        }
+    }
+
+    @Test func enqueuesInABurstShareOneLookAtTheFile() throws {
+        try withDirectory { _, path in
+            let outbox = try Outbox(path: path, workspaceKey: "k", leaseSeconds: 30)
+            _ = try outbox.add(prepared(1))
+            unlink(path)
+            // Within the millisecond of the last look: accepted (into the deleted file), then
+            // refused once a look finds it gone; damage, once found, refuses every enqueue.
+            var refusedAfter: Int?
+            for index in 2..<200 {
+                do throws(SuprSendError) {
+                    _ = try outbox.add(prepared(index))
+                } catch {
+                    refusedAfter = index
+                    break
+                }
+                Clock.sleep(seconds: 0.0001)
+            }
+            #expect(refusedAfter != nil, "a deleted file was never noticed")
+            #expect(throws: SuprSendError.self) { try outbox.add(prepared(999)) }
         }
     }
 
