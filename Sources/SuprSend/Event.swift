@@ -109,11 +109,11 @@ public enum EventValue: Sendable, Hashable {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             // Sorted: the same properties make the same bytes (and the same idempotent body).
-            for (index, key) in members.keys.sorted().enumerated() {
+            for (index, (key, value)) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                try members[key]!.write(to: &out, path: "\(path).\(key)")
+                try value.write(to: &out, path: "\(path).\(key)")
             }
             out.append(UInt8(ascii: "}"))
         }
