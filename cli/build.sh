@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli/build.sh DIR: builds the suprsend command-line tool against an installed libsuprsend,
-# DIR/include/suprsend.h and DIR/lib/libsuprsend.so, and writes DIR/bin/suprsend. The binary
+# DIR/include/suprsend.h and DIR/lib/libsuprsend.so, and writes DIR/bin/suprsend-events. The binary
 # finds the library through the rpath $ORIGIN/../lib, so DIR can be moved as a whole.
 # Environment: CC (default cc), CFLAGS (added after ours).
 set -euo pipefail
