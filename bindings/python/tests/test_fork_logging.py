@@ -21,7 +21,8 @@ SCRIPT = textwrap.dedent("""
     for i in range(5):
         client.enqueue(Event("u", "fork_while_logging", {"i": i}))
     # Another process's write lock: every claim of the worker fails after its busy wait, and says so.
-    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    # (Waiting, if need be, for a transaction of the worker's to end first.)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
     for _ in range(100):
         pid = os.fork()
