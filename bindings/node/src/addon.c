@@ -707,6 +707,19 @@ static void call_started(napi_env env, client_t *cl) {
     update_refs(env, cl);
 }
 
+/* After an asynchronous C call: its promise when the library took it, else the call's record
+ * dropped and the library's refusal thrown (the library never calls back then). */
+static napi_value call_outcome(napi_env env, client_t *cl, msg_t *m, int rc, napi_value promise) {
+    if (rc != SUPRSEND_OK) {
+        napi_value err = make_error(env, rc, suprsend_last_error());
+        drop_call(env, m);
+        napi_throw(env, err);
+        return NULL;
+    }
+    call_started(env, cl);
+    return promise;
+}
+
 /* trackEvent(client, spec) => Promise of {status, status_name, success, status_code, message, body} */
 static napi_value js_track_event(napi_env env, napi_callback_info info) {
     size_t argc = 2;
@@ -724,14 +737,7 @@ static napi_value js_track_event(napi_env env, napi_callback_info info) {
     }
     int rc = suprsend_track_event_async(cl->c, ev, on_track_done, m);
     suprsend_event_free(ev);
-    if (rc != SUPRSEND_OK) {
-        napi_value err = make_error(env, rc, suprsend_last_error());
-        drop_call(env, m);
-        napi_throw(env, err);
-        return NULL;
-    }
-    call_started(env, cl);
-    return promise;
+    return call_outcome(env, cl, m, rc, promise);
 }
 
 /* bulkTrigger(client, [external events]) => Promise of the bulk's outcome */
@@ -770,14 +776,7 @@ static napi_value js_bulk_trigger(napi_env env, napi_callback_info info) {
     }
     int rc = suprsend_bulk_trigger_async(bulk, on_bulk_done, m);
     suprsend_bulk_free(bulk);
-    if (rc != SUPRSEND_OK) {
-        napi_value err = make_error(env, rc, suprsend_last_error());
-        drop_call(env, m);
-        napi_throw(env, err);
-        return NULL;
-    }
-    call_started(env, cl);
-    return promise;
+    return call_outcome(env, cl, m, rc, promise);
 }
 
 /* enqueue(client, spec): synchronous; throws what the library refuses. */
