@@ -70,31 +70,26 @@ struct RequestAttempts {
     mutating func ended(_ result: Result<HTTPAnswer, TransportFailure>, now: Double, unixNow: Int,
                         unitRandom: () -> Double) -> Step {
         lines.removeAll()
-        let retryAfter: Double?
-        let reason: String
-        switch result {
-        case .success(let answer):
-            guard RetryPolicy.isRetryable(status: answer.status), attempt < attemptsAllowed else {
-                return .finish(RequestSender.Delivery(answer: answer, failure: nil, attempts: attempt))
-            }
-            guard RetryPolicy.certainlyNotProcessed(status: answer.status) || isKeyed() else {
-                lines.append((.warning, "POST \(url) answered HTTP \(answer.status); not sent again: \(Self.unkeyedNote)"))
-                return .finish(RequestSender.Delivery(answer: answer, failure: nil, attempts: attempt))
-            }
-            retryAfter = answer.retryAfter.flatMap { RetryPolicy.parseRetryAfter($0, nowUnixSeconds: unixNow) }
-            reason = "HTTP \(answer.status)"
-        case .failure(let failure):
-            guard failure.kind == .transient, attempt < attemptsAllowed else {
-                return .finish(RequestSender.Delivery(answer: nil, failure: failure, attempts: attempt))
-            }
-            guard !failure.mayHaveBeenProcessed || isKeyed() else {
-                var told = failure
-                told.message += "; not sent again: " + Self.unkeyedNote
-                return .finish(RequestSender.Delivery(answer: nil, failure: told, attempts: attempt))
-            }
-            retryAfter = nil
-            reason = failure.message
+        let transient: AttemptEnd.Transient
+        switch AttemptEnd(result) {
+        case .final, .permanent:
+            return finish(result)
+        case .transient(let end):
+            transient = end
         }
+        guard attempt < attemptsAllowed else { return finish(result) }
+        guard RetryPolicy.maySendAgain(mayHaveBeenProcessed: transient.mayHaveBeenProcessed, keyed: isKeyed()) else {
+            switch result {
+            case .success(let answer):
+                lines.append((.warning, "POST \(url) answered HTTP \(answer.status); not sent again: \(RetryPolicy.unkeyedNote)"))
+                return finish(result)
+            case .failure(var told):
+                told.message += "; not sent again: " + RetryPolicy.unkeyedNote
+                return finish(.failure(told))
+            }
+        }
+        let retryAfter = transient.retryAfter.flatMap { RetryPolicy.parseRetryAfter($0, nowUnixSeconds: unixNow) }
+        let reason = transient.reason
         var wait = retryPolicy.delay(beforeRetry: attempt, retryAfter: retryAfter, unitRandom: unitRandom)
         let left = deadline - now
         let hubWait = retryAfter.map { min(max($0, 0), RetryPolicy.retryAfterCap) } ?? 0
@@ -106,13 +101,9 @@ struct RequestAttempts {
                 : "no time is left"
             lines.append((.warning, "attempt \(attempt) to POST \(url) failed (\(reason)); not retried: \(why) "
                 + "of the call (call_timeout_ms)"))
-            switch result {
-            case .success(let answer):
-                return .finish(RequestSender.Delivery(answer: answer, failure: nil, attempts: attempt))
-            case .failure(var failure):
-                failure.message += "; not retried: \(why) of the call (call_timeout_ms)"
-                return .finish(RequestSender.Delivery(answer: nil, failure: failure, attempts: attempt))
-            }
+            guard case .failure(var failure) = result else { return finish(result) }
+            failure.message += "; not retried: \(why) of the call (call_timeout_ms)"
+            return finish(.failure(failure))
         }
         // Leave the next attempt at least half of what is left.
         wait = min(wait, max(hubWait, left / 2))
@@ -121,8 +112,13 @@ struct RequestAttempts {
         return .wait(seconds: wait)
     }
 
-    static let unkeyedNote = "the hub may have processed it, and without an idempotency key "
-        + "(auto_idempotency is off) a retry could process it twice"
+    /// The call is over with this last outcome.
+    private func finish(_ result: Result<HTTPAnswer, TransportFailure>) -> Step {
+        switch result {
+        case .success(let answer): .finish(RequestSender.Delivery(answer: answer, failure: nil, attempts: attempt))
+        case .failure(let failure): .finish(RequestSender.Delivery(answer: nil, failure: failure, attempts: attempt))
+        }
+    }
 
     private func milliseconds(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
 }

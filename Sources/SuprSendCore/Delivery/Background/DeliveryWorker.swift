@@ -48,6 +48,11 @@ public struct DeliveryStats: Sendable, Equatable {
 ///
 ///     plan (expire, pick batches to send) -> send (sign, start) -> wait -> settle (read answers, fates)
 ///
+/// This class is the driver: it reads and writes the queue, runs the transport and the
+/// callbacks, and keeps the flush and close protocol. What to send, when, and what each
+/// answer means are `WorkerCore`'s decisions (no I/O, no lock), and the retry rules are
+/// `RetryRules.swift`'s, shared with the calls.
+///
 /// One thread runs it (`run`); other threads only call `flush`, `requestStop`, `stats` and
 /// `wake`. Nothing here knows of libcurl or of the C API: tests drive it with a scripted
 /// transport and a hand-moved clock.
@@ -72,24 +77,12 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// Counts the changes a flush waits for, so that one made while it read the queue (outside
     /// the lock) is not missed.
     private var changes = 0
-    /// Batches in requests now, by request id.
-    private var inFlight: [Int: [QueuedEvent]] = [:]
-    private var nextRequestId = 1
-    /// No request starts before this (monotonic seconds): back-off, or the hub's Retry-After.
-    private var pausedUntil = 0.0
-    private var consecutiveFailures = 0
-    /// Events up to this sequence are sent without waiting for the flush interval.
-    private var flushTarget: UInt64 = 0
+    /// The decisions: batches in flight, back-off, flush and close targets, counters.
+    private var core: WorkerCore
     /// The lowest sequence whose fate is being reported now; a flush waits for the callbacks.
     private var reportingFrom: UInt64?
-    /// Set by `beginClosing`: the last sequence the close delivers.
-    private var closeLimit: UInt64?
-    /// When expiry was last looked for (monotonic): once a second is enough, and an outbox
-    /// pays a transaction for each look.
-    private var lastExpiryCheck = -Double.infinity
     private var stopRequested = false
     private var stopped = false
-    private var counters = DeliveryStats()
     /// Events that had no fate when the worker stopped.
     public private(set) var leftAtStop = 0
 
@@ -100,6 +93,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         self.transport = transport
         self.sender = sender
         self.settings = settings
+        self.core = WorkerCore(settings: settings)
         self.clock = clock
         self.onReport = onReport
         self.unitRandom = unitRandom ?? { SecureRandom.unitInterval() }
@@ -149,76 +143,54 @@ public final class DeliveryWorker: @unchecked Sendable {
     }
 
     /// Decides what expires and which batches go out now, and how long to wait after: the
-    /// inputs under the lock, the queue's reads and takes outside it, the bookkeeping under it.
+    /// turn's start under the lock, the queue's reads and takes outside it, the bookkeeping
+    /// under it.
     private func makePlan() -> Plan {
         let now = clock.monotonicSeconds()
         let wall = clock.wallMilliseconds()
-        struct Inputs {
-            var stop = false
-            var expiryDue = false
-            var inFlight = 0
-            var pausedUntil = 0.0
-            var failing = false
-            var closeLimit: UInt64?
-            var flushTarget: UInt64 = 0
-        }
-        let inputs: Inputs = state.withLock {
-            guard !stopRequested else { return Inputs(stop: true) }
-            let expiryDue = now - lastExpiryCheck >= 1
-            if expiryDue { lastExpiryCheck = now }
+        let turn: WorkerCore.TurnStart? = state.withLock {
+            guard !stopRequested else { return nil }
             inTransit = 0
             changed()
-            return Inputs(expiryDue: expiryDue, inFlight: inFlight.count, pausedUntil: pausedUntil,
-                          failing: consecutiveFailures > 0, closeLimit: closeLimit, flushTarget: flushTarget)
+            return core.startTurn(now: now, wall: wall)
         }
-        guard !inputs.stop else { return Plan(stop: true) }
+        guard let turn else { return Plan(stop: true) }
 
-        let expired = inputs.expiryDue ? expire(wall: wall) : []
-        let maxJSONBytes = settings.maxBodyBytes - 2 - settings.maxEventsPerRequest
+        let expired = turn.expiryDue
+            ? queue.takeExpired(enqueuedBefore: core.expiryCutoff(wall: wall), maxEvents: 10_000) : []
+        if !expired.isEmpty { queue.settle(expired) }
         var batches: [[QueuedEvent]] = []
-        var retried = 0
         var takeFailed = false
         // The last look at the queue, while no take has changed it since.
         var peek: QueuePeek?
-        while inputs.inFlight + batches.count < settings.maxRequestsInFlight, now >= inputs.pausedUntil,
-              // While the hub is failing, one request probes it at a time.
-              !inputs.failing || inputs.inFlight + batches.count == 0 {
+        while core.mayStart(turn, planned: batches.count) {
             let look = queue.peek(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: settings.maxBodyBytes / 2)
             peek = look
-            guard queueIsDue(look, wall: wall, closeLimit: inputs.closeLimit, flushTarget: inputs.flushTarget) else { break }
+            guard core.isDue(look, turn) else { break }
             peek = nil
-            // Closing: nothing younger than what the close waits for (see queueIsDue).
-            var events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: maxJSONBytes,
-                                    upTo: inputs.closeLimit ?? .max)
+            // Closing: nothing younger than what the close waits for (see isDue).
+            let events = queue.take(maxEvents: settings.maxEventsPerRequest, maxJSONBytes: core.maxBatchJSONBytes,
+                                    upTo: turn.closeLimit ?? .max)
             if events.isEmpty {
                 // Due, yet nothing could be taken: the outbox failed to read or write (it
-                // logged why). Look again in a second rather than spin.
+                // logged why).
                 takeFailed = true
                 break
             }
-            // Failed events wait in the queue again, in front: sending them is a retry.
-            if events.contains(where: { $0.attempts > 0 }) { retried += 1 }
-            for index in events.indices { events[index].attempts += 1 }
             batches.append(events)
         }
         let oldest = if let peek { peek.oldest } else { queue.oldestWaiting }
 
         return state.withLock {
             var plan = Plan()
-            plan.reports = expired
-            counters.dropped += expired.count
-            counters.retries += retried
-            reportingFrom = expired.lazy.map(\.event.sequence).min()
-            if takeFailed { pausedUntil = max(pausedUntil, now + 1) }
-            for events in batches {
-                let id = nextRequestId
-                nextRequestId += 1
-                inFlight[id] = events
-                plan.batches.append((id, events))
-            }
+            plan.reports = core.expired(expired)
+            reportingFrom = expired.lazy.map(\.sequence).min()
+            if takeFailed { core.queueFailed(now: now) }
+            for index in batches.indices { core.prepareAttempt(&batches[index]) }
+            plan.batches = core.begin(batches)
             inTransit = nil
             changed()
-            plan.timeout = waitTime(now: now, wall: wall, oldest: oldest)
+            plan.timeout = core.waitTime(now: now, wall: wall, oldest: oldest, pollInterval: queue.pollInterval)
             return plan
         }
     }
@@ -227,47 +199,6 @@ public final class DeliveryWorker: @unchecked Sendable {
     private func changed() {
         changes &+= 1
         state.broadcast()
-    }
-
-    /// Whether the waiting events should go out now.
-    private func queueIsDue(_ peek: QueuePeek, wall: Int64, closeLimit: UInt64?, flushTarget: UInt64) -> Bool {
-        guard let oldest = peek.oldest else { return false }
-        // Closing: only what the close waits for goes out; a request started now for younger
-        // events (another process's, in a shared outbox) would be abandoned when the worker stops.
-        if let closeLimit { return oldest.sequence <= closeLimit }
-        if oldest.sequence <= flushTarget { return true }
-        if peek.full { return true }
-        let age = wall - oldest.enqueuedAtMilliseconds
-        return age >= Int64(settings.flushIntervalMilliseconds) || age < 0
-    }
-
-    /// Seconds until something is due: the end of a pause, or the flush interval of the
-    /// oldest waiting event when a request could start. A full set of requests in flight
-    /// wakes the wait by ending. Called with the lock held.
-    private func waitTime(now: Double, wall: Int64, oldest: (sequence: UInt64, enqueuedAtMilliseconds: Int64)?) -> Double {
-        let hasWork = oldest != nil
-        // Expiry is checked at least once a minute while events wait; an outbox is looked at
-        // now and then for events that other processes added.
-        var wait = hasWork ? 60.0 : 3600.0
-        if let poll = queue.pollInterval { wait = min(wait, poll) }
-        let canStart = inFlight.count < settings.maxRequestsInFlight && (consecutiveFailures == 0 || inFlight.isEmpty)
-        if now < pausedUntil {
-            if hasWork { wait = min(wait, pausedUntil - now) }
-        } else if canStart, let oldest, closeLimit.map({ oldest.sequence <= $0 }) ?? true {
-            let due = oldest.enqueuedAtMilliseconds + Int64(settings.flushIntervalMilliseconds) - wall
-            wait = min(wait, max(Double(due) / 1000, 0.001))
-        }
-        return max(wait, 0.001)
-    }
-
-    /// Takes expired events out of the queue. Without the lock (the caller counts them).
-    private func expire(wall: Int64) -> [DeliveryReport] {
-        let cutoff = wall - Int64(settings.maxEventAgeSeconds) * 1000
-        let expired = queue.takeExpired(enqueuedBefore: cutoff, maxEvents: 10_000)
-        guard !expired.isEmpty else { return [] }
-        queue.settle(expired)
-        let message = "not delivered within max_event_age_s (\(settings.maxEventAgeSeconds) s)"
-        return expired.map { DeliveryReport(status: .timeout, httpStatus: Int($0.lastHTTPStatus), message: message, event: $0) }
     }
 
     private func sendBatch(_ events: [QueuedEvent], id: Int) {
@@ -284,107 +215,30 @@ public final class DeliveryWorker: @unchecked Sendable {
         transport.start(request, id: id)
     }
 
-    /// Reads the ends of requests: each event's fate, or back to wait for a retry. The fates
-    /// and the back-off are decided under the lock; the queue is told outside it.
+    /// Reads the ends of requests (`WorkerCore.settle`, under the lock): each event's fate, or
+    /// back to wait for a retry. The queue is told, and the log written, outside the lock.
     private func settle(_ ended: [(id: Int, result: Result<HTTPAnswer, TransportFailure>)]) -> [DeliveryReport] {
         guard !ended.isEmpty else { return [] }
         let now = clock.monotonicSeconds()
-        var again: [QueuedEvent] = []
-        let reports: [DeliveryReport] = state.withLock {
-            var reports: [DeliveryReport] = []
-            for (id, result) in ended {
-                guard let events = inFlight.removeValue(forKey: id) else { continue }
-                switch result {
-                case .success(let answer) where RetryPolicy.isRetryable(status: answer.status):
-                    sender.logAnswer(answer, seconds: 0)
-                    let retryAfter = answer.retryAfter.flatMap {
-                        RetryPolicy.parseRetryAfter($0, nowUnixSeconds: Int(clock.wallMilliseconds() / 1000))
-                    }
-                    // 500, 502, 504: the hub may have processed the request.
-                    let keyed = withoutUnkeyed(events, if: !RetryPolicy.certainlyNotProcessed(status: answer.status),
-                                               httpStatus: answer.status, reason: "HTTP \(answer.status)", into: &reports)
-                    again += failed(keyed, reason: "HTTP \(answer.status)", httpStatus: answer.status, retryAfter: retryAfter,
-                                    now: now)
-                case .success(let answer):
-                    sender.logAnswer(answer, seconds: 0)
-                    consecutiveFailures = 0
-                    var retry: [QueuedEvent] = []
-                    let records = HubResponses.bulk(status: answer.status, body: answer.body,
-                                                    bodyTruncated: answer.bodyTruncated, eventCount: events.count)
-                    for (event, record) in zip(events, records) {
-                        if record.accepted {
-                            counters.delivered += 1
-                            reports.append(DeliveryReport(status: .ok, httpStatus: record.statusCode,
-                                                          message: record.message, event: event))
-                        } else if record.mayRetry {
-                            retry.append(event)
-                        } else {
-                            counters.refused += 1
-                            logger.log(.error, "the hub refused event '\(excerpt(event.name))' (HTTP \(record.statusCode)): \(record.message)")
-                            reports.append(DeliveryReport(status: .http, httpStatus: record.statusCode,
-                                                          message: record.message, event: event))
-                        }
-                    }
-                    if !retry.isEmpty {
-                        again += failed(retry, reason: "no usable record in the hub's answer", httpStatus: answer.status,
-                                        retryAfter: nil, now: now)
-                    }
-                case .failure(let failure):
-                    let keyed = withoutUnkeyed(events, if: failure.mayHaveBeenProcessed, httpStatus: 0,
-                                               reason: failure.message, into: &reports)
-                    again += failed(keyed, reason: failure.message, httpStatus: 0, retryAfter: nil, now: now)
-                }
-            }
-            if let lowest = reports.lazy.map(\.event.sequence).min() {
+        let unixNow = Int(clock.wallMilliseconds() / 1000)
+        let settled: WorkerCore.Settlement = state.withLock {
+            let settled = core.settle(ended, now: now, unixNow: unixNow, unitRandom: unitRandom)
+            if let lowest = settled.reports.lazy.map(\.event.sequence).min() {
                 reportingFrom = lowest
             }
-            inTransit = (reports.lazy.map(\.event.sequence) + again.lazy.map(\.sequence)).min()
+            inTransit = (settled.reports.lazy.map(\.event.sequence) + settled.requeue.lazy.map(\.sequence)).min()
             changed()
-            return reports
+            return settled
         }
-        queue.requeue(again)
-        queue.settle(reports.map(\.event))
+        for answer in settled.answers { sender.logAnswer(answer, seconds: 0) }
+        for (level, line) in settled.lines { logger.log(level, line) }
+        queue.requeue(settled.requeue)
+        queue.settle(settled.reports.map(\.event))
         state.withLock {
             inTransit = nil
             changed()
         }
-        return reports
-    }
-
-    /// After a failure that the hub may have processed, events without an idempotency key
-    /// (auto-idempotency off and none set) are not sent again: the hub could not drop the
-    /// repeat. Their fate is `.network`; the rest are returned. Called with the lock held.
-    private func withoutUnkeyed(_ events: [QueuedEvent], if mayHaveBeenProcessed: Bool, httpStatus: Int, reason: String,
-                                into reports: inout [DeliveryReport]) -> [QueuedEvent] {
-        guard mayHaveBeenProcessed else { return events }
-        var keyed: [QueuedEvent] = []
-        for event in events {
-            if event.withJSON(EventEncoder.carriesIdempotencyKey) {
-                keyed.append(event)
-            } else {
-                counters.dropped += 1
-                reports.append(DeliveryReport(status: .network, httpStatus: httpStatus,
-                                              message: "\(reason); the hub may have processed the event, and without an "
-                                                + "idempotency key it is not sent again", event: event))
-            }
-        }
-        return keyed
-    }
-
-    /// A request failed for now: its events (returned, for the caller to requeue) wait in the
-    /// queue again, and the whole worker pauses for the back-off. Called with the lock held.
-    private func failed(_ events: [QueuedEvent], reason: String, httpStatus: Int, retryAfter: Double?,
-                        now: Double) -> [QueuedEvent] {
-        consecutiveFailures += 1
-        let delay = settings.retryPolicy.delay(beforeRetry: consecutiveFailures, retryAfter: retryAfter, unitRandom: unitRandom)
-        pausedUntil = max(pausedUntil, now + delay)
-        var events = events
-        if httpStatus != 0 {
-            for index in events.indices { events[index].lastHTTPStatus = Int32(clamping: httpStatus) }
-        }
-        logger.log(.warning, "background request of \(events.count) event(s) failed (\(reason)); "
-            + "sending again in \(Int((delay * 1000).rounded())) ms")
-        return events
+        return settled.reports
     }
 
     /// Runs the callback for each fate, outside the lock, then lets flushes see them.
@@ -404,11 +258,10 @@ public final class DeliveryWorker: @unchecked Sendable {
     private func shutdown() {
         transport.cancelAll()
         let (taken, closeLimit): ([QueuedEvent], UInt64?) = state.withLock {
-            let taken = inFlight.values.flatMap { $0 }
-            inFlight.removeAll()
+            let taken = core.abandonAll()
             inTransit = taken.lazy.map(\.sequence).min() ?? 0
             changed()
-            return (taken, self.closeLimit)
+            return (taken, core.closeLimit)
         }
         var left: [QueuedEvent] = []
         let leftCount: Int
@@ -430,7 +283,7 @@ public final class DeliveryWorker: @unchecked Sendable {
             leftCount = left.count
         }
         state.withLock {
-            if !queue.isDurable { counters.dropped += left.count }
+            if !queue.isDurable { core.droppedAtStop(left.count) }
             leftAtStop = leftCount
             stopped = true
             reportingFrom = left.first?.sequence
@@ -462,7 +315,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         }
         consider(queueSays)
         consider(inTransit)
-        for batch in inFlight.values { consider(batch.lazy.map(\.sequence).min()) }
+        consider(core.lowestInFlight)
         return lowest
     }
 
@@ -481,7 +334,7 @@ public final class DeliveryWorker: @unchecked Sendable {
     /// once; one that fails (a full disk) is named when the deadline passes.
     public func flush(upTo sequence: UInt64, deadline: Double?) -> FlushOutcome {
         var seen = state.withLock {
-            flushTarget = max(flushTarget, sequence)
+            core.flushTarget = max(core.flushTarget, sequence)
             return changes
         }
         transport.wake()
@@ -516,7 +369,7 @@ public final class DeliveryWorker: @unchecked Sendable {
 
     /// A close has begun: everything up to `sequence` goes out at once, nothing younger.
     public func beginClosing(upTo sequence: UInt64) {
-        state.withLock { closeLimit = sequence }
+        state.withLock { core.closeLimit = sequence }
         transport.wake()
     }
 
@@ -543,11 +396,7 @@ public final class DeliveryWorker: @unchecked Sendable {
                     seen = changes
                     return nil
                 }
-                var stats = counters
-                stats.queued = queued
-                stats.inFlight = inFlight.values.reduce(0) { $0 + $1.count }
-                stats.storageBytes = storageBytes
-                return stats
+                return core.stats(queued: queued, storageBytes: storageBytes)
             }
             if let stats { return stats }
         }

@@ -41,6 +41,10 @@ public struct QueuedEvent: Sendable {
     public var insertId: String { identity?.insertId ?? EventFields.string("$insert_id", in: json) }
     /// "" when the event has none.
     public var idempotencyKey: String { identity?.idempotencyKey ?? EventFields.idempotencyKey(in: json) }
+    /// Whether the event carries an idempotency key (the hub drops a repeat of it).
+    public var carriesIdempotencyKey: Bool {
+        identity.map { !$0.idempotencyKey.isEmpty } ?? withJSON(EventEncoder.carriesIdempotencyKey)
+    }
     public var name: String { identity?.name ?? EventFields.string("event", in: json) }
     public var distinctId: String { identity?.distinctId ?? EventFields.string("distinct_id", in: json) }
 }
