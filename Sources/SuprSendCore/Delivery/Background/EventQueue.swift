@@ -103,23 +103,19 @@ extension EventQueue {
 /// `add` to `settle`/`release`, so that events waiting for a retry or in flight use room too
 /// and an outage cannot grow memory past the bound.
 ///
-/// Waiting events are packed end to end in 1 MiB blocks, 32 bytes of bookkeeping each: an
+/// Waiting events are packed end to end (`ByteBlocks`), 32 bytes of bookkeeping each: an
 /// array per event would cost its header and malloc's rounding, a tenth of a small event.
 /// Events get arrays of their own when the worker takes them (a few hundred at a time).
 public final class MemoryQueue: EventQueue, @unchecked Sendable {
     public static let defaultCapacity = 100_000
     public static let capacityLimit = 10_000_000
     public static let defaultMaxBytes = 256 * 1024 * 1024
-    private static let blockSize = 1 << 20
 
-    /// Where a waiting event's JSON is: block number (counted from the first block ever
-    /// made) and place in it.
+    /// A waiting event: its JSON is in `store`.
     private struct Entry {
         var sequence: UInt64
         var enqueuedAtMilliseconds: Int64
-        var block: Int32
-        var offset: Int32
-        var count: Int32
+        var json: ByteBlocks.Span
     }
 
     private let capacity: Int
@@ -128,9 +124,8 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     /// Waiting events from `head` on; the consumed prefix is dropped now and then.
     private var entries: [Entry] = []
     private var head = 0
-    private var blocks: [[UInt8]] = []
-    /// The block number of `blocks[0]`: blocks whose events were all taken are dropped.
-    private var firstBlock = 0
+    /// The waiting events' JSON; blocks whose events were all taken are dropped.
+    private var store = ByteBlocks()
     /// Events that failed and wait again, oldest first: older than every entry, since every
     /// taken event came from the head.
     private var requeued: [QueuedEvent] = []
@@ -152,17 +147,8 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         let count = event.json.count
         let result: (UInt64, Int)? = lock.withLock {
             guard held < capacity, heldBytes + Self.memoryBytes(count) <= maxBytes, count < Int(Int32.max) else { return nil }
-            if blocks.isEmpty || blocks[blocks.count - 1].count + count > blocks[blocks.count - 1].capacity {
-                var block = [UInt8]()
-                block.reserveCapacity(max(Self.blockSize, count))
-                blocks.append(block)
-            }
-            let last = blocks.count - 1
-            let offset = blocks[last].count
-            blocks[last].append(contentsOf: event.json)
             sequence += 1
-            entries.append(Entry(sequence: sequence, enqueuedAtMilliseconds: event.time, block: Int32(firstBlock + last),
-                                 offset: Int32(offset), count: Int32(count)))
+            entries.append(Entry(sequence: sequence, enqueuedAtMilliseconds: event.time, json: store.append(event.json)))
             held += 1
             heldBytes += Self.memoryBytes(count)
             waitingJSONBytes += count
@@ -212,8 +198,8 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
                 taken.append(requeued.removeFirst())
             }
             var end = head
-            while end < entries.count, entries[end].sequence <= last, fits(Int(entries[end].count)) {
-                bytes += Int(entries[end].count)
+            while end < entries.count, entries[end].sequence <= last, fits(Int(entries[end].json.count)) {
+                bytes += Int(entries[end].json.count)
                 taken.append(event(at: end))
                 end += 1
             }
@@ -233,7 +219,7 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
             }
             var end = head
             while end < entries.count, taken.count < maxEvents, entries[end].enqueuedAtMilliseconds < cutoffMilliseconds {
-                bytes += Int(entries[end].count)
+                bytes += Int(entries[end].json.count)
                 taken.append(event(at: end))
                 end += 1
             }
@@ -246,9 +232,8 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     /// The waiting event at `index` of `entries`, with its JSON copied out. Lock held.
     private func event(at index: Int) -> QueuedEvent {
         let entry = entries[index]
-        let start = Int(entry.offset)
-        let json = Array(blocks[Int(entry.block) - firstBlock][start..<(start + Int(entry.count))])
-        return QueuedEvent(sequence: entry.sequence, enqueuedAtMilliseconds: entry.enqueuedAtMilliseconds, json: json)
+        return QueuedEvent(sequence: entry.sequence, enqueuedAtMilliseconds: entry.enqueuedAtMilliseconds,
+                           json: store.bytes(entry.json))
     }
 
     /// Forgets the entries before `end` (taken), and the blocks no waiting entry is in. Lock held.
@@ -258,19 +243,10 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         if head == entries.count {
             entries.removeAll(keepingCapacity: entries.count <= 4096)
             head = 0
-            // Keep the last block to fill on; it has room or gets replaced.
-            if blocks.count > 1 {
-                firstBlock += blocks.count - 1
-                blocks.removeFirst(blocks.count - 1)
-            }
-            if let last = blocks.indices.last { blocks[last].removeAll(keepingCapacity: true) }
+            store.removeAll()
             return
         }
-        let needed = Int(entries[head].block) - firstBlock
-        if needed > 0 {
-            blocks.removeFirst(needed)
-            firstBlock += needed
-        }
+        store.dropBlocks(before: entries[head].json)
         if head >= 4096 && head * 2 >= entries.count {
             entries.removeFirst(head)
             head = 0
