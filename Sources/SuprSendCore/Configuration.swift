@@ -13,8 +13,8 @@ public struct Configuration: Sendable {
     public let workspaceKey: String
     public let workspaceSecret: String
     public private(set) var baseURL = BaseURL.default
-    public private(set) var timeoutMilliseconds = 30_000
-    public private(set) var connectTimeoutMilliseconds = 10_000
+    public private(set) var timeoutMilliseconds = Defaults.timeoutMilliseconds
+    public private(set) var connectTimeoutMilliseconds = Defaults.connectTimeoutMilliseconds
     /// One whole track or bulk trigger: attempts, retries and waits.
     public private(set) var callTimeoutMilliseconds = RequestSender.defaultCallTimeoutMilliseconds
     public private(set) var proxy: String?
@@ -27,20 +27,34 @@ public struct Configuration: Sendable {
     // Background delivery.
     public private(set) var outboxPath: String?
     public private(set) var queueCapacity = MemoryQueue.defaultCapacity
-    public private(set) var outboxMaxBytes: Int64 = 1 << 30
+    public private(set) var outboxMaxBytes = Defaults.outboxMaxBytes
     /// SQLite's synchronous=FULL: every commit reaches the disk before enqueue returns (power
     /// loss loses nothing), at the cost of an fsync per commit.
     public var outboxPowerSafe = false
     /// The most connections to the hub that asynchronous calls (and the background worker)
     /// open at once; more calls wait for one to free up.
-    public private(set) var maxConnections = 32
+    public private(set) var maxConnections = Defaults.maxConnections
     /// How long an enqueue waits for another process's lock on the outbox.
     public private(set) var outboxBusyTimeoutMilliseconds = Outbox.defaultBusyTimeoutMilliseconds
-    public private(set) var flushIntervalMilliseconds = 1000
-    public private(set) var maxEventAgeSeconds = 82_800
-    public private(set) var shutdownTimeoutMilliseconds = 2000
+    public private(set) var flushIntervalMilliseconds = Defaults.flushIntervalMilliseconds
+    public private(set) var maxEventAgeSeconds = Defaults.maxEventAgeSeconds
+    public private(set) var shutdownTimeoutMilliseconds = Defaults.shutdownTimeoutMilliseconds
     /// Receives each enqueued event's fate, on the worker's thread.
     public var onDelivery: DeliveryWorker.Report?
+
+    /// The options' defaults, written once: the C API's options, the background worker and
+    /// the Swift library's configuration start from these (and from the defaults that live
+    /// with their rule: `RetryPolicy.defaultMaxRetries`, `EventRules.defaultMaxEventBytes`,
+    /// `MemoryQueue.defaultCapacity`, `Outbox.defaultBusyTimeoutMilliseconds`).
+    public enum Defaults {
+        public static let timeoutMilliseconds = 30_000
+        public static let connectTimeoutMilliseconds = 10_000
+        public static let outboxMaxBytes: Int64 = 1 << 30
+        public static let maxConnections = 32
+        public static let flushIntervalMilliseconds = 1000
+        public static let maxEventAgeSeconds = 82_800
+        public static let shutdownTimeoutMilliseconds = 2000
+    }
 
     public init(workspaceKey: String, workspaceSecret: String) throws(SuprSendError) {
         let key = workspaceKey.trimmingWhitespace()

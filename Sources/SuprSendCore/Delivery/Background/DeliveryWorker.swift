@@ -1,9 +1,9 @@
 /// The background worker's rules, from the options.
 public struct WorkerSettings: Sendable {
     /// The longest an event waits for its batch to fill.
-    public var flushIntervalMilliseconds = 1000
+    public var flushIntervalMilliseconds = Configuration.Defaults.flushIntervalMilliseconds
     /// After this long since enqueue, an event's fate is `.timeout`.
-    public var maxEventAgeSeconds = 82_800
+    public var maxEventAgeSeconds = Configuration.Defaults.maxEventAgeSeconds
     public var maxEventsPerRequest = Chunking.maxEventsPerRequest
     public var maxBodyBytes = Chunking.maxBodyBytes
     /// Requests in flight at once when the queue is deep.
