@@ -548,7 +548,16 @@ int suprsend_client_close(suprsend_client *client, long timeout_ms);
 #define SUPRSEND_STAT_DROPPED      5  /* expired, left at close of a memory queue, or not sent again (no key) */
 #define SUPRSEND_STAT_RETRIES      6  /* requests sent again */
 #define SUPRSEND_STAT_OUTBOX_BYTES 7  /* size of the outbox file; 0 for a memory queue */
+#define SUPRSEND_STAT_COUNT        7  /* the ids above are 1..SUPRSEND_STAT_COUNT */
 int suprsend_client_stat(const suprsend_client *client, int which, long long *out);
+
+/* Every counter at one instant: out[i] receives the value of id i + 1 (out[0] QUEUED, ...),
+ * for i < count. Counters read one call each may count a batch twice (queued, then in flight
+ * a moment later); these add up: each event is counted once. A count below
+ * SUPRSEND_STAT_COUNT reads the first ones; slots past the ids this library knows (a caller
+ * built against a newer header) are set to -1. SUPRSEND_E_ARGUMENT when out is NULL or count
+ * < 0. */
+int suprsend_client_stats(const suprsend_client *client, long long *out, int count);
 
 #ifdef __cplusplus
 }

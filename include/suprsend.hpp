@@ -818,7 +818,7 @@ public:
         ec = detail::check(suprsend_client_stat(handle_, static_cast<int>(which), &value));
         return value;
     }
-    /* All of them (read one after the other, not at one instant). */
+    /* All of them at one instant (suprsend_client_stats): each event is counted once. */
     Stats stats() const {
         std::error_code ec;
         Stats s = stats(ec);
@@ -826,19 +826,17 @@ public:
         return s;
     }
     Stats stats(std::error_code &ec) const {
+        long long v[SUPRSEND_STAT_COUNT] = {};
         Stats s;
-        const std::pair<Stat, long long *> fields[] = {
-            {Stat::queued, &s.queued},       {Stat::in_flight, &s.in_flight}, {Stat::delivered, &s.delivered},
-            {Stat::refused, &s.refused},     {Stat::dropped, &s.dropped},     {Stat::retries, &s.retries},
-            {Stat::outbox_bytes, &s.outbox_bytes},
-        };
-        for (const auto &field : fields) {
-            *field.second = stat(field.first, ec);
-            if (ec) {
-                s = Stats(); // all zero on failure
-                break;
-            }
-        }
+        ec = detail::check(suprsend_client_stats(handle_, v, SUPRSEND_STAT_COUNT));
+        if (ec) return s; // all zero on failure
+        s.queued = v[SUPRSEND_STAT_QUEUED - 1];
+        s.in_flight = v[SUPRSEND_STAT_IN_FLIGHT - 1];
+        s.delivered = v[SUPRSEND_STAT_DELIVERED - 1];
+        s.refused = v[SUPRSEND_STAT_REFUSED - 1];
+        s.dropped = v[SUPRSEND_STAT_DROPPED - 1];
+        s.retries = v[SUPRSEND_STAT_RETRIES - 1];
+        s.outbox_bytes = v[SUPRSEND_STAT_OUTBOX_BYTES - 1];
         return s;
     }
 

@@ -658,18 +658,36 @@ public func suprsend_client_stat(_ client: OpaquePointer!, _ which: Int32, _ out
     status { () throws(SuprSendError) in
         let clientObject: ClientObject = try Handle.require(client, "client")
         guard let out else { throw SuprSendError(.argument, "out: must not be NULL") }
-        let stats = clientObject.client.deliveryStats
-        let value: Int64
-        switch which {
-        case SUPRSEND_STAT_QUEUED: value = Int64(stats.queued)
-        case SUPRSEND_STAT_IN_FLIGHT: value = Int64(stats.inFlight)
-        case SUPRSEND_STAT_DELIVERED: value = Int64(stats.delivered)
-        case SUPRSEND_STAT_REFUSED: value = Int64(stats.refused)
-        case SUPRSEND_STAT_DROPPED: value = Int64(stats.dropped)
-        case SUPRSEND_STAT_RETRIES: value = Int64(stats.retries)
-        case SUPRSEND_STAT_OUTBOX_BYTES: value = stats.storageBytes
-        default: throw SuprSendError(.argument, "which: \(which) is not a SUPRSEND_STAT_* value")
+        guard let value = statValue(clientObject.client.deliveryStats, which) else {
+            throw SuprSendError(.argument, "which: \(which) is not a SUPRSEND_STAT_* value")
         }
         out.pointee = value
+    }
+}
+
+@c @implementation
+public func suprsend_client_stats(_ client: OpaquePointer!, _ out: UnsafeMutablePointer<Int64>!, _ count: Int32) -> Int32 {
+    status { () throws(SuprSendError) in
+        let clientObject: ClientObject = try Handle.require(client, "client")
+        guard let out else { throw SuprSendError(.argument, "out: must not be NULL") }
+        guard count >= 0 else { throw SuprSendError(.argument, "count: must not be negative (got \(count))") }
+        let stats = clientObject.client.deliveryStats
+        for index in 0..<Int(count) {
+            out[index] = statValue(stats, Int32(index) + 1) ?? -1
+        }
+    }
+}
+
+/// One counter by its SUPRSEND_STAT_* id; nil for an id this library does not know.
+private func statValue(_ stats: DeliveryStats, _ which: Int32) -> Int64? {
+    switch which {
+    case SUPRSEND_STAT_QUEUED: Int64(stats.queued)
+    case SUPRSEND_STAT_IN_FLIGHT: Int64(stats.inFlight)
+    case SUPRSEND_STAT_DELIVERED: Int64(stats.delivered)
+    case SUPRSEND_STAT_REFUSED: Int64(stats.refused)
+    case SUPRSEND_STAT_DROPPED: Int64(stats.dropped)
+    case SUPRSEND_STAT_RETRIES: Int64(stats.retries)
+    case SUPRSEND_STAT_OUTBOX_BYTES: stats.storageBytes
+    default: nil
     }
 }

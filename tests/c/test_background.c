@@ -1226,6 +1226,54 @@ static void test_stat_args(void) {
         CHECK_RC(suprsend_client_stat(c, which, &v), SUPRSEND_OK);
         CHECK_INT(v, 0);
     }
+    /* All at once: out[i] is id i + 1; slots past the ids this library knows read -1. */
+    long long all[SUPRSEND_STAT_COUNT + 2];
+    for (int i = 0; i < SUPRSEND_STAT_COUNT + 2; i++) all[i] = 12345;
+    CHECK_RC(suprsend_client_stats(c, all, SUPRSEND_STAT_COUNT + 2), SUPRSEND_OK);
+    for (int i = 0; i < SUPRSEND_STAT_COUNT; i++) CHECK_INT(all[i], 0);
+    CHECK_INT(all[SUPRSEND_STAT_COUNT], -1);
+    CHECK_INT(all[SUPRSEND_STAT_COUNT + 1], -1);
+    all[0] = 12345;
+    CHECK_RC(suprsend_client_stats(c, all, 0), SUPRSEND_OK);
+    CHECK_INT(all[0], 12345); /* count 0 writes nothing */
+    CHECK_RC(suprsend_client_stats(c, all, -1), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stats(c, NULL, 3), SUPRSEND_E_ARGUMENT);
+    CHECK_RC(suprsend_client_stats(NULL, all, 3), SUPRSEND_E_ARGUMENT);
+    suprsend_client_free(c);
+}
+
+/* The counters read all at once add up while events move: each event is counted once,
+ * waiting, in flight or with its fate (counters read one call each can count a batch twice,
+ * as it moves from the queue into a request between two calls). */
+static void test_stats_snapshot(void) {
+    section("stats-snapshot");
+    hub_reset();
+    suprsend_client *c = client_from(bg_opts(NULL, NULL), NULL);
+    enum { N = 3000 };
+    CHECK_INT(enqueue_range(c, "snap", 0, N, NULL, NULL), N);
+    long long all[SUPRSEND_STAT_COUNT];
+    int samples = 0, off = 0;
+    long long delivered = 0;
+    while (delivered < N && samples < 200000) {
+        if (suprsend_client_stats(c, all, SUPRSEND_STAT_COUNT) != SUPRSEND_OK) break;
+        samples++;
+        long long sum = all[SUPRSEND_STAT_QUEUED - 1] + all[SUPRSEND_STAT_IN_FLIGHT - 1] +
+                        all[SUPRSEND_STAT_DELIVERED - 1] + all[SUPRSEND_STAT_REFUSED - 1] +
+                        all[SUPRSEND_STAT_DROPPED - 1];
+        if (sum != N && off++ == 0) printf("     sample %d: the counters add up to %lld, not %d\n", samples, sum, N);
+        delivered = all[SUPRSEND_STAT_DELIVERED - 1];
+    }
+    CHECK_INT(off, 0);
+    CHECK_GE(samples, 2);
+    CHECK_RC(suprsend_flush(c, -1), SUPRSEND_OK);
+    CHECK_RC(suprsend_client_stats(c, all, SUPRSEND_STAT_COUNT), SUPRSEND_OK);
+    CHECK_INT(all[SUPRSEND_STAT_DELIVERED - 1], N);
+    CHECK_INT(all[SUPRSEND_STAT_QUEUED - 1], 0);
+    CHECK_INT(all[SUPRSEND_STAT_IN_FLIGHT - 1], 0);
+    CHECK_RC(suprsend_client_close(c, 5000), SUPRSEND_OK);
+    /* After close: the final counters still answer. */
+    CHECK_RC(suprsend_client_stats(c, all, SUPRSEND_STAT_COUNT), SUPRSEND_OK);
+    CHECK_INT(all[SUPRSEND_STAT_DELIVERED - 1], N);
     suprsend_client_free(c);
 }
 
@@ -1809,6 +1857,7 @@ static void test_async_close(void) {
 static const scenario SCENARIOS[] = {
     {"errors", test_errors},
     {"stat-args", test_stat_args},
+    {"stats-snapshot", test_stats_snapshot},
     {"thousand", test_thousand},
     {"faults", test_faults},
     {"refused", test_refused},
