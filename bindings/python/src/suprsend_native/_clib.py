@@ -58,7 +58,8 @@ RESPONSE_FN = ctypes.CFUNCTYPE(None, c_int, c_void_p, c_void_p)
 #: typedef void (*suprsend_bulk_response_fn)(int status, suprsend_bulk_response *response, void *user_data);
 BULK_RESPONSE_FN = ctypes.CFUNCTYPE(None, c_int, c_void_p, c_void_p)
 
-# suprsend_client_stat ids (SUPRSEND_STAT_*), in the order of their values 1..7.
+# suprsend_client_stat ids (SUPRSEND_STAT_*), in the order of their values 1..7: the slots
+# suprsend_client_stats fills.
 STATS = ("queued", "in_flight", "delivered", "refused", "dropped", "retries", "outbox_bytes")
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -140,6 +141,7 @@ _BACKGROUND_PROTOTYPES = {
     "suprsend_flush": (c_int, [c_void_p, c_long]),
     "suprsend_client_close": (c_int, [c_void_p, c_long]),
     "suprsend_client_stat": (c_int, [c_void_p, c_int, POINTER(c_longlong)]),
+    "suprsend_client_stats": (c_int, [c_void_p, POINTER(c_longlong), c_int]),
 }
 
 

@@ -670,14 +670,12 @@ class Suprsend:
         _require_background("stats()")
         client = self._enter()
         try:
-            out: Dict[str, int] = {}
-            value = c_longlong()
-            for which, name in enumerate(_clib.STATS, start=1):
-                rc = lib.suprsend_client_stat(client, which, byref(value))
-                if rc != _clib.OK:
-                    raise error_for(rc)
-                out[name] = int(value.value)
-            return out
+            # One snapshot: counters read one call each could count a batch twice.
+            values = (c_longlong * len(_clib.STATS))()
+            rc = lib.suprsend_client_stats(client, values, len(_clib.STATS))
+            if rc != _clib.OK:
+                raise error_for(rc)
+            return {name: int(value) for name, value in zip(_clib.STATS, values)}
         finally:
             self._leave()
 
