@@ -419,6 +419,22 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     /// SQL: event `e` is under no live lease (?1: now), so it waits to be sent.
     private static let waiting = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.until >= ?1 AND e.id BETWEEN l.first_id AND l.last_id)"
 
+    /// SQL: the waiting events, oldest first when ordered by id. The scan starts at the first
+    /// waiting event rather than stepping over the events in flight one by one (their leases
+    /// cover the front of the queue: 400 rows read and tested for each look, a third of the
+    /// worker's CPU). That event is the very first, or the first after some lease's last id:
+    /// the one before it is under a lease that it is not under.
+    private static let waitingRows = """
+        e.id >= ifnull((SELECT min(c) FROM
+                            (SELECT (SELECT min(id) FROM events) AS c
+                             UNION ALL
+                             SELECT (SELECT min(id) FROM events WHERE id > l.last_id) FROM leases l WHERE l.until >= ?1)
+                        WHERE c IS NOT NULL
+                          AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.until >= ?1 AND c BETWEEN l.first_id AND l.last_id)),
+                       9223372036854775807)
+        AND \(waiting)
+        """
+
     // MARK: - EventQueue
 
     /// Events handed to `add` and not yet committed, by ticket; and the outcomes of committed
@@ -535,7 +551,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             var full = false
             try db.query("""
                 SELECT count(*), total(size) FROM
-                    (SELECT length(json) AS size FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2)
+                    (SELECT length(json) AS size FROM events e WHERE \(Self.waitingRows) ORDER BY id LIMIT ?2)
                 """, [.integer(now), .integer(Int64(maxEvents))]) { row in
                 full = row.integer(0) >= maxEvents || row.integer(1) >= maxJSONBytes
             }
@@ -546,7 +562,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
     public var oldestWaiting: (sequence: UInt64, enqueuedAtMilliseconds: Int64)? {
         attempt("reading the queue", default: nil) { () throws(SQLiteConnection.Failure) in
             var oldest: (UInt64, Int64)?
-            try db.query("SELECT id, enqueued_at FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT 1",
+            try db.query("SELECT id, enqueued_at FROM events e WHERE \(Self.waitingRows) ORDER BY id LIMIT 1",
                          [.integer(now)]) { row in
                 oldest = (UInt64(row.integer(0)), row.integer(1))
             }
@@ -572,7 +588,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
             }
             var count = 0
             var bytes = 0
-            try db.query("SELECT id, enqueued_at, length(json) FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?2",
+            try db.query("SELECT id, enqueued_at, length(json) FROM events e WHERE \(Self.waitingRows) ORDER BY id LIMIT ?2",
                          [.integer(now), .integer(Int64(maxEvents))]) { row in
                 if peek.oldest == nil { peek.oldest = (UInt64(row.integer(0)), row.integer(1)) }
                 count += 1
@@ -646,7 +662,7 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 var full = false
                 try db.query("""
                     SELECT \(Self.eventColumnsRead) FROM events e
-                    WHERE \(Self.waiting) AND id <= ?3 ORDER BY id LIMIT ?2
+                    WHERE \(Self.waitingRows) AND id <= ?3 ORDER BY id LIMIT ?2
                     """, [.integer(time), .integer(Int64(maxEvents)), .integer(Int64(clamping: last))]) { row in
                     let size = Int(row.bytes(3))
                     guard !full, events.isEmpty || bytes + size <= maxJSONBytes else {
@@ -715,9 +731,9 @@ public final class Outbox: EventQueue, @unchecked Sendable {
                 // Only the oldest waiting events are looked at (ids grow with time): a scan of
                 // the whole file at every turn of the worker would cost more than the sending.
                 let expired = try claim("""
-                    SELECT \(Self.eventColumnsRead) FROM
-                        (SELECT * FROM events e WHERE \(Self.waiting) ORDER BY id LIMIT ?3) e
-                    WHERE enqueued_at < ?2
+                    SELECT \(Self.eventColumnsRead) FROM events e
+                    WHERE e.id IN (SELECT id FROM events e WHERE \(Self.waitingRows) ORDER BY id LIMIT ?3)
+                      AND enqueued_at < ?2
                     """, [.integer(now), .integer(cutoffMilliseconds), .integer(Int64(min(maxEvents, 1000)))])
                 let runs = Self.runs(of: expired.map(\.sequence))
                 try deleteEvents(runs)
