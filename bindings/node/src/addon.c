@@ -150,7 +150,7 @@ static void set_str(napi_env env, napi_value obj, const char *key, const char *v
 /* ------------------------------------------------------------------------------------------ */
 /* Clients                                                                                      */
 
-enum { M_TRACK = 1, M_BULK, M_FLUSH, M_CLOSE, M_DELIVERY };
+enum { M_TRACK = 1, M_BULK, M_FLUSH, M_CLOSE, M_FATES };
 
 typedef struct client_s client_t;
 
@@ -163,10 +163,21 @@ typedef struct {
     suprsend_response *resp;
     suprsend_bulk_response *bresp;
     char *message; /* flush/close: suprsend_last_error() of the thread that called */
-    /* delivery */
-    int d_http, d_attempts;
-    char *d_message, *d_insert_id, *d_key, *d_name, *d_distinct_id;
 } msg_t;
+
+/* Delivery fates waiting for the JS thread, gathered by the library's worker (one callback per
+ * event) and handed over in one threadsafe-function call per batch: the worker posts a wake-up
+ * only when none is pending, and the JS thread takes every fate gathered by then. Per fate:
+ * three ints (code, http_status, attempts) and five strings, each ended by its NUL (message,
+ * insert_id, idempotency_key, event_name, distinct_id); C strings hold no NUL, so JS splits the
+ * text at them. Without an on_delivery function only the count is kept. */
+typedef struct {
+    long count;
+    int32_t *ints;
+    size_t ints_cap; /* in ints */
+    char *text;
+    size_t text_len, text_cap;
+} fates_t;
 
 struct client_s {
     suprsend_client *c;
@@ -183,6 +194,10 @@ struct client_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int threads; /* flush/close threads running */
+    int want_fates;        /* on_delivery was given: keep each fate's fields (set before the worker starts) */
+    pthread_mutex_t fmu;   /* guards fates and fates_posted */
+    fates_t fates;         /* gathered, not yet taken by the JS thread */
+    int fates_posted;      /* a wake-up (M_FATES) is queued and has not taken the fates yet */
 };
 
 static void free_msg(msg_t *m) {
@@ -190,18 +205,21 @@ static void free_msg(msg_t *m) {
     suprsend_response_free(m->resp);
     suprsend_bulk_response_free(m->bresp);
     free(m->message);
-    free(m->d_message);
-    free(m->d_insert_id);
-    free(m->d_key);
-    free(m->d_name);
-    free(m->d_distinct_id);
     free(m);
+}
+
+static void fates_free(fates_t *f) {
+    free(f->ints);
+    free(f->text);
+    memset(f, 0, sizeof *f);
 }
 
 static void release_holder(client_t *cl) {
     if (--cl->holders > 0) return;
     pthread_mutex_destroy(&cl->mu);
     pthread_cond_destroy(&cl->cv);
+    pthread_mutex_destroy(&cl->fmu);
+    fates_free(&cl->fates);
     free(cl);
 }
 
@@ -248,21 +266,73 @@ static void on_bulk_done(int status, suprsend_bulk_response *response, void *use
     post(m->cl, m);
 }
 
+/* Appends one fate's fields to f; 0 when out of memory (f unchanged). */
+static int fates_add(fates_t *f, const suprsend_delivery *d) {
+    const char *strs[5] = {suprsend_delivery_message(d), suprsend_delivery_insert_id(d),
+                           suprsend_delivery_idempotency_key(d), suprsend_delivery_event_name(d),
+                           suprsend_delivery_distinct_id(d)};
+    size_t lens[5], need = 0;
+    for (int i = 0; i < 5; i++) {
+        if (!strs[i]) strs[i] = "";
+        lens[i] = strlen(strs[i]);
+        need += lens[i] + 1;
+    }
+    size_t n_ints = (size_t)(f->count + 1) * 3;
+    if (n_ints > f->ints_cap) {
+        size_t cap = f->ints_cap ? f->ints_cap * 2 : 3 * 64;
+        int32_t *p = realloc(f->ints, cap * sizeof *p);
+        if (!p) return 0;
+        f->ints = p;
+        f->ints_cap = cap;
+    }
+    if (f->text_len + need > f->text_cap) {
+        size_t cap = f->text_cap ? f->text_cap * 2 : 8192;
+        while (cap < f->text_len + need) cap *= 2;
+        char *p = realloc(f->text, cap);
+        if (!p) return 0;
+        f->text = p;
+        f->text_cap = cap;
+    }
+    int32_t *ints = f->ints + (size_t)f->count * 3;
+    ints[0] = suprsend_delivery_status(d);
+    ints[1] = suprsend_delivery_http_status(d);
+    ints[2] = suprsend_delivery_attempts(d);
+    for (int i = 0; i < 5; i++) {
+        memcpy(f->text + f->text_len, strs[i], lens[i] + 1);
+        f->text_len += lens[i] + 1;
+    }
+    f->count++;
+    return 1;
+}
+
+/* The library's worker (or the thread closing the client): gathers the fate; wakes the JS thread
+ * when no wake-up is pending. Posting before returning keeps the order flush relies on: the
+ * wake-up is queued before flush's completion, and takes every fate gathered by then. */
 static void on_delivery(const suprsend_delivery *d, void *user_data) {
     client_t *cl = user_data;
     if (atomic_load(&cl->tearing_down)) return;
+    pthread_mutex_lock(&cl->fmu);
+    if (cl->want_fates) {
+        if (!fates_add(&cl->fates, d)) {
+            pthread_mutex_unlock(&cl->fmu);
+            return; /* out of memory: this fate cannot reach JS */
+        }
+    } else {
+        cl->fates.count++;
+    }
+    int wake = !cl->fates_posted;
+    cl->fates_posted = 1;
+    pthread_mutex_unlock(&cl->fmu);
+    if (!wake) return;
     msg_t *m = calloc(1, sizeof *m);
-    if (!m) return;
-    m->kind = M_DELIVERY;
+    if (!m) {
+        pthread_mutex_lock(&cl->fmu);
+        cl->fates_posted = 0; /* the next fate tries again */
+        pthread_mutex_unlock(&cl->fmu);
+        return;
+    }
+    m->kind = M_FATES;
     m->cl = cl;
-    m->status = suprsend_delivery_status(d);
-    m->d_http = suprsend_delivery_http_status(d);
-    m->d_attempts = suprsend_delivery_attempts(d);
-    m->d_message = dup_str(suprsend_delivery_message(d));
-    m->d_insert_id = dup_str(suprsend_delivery_insert_id(d));
-    m->d_key = dup_str(suprsend_delivery_idempotency_key(d));
-    m->d_name = dup_str(suprsend_delivery_event_name(d));
-    m->d_distinct_id = dup_str(suprsend_delivery_distinct_id(d));
     post(cl, m);
 }
 
@@ -332,28 +402,32 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
             napi_reject_deferred(env, m->deferred, make_error(env, m->status, m->message));
         }
         break;
-    case M_DELIVERY: {
-        if (cl->queued > 0) cl->queued--;
-        napi_value fn, fate, undefined, result;
-        if (cl->on_delivery && napi_get_reference_value(env, cl->on_delivery, &fn) == napi_ok && fn) {
-            napi_create_object(env, &fate);
-            set_int(env, fate, "code", m->status);
-            set_str(env, fate, "status_name", suprsend_status_name(m->status));
-            set_int(env, fate, "http_status", m->d_http);
-            set_str(env, fate, "message", m->d_message);
-            set_str(env, fate, "insert_id", m->d_insert_id);
-            set_str(env, fate, "idempotency_key", m->d_key);
-            set_str(env, fate, "event_name", m->d_name);
-            set_str(env, fate, "distinct_id", m->d_distinct_id);
-            set_int(env, fate, "attempts", m->d_attempts);
+    case M_FATES: {
+        fates_t f;
+        pthread_mutex_lock(&cl->fmu);
+        f = cl->fates;
+        memset(&cl->fates, 0, sizeof cl->fates);
+        cl->fates_posted = 0;
+        pthread_mutex_unlock(&cl->fmu);
+        cl->queued = cl->queued > f.count ? cl->queued - f.count : 0;
+        napi_value fn, args[3], buf, undefined, result;
+        void *data = NULL;
+        if (f.count > 0 && f.ints && cl->on_delivery &&
+            napi_get_reference_value(env, cl->on_delivery, &fn) == napi_ok && fn &&
+            napi_create_arraybuffer(env, (size_t)f.count * 3 * sizeof(int32_t), &data, &buf) == napi_ok) {
+            memcpy(data, f.ints, (size_t)f.count * 3 * sizeof(int32_t));
+            napi_create_typedarray(env, napi_int32_array, (size_t)f.count * 3, buf, 0, &args[0]);
+            napi_create_string_utf8(env, f.text, f.text_len, &args[1]);
+            napi_create_int64(env, f.count, &args[2]);
             napi_get_undefined(env, &undefined);
-            /* index.js's dispatcher catches what the user's callback throws. */
-            if (napi_call_function(env, undefined, fn, 1, &fate, &result) != napi_ok) {
+            /* index.js's dispatcher calls on_delivery once per fate and catches what it throws. */
+            if (napi_call_function(env, undefined, fn, 3, args, &result) != napi_ok) {
                 bool pending = false;
                 napi_is_exception_pending(env, &pending);
                 if (pending) napi_get_and_clear_last_exception(env, &result);
             }
         }
+        fates_free(&f);
         break;
     }
     }
@@ -554,6 +628,8 @@ static napi_value js_new_client(napi_env env, napi_callback_info info) {
     }
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cv, NULL);
+    pthread_mutex_init(&cl->fmu, NULL);
+    cl->want_fates = argc > 3 && type_of(env, argv[3]) == napi_function;
     cl->env = env;
     cl->shutdown_timeout_ms = shutdown_ms;
     atomic_init(&cl->tearing_down, 0);
@@ -565,6 +641,7 @@ static napi_value js_new_client(napi_env env, napi_callback_info info) {
         napi_value err = make_error(env, rc, suprsend_last_error());
         pthread_mutex_destroy(&cl->mu);
         pthread_cond_destroy(&cl->cv);
+        pthread_mutex_destroy(&cl->fmu);
         free(cl);
         napi_throw(env, err);
         return NULL;
