@@ -219,15 +219,16 @@ function bulkResult(r) {
 class BulkEvents {
   constructor(client) {
     this._client = client;
-    this._events = [];
+    this._bulk = null; // the addon's bulk, made at the first append
     this._triggered = false;
   }
 
-  /** Copies each event into the bulk now (its attachments are read now). */
+  /** Copies each event into the bulk now (its attachments are read now); all or none. */
   append(...events) {
     if (this._triggered) throw new SuprsendArgumentError('bulk: already triggered; a bulk is sent once', 1, 'SUPRSEND_E_ARGUMENT');
-    const built = events.map((ev) => addon.buildEvent(specOf(ev)));
-    for (const b of built) this._events.push(b);
+    const specs = events.map(specOf);
+    if (this._bulk === null) this._bulk = addon.bulkNew(this._client._handle());
+    addon.bulkAppend(this._bulk, specs);
     return this;
   }
 
@@ -235,9 +236,10 @@ class BulkEvents {
   async trigger() {
     if (this._triggered) throw new SuprsendArgumentError('bulk: already triggered; a bulk is sent once', 1, 'SUPRSEND_E_ARGUMENT');
     this._triggered = true;
-    const events = this._events;
-    this._events = [];
-    return bulkResult(await addon.bulkTrigger(this._client._handle(), events));
+    const handle = this._client._handle();
+    const bulk = this._bulk === null ? addon.bulkNew(handle) : this._bulk;
+    this._bulk = null;
+    return bulkResult(await addon.bulkTrigger(handle, bulk));
   }
 }
 

@@ -198,7 +198,18 @@ struct client_s {
     pthread_mutex_t fmu;   /* guards fates and fates_posted */
     fates_t fates;         /* gathered, not yet taken by the JS thread */
     int fates_posted;      /* a wake-up (M_FATES) is queued and has not taken the fates yet */
+    struct bulk_s *bulks;  /* JS thread: bulks not yet triggered nor finalized (freed before the client) */
 };
+
+/* A bulk being filled (BulkEvents in index.js): events are copied into the library's bulk as
+ * they are appended, as a C caller does. The library's client must outlive the bulk, so the
+ * client's teardown frees the bulks still listed; each holds the client_t struct (a holder).
+ * JS thread only. */
+typedef struct bulk_s {
+    suprsend_bulk *b; /* NULL once triggered, or freed by the client's teardown */
+    client_t *cl;
+    struct bulk_s *prev, *next;
+} bulk_t;
 
 static void free_msg(msg_t *m) {
     if (!m) return;
@@ -212,6 +223,15 @@ static void fates_free(fates_t *f) {
     free(f->ints);
     free(f->text);
     memset(f, 0, sizeof *f);
+}
+
+static void bulk_unlink(bulk_t *bk) {
+    if (bk->b) suprsend_bulk_free(bk->b);
+    bk->b = NULL;
+    if (bk->prev) bk->prev->next = bk->next;
+    else if (bk->cl->bulks == bk) bk->cl->bulks = bk->next;
+    if (bk->next) bk->next->prev = bk->prev;
+    bk->prev = bk->next = NULL;
 }
 
 static void release_holder(client_t *cl) {
@@ -447,6 +467,7 @@ static void teardown_client(client_t *cl) {
     pthread_mutex_lock(&cl->mu);
     while (cl->threads > 0) pthread_cond_wait(&cl->cv, &cl->mu);
     pthread_mutex_unlock(&cl->mu);
+    while (cl->bulks) bulk_unlink(cl->bulks); /* the client must outlive its bulks */
     suprsend_client_free(cl->c); /* closes within shutdown_timeout_ms when not closed */
     cl->c = NULL;
     cl->freed = 1;
@@ -727,31 +748,103 @@ static int build_event(napi_env env, napi_value spec, suprsend_event **out) {
     return SUPRSEND_OK;
 }
 
-static void event_finalize(napi_env env, void *data, void *hint) {
+static void bulk_finalize(napi_env env, void *data, void *hint) {
     (void)env;
     (void)hint;
-    suprsend_event_free(data);
+    bulk_t *bk = data;
+    client_t *cl = bk->cl;
+    bulk_unlink(bk);
+    free(bk);
+    release_holder(cl);
 }
 
-/* buildEvent(spec) => an external holding the event (for a bulk's append: attachments read now). */
-static napi_value js_build_event(napi_env env, napi_callback_info info) {
+/* bulkNew(client) => an external holding a new, empty bulk of the client's */
+static napi_value js_bulk_new(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1], ext;
     CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc < 1) return throw_type(env, "buildEvent(spec)");
-    suprsend_event *ev;
-    if (build_event(env, argv[0], &ev) != SUPRSEND_OK) return NULL;
-    if (napi_create_external(env, ev, event_finalize, NULL, &ext) != napi_ok) {
-        suprsend_event_free(ev);
+    if (argc < 1) return throw_type(env, "bulkNew(client)");
+    client_t *cl = get_client(env, argv[0]);
+    if (!cl) return NULL;
+    bulk_t *bk = calloc(1, sizeof *bk);
+    if (!bk) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    bk->b = suprsend_bulk_new(cl->c);
+    if (!bk->b) {
+        free(bk);
+        return throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
+    }
+    bk->cl = cl;
+    if (napi_create_external(env, bk, bulk_finalize, NULL, &ext) != napi_ok) {
+        suprsend_bulk_free(bk->b);
+        free(bk);
         rethrow_napi(env, "napi_create_external");
         return NULL;
     }
+    cl->holders++;
+    bk->next = cl->bulks;
+    if (cl->bulks) cl->bulks->prev = bk;
+    cl->bulks = bk;
     return ext;
 }
 
-static suprsend_event *event_of(napi_env env, napi_value v) {
+/* The bulk an external of bulkNew's holds (NULL with a TypeError, or SuprsendClosedError when
+ * its client is gone, thrown). */
+static bulk_t *bulk_of(napi_env env, napi_value v) {
     void *p = NULL;
-    if (type_of(env, v) == napi_external && napi_get_value_external(env, v, &p) == napi_ok) return p;
+    if (type_of(env, v) != napi_external || napi_get_value_external(env, v, &p) != napi_ok || !p) {
+        napi_throw_type_error(env, NULL, "not a bulk");
+        return NULL;
+    }
+    bulk_t *bk = p;
+    if (!bk->b) {
+        throw_status(env, bk->cl->freed ? SUPRSEND_E_CLOSED : SUPRSEND_E_ARGUMENT,
+                     bk->cl->freed ? "the client is closed" : "bulk: already triggered; a bulk is sent once");
+        return NULL;
+    }
+    return bk;
+}
+
+/* bulkAppend(bulk, [spec, ...]): every event is built first (attachments read now), then each is
+ * copied into the bulk; one that cannot be built throws and none is appended. An invalid event
+ * is kept as a failed record of the bulk's response, as the library does. */
+static napi_value js_bulk_append(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 2) return throw_type(env, "bulkAppend(bulk, specs)");
+    bulk_t *bk = bulk_of(env, argv[0]);
+    if (!bk) return NULL;
+    bool is_array = false;
+    napi_is_array(env, argv[1], &is_array);
+    if (!is_array) return throw_type(env, "specs must be an array");
+    uint32_t n = 0;
+    napi_get_array_length(env, argv[1], &n);
+    suprsend_event *one[1], **evs = n <= 1 ? one : calloc(n, sizeof *evs);
+    if (!evs) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    uint32_t built = 0;
+    int rc = SUPRSEND_OK;
+    for (; built < n; built++) {
+        napi_value v;
+        napi_get_element(env, argv[1], built, &v);
+        if ((rc = build_event(env, v, &evs[built])) != SUPRSEND_OK) break;
+    }
+    for (uint32_t i = 0; i < built; i++) {
+        if (rc == SUPRSEND_OK) {
+            int arc = suprsend_bulk_append(bk->b, evs[i]);
+            if (arc != SUPRSEND_OK && arc != SUPRSEND_E_VALIDATION && arc != SUPRSEND_E_TOO_LARGE) {
+                rc = arc;
+                throw_status(env, arc, suprsend_last_error());
+            }
+        }
+        suprsend_event_free(evs[i]);
+    }
+    if (evs != one) free(evs);
     return NULL;
 }
 
@@ -817,42 +910,21 @@ static napi_value js_track_event(napi_env env, napi_callback_info info) {
     return call_outcome(env, cl, m, rc, promise);
 }
 
-/* bulkTrigger(client, [external events]) => Promise of the bulk's outcome */
+/* bulkTrigger(client, bulk) => Promise of the bulk's outcome; the bulk is then spent */
 static napi_value js_bulk_trigger(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2], promise;
     CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc < 2) return throw_type(env, "bulkTrigger(client, events)");
+    if (argc < 2) return throw_type(env, "bulkTrigger(client, bulk)");
     client_t *cl = get_client(env, argv[0]);
     if (!cl) return NULL;
-    bool is_array = false;
-    napi_is_array(env, argv[1], &is_array);
-    if (!is_array) return throw_type(env, "events must be an array");
-    uint32_t n = 0;
-    napi_get_array_length(env, argv[1], &n);
-    suprsend_bulk *bulk = suprsend_bulk_new(cl->c);
-    if (!bulk) return throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
-    for (uint32_t i = 0; i < n; i++) {
-        napi_value v;
-        napi_get_element(env, argv[1], i, &v);
-        suprsend_event *ev = event_of(env, v);
-        if (!ev) {
-            suprsend_bulk_free(bulk);
-            return throw_type(env, "a bulk holds events only");
-        }
-        int rc = suprsend_bulk_append(bulk, ev);
-        if (rc != SUPRSEND_OK && rc != SUPRSEND_E_VALIDATION && rc != SUPRSEND_E_TOO_LARGE) {
-            suprsend_bulk_free(bulk);
-            return throw_status(env, rc, suprsend_last_error());
-        }
-    }
+    bulk_t *bk = bulk_of(env, argv[1]);
+    if (!bk) return NULL;
+    if (bk->cl != cl) return throw_type(env, "the bulk belongs to another client");
     msg_t *m = new_call(env, cl, M_BULK, &promise);
-    if (!m) {
-        suprsend_bulk_free(bulk);
-        return NULL;
-    }
-    int rc = suprsend_bulk_trigger_async(bulk, on_bulk_done, m);
-    suprsend_bulk_free(bulk);
+    if (!m) return NULL;
+    int rc = suprsend_bulk_trigger_async(bk->b, on_bulk_done, m);
+    bulk_unlink(bk); /* frees the library's bulk: the call holds what it needs */
     return call_outcome(env, cl, m, rc, promise);
 }
 
@@ -1034,7 +1106,8 @@ NAPI_MODULE_INIT() {
     }
     napi_property_descriptor props[] = {
         {"newClient", NULL, js_new_client, NULL, NULL, NULL, napi_default, NULL},
-        {"buildEvent", NULL, js_build_event, NULL, NULL, NULL, napi_default, NULL},
+        {"bulkNew", NULL, js_bulk_new, NULL, NULL, NULL, napi_default, NULL},
+        {"bulkAppend", NULL, js_bulk_append, NULL, NULL, NULL, napi_default, NULL},
         {"trackEvent", NULL, js_track_event, NULL, NULL, NULL, napi_default, NULL},
         {"bulkTrigger", NULL, js_bulk_trigger, NULL, NULL, NULL, napi_default, NULL},
         {"enqueue", NULL, js_enqueue, NULL, NULL, NULL, napi_default, NULL},
