@@ -129,6 +129,27 @@ static char *get_string(napi_env env, napi_value v, const char *what) {
     return s;
 }
 
+static napi_valuetype type_of(napi_env env, napi_value v);
+
+/* As get_string, into buf when the text fits (most events: no malloc, and one pass over the
+ * string instead of two); else into a malloc'd copy left in *heap for the caller to free. */
+static const char *get_string_buf(napi_env env, napi_value v, const char *what, char *buf, size_t cap, char **heap) {
+    *heap = NULL;
+    size_t len = 0;
+    if (type_of(env, v) != napi_string || napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok)
+        return *heap = get_string(env, v, what); /* not a string: NULL, its TypeError thrown */
+    /* Written whole when 4 bytes (the longest UTF-8 sequence) were still free: else the text may
+     * have been cut, at a character's boundary. */
+    if (len + 4 >= cap) return *heap = get_string(env, v, what);
+    if (memchr(buf, 0, len)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s must not contain a NUL character", what);
+        napi_throw_type_error(env, NULL, msg);
+        return NULL;
+    }
+    return buf;
+}
+
 static napi_valuetype type_of(napi_env env, napi_value v) {
     napi_valuetype t = napi_undefined;
     napi_typeof(env, v, &t);
@@ -701,10 +722,11 @@ static int build_event(napi_env env, napi_value spec, suprsend_event **out) {
         napi_get_element(env, spec, 0, &json_v);
         napi_get_element(env, spec, 1, &atts);
     }
-    char *json = get_string(env, json_v, "event");
+    char buf[8192], *heap;
+    const char *json = get_string_buf(env, json_v, "event", buf, sizeof buf, &heap);
     if (!json) return SUPRSEND_E_ARGUMENT;
     suprsend_event *ev = suprsend_event_new_json(json);
-    free(json);
+    free(heap);
     if (!ev) {
         throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
         return SUPRSEND_E_ARGUMENT;
