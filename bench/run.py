@@ -82,12 +82,40 @@ SMOKE.update({"c_enqueue": 300, "c_enqueue_queued": 1000, "py_enqueue": 300, "py
 
 # The Node.js binding (bindings/node, bench/node_client.js): node_single keeps 32 track_event calls
 # in flight (how a Node service sends), node_bulk appends N events to one bulk and triggers it,
-# node_enqueue enqueues N with an on_delivery callback and flushes. Skipped when node or the addon
-# (make node) is missing.
-NODE_SCENARIOS = ("node_single", "node_bulk", "node_enqueue")
+# node_enqueue enqueues N with an on_delivery callback and flushes (c_enqueue counts its fates in
+# a delivery callback too), node_enqueue_nocb the same without on_delivery. Skipped when node or
+# the addon (make node) is missing.
+NODE_SCENARIOS = ("node_single", "node_bulk", "node_enqueue", "node_enqueue_nocb")
 NODE_ADDON = ROOT / "bindings" / "node" / "build" / "suprsend.node"
-FULL.update({"node_single": 20000, "node_bulk": 100000, "node_enqueue": 100000})
-SMOKE.update({"node_single": 20, "node_bulk": 200, "node_enqueue": 300})
+FULL.update({"node_single": 20000, "node_bulk": 100000, "node_enqueue": 100000, "node_enqueue_nocb": 100000})
+SMOKE.update({"node_single": 20, "node_bulk": 200, "node_enqueue": 300, "node_enqueue_nocb": 300})
+# Issue 19: what the Node binding adds over the library, CPU per event, paired runs.
+TARGETS.update({
+    "node_enqueue_cpu_over_c_enqueue_max": 3.0,   # whole process, first enqueue .. flush end, both with a callback
+    "node_bulk_cpu_over_c_bulk_max": 2.0,         # whole process, events created, appended, triggered
+})
+
+
+def node_command(name, base, n):
+    mode = {"node_enqueue_nocb": "enqueue"}.get(name, name[len("node_"):])
+    cmd = ["node", str(BENCH / "node_client.js"), "--mode", mode, "--n", str(n),
+           "--base-url", base, "--key", KEY, "--secret", SECRET]
+    if name == "node_enqueue_nocb":
+        cmd += ["--on-delivery", "0"]
+    return cmd, None, "node"
+
+
+def node_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "node_enqueue_over_c_enqueue_cpu": paired("node_enqueue", "c_enqueue", "cpu_us_per_event"),
+        "node_enqueue_nocb_over_c_enqueue_cpu": paired("node_enqueue_nocb", "c_enqueue", "cpu_us_per_event"),
+        "node_bulk_over_c_bulk_cpu": paired("node_bulk", "c_bulk", "cpu_us_per_event"),
+    })
+    targets.update({
+        "node_enqueue_cpu_le_3x_c_enqueue": t(ratios["node_enqueue_over_c_enqueue_cpu"],
+                                              TARGETS["node_enqueue_cpu_over_c_enqueue_max"], "max"),
+        "node_bulk_cpu_le_2x_c_bulk": t(ratios["node_bulk_over_c_bulk_cpu"], TARGETS["node_bulk_cpu_over_c_bulk_max"], "max"),
+    })
 TARGETS.update({
     "c_enqueue_cpu_us_max": 8.0,                  # whole process, enqueue start .. flush end
     "c_enqueue_caller_cpu_us_max": 2.0,           # the enqueuing thread, per enqueue
@@ -433,8 +461,7 @@ class Scenarios:
         if name in OUTBOX_SCENARIOS:
             return outbox_command(t, name, base, n, self.outbox_dir)
         if name in NODE_SCENARIOS:
-            return (["node", str(BENCH / "node_client.js"), "--mode", name[len("node_"):], "--n", str(n),
-                     "--base-url", base, "--key", KEY, "--secret", SECRET], None, "node")
+            return node_command(name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
         if name == "py_single":
             return py + ["--impl", "native", "--mode", "single"], binding_env(), "binding"
@@ -964,6 +991,7 @@ ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_async", "c_bulk", 
          "c_enqueue_outbox_waiting",
          "py_single", "py_async", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
          "official_py_single", "official_py_bulk", "node_single", "node_bulk", "node_enqueue"]
+ORDER += [n for n in NODE_SCENARIOS if n not in ORDER]  # node_enqueue_nocb
 
 
 def ratios_and_targets(by, per_run):
@@ -1024,6 +1052,7 @@ def ratios_and_targets(by, per_run):
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
+    node_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
 
 

@@ -219,15 +219,16 @@ function bulkResult(r) {
 class BulkEvents {
   constructor(client) {
     this._client = client;
-    this._events = [];
+    this._bulk = null; // the addon's bulk, made at the first append
     this._triggered = false;
   }
 
-  /** Copies each event into the bulk now (its attachments are read now). */
+  /** Copies each event into the bulk now (its attachments are read now); all or none. */
   append(...events) {
     if (this._triggered) throw new SuprsendArgumentError('bulk: already triggered; a bulk is sent once', 1, 'SUPRSEND_E_ARGUMENT');
-    const built = events.map((ev) => addon.buildEvent(specOf(ev)));
-    for (const b of built) this._events.push(b);
+    const specs = events.map(specOf);
+    if (this._bulk === null) this._bulk = addon.bulkNew(this._client._handle());
+    addon.bulkAppend(this._bulk, specs);
     return this;
   }
 
@@ -235,9 +236,10 @@ class BulkEvents {
   async trigger() {
     if (this._triggered) throw new SuprsendArgumentError('bulk: already triggered; a bulk is sent once', 1, 'SUPRSEND_E_ARGUMENT');
     this._triggered = true;
-    const events = this._events;
-    this._events = [];
-    return bulkResult(await addon.bulkTrigger(this._client._handle(), events));
+    const handle = this._client._handle();
+    const bulk = this._bulk === null ? addon.bulkNew(handle) : this._bulk;
+    this._bulk = null;
+    return bulkResult(await addon.bulkTrigger(handle, bulk));
   }
 }
 
@@ -299,6 +301,45 @@ process.on('exit', () => {
   }
 });
 
+// The addon hands over the fates gathered since its last call in one call (see addon.c, fates_t):
+// ints holds code, http_status, attempts per fate; text each fate's five strings, each ended by a
+// NUL. on_delivery gets one object per fate, in order; what it throws is reported as a warning.
+const statusNames = new Map();
+function statusNameOf(code) {
+  let name = statusNames.get(code);
+  if (name === undefined) {
+    name = addon.statusName(code);
+    statusNames.set(code, name);
+  }
+  return name;
+}
+
+function fateDispatcher(on_delivery) {
+  return (ints, text, count) => {
+    const s = text.split('\0');
+    for (let i = 0, j = 0, k = 0; i < count; i++, j += 3, k += 5) {
+      const code = ints[j];
+      const fate = {
+        code,
+        status_name: statusNameOf(code),
+        http_status: ints[j + 1],
+        message: s[k],
+        insert_id: s[k + 1],
+        idempotency_key: s[k + 2],
+        event_name: s[k + 3],
+        distinct_id: s[k + 4],
+        attempts: ints[j + 2],
+        status: DELIVERY_STATUS[code] || 'unknown',
+      };
+      try {
+        on_delivery(fate);
+      } catch (e) {
+        process.emitWarning(`suprsend: on_delivery threw: ${e && e.stack ? e.stack : e}`);
+      }
+    }
+  };
+}
+
 const INT_OPTIONS = [
   'timeout_ms', 'call_timeout_ms', 'connect_timeout_ms', 'max_retries', 'max_event_bytes', 'max_connections',
   'queue_capacity', 'outbox_max_bytes', 'outbox_busy_timeout_ms', 'flush_interval_ms', 'max_event_age_s',
@@ -341,16 +382,7 @@ class Suprsend {
     }
     this._shutdown_timeout_ms = opts.shutdown_timeout_ms === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : opts.shutdown_timeout_ms;
     this._closing = false;
-    const dispatch = on_delivery
-      ? (fate) => {
-          fate.status = DELIVERY_STATUS[fate.code] || 'unknown';
-          try {
-            on_delivery(fate);
-          } catch (e) {
-            process.emitWarning(`suprsend: on_delivery threw: ${e && e.stack ? e.stack : e}`);
-          }
-        }
-      : null;
+    const dispatch = on_delivery ? fateDispatcher(on_delivery) : null;
     this._native = addon.newClient(workspace_key, workspace_secret, opts, dispatch);
     this.bulk_events = new BulkEventsFactory(this);
   }

@@ -129,6 +129,27 @@ static char *get_string(napi_env env, napi_value v, const char *what) {
     return s;
 }
 
+static napi_valuetype type_of(napi_env env, napi_value v);
+
+/* As get_string, into buf when the text fits (most events: no malloc, and one pass over the
+ * string instead of two); else into a malloc'd copy left in *heap for the caller to free. */
+static const char *get_string_buf(napi_env env, napi_value v, const char *what, char *buf, size_t cap, char **heap) {
+    *heap = NULL;
+    size_t len = 0;
+    if (type_of(env, v) != napi_string || napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok)
+        return *heap = get_string(env, v, what); /* not a string: NULL, its TypeError thrown */
+    /* Written whole when 4 bytes (the longest UTF-8 sequence) were still free: else the text may
+     * have been cut, at a character's boundary. */
+    if (len + 4 >= cap) return *heap = get_string(env, v, what);
+    if (memchr(buf, 0, len)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s must not contain a NUL character", what);
+        napi_throw_type_error(env, NULL, msg);
+        return NULL;
+    }
+    return buf;
+}
+
 static napi_valuetype type_of(napi_env env, napi_value v) {
     napi_valuetype t = napi_undefined;
     napi_typeof(env, v, &t);
@@ -150,7 +171,7 @@ static void set_str(napi_env env, napi_value obj, const char *key, const char *v
 /* ------------------------------------------------------------------------------------------ */
 /* Clients                                                                                      */
 
-enum { M_TRACK = 1, M_BULK, M_FLUSH, M_CLOSE, M_DELIVERY };
+enum { M_TRACK = 1, M_BULK, M_FLUSH, M_CLOSE, M_FATES };
 
 typedef struct client_s client_t;
 
@@ -163,10 +184,21 @@ typedef struct {
     suprsend_response *resp;
     suprsend_bulk_response *bresp;
     char *message; /* flush/close: suprsend_last_error() of the thread that called */
-    /* delivery */
-    int d_http, d_attempts;
-    char *d_message, *d_insert_id, *d_key, *d_name, *d_distinct_id;
 } msg_t;
+
+/* Delivery fates waiting for the JS thread, gathered by the library's worker (one callback per
+ * event) and handed over in one threadsafe-function call per batch: the worker posts a wake-up
+ * only when none is pending, and the JS thread takes every fate gathered by then. Per fate:
+ * three ints (code, http_status, attempts) and five strings, each ended by its NUL (message,
+ * insert_id, idempotency_key, event_name, distinct_id); C strings hold no NUL, so JS splits the
+ * text at them. Without an on_delivery function only the count is kept. */
+typedef struct {
+    long count;
+    int32_t *ints;
+    size_t ints_cap; /* in ints */
+    char *text;
+    size_t text_len, text_cap;
+} fates_t;
 
 struct client_s {
     suprsend_client *c;
@@ -183,25 +215,52 @@ struct client_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int threads; /* flush/close threads running */
+    int want_fates;        /* on_delivery was given: keep each fate's fields (set before the worker starts) */
+    pthread_mutex_t fmu;   /* guards fates and fates_posted */
+    fates_t fates;         /* gathered, not yet taken by the JS thread */
+    int fates_posted;      /* a wake-up (M_FATES) is queued and has not taken the fates yet */
+    struct bulk_s *bulks;  /* JS thread: bulks not yet triggered nor finalized (freed before the client) */
 };
+
+/* A bulk being filled (BulkEvents in index.js): events are copied into the library's bulk as
+ * they are appended, as a C caller does. The library's client must outlive the bulk, so the
+ * client's teardown frees the bulks still listed; each holds the client_t struct (a holder).
+ * JS thread only. */
+typedef struct bulk_s {
+    suprsend_bulk *b; /* NULL once triggered, or freed by the client's teardown */
+    client_t *cl;
+    struct bulk_s *prev, *next;
+} bulk_t;
 
 static void free_msg(msg_t *m) {
     if (!m) return;
     suprsend_response_free(m->resp);
     suprsend_bulk_response_free(m->bresp);
     free(m->message);
-    free(m->d_message);
-    free(m->d_insert_id);
-    free(m->d_key);
-    free(m->d_name);
-    free(m->d_distinct_id);
     free(m);
+}
+
+static void fates_free(fates_t *f) {
+    free(f->ints);
+    free(f->text);
+    memset(f, 0, sizeof *f);
+}
+
+static void bulk_unlink(bulk_t *bk) {
+    if (bk->b) suprsend_bulk_free(bk->b);
+    bk->b = NULL;
+    if (bk->prev) bk->prev->next = bk->next;
+    else if (bk->cl->bulks == bk) bk->cl->bulks = bk->next;
+    if (bk->next) bk->next->prev = bk->prev;
+    bk->prev = bk->next = NULL;
 }
 
 static void release_holder(client_t *cl) {
     if (--cl->holders > 0) return;
     pthread_mutex_destroy(&cl->mu);
     pthread_cond_destroy(&cl->cv);
+    pthread_mutex_destroy(&cl->fmu);
+    fates_free(&cl->fates);
     free(cl);
 }
 
@@ -248,21 +307,73 @@ static void on_bulk_done(int status, suprsend_bulk_response *response, void *use
     post(m->cl, m);
 }
 
+/* Appends one fate's fields to f; 0 when out of memory (f unchanged). */
+static int fates_add(fates_t *f, const suprsend_delivery *d) {
+    const char *strs[5] = {suprsend_delivery_message(d), suprsend_delivery_insert_id(d),
+                           suprsend_delivery_idempotency_key(d), suprsend_delivery_event_name(d),
+                           suprsend_delivery_distinct_id(d)};
+    size_t lens[5], need = 0;
+    for (int i = 0; i < 5; i++) {
+        if (!strs[i]) strs[i] = "";
+        lens[i] = strlen(strs[i]);
+        need += lens[i] + 1;
+    }
+    size_t n_ints = (size_t)(f->count + 1) * 3;
+    if (n_ints > f->ints_cap) {
+        size_t cap = f->ints_cap ? f->ints_cap * 2 : 3 * 64;
+        int32_t *p = realloc(f->ints, cap * sizeof *p);
+        if (!p) return 0;
+        f->ints = p;
+        f->ints_cap = cap;
+    }
+    if (f->text_len + need > f->text_cap) {
+        size_t cap = f->text_cap ? f->text_cap * 2 : 8192;
+        while (cap < f->text_len + need) cap *= 2;
+        char *p = realloc(f->text, cap);
+        if (!p) return 0;
+        f->text = p;
+        f->text_cap = cap;
+    }
+    int32_t *ints = f->ints + (size_t)f->count * 3;
+    ints[0] = suprsend_delivery_status(d);
+    ints[1] = suprsend_delivery_http_status(d);
+    ints[2] = suprsend_delivery_attempts(d);
+    for (int i = 0; i < 5; i++) {
+        memcpy(f->text + f->text_len, strs[i], lens[i] + 1);
+        f->text_len += lens[i] + 1;
+    }
+    f->count++;
+    return 1;
+}
+
+/* The library's worker (or the thread closing the client): gathers the fate; wakes the JS thread
+ * when no wake-up is pending. Posting before returning keeps the order flush relies on: the
+ * wake-up is queued before flush's completion, and takes every fate gathered by then. */
 static void on_delivery(const suprsend_delivery *d, void *user_data) {
     client_t *cl = user_data;
     if (atomic_load(&cl->tearing_down)) return;
+    pthread_mutex_lock(&cl->fmu);
+    if (cl->want_fates) {
+        if (!fates_add(&cl->fates, d)) {
+            pthread_mutex_unlock(&cl->fmu);
+            return; /* out of memory: this fate cannot reach JS */
+        }
+    } else {
+        cl->fates.count++;
+    }
+    int wake = !cl->fates_posted;
+    cl->fates_posted = 1;
+    pthread_mutex_unlock(&cl->fmu);
+    if (!wake) return;
     msg_t *m = calloc(1, sizeof *m);
-    if (!m) return;
-    m->kind = M_DELIVERY;
+    if (!m) {
+        pthread_mutex_lock(&cl->fmu);
+        cl->fates_posted = 0; /* the next fate tries again */
+        pthread_mutex_unlock(&cl->fmu);
+        return;
+    }
+    m->kind = M_FATES;
     m->cl = cl;
-    m->status = suprsend_delivery_status(d);
-    m->d_http = suprsend_delivery_http_status(d);
-    m->d_attempts = suprsend_delivery_attempts(d);
-    m->d_message = dup_str(suprsend_delivery_message(d));
-    m->d_insert_id = dup_str(suprsend_delivery_insert_id(d));
-    m->d_key = dup_str(suprsend_delivery_idempotency_key(d));
-    m->d_name = dup_str(suprsend_delivery_event_name(d));
-    m->d_distinct_id = dup_str(suprsend_delivery_distinct_id(d));
     post(cl, m);
 }
 
@@ -332,28 +443,32 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
             napi_reject_deferred(env, m->deferred, make_error(env, m->status, m->message));
         }
         break;
-    case M_DELIVERY: {
-        if (cl->queued > 0) cl->queued--;
-        napi_value fn, fate, undefined, result;
-        if (cl->on_delivery && napi_get_reference_value(env, cl->on_delivery, &fn) == napi_ok && fn) {
-            napi_create_object(env, &fate);
-            set_int(env, fate, "code", m->status);
-            set_str(env, fate, "status_name", suprsend_status_name(m->status));
-            set_int(env, fate, "http_status", m->d_http);
-            set_str(env, fate, "message", m->d_message);
-            set_str(env, fate, "insert_id", m->d_insert_id);
-            set_str(env, fate, "idempotency_key", m->d_key);
-            set_str(env, fate, "event_name", m->d_name);
-            set_str(env, fate, "distinct_id", m->d_distinct_id);
-            set_int(env, fate, "attempts", m->d_attempts);
+    case M_FATES: {
+        fates_t f;
+        pthread_mutex_lock(&cl->fmu);
+        f = cl->fates;
+        memset(&cl->fates, 0, sizeof cl->fates);
+        cl->fates_posted = 0;
+        pthread_mutex_unlock(&cl->fmu);
+        cl->queued = cl->queued > f.count ? cl->queued - f.count : 0;
+        napi_value fn, args[3], buf, undefined, result;
+        void *data = NULL;
+        if (f.count > 0 && f.ints && cl->on_delivery &&
+            napi_get_reference_value(env, cl->on_delivery, &fn) == napi_ok && fn &&
+            napi_create_arraybuffer(env, (size_t)f.count * 3 * sizeof(int32_t), &data, &buf) == napi_ok) {
+            memcpy(data, f.ints, (size_t)f.count * 3 * sizeof(int32_t));
+            napi_create_typedarray(env, napi_int32_array, (size_t)f.count * 3, buf, 0, &args[0]);
+            napi_create_string_utf8(env, f.text, f.text_len, &args[1]);
+            napi_create_int64(env, f.count, &args[2]);
             napi_get_undefined(env, &undefined);
-            /* index.js's dispatcher catches what the user's callback throws. */
-            if (napi_call_function(env, undefined, fn, 1, &fate, &result) != napi_ok) {
+            /* index.js's dispatcher calls on_delivery once per fate and catches what it throws. */
+            if (napi_call_function(env, undefined, fn, 3, args, &result) != napi_ok) {
                 bool pending = false;
                 napi_is_exception_pending(env, &pending);
                 if (pending) napi_get_and_clear_last_exception(env, &result);
             }
         }
+        fates_free(&f);
         break;
     }
     }
@@ -373,6 +488,7 @@ static void teardown_client(client_t *cl) {
     pthread_mutex_lock(&cl->mu);
     while (cl->threads > 0) pthread_cond_wait(&cl->cv, &cl->mu);
     pthread_mutex_unlock(&cl->mu);
+    while (cl->bulks) bulk_unlink(cl->bulks); /* the client must outlive its bulks */
     suprsend_client_free(cl->c); /* closes within shutdown_timeout_ms when not closed */
     cl->c = NULL;
     cl->freed = 1;
@@ -554,6 +670,8 @@ static napi_value js_new_client(napi_env env, napi_callback_info info) {
     }
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cv, NULL);
+    pthread_mutex_init(&cl->fmu, NULL);
+    cl->want_fates = argc > 3 && type_of(env, argv[3]) == napi_function;
     cl->env = env;
     cl->shutdown_timeout_ms = shutdown_ms;
     atomic_init(&cl->tearing_down, 0);
@@ -565,6 +683,7 @@ static napi_value js_new_client(napi_env env, napi_callback_info info) {
         napi_value err = make_error(env, rc, suprsend_last_error());
         pthread_mutex_destroy(&cl->mu);
         pthread_cond_destroy(&cl->cv);
+        pthread_mutex_destroy(&cl->fmu);
         free(cl);
         napi_throw(env, err);
         return NULL;
@@ -603,10 +722,11 @@ static int build_event(napi_env env, napi_value spec, suprsend_event **out) {
         napi_get_element(env, spec, 0, &json_v);
         napi_get_element(env, spec, 1, &atts);
     }
-    char *json = get_string(env, json_v, "event");
+    char buf[8192], *heap;
+    const char *json = get_string_buf(env, json_v, "event", buf, sizeof buf, &heap);
     if (!json) return SUPRSEND_E_ARGUMENT;
     suprsend_event *ev = suprsend_event_new_json(json);
-    free(json);
+    free(heap);
     if (!ev) {
         throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
         return SUPRSEND_E_ARGUMENT;
@@ -650,31 +770,103 @@ static int build_event(napi_env env, napi_value spec, suprsend_event **out) {
     return SUPRSEND_OK;
 }
 
-static void event_finalize(napi_env env, void *data, void *hint) {
+static void bulk_finalize(napi_env env, void *data, void *hint) {
     (void)env;
     (void)hint;
-    suprsend_event_free(data);
+    bulk_t *bk = data;
+    client_t *cl = bk->cl;
+    bulk_unlink(bk);
+    free(bk);
+    release_holder(cl);
 }
 
-/* buildEvent(spec) => an external holding the event (for a bulk's append: attachments read now). */
-static napi_value js_build_event(napi_env env, napi_callback_info info) {
+/* bulkNew(client) => an external holding a new, empty bulk of the client's */
+static napi_value js_bulk_new(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1], ext;
     CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc < 1) return throw_type(env, "buildEvent(spec)");
-    suprsend_event *ev;
-    if (build_event(env, argv[0], &ev) != SUPRSEND_OK) return NULL;
-    if (napi_create_external(env, ev, event_finalize, NULL, &ext) != napi_ok) {
-        suprsend_event_free(ev);
+    if (argc < 1) return throw_type(env, "bulkNew(client)");
+    client_t *cl = get_client(env, argv[0]);
+    if (!cl) return NULL;
+    bulk_t *bk = calloc(1, sizeof *bk);
+    if (!bk) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    bk->b = suprsend_bulk_new(cl->c);
+    if (!bk->b) {
+        free(bk);
+        return throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
+    }
+    bk->cl = cl;
+    if (napi_create_external(env, bk, bulk_finalize, NULL, &ext) != napi_ok) {
+        suprsend_bulk_free(bk->b);
+        free(bk);
         rethrow_napi(env, "napi_create_external");
         return NULL;
     }
+    cl->holders++;
+    bk->next = cl->bulks;
+    if (cl->bulks) cl->bulks->prev = bk;
+    cl->bulks = bk;
     return ext;
 }
 
-static suprsend_event *event_of(napi_env env, napi_value v) {
+/* The bulk an external of bulkNew's holds (NULL with a TypeError, or SuprsendClosedError when
+ * its client is gone, thrown). */
+static bulk_t *bulk_of(napi_env env, napi_value v) {
     void *p = NULL;
-    if (type_of(env, v) == napi_external && napi_get_value_external(env, v, &p) == napi_ok) return p;
+    if (type_of(env, v) != napi_external || napi_get_value_external(env, v, &p) != napi_ok || !p) {
+        napi_throw_type_error(env, NULL, "not a bulk");
+        return NULL;
+    }
+    bulk_t *bk = p;
+    if (!bk->b) {
+        throw_status(env, bk->cl->freed ? SUPRSEND_E_CLOSED : SUPRSEND_E_ARGUMENT,
+                     bk->cl->freed ? "the client is closed" : "bulk: already triggered; a bulk is sent once");
+        return NULL;
+    }
+    return bk;
+}
+
+/* bulkAppend(bulk, [spec, ...]): every event is built first (attachments read now), then each is
+ * copied into the bulk; one that cannot be built throws and none is appended. An invalid event
+ * is kept as a failed record of the bulk's response, as the library does. */
+static napi_value js_bulk_append(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 2) return throw_type(env, "bulkAppend(bulk, specs)");
+    bulk_t *bk = bulk_of(env, argv[0]);
+    if (!bk) return NULL;
+    bool is_array = false;
+    napi_is_array(env, argv[1], &is_array);
+    if (!is_array) return throw_type(env, "specs must be an array");
+    uint32_t n = 0;
+    napi_get_array_length(env, argv[1], &n);
+    suprsend_event *one[1], **evs = n <= 1 ? one : calloc(n, sizeof *evs);
+    if (!evs) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    uint32_t built = 0;
+    int rc = SUPRSEND_OK;
+    for (; built < n; built++) {
+        napi_value v;
+        napi_get_element(env, argv[1], built, &v);
+        if ((rc = build_event(env, v, &evs[built])) != SUPRSEND_OK) break;
+    }
+    for (uint32_t i = 0; i < built; i++) {
+        if (rc == SUPRSEND_OK) {
+            int arc = suprsend_bulk_append(bk->b, evs[i]);
+            if (arc != SUPRSEND_OK && arc != SUPRSEND_E_VALIDATION && arc != SUPRSEND_E_TOO_LARGE) {
+                rc = arc;
+                throw_status(env, arc, suprsend_last_error());
+            }
+        }
+        suprsend_event_free(evs[i]);
+    }
+    if (evs != one) free(evs);
     return NULL;
 }
 
@@ -740,42 +932,21 @@ static napi_value js_track_event(napi_env env, napi_callback_info info) {
     return call_outcome(env, cl, m, rc, promise);
 }
 
-/* bulkTrigger(client, [external events]) => Promise of the bulk's outcome */
+/* bulkTrigger(client, bulk) => Promise of the bulk's outcome; the bulk is then spent */
 static napi_value js_bulk_trigger(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2], promise;
     CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc < 2) return throw_type(env, "bulkTrigger(client, events)");
+    if (argc < 2) return throw_type(env, "bulkTrigger(client, bulk)");
     client_t *cl = get_client(env, argv[0]);
     if (!cl) return NULL;
-    bool is_array = false;
-    napi_is_array(env, argv[1], &is_array);
-    if (!is_array) return throw_type(env, "events must be an array");
-    uint32_t n = 0;
-    napi_get_array_length(env, argv[1], &n);
-    suprsend_bulk *bulk = suprsend_bulk_new(cl->c);
-    if (!bulk) return throw_status(env, SUPRSEND_E_ARGUMENT, suprsend_last_error());
-    for (uint32_t i = 0; i < n; i++) {
-        napi_value v;
-        napi_get_element(env, argv[1], i, &v);
-        suprsend_event *ev = event_of(env, v);
-        if (!ev) {
-            suprsend_bulk_free(bulk);
-            return throw_type(env, "a bulk holds events only");
-        }
-        int rc = suprsend_bulk_append(bulk, ev);
-        if (rc != SUPRSEND_OK && rc != SUPRSEND_E_VALIDATION && rc != SUPRSEND_E_TOO_LARGE) {
-            suprsend_bulk_free(bulk);
-            return throw_status(env, rc, suprsend_last_error());
-        }
-    }
+    bulk_t *bk = bulk_of(env, argv[1]);
+    if (!bk) return NULL;
+    if (bk->cl != cl) return throw_type(env, "the bulk belongs to another client");
     msg_t *m = new_call(env, cl, M_BULK, &promise);
-    if (!m) {
-        suprsend_bulk_free(bulk);
-        return NULL;
-    }
-    int rc = suprsend_bulk_trigger_async(bulk, on_bulk_done, m);
-    suprsend_bulk_free(bulk);
+    if (!m) return NULL;
+    int rc = suprsend_bulk_trigger_async(bk->b, on_bulk_done, m);
+    bulk_unlink(bk); /* frees the library's bulk: the call holds what it needs */
     return call_outcome(env, cl, m, rc, promise);
 }
 
@@ -957,7 +1128,8 @@ NAPI_MODULE_INIT() {
     }
     napi_property_descriptor props[] = {
         {"newClient", NULL, js_new_client, NULL, NULL, NULL, napi_default, NULL},
-        {"buildEvent", NULL, js_build_event, NULL, NULL, NULL, napi_default, NULL},
+        {"bulkNew", NULL, js_bulk_new, NULL, NULL, NULL, napi_default, NULL},
+        {"bulkAppend", NULL, js_bulk_append, NULL, NULL, NULL, napi_default, NULL},
         {"trackEvent", NULL, js_track_event, NULL, NULL, NULL, napi_default, NULL},
         {"bulkTrigger", NULL, js_bulk_trigger, NULL, NULL, NULL, napi_default, NULL},
         {"enqueue", NULL, js_enqueue, NULL, NULL, NULL, napi_default, NULL},

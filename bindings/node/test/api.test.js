@@ -46,6 +46,27 @@ test('track_event resolves to the SDK result and the hub gets the event as set',
   assert.equal(got.brand_id, 'acme_brand');
 });
 
+test('events of any length around the addon 8 KiB buffer, multibyte text included, reach the hub whole', async () => {
+  // The addon reads an event's JSON into a stack buffer when it fits, else into a malloc'd copy.
+  const texts = [];
+  // The JSON around the text is 66 to 67 bytes: these cross 8192 one byte at a time.
+  for (const n of [...Array.from({ length: 16 }, (_, k) => 8118 + k), 20000]) {
+    texts.push('a'.repeat(n), `${'é'.repeat(n >> 1)}${'c'.repeat(n & 1)}`, `${'b'.repeat(n - 4)}😀`);
+  }
+  const bulk = client.bulk_events.new_instance();
+  for (const [i, text] of texts.entries()) {
+    assert.equal((await client.track_event(new Event(`u_${i}`, 'long_text', { text }))).success, true);
+    bulk.append(new Event(`b_${i}`, 'long_text', { text }));
+  }
+  assert.equal((await bulk.trigger()).success, texts.length);
+  const got = await hub.events();
+  assert.equal(got.length, 2 * texts.length);
+  for (const [i, text] of texts.entries()) {
+    assert.equal(got.find((e) => e.distinct_id === `u_${i}`).properties.text, text);
+    assert.equal(got.find((e) => e.distinct_id === `b_${i}`).properties.text, text);
+  }
+});
+
 test('an event is checked when sent, not when built: a refused one rejects with the library message', async () => {
   const ev = new Event('user_1', '$purchase', {});
   await assert.rejects(client.track_event(ev), (e) => {

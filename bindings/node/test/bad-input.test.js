@@ -77,7 +77,12 @@ test('the addon itself given wrong things throws, never crashes', () => {
   assert.throws(() => addon.bulkTrigger(client._native, 'x'), TypeError);
   assert.throws(() => addon.stats({}), TypeError);
   assert.throws(() => addon.newClient('k', 's'), TypeError);
-  assert.throws(() => addon.buildEvent(['{"distinct_id":"u","event":"ev"}', [[5, null, false]]]), TypeError);
+  assert.throws(() => addon.bulkNew({}), TypeError);
+  const bulk = addon.bulkNew(client._native);
+  assert.throws(() => addon.bulkAppend(bulk, [['{"distinct_id":"u","event":"ev"}', [[5, null, false]]]]), TypeError);
+  assert.throws(() => addon.bulkAppend(bulk, 'x'), TypeError);
+  assert.throws(() => addon.bulkAppend({}, []), TypeError);
+  assert.throws(() => addon.bulkAppend(7, []), TypeError);
 });
 
 test('clients dropped to the garbage collector, busy or idle, are freed without a crash', () => {
