@@ -4,7 +4,8 @@
 #   make test             installs what is missing, builds, runs every test suite
 #   make demo             the examples against the built-in local hub (or the real hub when
 #                         SUPRSEND_WORKSPACE_KEY and SUPRSEND_WORKSPACE_SECRET are set)
-#   make bench            benchmarks; prints a table, writes bench/results/latest.json
+#   make bench            benchmarks; prints a table, writes bench/results/latest.json (builds
+#                         bench/swift, the Swift product's client, in release for swift_*; make test does not)
 #   make fuzz             libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #   make sanitize         the Swift and C tests under ASan and TSan, the C tests under valgrind
 #   make test-go          the Go binding (bindings/go): go vet, go test -race, go test with cgocheck=2

@@ -146,6 +146,24 @@ TARGETS.update({
     "outbox_waiting_peak_rss_mb_max": 64.0,       # c_enqueue_outbox_waiting, 200,000 events waiting
 })
 
+# The Swift library product (SuprSend, Sources/SuprSend) through bench/swift (a package of its own
+# that depends on the repository's by path; see "Swift library product scenarios" below).
+# swift_track: N `try await client.track(event)` from SWIFT_TRACK_CONCURRENCY tasks, each awaiting
+# one call at a time; track runs on the core's asynchronous calls (as suprsend_track_event_async),
+# so its like-for-like C scenario is c_async (the same in flight). swift_enqueue: N
+# `client.enqueue(event)` then `await client.flush`, as c_enqueue. Built (swift build -c release,
+# minutes the first time) only when one of them is asked for; never by --smoke unless --only names
+# them (make test's SuprSendTests already send through the local hub).
+SWIFT_SCENARIOS = ("swift_track", "swift_enqueue")
+SWIFT_PACKAGE = BENCH / "swift"
+SWIFT_TRACK_CONCURRENCY = C_ASYNC_CONCURRENCY
+FULL.update({"swift_track": 20000, "swift_enqueue": 100000})
+SMOKE.update({"swift_track": 100, "swift_enqueue": 300})
+TARGETS.update({
+    "swift_track_cpu_over_c_async_max": 1.2,      # CPU per event, paired runs
+    "swift_enqueue_cpu_over_c_enqueue_max": 1.2,  # whole process, first enqueue .. flush end, paired runs
+})
+
 
 def log(msg=""):
     print(msg, flush=True)
@@ -460,6 +478,8 @@ class Scenarios:
             return enqueue_command(t, name, base, n)
         if name in OUTBOX_SCENARIOS:
             return outbox_command(t, name, base, n, self.outbox_dir)
+        if name in SWIFT_SCENARIOS:
+            return swift_command(t, name, base, n)
         if name in NODE_SCENARIOS:
             return node_command(name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
@@ -490,6 +510,8 @@ class Scenarios:
             return "binding missing"
         if need == "official" and not self.have["official"]:
             return "suprsend-py-sdk not installed"
+        if need == "swift":
+            return self.t.get("swift_bench_missing") if "swift_bench" not in self.t else None
         if need == "node":
             if not shutil.which("node"):
                 return "node not installed"
@@ -594,6 +616,7 @@ def correctness_pass(tmp, sc, strict=False):
                 ("c_enqueue", 150), ("py_enqueue", 150), ("py_enqueue_cb", 150),  # background delivery: flushed, every fate "delivered"
                 ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150),  # the same through the outbox
                 ("node_single", 40), ("node_bulk", 150), ("node_enqueue", 150)]
+        plan += [(n, k) for n, k in SWIFT_CORRECTNESS if not (strict and n not in sc.t.get("swift_wanted", ()))]
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
@@ -983,6 +1006,83 @@ def print_background(scen):
 
 
 # ------------------------------------------------------------------------------------------
+# Swift library product scenarios: swift_track, swift_enqueue
+# ------------------------------------------------------------------------------------------
+#
+# bench/swift/Sources/swift-bench/main.swift prints c_bench's JSON line (enqueue: with the same
+# enqueue_* fields as c_enqueue, so the background table shows it too). CPU is the whole process
+# (getrusage RUSAGE_SELF) around the timed part: swift_track from the first call until every
+# task's last call returned, swift_enqueue from the first enqueue until flush returned.
+
+SWIFT_CORRECTNESS = (("swift_track", 50), ("swift_enqueue", 150))
+
+
+def swift_command(t, name, base, n):
+    exe = t.get("swift_bench", "swift-bench-not-built")
+    if name == "swift_track":
+        return [exe, "track", base, KEY, SECRET, str(n), str(SWIFT_TRACK_CONCURRENCY)], None, "swift"
+    if name == "swift_enqueue":
+        return [exe, "enqueue", base, KEY, SECRET, str(n)], None, "swift"
+    raise KeyError(name)
+
+
+def swift_prepare(tools, only, smoke):
+    """Builds bench/swift (release) when a swift_* scenario is wanted: tools["swift_bench"] is
+    the executable, or tools["swift_bench_missing"] says why there is none."""
+    wanted = [n for n in SWIFT_SCENARIOS if n in only]
+    tools["swift_wanted"] = tuple(wanted)
+    if not wanted:
+        tools["swift_bench_missing"] = "not asked for" + (" (--smoke builds no Swift bench: --only swift_track,... does)"
+                                                          if smoke else "")
+        return
+    swift = shutil.which("swift") or ("/opt/swift/usr/bin/swift" if os.access("/opt/swift/usr/bin/swift", os.X_OK) else None)
+    if not swift:
+        tools["swift_bench_missing"] = "swift not found (PATH, /opt/swift/usr/bin)"
+        return
+    log(f"building {SWIFT_PACKAGE.relative_to(ROOT)} (swift build -c release; the first build takes minutes) ...")
+    t0 = time.time()
+    build = [swift, "build", "-c", "release", "--package-path", str(SWIFT_PACKAGE)]
+    try:
+        r = run(build + ["--product", "swift-bench"], timeout=3600)
+        if r.returncode != 0:  # once more: SwiftPM re-plans after a source file was removed ("missing inputs")
+            r = run(build + ["--product", "swift-bench"], timeout=3600)
+    except subprocess.TimeoutExpired:
+        tools["swift_bench_missing"] = "swift build timed out"
+        return
+    if r.returncode != 0:
+        tools["swift_bench_missing"] = "swift build failed: " + (r.stderr.strip() or r.stdout.strip())[-400:]
+        return
+    exe = Path(run(build + ["--show-bin-path"]).stdout.strip()) / "swift-bench"
+    if not os.access(exe, os.X_OK):
+        tools["swift_bench_missing"] = f"swift build left no {exe}"
+        return
+    tools["swift_bench"] = str(exe)
+    log(f"  built in {time.time() - t0:.0f} s: {exe}")
+
+
+def swift_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "swift_track_over_c_async_cpu": paired("swift_track", "c_async", "cpu_us_per_event"),
+        "swift_track_over_c_single_cpu": paired("swift_track", "c_single", "cpu_us_per_event"),
+        "swift_track_over_c_async_events_per_s": paired("swift_track", "c_async", "events_per_s"),
+        "swift_enqueue_over_c_enqueue_cpu": paired("swift_enqueue", "c_enqueue", "cpu_us_per_event"),
+        "swift_enqueue_over_c_enqueue_caller_cpu": paired("swift_enqueue", "c_enqueue", "caller_cpu_us_per_enqueue"),
+    })
+    targets.update({
+        "swift_track_cpu_le_1.2x_c_async": t(ratios["swift_track_over_c_async_cpu"],
+                                             TARGETS["swift_track_cpu_over_c_async_max"], "max"),
+        "swift_enqueue_cpu_le_1.2x_c_enqueue": t(ratios["swift_enqueue_over_c_enqueue_cpu"],
+                                                 TARGETS["swift_enqueue_cpu_over_c_enqueue_max"], "max"),
+    })
+
+
+def swift_notes(s):
+    if s["name"] == "swift_track":
+        return [f"{SWIFT_TRACK_CONCURRENCY} tasks awaiting track (like c_async)"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------
 
@@ -992,6 +1092,7 @@ ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_async", "c_bulk", 
          "py_single", "py_async", "py_bulk", "py_enqueue", "py_enqueue_cb", "py_enqueue_outbox", "py_enqueue_outbox_8t",
          "official_py_single", "official_py_bulk", "node_single", "node_bulk", "node_enqueue"]
 ORDER += [n for n in NODE_SCENARIOS if n not in ORDER]  # node_enqueue_nocb
+ORDER += [n for n in SWIFT_SCENARIOS if n not in ORDER]
 
 
 def ratios_and_targets(by, per_run):
@@ -1051,6 +1152,7 @@ def ratios_and_targets(by, per_run):
         "py_async_cpu_le_2x_c_async": t(ratios["py_async_over_c_async_cpu"], TARGETS["py_async_cpu_over_c_async_max"], "max"),
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
+    swift_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
     node_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
@@ -1074,6 +1176,7 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
         if s["name"] == "c_async":
             notes.append(f"{C_ASYNC_CONCURRENCY} calls in flight; caller {s.get('caller_cpu_us_per_call', float('nan')):.1f} µs/call")
         notes += enqueue_notes(s)
+        notes += swift_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
         conns = s.get("connections_per_run")
@@ -1132,6 +1235,8 @@ def main():
     for k in ("floor_bulk", "c_bulk", "py_bulk", "official_py_bulk", "node_bulk"):
         cfg[k] = max(BULK_CHUNK, -(-cfg[k] // BULK_CHUNK) * BULK_CHUNK)  # whole chunks: nginx's fixed bulk answer
     only = set(a.only.split(",")) if a.only else set(ORDER)
+    if a.smoke and not a.only:
+        only -= set(SWIFT_SCENARIOS)  # minutes of swift build: not in make test (see SWIFT_SCENARIOS)
     out_path = Path(a.output) if a.output else RESULTS / ("smoke.json" if a.smoke else "latest.json")
     RESULTS.mkdir(parents=True, exist_ok=True)
 
@@ -1159,6 +1264,7 @@ def main():
         if not have_binding:
             warn(f"{BINDING_SRC.relative_to(ROOT)}/suprsend_native missing: Python binding scenarios skipped")
         have_official = ensure_official_sdk()
+        swift_prepare(tools, only, a.smoke)
         sc = Scenarios(tools, have_lib, have_binding, have_official)
         sc.outbox_dir, outbox_fs = outbox_dir_for(tmp)
         cfg["outbox_dir_fs"] = outbox_fs

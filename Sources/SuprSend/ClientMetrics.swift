@@ -26,6 +26,15 @@ final class ClientMetrics: Sendable {
         /// The worker's retry count when last read: the counter grows by the difference.
         var retries = 0
         var lastRefresh: ContinuousClock.Instant?
+
+        /// Whether the worker's counts are due to be read again (at most once a second); if so,
+        /// counts this as the read. Taken under the same lock as the queued count: one lock per
+        /// event, not two.
+        mutating func refreshDue(_ now: ContinuousClock.Instant) -> Bool {
+            if let last = lastRefresh, now - last < ClientMetrics.refreshInterval { return false }
+            lastRefresh = now
+            return true
+        }
     }
     private let state = Mutex(State())
     static let refreshInterval = Duration.seconds(1)
@@ -44,12 +53,13 @@ final class ClientMetrics: Sendable {
     /// One event accepted by `enqueue`.
     func enqueued(stats: () -> DeliveryStats?) {
         enqueued.increment()
-        let queuedNow = state.withLock { state -> Int in
+        let now = ContinuousClock.now
+        let (queuedNow, due) = state.withLock { state -> (Int, Bool) in
             state.queued += 1
-            return state.queued
+            return (state.queued, state.refreshDue(now))
         }
         queued.record(queuedNow)
-        refreshIfDue(stats: stats)
+        if due, let current = stats() { refresh(from: current) }
     }
 
     /// One event's fate, from the delivery thread.
@@ -59,21 +69,12 @@ final class ClientMetrics: Sendable {
         case .http, .validation, .tooLarge: refused.increment()
         default: dropped.increment()
         }
-        let queuedNow = state.withLock { state -> Int in
+        let now = ContinuousClock.now
+        let (queuedNow, due) = state.withLock { state -> (Int, Bool) in
             state.queued = max(0, state.queued - 1)
-            return state.queued
+            return (state.queued, state.refreshDue(now))
         }
         queued.record(queuedNow)
-        refreshIfDue(stats: stats)
-    }
-
-    private func refreshIfDue(stats: () -> DeliveryStats?) {
-        let now = ContinuousClock.now
-        let due = state.withLock { state -> Bool in
-            if let last = state.lastRefresh, now - last < Self.refreshInterval { return false }
-            state.lastRefresh = now
-            return true
-        }
         if due, let current = stats() { refresh(from: current) }
     }
 

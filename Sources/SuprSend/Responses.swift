@@ -52,36 +52,57 @@ public struct BulkResponse: Sendable, Hashable {
 
 /// The fate of one event given to `enqueue`, reported to `Configuration.onDelivery` on the
 /// delivery thread (keep the callback short; it must not call `flush` or `shutdown`).
+///
+/// Its fields are read from the event's record when asked for (as the C API's
+/// suprsend_delivery_* accessors do): a callback that only looks at `isSuccess` does not pay
+/// for decoding the event's id, key, name and distinct id.
 public struct Delivery: Sendable, Hashable {
+    private let report: DeliveryReport
+
     /// The hub accepted it.
-    public let isSuccess: Bool
+    public var isSuccess: Bool { report.status == .ok }
     /// The hub's status for the event (its record's, or the request's); 0 when no answer came.
-    public let statusCode: Int
+    public var statusCode: Int { report.httpStatus }
     /// The event's `$insert_id`.
-    public let insertID: String
-    public let idempotencyKey: String?
-    public let eventName: String
-    public let distinctID: String
+    public var insertID: String { report.event.insertId }
+    public var idempotencyKey: String? {
+        let key = report.event.idempotencyKey
+        return key.isEmpty ? nil : key
+    }
+    public var eventName: String { report.event.name }
+    public var distinctID: String { report.event.distinctId }
     /// Requests that carried the event.
-    public let attempts: Int
+    public var attempts: Int { Int(report.event.attempts) }
     /// The hub's message id when delivered, else why not.
-    public let message: String
+    public var message: String { report.message }
     /// Why it was not delivered: `.http` (refused), `.timeout` (older than the maximum age),
     /// `.closed` (still queued when the client shut down); nil when delivered.
-    public let error: SuprSendError?
+    public var error: SuprSendError? {
+        report.status == .ok ? nil
+            : SuprSendError(report.status, httpStatus: report.httpStatus == 0 ? nil : report.httpStatus,
+                            message: report.message)
+    }
 
     init(_ report: DeliveryReport) {
-        let event = report.event
-        isSuccess = report.status == .ok
-        statusCode = report.httpStatus
-        insertID = event.insertId
-        let key = event.idempotencyKey
-        idempotencyKey = key.isEmpty ? nil : key
-        eventName = event.name
-        distinctID = event.distinctId
-        attempts = Int(event.attempts)
-        message = report.message
-        error = report.status == .ok ? nil
-            : SuprSendError(report.status, httpStatus: report.httpStatus == 0 ? nil : report.httpStatus, message: report.message)
+        self.report = report
+    }
+
+    public static func == (lhs: Delivery, rhs: Delivery) -> Bool {
+        lhs.isSuccess == rhs.isSuccess && lhs.statusCode == rhs.statusCode && lhs.insertID == rhs.insertID
+            && lhs.idempotencyKey == rhs.idempotencyKey && lhs.eventName == rhs.eventName
+            && lhs.distinctID == rhs.distinctID && lhs.attempts == rhs.attempts && lhs.message == rhs.message
+            && lhs.error == rhs.error
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(isSuccess)
+        hasher.combine(statusCode)
+        hasher.combine(insertID)
+        hasher.combine(idempotencyKey)
+        hasher.combine(eventName)
+        hasher.combine(distinctID)
+        hasher.combine(attempts)
+        hasher.combine(message)
+        hasher.combine(error)
     }
 }

@@ -52,7 +52,9 @@ public final class SuprSendClient: Sendable {
     public func track(_ event: Event) async throws(SuprSendError) -> TrackResponse {
         let coreEvent = try event.coreEvent()
         let core = self.core
-        let result: Result<TrackResponse, SuprSendError> = await withCheckedContinuation { continuation in
+        // Resumed exactly once: trackAsync either throws (and never calls its closure) or calls
+        // it once. An unsafe continuation: a checked one costs an allocation and atomics per call.
+        let result: Result<TrackResponse, SuprSendError> = await withUnsafeContinuation { continuation in
             do throws(SuprSendCore.SuprSendError) {
                 try core.trackAsync(coreEvent) { outcome in
                     switch outcome {

@@ -53,6 +53,23 @@ struct SuprSendClientTests {
         }
     }
 
+    /// Properties are written once from the typed values and not scanned again by the core
+    /// (debug builds check that they would pass the scan): the core's nesting limit still holds.
+    @Test func propertiesNestUpToTheCoresLimit() async throws {
+        try await withLocalHub { hub in
+            let client = try makeClient(hub)
+            var deep: EventValue = ["k": 1, "a": "x"]
+            for level in 0..<62 { deep = level % 2 == 0 ? [deep, nil] : ["n": deep, "b": false] }
+            // The properties object is level 1, `deep` holds levels 2 to 64: the most allowed.
+            let response = try await client.track(Event(distinctID: "u", name: "e1", properties: ["d": deep, "e": 2]))
+            #expect(response.statusCode == 202)
+            await #expect { try await client.track(Event(distinctID: "u", name: "e1", properties: ["d": [deep]])) }
+                throws: { ($0 as? SuprSendError)?.code == .argument && ($0 as? SuprSendError)?.message.contains("deeper") == true }
+            #expect(try await hub.stats()["accepted"] as? Int == 1)
+            try await client.shutdown(timeout: .seconds(2))
+        }
+    }
+
     @Test func rulesAndRefusalsThrowSuprSendError() async throws {
         try await withLocalHub { hub in
             let client = try makeClient(hub)

@@ -29,6 +29,20 @@ public struct Event: Sendable {
         properties = try EventProperties(json: json)
     }
 
+    /// Sets the properties from one JSON object that the caller wrote itself from typed values
+    /// and vouches for, so that it is not scanned a second time: exactly one well-formed object
+    /// from `{` to `}` (no surrounding whitespace), nested at most `EventProperties.maxDepth`
+    /// levels, valid UTF-8, `topLevelKeys` its own keys as `setProperties(json:)` would decode
+    /// them, in order, none twice. For this package's SuprSend product (its Event writes the
+    /// JSON from `[String: EventValue]`); debug builds check the promise with the scanner.
+    package mutating func setProperties(wellFormedObject json: [UInt8], topLevelKeys: [String]) {
+        assert({
+            guard case .success(let scan) = JSONScanner.scanObject(json, maxDepth: EventProperties.maxDepth) else { return false }
+            return scan.objectRange == 0..<json.count && scan.topLevelKeys == topLevelKeys
+        }(), "setProperties(wellFormedObject:): not the well-formed object promised")
+        properties = EventProperties(objectBytes: json, isEmpty: topLevelKeys.isEmpty, topLevelKeys: topLevelKeys)
+    }
+
     /// Adds a URL attachment or reads a local file into one (see `Attachment`).
     /// Refuses (too large) an attachment that would take the event past what any event may
     /// carry: the client's own limit is checked exactly when the event is sent.
