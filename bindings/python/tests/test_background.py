@@ -10,6 +10,7 @@ import gc
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -621,6 +622,18 @@ def test_power_safe_outbox_delivers(hub, tmp_path):
 
 # --- fork and exit -------------------------------------------------------------------------------
 
+def _thread_stacks(pid: int) -> str:
+    """Every thread's stack in a hung process (gdb), to say where it hangs."""
+    if not shutil.which("gdb"):
+        return "(gdb is not installed)"
+    try:
+        out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                             capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"(gdb failed: {err})"
+    return "\n".join(l for l in out.stdout.splitlines() if l.startswith(("#", "Thread")))
+
+
 def _wait_child(pid: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
@@ -629,9 +642,10 @@ def _wait_child(pid: int, timeout: float) -> int:
             assert os.WIFEXITED(status), f"child ended with status {status}"
             return os.WEXITSTATUS(status)
         if time.monotonic() > deadline:
+            stacks = _thread_stacks(pid)
             os.kill(pid, 9)
             os.waitpid(pid, 0)
-            raise AssertionError(f"child {pid} hung (killed after {timeout} s)")
+            raise AssertionError(f"child {pid} hung (killed after {timeout} s); its threads:\n{stacks}")
         time.sleep(0.005)
 
 
