@@ -432,6 +432,8 @@ class Scenarios:
             return enqueue_command(t, name, base, n)
         if name in OUTBOX_SCENARIOS:
             return outbox_command(t, name, base, n, self.outbox_dir)
+        if name in SLOW_SCENARIOS:
+            return slow_command(self, name, base, n)
         if name in NODE_SCENARIOS:
             return (["node", str(BENCH / "node_client.js"), "--mode", name[len("node_"):], "--n", str(n),
                      "--base-url", base, "--key", KEY, "--secret", SECRET], None, "node")
@@ -1023,6 +1025,7 @@ def ratios_and_targets(by, per_run):
         "py_async_cpu_le_2x_c_async": t(ratios["py_async_over_c_async_cpu"], TARGETS["py_async_cpu_over_c_async_max"], "max"),
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
+    slow_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
 
@@ -1045,6 +1048,7 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
         if s["name"] == "c_async":
             notes.append(f"{C_ASYNC_CONCURRENCY} calls in flight; caller {s.get('caller_cpu_us_per_call', float('nan')):.1f} µs/call")
         notes += enqueue_notes(s)
+        notes += slow_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
         conns = s.get("connections_per_run")
@@ -1073,6 +1077,86 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             + (f"  ERROR {lib['dlopen_error']}" if lib.get("dlopen_error") else ""))
     if norec:
         log(f"Bulk chunk answered 202 {{\"status\":\"success\"}} without records: {json.dumps(norec)}")
+
+
+# ------------------------------------------------------------------------------------------
+# Slow hub scenarios: c_single_slow, floor_slow, py_single_slow
+# ------------------------------------------------------------------------------------------
+#
+# Does a request's CPU depend on how long the hub takes to answer? c_single, floor and
+# py_single again, against bench/slow_hub.py (asyncio, stdlib only), which answers each event
+# request as nginx does but SLOW_HUB_DELAY_MS after it came. The client's CPU is its own
+# (getrusage(RUSAGE_SELF) in c_bench.c, floor.c, py_client.py), so the server's is not counted.
+# Target: c_single_slow's CPU per event within 1.2x c_single's (paired runs). floor_slow, raw
+# libcurl against the same slow hub, is the control: what any client that blocks for the
+# answer pays on this machine for the wait (a wake-up after 20 ms idle, caches gone cold).
+# Fewer events: each takes SLOW_HUB_DELAY_MS of wall time.
+
+SLOW_SCENARIOS = ("c_single_slow", "floor_slow", "py_single_slow")
+SLOW_HUB = BENCH / "slow_hub.py"
+SLOW_HUB_DELAY_MS = 20
+FULL.update({"c_single_slow": 1000, "floor_slow": 300, "py_single_slow": 300})
+SMOKE.update({"c_single_slow": 10, "floor_slow": 10, "py_single_slow": 10})
+TARGETS.update({"c_single_slow_cpu_over_c_single_max": 1.2})
+# Each right after its twin that the hub answers at once, so that the pair runs back to back.
+for _slow in SLOW_SCENARIOS:
+    if _slow not in ORDER:
+        ORDER.insert(ORDER.index(_slow[:-len("_slow")]) + 1, _slow)
+
+
+class SlowHub:
+    """bench/slow_hub.py on a free port, on the server's CPU when the runs are pinned."""
+
+    def __init__(self, tmp, cpu=None, delay_ms=SLOW_HUB_DELAY_MS):
+        port_file = tmp / "slow_hub.port"
+        pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None  # noqa: E731
+        self.proc = subprocess.Popen([sys.executable, str(SLOW_HUB), "--delay-ms", str(delay_ms),
+                                      "--port-file", str(port_file)],
+                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "slow_hub.stderr", "w"),
+                                     preexec_fn=pre)
+        self.port = None
+        t = time.time() + 15
+        while time.time() < t and self.proc.poll() is None:
+            if port_file.exists() and port_file.read_text().strip():
+                self.port = int(port_file.read_text().strip())
+                break
+            time.sleep(0.05)
+        if not self.port:
+            stop(self.proc)
+            raise RuntimeError(f"bench/slow_hub.py did not start: {(tmp / 'slow_hub.stderr').read_text()[-800:]}")
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def accepts(self):
+        """Connections accepted so far (counting the one used to ask), as Nginx.accepts."""
+        st, data = http_json(self.port, "GET", "/_status")
+        nums = data.decode().splitlines()[2].split()
+        return int(nums[0]), int(nums[2])
+
+    def close(self):
+        stop(self.proc)
+
+
+def slow_command(sc, name, base, n):
+    """The command of the scenario's twin (c_single, floor, py_single); base is the slow hub's."""
+    return sc.command(name[:-len("_slow")], base, n)
+
+
+def slow_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "c_single_slow_over_c_single_cpu": paired("c_single_slow", "c_single", "cpu_us_per_event"),
+        "floor_slow_over_floor_cpu": paired("floor_slow", "floor", "cpu_us_per_event"),
+        "py_single_slow_over_py_single_cpu": paired("py_single_slow", "py_single", "cpu_us_per_event"),
+        "c_single_slow_minus_c_single_cpu_us": paired("c_single_slow", "c_single", "cpu_us_per_event", op=lambda x, y: x - y),
+        "floor_slow_minus_floor_cpu_us": paired("floor_slow", "floor", "cpu_us_per_event", op=lambda x, y: x - y),
+    })
+    targets.update({
+        "c_single_slow_cpu_le_1.2x_c_single": t(ratios["c_single_slow_over_c_single_cpu"],
+                                                TARGETS["c_single_slow_cpu_over_c_single_max"], "max"),
+    })
+
+
+def slow_notes(s):
+    return [f"hub answers after {SLOW_HUB_DELAY_MS} ms (bench/slow_hub.py)"] if s["name"] in SLOW_SCENARIOS else []
 
 
 def main():
@@ -1111,6 +1195,7 @@ def main():
     log(f"bench: {machine['cpu_model']}, {machine['cores']} cores, {machine['kernel']}, load {machine['loadavg_start']}")
     tmp = Path(tempfile.mkdtemp(prefix="suprsend-bench-"))
     nginx = None
+    slow_hub = None
     sc = None
     exit_code = 0
     try:
@@ -1160,18 +1245,22 @@ def main():
             exit_code = exit_code or 1
             warn("smoke: scenarios that cannot run: " + ", ".join(f"{n} ({w})" for n, w in skipped.items()))
         names = [n for n in names if n not in skipped]
+        if any(n in SLOW_SCENARIOS for n in names):
+            slow_hub = SlowHub(tmp, server_cpu)
+            log(f"slow hub on {slow_hub.base} (bench/slow_hub.py, answers after {SLOW_HUB_DELAY_MS} ms; CPU {server_cpu})")
         results = {n: [] for n in names}
         c0 = cpu_times()
         for r in range(cfg["runs"]):
             for n in names:  # interleaved: run r of every scenario, then run r+1
-                before = nginx.accepts()[0]
+                srv = slow_hub if n in SLOW_SCENARIOS else nginx
+                before = srv.accepts()[0]
                 try:
-                    res = sc.run_one(n, nginx.base, cfg[n])
+                    res = sc.run_one(n, srv.base, cfg[n])
                 except Exception as e:  # noqa: BLE001
                     warn(str(e))
                     exit_code = exit_code or 2
                     continue
-                res["_connections"] = nginx.accepts()[0] - before - 1  # minus the connection that asked
+                res["_connections"] = srv.accepts()[0] - before - 1  # minus the connection that asked
                 results[n].append(res)
                 if a.smoke and (res.get("failed") or res.get("ok") != res["events"]):
                     exit_code = exit_code or 1
@@ -1213,6 +1302,8 @@ def main():
     finally:
         if nginx:
             nginx.close()
+        if slow_hub:
+            slow_hub.close()
         shutil.rmtree(tmp, ignore_errors=True)
         if sc is not None and sc.outbox_dir and sc.outbox_dir.parent == RESULTS:
             shutil.rmtree(sc.outbox_dir, ignore_errors=True)
