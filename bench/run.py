@@ -1148,6 +1148,8 @@ def slow_ratios_and_targets(g, paired, t, ratios, targets):
         "py_single_slow_over_py_single_cpu": paired("py_single_slow", "py_single", "cpu_us_per_event"),
         "c_single_slow_minus_c_single_cpu_us": paired("c_single_slow", "c_single", "cpu_us_per_event", op=lambda x, y: x - y),
         "floor_slow_minus_floor_cpu_us": paired("floor_slow", "floor", "cpu_us_per_event", op=lambda x, y: x - y),
+        "py_single_slow_minus_py_single_cpu_us": paired("py_single_slow", "py_single", "cpu_us_per_event",
+                                                        op=lambda x, y: x - y),
     })
     targets.update({
         "c_single_slow_cpu_le_1.2x_c_single": t(ratios["c_single_slow_over_c_single_cpu"],
