@@ -432,7 +432,7 @@ class Scenarios:
             return enqueue_command(t, name, base, n)
         if name in OUTBOX_SCENARIOS:
             return outbox_command(t, name, base, n, self.outbox_dir)
-        if name in SLOW_SCENARIOS:
+        if name in SLOW_SCENARIOS or name in PAUSED_SCENARIOS:
             return slow_command(self, name, base, n)
         if name in NODE_SCENARIOS:
             return (["node", str(BENCH / "node_client.js"), "--mode", name[len("node_"):], "--n", str(n),
@@ -1090,18 +1090,23 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
 # Target: c_single_slow's CPU per event within 1.2x c_single's (paired runs). floor_slow, raw
 # libcurl against the same slow hub, is the control: what any client that blocks for the
 # answer pays on this machine for the wait (a wake-up after 20 ms idle, caches gone cold).
+# c_single_paused is the other control: c_single against nginx (answers at once), the client
+# sleeping SLOW_HUB_DELAY_MS after each call itself (c_bench.c single ... PAUSE_US), so that
+# its thread sleeps as long per event but not inside the library: c_single_slow over it says
+# whether the library's wait costs more than any 20 ms pause.
 # Fewer events: each takes SLOW_HUB_DELAY_MS of wall time.
 
-SLOW_SCENARIOS = ("c_single_slow", "floor_slow", "py_single_slow")
+SLOW_SCENARIOS = ("c_single_slow", "floor_slow", "py_single_slow")  # against the slow hub
+PAUSED_SCENARIOS = ("c_single_paused",)  # against nginx
 SLOW_HUB = BENCH / "slow_hub.py"
 SLOW_HUB_DELAY_MS = 20
-FULL.update({"c_single_slow": 1000, "floor_slow": 300, "py_single_slow": 300})
-SMOKE.update({"c_single_slow": 10, "floor_slow": 10, "py_single_slow": 10})
+FULL.update({"c_single_slow": 1000, "floor_slow": 300, "py_single_slow": 300, "c_single_paused": 500})
+SMOKE.update({"c_single_slow": 10, "floor_slow": 10, "py_single_slow": 10, "c_single_paused": 10})
 TARGETS.update({"c_single_slow_cpu_over_c_single_max": 1.2})
 # Each right after its twin that the hub answers at once, so that the pair runs back to back.
-for _slow in SLOW_SCENARIOS:
+for _slow in SLOW_SCENARIOS + PAUSED_SCENARIOS:
     if _slow not in ORDER:
-        ORDER.insert(ORDER.index(_slow[:-len("_slow")]) + 1, _slow)
+        ORDER.insert(ORDER.index(_slow.rsplit("_", 1)[0]) + 1, _slow)
 
 
 class SlowHub:
@@ -1137,8 +1142,12 @@ class SlowHub:
 
 
 def slow_command(sc, name, base, n):
-    """The command of the scenario's twin (c_single, floor, py_single); base is the slow hub's."""
-    return sc.command(name[:-len("_slow")], base, n)
+    """The command of the scenario's twin (c_single, floor, py_single); base is the slow hub's,
+    or nginx's for c_single_paused, whose client pauses after each call."""
+    cmd, env, need = sc.command(name.rsplit("_", 1)[0], base, n)
+    if name in PAUSED_SCENARIOS:
+        cmd = cmd + [str(SLOW_HUB_DELAY_MS * 1000)]  # c_bench single N THREADS PAUSE_US
+    return cmd, env, need
 
 
 def slow_ratios_and_targets(g, paired, t, ratios, targets):
@@ -1150,6 +1159,8 @@ def slow_ratios_and_targets(g, paired, t, ratios, targets):
         "floor_slow_minus_floor_cpu_us": paired("floor_slow", "floor", "cpu_us_per_event", op=lambda x, y: x - y),
         "py_single_slow_minus_py_single_cpu_us": paired("py_single_slow", "py_single", "cpu_us_per_event",
                                                         op=lambda x, y: x - y),
+        "c_single_paused_over_c_single_cpu": paired("c_single_paused", "c_single", "cpu_us_per_event"),
+        "c_single_slow_over_c_single_paused_cpu": paired("c_single_slow", "c_single_paused", "cpu_us_per_event"),
     })
     targets.update({
         "c_single_slow_cpu_le_1.2x_c_single": t(ratios["c_single_slow_over_c_single_cpu"],
@@ -1158,6 +1169,8 @@ def slow_ratios_and_targets(g, paired, t, ratios, targets):
 
 
 def slow_notes(s):
+    if s["name"] in PAUSED_SCENARIOS:
+        return [f"hub answers at once; the client sleeps {SLOW_HUB_DELAY_MS} ms after each call"]
     return [f"hub answers after {SLOW_HUB_DELAY_MS} ms (bench/slow_hub.py)"] if s["name"] in SLOW_SCENARIOS else []
 
 
