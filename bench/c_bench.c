@@ -1,8 +1,12 @@
 /*
  * c_bench.c: libsuprsend through its public C API, timed from inside the process.
  *
- *   c_bench BASE_URL KEY SECRET single N [THREADS]   N events, one suprsend_track_event each,
- *                                                     spread over THREADS threads sharing one client
+ *   c_bench BASE_URL KEY SECRET single N [THREADS [PAUSE_US]]
+ *                                                     N events, one suprsend_track_event each,
+ *                                                     spread over THREADS threads sharing one client;
+ *                                                     with PAUSE_US, each thread sleeps that long
+ *                                                     after each call (inside the timed part: what
+ *                                                     any pause costs, for c_single_paused)
  *   c_bench BASE_URL KEY SECRET async N [IN_FLIGHT]  N events, one suprsend_track_event_async each
  *                                                     from this thread, at most IN_FLIGHT (default 100)
  *                                                     in flight; also the caller's own CPU per call
@@ -33,6 +37,7 @@
  * Build: cc -O2 -o c_bench c_bench.c $(pkg-config --cflags --libs suprsend) -lpthread
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +54,7 @@
 static suprsend_client *client;
 static long n_total;
 static int n_threads = 1;
+static long pause_us;  /* single: a sleep after each call */
 static char first_error[512];
 static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -92,6 +98,10 @@ __attribute__((noinline)) void *bench_timed_single(void *arg) {
         else { w->failed++; note_error("track_event", rc); }
         suprsend_response_free(resp);
         suprsend_event_free(ev);
+        if (pause_us > 0) {
+            struct timespec pause = {pause_us / 1000000, (pause_us % 1000000) * 1000};
+            while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
+        }
     }
     return NULL;
 }
@@ -598,6 +608,8 @@ int main(int argc, char **argv) {
     char extra[256] = "";
 
     if (strcmp(mode, "single") == 0) {
+        if (argc > 7) pause_us = atol(argv[7]);
+        if (pause_us < 0) { fprintf(stderr, "c_bench: bad PAUSE_US\n"); return 2; }
         pthread_t *th = calloc((size_t)n_threads, sizeof *th);
         struct worker *ws = calloc((size_t)n_threads, sizeof *ws);
         for (int t = 0; t < n_threads; t++) {

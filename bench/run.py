@@ -480,6 +480,8 @@ class Scenarios:
             return outbox_command(t, name, base, n, self.outbox_dir)
         if name in SWIFT_SCENARIOS:
             return swift_command(t, name, base, n)
+        if name in SLOW_SCENARIOS or name in PAUSED_SCENARIOS:
+            return slow_command(self, name, base, n)
         if name in NODE_SCENARIOS:
             return node_command(name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
@@ -1153,6 +1155,7 @@ def ratios_and_targets(by, per_run):
     }
     enqueue_ratios_and_targets(g, paired, t, ratios, targets)
     swift_ratios_and_targets(g, paired, t, ratios, targets)
+    slow_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
     node_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
@@ -1177,6 +1180,7 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             notes.append(f"{C_ASYNC_CONCURRENCY} calls in flight; caller {s.get('caller_cpu_us_per_call', float('nan')):.1f} µs/call")
         notes += enqueue_notes(s)
         notes += swift_notes(s)
+        notes += slow_notes(s)
         if s.get("failed"):
             notes.append(f"FAILED {s['failed']}: {s.get('first_error', '')[:80]}")
         conns = s.get("connections_per_run")
@@ -1205,6 +1209,101 @@ def print_report(scen, ratios, targets, lib, norec, skipped, machine=None):
             + (f"  ERROR {lib['dlopen_error']}" if lib.get("dlopen_error") else ""))
     if norec:
         log(f"Bulk chunk answered 202 {{\"status\":\"success\"}} without records: {json.dumps(norec)}")
+
+
+# ------------------------------------------------------------------------------------------
+# Slow hub scenarios: c_single_slow, floor_slow, py_single_slow
+# ------------------------------------------------------------------------------------------
+#
+# Does a request's CPU depend on how long the hub takes to answer? c_single, floor and
+# py_single again, against bench/slow_hub.py (asyncio, stdlib only), which answers each event
+# request as nginx does but SLOW_HUB_DELAY_MS after it came. The client's CPU is its own
+# (getrusage(RUSAGE_SELF) in c_bench.c, floor.c, py_client.py), so the server's is not counted.
+# Target: c_single_slow's CPU per event within 1.2x c_single's (paired runs). floor_slow, raw
+# libcurl against the same slow hub, is the control: what any client that blocks for the
+# answer pays on this machine for the wait (a wake-up after 20 ms idle, caches gone cold).
+# c_single_paused is the other control: c_single against nginx (answers at once), the client
+# sleeping SLOW_HUB_DELAY_MS after each call itself (c_bench.c single ... PAUSE_US), so that
+# its thread sleeps as long per event but not inside the library: c_single_slow over it says
+# whether the library's wait costs more than any 20 ms pause.
+# Fewer events: each takes SLOW_HUB_DELAY_MS of wall time.
+
+SLOW_SCENARIOS = ("c_single_slow", "floor_slow", "py_single_slow")  # against the slow hub
+PAUSED_SCENARIOS = ("c_single_paused",)  # against nginx
+SLOW_HUB = BENCH / "slow_hub.py"
+SLOW_HUB_DELAY_MS = 20
+FULL.update({"c_single_slow": 1000, "floor_slow": 300, "py_single_slow": 300, "c_single_paused": 500})
+SMOKE.update({"c_single_slow": 10, "floor_slow": 10, "py_single_slow": 10, "c_single_paused": 10})
+TARGETS.update({"c_single_slow_cpu_over_c_single_max": 1.2})
+# Each right after its twin that the hub answers at once, so that the pair runs back to back.
+for _slow in SLOW_SCENARIOS + PAUSED_SCENARIOS:
+    if _slow not in ORDER:
+        ORDER.insert(ORDER.index(_slow.rsplit("_", 1)[0]) + 1, _slow)
+
+
+class SlowHub:
+    """bench/slow_hub.py on a free port, on the server's CPU when the runs are pinned."""
+
+    def __init__(self, tmp, cpu=None, delay_ms=SLOW_HUB_DELAY_MS):
+        port_file = tmp / "slow_hub.port"
+        pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None  # noqa: E731
+        self.proc = subprocess.Popen([sys.executable, str(SLOW_HUB), "--delay-ms", str(delay_ms),
+                                      "--port-file", str(port_file)],
+                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "slow_hub.stderr", "w"),
+                                     preexec_fn=pre)
+        self.port = None
+        t = time.time() + 15
+        while time.time() < t and self.proc.poll() is None:
+            if port_file.exists() and port_file.read_text().strip():
+                self.port = int(port_file.read_text().strip())
+                break
+            time.sleep(0.05)
+        if not self.port:
+            stop(self.proc)
+            raise RuntimeError(f"bench/slow_hub.py did not start: {(tmp / 'slow_hub.stderr').read_text()[-800:]}")
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def accepts(self):
+        """Connections accepted so far (counting the one used to ask), as Nginx.accepts."""
+        st, data = http_json(self.port, "GET", "/_status")
+        nums = data.decode().splitlines()[2].split()
+        return int(nums[0]), int(nums[2])
+
+    def close(self):
+        stop(self.proc)
+
+
+def slow_command(sc, name, base, n):
+    """The command of the scenario's twin (c_single, floor, py_single); base is the slow hub's,
+    or nginx's for c_single_paused, whose client pauses after each call."""
+    cmd, env, need = sc.command(name.rsplit("_", 1)[0], base, n)
+    if name in PAUSED_SCENARIOS:
+        cmd = cmd + [str(SLOW_HUB_DELAY_MS * 1000)]  # c_bench single N THREADS PAUSE_US
+    return cmd, env, need
+
+
+def slow_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "c_single_slow_over_c_single_cpu": paired("c_single_slow", "c_single", "cpu_us_per_event"),
+        "floor_slow_over_floor_cpu": paired("floor_slow", "floor", "cpu_us_per_event"),
+        "py_single_slow_over_py_single_cpu": paired("py_single_slow", "py_single", "cpu_us_per_event"),
+        "c_single_slow_minus_c_single_cpu_us": paired("c_single_slow", "c_single", "cpu_us_per_event", op=lambda x, y: x - y),
+        "floor_slow_minus_floor_cpu_us": paired("floor_slow", "floor", "cpu_us_per_event", op=lambda x, y: x - y),
+        "py_single_slow_minus_py_single_cpu_us": paired("py_single_slow", "py_single", "cpu_us_per_event",
+                                                        op=lambda x, y: x - y),
+        "c_single_paused_over_c_single_cpu": paired("c_single_paused", "c_single", "cpu_us_per_event"),
+        "c_single_slow_over_c_single_paused_cpu": paired("c_single_slow", "c_single_paused", "cpu_us_per_event"),
+    })
+    targets.update({
+        "c_single_slow_cpu_le_1.2x_c_single": t(ratios["c_single_slow_over_c_single_cpu"],
+                                                TARGETS["c_single_slow_cpu_over_c_single_max"], "max"),
+    })
+
+
+def slow_notes(s):
+    if s["name"] in PAUSED_SCENARIOS:
+        return [f"hub answers at once; the client sleeps {SLOW_HUB_DELAY_MS} ms after each call"]
+    return [f"hub answers after {SLOW_HUB_DELAY_MS} ms (bench/slow_hub.py)"] if s["name"] in SLOW_SCENARIOS else []
 
 
 def main():
@@ -1245,6 +1344,7 @@ def main():
     log(f"bench: {machine['cpu_model']}, {machine['cores']} cores, {machine['kernel']}, load {machine['loadavg_start']}")
     tmp = Path(tempfile.mkdtemp(prefix="suprsend-bench-"))
     nginx = None
+    slow_hub = None
     sc = None
     exit_code = 0
     try:
@@ -1295,18 +1395,22 @@ def main():
             exit_code = exit_code or 1
             warn("smoke: scenarios that cannot run: " + ", ".join(f"{n} ({w})" for n, w in skipped.items()))
         names = [n for n in names if n not in skipped]
+        if any(n in SLOW_SCENARIOS for n in names):
+            slow_hub = SlowHub(tmp, server_cpu)
+            log(f"slow hub on {slow_hub.base} (bench/slow_hub.py, answers after {SLOW_HUB_DELAY_MS} ms; CPU {server_cpu})")
         results = {n: [] for n in names}
         c0 = cpu_times()
         for r in range(cfg["runs"]):
             for n in names:  # interleaved: run r of every scenario, then run r+1
-                before = nginx.accepts()[0]
+                srv = slow_hub if n in SLOW_SCENARIOS else nginx
+                before = srv.accepts()[0]
                 try:
-                    res = sc.run_one(n, nginx.base, cfg[n])
+                    res = sc.run_one(n, srv.base, cfg[n])
                 except Exception as e:  # noqa: BLE001
                     warn(str(e))
                     exit_code = exit_code or 2
                     continue
-                res["_connections"] = nginx.accepts()[0] - before - 1  # minus the connection that asked
+                res["_connections"] = srv.accepts()[0] - before - 1  # minus the connection that asked
                 results[n].append(res)
                 if a.smoke and (res.get("failed") or res.get("ok") != res["events"]):
                     exit_code = exit_code or 1
@@ -1348,6 +1452,8 @@ def main():
     finally:
         if nginx:
             nginx.close()
+        if slow_hub:
+            slow_hub.close()
         shutil.rmtree(tmp, ignore_errors=True)
         if sc is not None and sc.outbox_dir and sc.outbox_dir.parent == RESULTS:
             shutil.rmtree(sc.outbox_dir, ignore_errors=True)
