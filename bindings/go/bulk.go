@@ -1,7 +1,6 @@
 package suprsend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,8 +62,7 @@ type bulkEvents struct {
 	client *Client
 
 	mu        sync.Mutex
-	arena     bytes.Buffer
-	enc       *json.Encoder // of arena
+	arena     []byte // the events' JSON objects, end to end
 	items     []bulkItem
 	triggered bool
 }
@@ -80,16 +78,14 @@ func (b *bulkEvents) Append(events ...*Event) {
 			continue
 		}
 		// The copy: the event as it is now, encoded; later changes to it do not reach the bulk.
-		start := b.arena.Len()
-		if b.enc == nil {
-			b.enc = newEncoder(&b.arena)
-		}
-		if err := encodeEventWith(&b.arena, b.enc, ev); err != nil {
+		start := len(b.arena)
+		var err error
+		if b.arena, err = appendEvent(b.arena, ev); err != nil {
 			e, _ := err.(*Error)
 			b.items = append(b.items, bulkItem{refused: e, record: ev.asJSON()})
 			continue
 		}
-		item := bulkItem{start: start, end: b.arena.Len()}
+		item := bulkItem{start: start, end: len(b.arena)}
 		if len(ev.attachments) > 0 {
 			item.attachments = append([]attachment(nil), ev.attachments...)
 		}
@@ -120,7 +116,7 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 	cToGo := make([]int, 0, len(b.items))
 	var run []byte
 	runItems := []int{}
-	arena := b.arena.Bytes()
+	arena := b.arena
 	var goRefused []int
 	flushRun := func() error {
 		if len(runItems) == 0 {

@@ -2,7 +2,9 @@ package suprsend
 
 // The calls into libsuprsend. Every C call that can fail and whose message matters goes through
 // a small C helper that copies suprsend_last_error() in the same call: the message is per
-// thread, and a goroutine may run its next cgo call on another thread.
+// thread, and a goroutine may run its next cgo call on another thread. An event without
+// attachments is made, sent (or queued) and freed in one call (ss_track_json, ss_enqueue_json):
+// a cgo call costs about as much as a small C function, so the common paths make one each.
 
 /*
 #cgo pkg-config: suprsend
@@ -10,11 +12,9 @@ package suprsend
 #include <stdlib.h>
 #include <string.h>
 #include <suprsend.h>
+#include "pump.h"
 
 // Defined in callbacks.go (//export).
-extern void goTrackDone(int status, suprsend_response *response, void *user_data);
-extern void goBulkDone(int status, suprsend_bulk_response *response, void *user_data);
-extern void goDelivery(suprsend_delivery *delivery, void *user_data);
 extern void goLog(int level, char *message, void *user_data);
 
 static char *ss_error(int rc) { return rc == SUPRSEND_OK ? NULL : strdup(suprsend_last_error()); }
@@ -38,15 +38,44 @@ static int ss_add_attachment_data(suprsend_event *ev, const void *data, size_t s
 	return rc;
 }
 
-static int ss_track(suprsend_client *c, const suprsend_event *ev, suprsend_response **out, char **err) {
-	int rc = suprsend_track_event(c, ev, out);
+// The completion goes to the pump (ss_track_done), naming the Go call by its handle h.
+static int ss_track_async(suprsend_client *c, const suprsend_event *ev, ss_pump *p, uintptr_t h, char **err) {
+	ss_call *call = ss_call_new(p, h);
+	if (!call) { *err = strdup("out of memory"); return SUPRSEND_E_INTERNAL; }
+	int rc = suprsend_track_event_async(c, ev, ss_track_done, call);
 	*err = ss_error(rc);
+	if (rc != SUPRSEND_OK) free(call);
 	return rc;
 }
 
-static int ss_track_async(suprsend_client *c, const suprsend_event *ev, uintptr_t h, char **err) {
-	int rc = suprsend_track_event_async(c, ev, (suprsend_response_fn)goTrackDone, (void *)h);
+// suprsend_event_new_json, ss_track_async and suprsend_event_free in one call. An event the
+// library cannot make is SUPRSEND_E_ARGUMENT, as from cEventFromJSON.
+static int ss_track_json(suprsend_client *c, const char *json, ss_pump *p, uintptr_t h, char **err) {
+	suprsend_event *ev = suprsend_event_new_json(json);
+	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
+	int rc = ss_track_async(c, ev, p, h, err);
+	suprsend_event_free(ev);
+	return rc;
+}
+
+// The blocking call: suprsend_event_new_json, suprsend_track_event, the response copied into
+// *out (text: its message, malloc'ed) and freed, suprsend_event_free, in one call.
+static int ss_track_sync_json(suprsend_client *c, const char *json, ss_note *out, char **err) {
+	suprsend_event *ev = suprsend_event_new_json(json);
+	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
+	suprsend_response *r = NULL;
+	int rc = suprsend_track_event(c, ev, &r);
 	*err = ss_error(rc);
+	suprsend_event_free(ev);
+	if (r) {
+		const char *m = suprsend_response_message(r);
+		out->has_resp = 1;
+		out->success = suprsend_response_success(r);
+		out->status_code = suprsend_response_status_code(r);
+		out->text = strdup(m ? m : "");
+		out->lens[0] = strlen(out->text);
+		suprsend_response_free(r);
+	}
 	return rc;
 }
 
@@ -62,15 +91,27 @@ static int ss_bulk_append_json(suprsend_bulk *b, const char *json, char **err) {
 	return rc;
 }
 
-static int ss_bulk_trigger_async(suprsend_bulk *b, uintptr_t h, char **err) {
-	int rc = suprsend_bulk_trigger_async(b, (suprsend_bulk_response_fn)goBulkDone, (void *)h);
+static int ss_bulk_trigger_async(suprsend_bulk *b, ss_pump *p, uintptr_t h, char **err) {
+	ss_call *call = ss_call_new(p, h);
+	if (!call) { *err = strdup("out of memory"); return SUPRSEND_E_INTERNAL; }
+	int rc = suprsend_bulk_trigger_async(b, ss_bulk_done, call);
 	*err = ss_error(rc);
+	if (rc != SUPRSEND_OK) free(call);
 	return rc;
 }
 
 static int ss_enqueue(suprsend_client *c, const suprsend_event *ev, char **err) {
 	int rc = suprsend_enqueue(c, ev);
 	*err = ss_error(rc);
+	return rc;
+}
+
+// suprsend_event_new_json, suprsend_enqueue and suprsend_event_free in one call.
+static int ss_enqueue_json(suprsend_client *c, const char *json, char **err) {
+	suprsend_event *ev = suprsend_event_new_json(json);
+	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
+	int rc = ss_enqueue(c, ev, err);
+	suprsend_event_free(ev);
 	return rc;
 }
 
@@ -90,8 +131,8 @@ static int ss_set_log(suprsend_options *o, uintptr_t h) {
 	return suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, (suprsend_log_fn)goLog, (void *)h);
 }
 
-static int ss_set_delivery(suprsend_options *o, uintptr_t h) {
-	return suprsend_options_set_delivery_callback(o, (suprsend_delivery_fn)goDelivery, (void *)h);
+static int ss_set_delivery(suprsend_options *o, ss_pump *p) {
+	return suprsend_options_set_delivery_callback(o, ss_delivery_cb, p);
 }
 */
 import "C"
@@ -141,7 +182,8 @@ func statusName(rc int) string { return C.GoString(C.suprsend_status_name(C.int(
 // handle valid, and only suprsend_client_free, which no other thread may overlap, releases it.
 type clientHandle struct {
 	ptr      *C.suprsend_client
-	handles  []cgo.Handle // log and delivery sinks, deleted after the free
+	pump     *pump        // completions and deliveries (callbacks.go)
+	handles  []cgo.Handle // the log sink, deleted after the free
 	closeMs  int64
 	released bool
 }
@@ -156,6 +198,7 @@ func (h *clientHandle) free() {
 	h.released = true
 	C.suprsend_client_free(h.ptr)
 	h.ptr = nil
+	h.pump.stop() // after the free: no callback can come any more
 	atomic.AddInt64(&clientsFreed, 1)
 	for _, x := range h.handles {
 		x.Delete()
@@ -233,11 +276,16 @@ func newClientHandle(apiKey, apiSecret string, cfg *clientConfig) (*clientHandle
 		}
 	}
 
-	h := &clientHandle{}
+	p, err := newPump(cfg.delivery)
+	if err != nil {
+		return nil, newError(int(C.SUPRSEND_E_INTERNAL), "NewClient: "+err.Error())
+	}
+	h := &clientHandle{pump: p}
 	release := func() {
 		for _, x := range h.handles {
 			x.Delete()
 		}
+		p.stop()
 	}
 	if cfg.debug {
 		lh := cgo.NewHandle(&logSink{})
@@ -248,9 +296,7 @@ func newClientHandle(apiKey, apiSecret string, cfg *clientConfig) (*clientHandle
 		}
 	}
 	if cfg.delivery != nil {
-		dh := cgo.NewHandle(&deliverySink{fn: cfg.delivery})
-		h.handles = append(h.handles, dh)
-		if err := check("WithDeliveryCallback", C.ss_set_delivery(opts, C.uintptr_t(dh))); err != nil {
+		if err := check("WithDeliveryCallback", C.ss_set_delivery(opts, p.c)); err != nil {
 			release()
 			return nil, err
 		}
@@ -287,20 +333,29 @@ func (h *clientHandle) stats() Stats {
 	return s
 }
 
-func (h *clientHandle) flush(ms int64) error {
+// flush is suprsend_flush; when it returns SUPRSEND_OK, every delivery the library has
+// reported has also been through the delivery callback (or done was closed: errFlushWait).
+func (h *clientHandle) flush(ms int64, done <-chan struct{}) error {
 	var e *C.char
 	rc := C.ss_flush(h.ptr, C.long(ms), &e)
 	runtime.KeepAlive(h)
 	if rc != C.SUPRSEND_OK {
 		return newError(int(rc), takeError(e))
 	}
+	if !h.pump.waitDelivered(h.pump.posted(), done) {
+		// The context ended while delivery callbacks were still running.
+		return newError(int(C.SUPRSEND_E_TIMEOUT), "")
+	}
 	return nil
 }
 
+// close is suprsend_client_close; the deliveries it reported (events left in a memory queue)
+// have been through the delivery callback when it returns.
 func (h *clientHandle) close(ms int64) error {
 	var e *C.char
 	rc := C.ss_close(h.ptr, C.long(ms), &e)
 	runtime.KeepAlive(h)
+	h.pump.waitDelivered(h.pump.posted(), nil)
 	if rc != C.SUPRSEND_OK {
 		return newError(int(rc), takeError(e))
 	}
@@ -309,19 +364,6 @@ func (h *clientHandle) close(ms int64) error {
 
 // ---------------------------------------------------------------------------------------------
 // Events
-
-// cEvent builds the C event for ev (its JSON text and attachments). Free it with freeEvent.
-func cEvent(ev *Event) (*C.suprsend_event, error) {
-	data, err := eventJSON(ev)
-	if err != nil {
-		return nil, err
-	}
-	cev, e := cEventFromJSON(append(data, 0), ev.attachments)
-	if e != nil {
-		return nil, e
-	}
-	return cev, nil
-}
 
 // cEventFromJSON builds a C event from its JSON object (NUL-terminated) and attachments.
 func cEventFromJSON(data []byte, atts []attachment) (*C.suprsend_event, *Error) {
@@ -365,44 +407,72 @@ func addAttachments(cev *C.suprsend_event, atts []attachment) *Error {
 func freeEvent(cev *C.suprsend_event) { C.suprsend_event_free(cev) }
 
 func (h *clientHandle) enqueue(ev *Event) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, err := appendEvent(*buf, ev)
 	if err != nil {
 		return err
 	}
+	data = append(data, 0)
+	*buf = data
 	var e *C.char
-	rc := C.ss_enqueue(h.ptr, cev, &e)
+	var rc C.int
+	if len(ev.attachments) == 0 {
+		rc = C.ss_enqueue_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), &e)
+	} else {
+		cev, err := cEventFromJSON(data, ev.attachments)
+		if err != nil {
+			return err
+		}
+		rc = C.ss_enqueue(h.ptr, cev, &e)
+		freeEvent(cev)
+	}
 	runtime.KeepAlive(h)
-	freeEvent(cev)
 	if rc != C.SUPRSEND_OK {
 		return newError(int(rc), takeError(e))
 	}
 	return nil
 }
 
-// trackCall is one asynchronous track: the library's completion and the waiting goroutine
-// meet here. Whoever comes second owns the response: the waiter reads it, or the completion
-// of an abandoned call frees it.
+// trackCall is one asynchronous track: the pump completes it with what the library's callback
+// copied from the response (which the callback freed), and the waiting goroutine reads it.
 type trackCall struct {
 	pending
-	resp *C.suprsend_response
+	res trackResult
 }
 
-func (t *trackCall) freeResult() {
-	C.suprsend_response_free(t.resp)
-	t.resp = nil
+type trackResult struct {
+	ok         bool // the library gave a response
+	success    bool
+	statusCode int
+	message    string
 }
 
 // startTrack starts the asynchronous send of ev; the call completes into t.
 func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, err := appendEvent(*buf, ev)
 	if err != nil {
 		return err
 	}
+	data = append(data, 0)
+	*buf = data
 	hd := cgo.NewHandle(t)
 	var e *C.char
-	rc := C.ss_track_async(h.ptr, cev, C.uintptr_t(hd), &e)
+	var rc C.int
+	if len(ev.attachments) == 0 {
+		rc = C.ss_track_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), h.pump.c, C.uintptr_t(hd), &e)
+	} else {
+		cev, err := cEventFromJSON(data, ev.attachments)
+		if err != nil {
+			hd.Delete()
+			return err
+		}
+		rc = C.ss_track_async(h.ptr, cev, h.pump.c, C.uintptr_t(hd), &e)
+		freeEvent(cev)
+	}
 	runtime.KeepAlive(h)
-	freeEvent(cev)
 	if rc != C.SUPRSEND_OK {
 		hd.Delete() // never called back
 		return newError(int(rc), takeError(e))
@@ -410,36 +480,37 @@ func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
 	return nil
 }
 
-// trackBlocking sends ev with the blocking call, on this goroutine's thread, into t.
+// trackBlocking sends ev (no attachments) with the blocking call on this goroutine's thread.
 func (h *clientHandle) trackBlocking(ev *Event, t *trackCall) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, err := appendEvent(*buf, ev)
 	if err != nil {
 		return err
 	}
+	data = append(data, 0)
+	*buf = data
+	var note C.ss_note
 	var e *C.char
-	rc := C.ss_track(h.ptr, cev, &t.resp, &e)
+	rc := C.ss_track_sync_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), &note, &e)
 	runtime.KeepAlive(h)
-	freeEvent(cev)
 	msg := takeError(e)
-	if rc != C.SUPRSEND_OK && t.resp == nil {
+	if note.has_resp == 0 {
 		return newError(int(rc), msg)
 	}
 	t.status = int(rc)
+	t.res = trackResult{ok: true, success: note.success != 0, statusCode: int(note.status_code), message: noteText(&note, 0)}
+	C.free(unsafe.Pointer(note.text))
 	return nil
 }
 
-// result reads the completed call's response (the waiter owns it then) and frees it.
+// result is the completed call's answer.
 func (t *trackCall) result() (*Response, error) {
-	r := t.resp
-	defer t.freeResult()
-	if r == nil {
+	r := &t.res
+	if !r.ok {
 		return nil, newError(t.status, "")
 	}
-	resp := &Response{
-		Success:    C.suprsend_response_success(r) != 0,
-		StatusCode: int(C.suprsend_response_status_code(r)),
-		Message:    C.GoString(C.suprsend_response_message(r)),
-	}
+	resp := &Response{Success: r.success, StatusCode: r.statusCode, Message: r.message}
 	if t.status != int(C.SUPRSEND_OK) {
 		e := newError(t.status, resp.Message)
 		if resp.StatusCode != 0 {
@@ -454,13 +525,14 @@ func (t *trackCall) result() (*Response, error) {
 // Bulk
 
 type cBulk struct {
-	ptr *C.suprsend_bulk
+	ptr  *C.suprsend_bulk
+	pump *pump
 }
 
 func (h *clientHandle) newBulk() *cBulk {
 	b := C.suprsend_bulk_new(h.ptr)
 	runtime.KeepAlive(h)
-	return &cBulk{ptr: b}
+	return &cBulk{ptr: b, pump: h.pump}
 }
 
 func (b *cBulk) free() {
@@ -497,7 +569,7 @@ func (t *bulkCall) freeResult() {
 func (b *cBulk) startTrigger(t *bulkCall) error {
 	hd := cgo.NewHandle(t)
 	var e *C.char
-	rc := C.ss_bulk_trigger_async(b.ptr, C.uintptr_t(hd), &e)
+	rc := C.ss_bulk_trigger_async(b.ptr, b.pump.c, C.uintptr_t(hd), &e)
 	if rc != C.SUPRSEND_OK {
 		hd.Delete()
 		return newError(int(rc), takeError(e))
@@ -540,26 +612,4 @@ func (t *bulkCall) result() (*cBulkResult, error) {
 		})
 	}
 	return out, nil
-}
-
-// ---------------------------------------------------------------------------------------------
-// Deliveries (read on the worker thread, during the callback)
-
-func readDelivery(d *C.suprsend_delivery) Delivery {
-	out := Delivery{
-		InsertId:       C.GoString(C.suprsend_delivery_insert_id(d)),
-		IdempotencyKey: C.GoString(C.suprsend_delivery_idempotency_key(d)),
-		EventName:      C.GoString(C.suprsend_delivery_event_name(d)),
-		DistinctId:     C.GoString(C.suprsend_delivery_distinct_id(d)),
-		StatusCode:     int(C.suprsend_delivery_http_status(d)),
-		Attempts:       int(C.suprsend_delivery_attempts(d)),
-	}
-	if status := int(C.suprsend_delivery_status(d)); status != int(C.SUPRSEND_OK) {
-		e := newError(status, C.GoString(C.suprsend_delivery_message(d)))
-		if out.StatusCode != 0 {
-			e.Code = out.StatusCode
-		}
-		out.Err = e
-	}
-	return out
 }
