@@ -3,8 +3,14 @@ package suprsend
 // The calls into libsuprsend. Every C call that can fail and whose message matters goes through
 // a small C helper that copies suprsend_last_error() in the same call: the message is per
 // thread, and a goroutine may run its next cgo call on another thread. An event without
-// attachments is made, sent (or queued) and freed in one call (ss_track_json, ss_enqueue_json):
-// a cgo call costs about as much as a small C function, so the common paths make one each.
+// attachments is made, sent (or queued, or appended) and freed in one call (ss_track_parts,
+// ss_enqueue_parts, ss_bulk_append_parts): a cgo call costs about as much as a small C function,
+// so the common paths make one each. The event is made as a C program makes it:
+// suprsend_event_new, then suprsend_event_set_properties_json with the properties' JSON (the only
+// text the library parses) and the setters, from a buffer of NUL-terminated strings Go wrote
+// (encode.go, appendParts), which C reads during the call only. The helpers Go calls per event
+// return their status and message as a struct (ss_result), so that no Go variable escapes to
+// the heap for a pointer C would write through.
 
 /*
 #cgo pkg-config: suprsend
@@ -19,10 +25,34 @@ extern void goLog(int level, char *message, void *user_data);
 
 static char *ss_error(int rc) { return rc == SUPRSEND_OK ? NULL : strdup(suprsend_last_error()); }
 
-static suprsend_event *ss_event_new_json(const char *json, char **err) {
-	suprsend_event *ev = suprsend_event_new_json(json);
-	if (ev == NULL) *err = strdup(suprsend_last_error());
+typedef struct { int rc; char *err; } ss_result;
+
+static ss_result ss_result_of(int rc) { ss_result r = {rc, ss_error(rc)}; return r; }
+
+// The event whose strings are in p (encode.go, eventParts: offsets from p, -1 for none), or
+// NULL with *err set (SUPRSEND_E_ARGUMENT: the library's refusal of a field).
+static suprsend_event *ss_event_parts(const char *p, int name, int props, int idem, int tenant, int brand, char **err) {
+	suprsend_event *ev = suprsend_event_new(p, p + name);
+	if (ev == NULL) { *err = strdup(suprsend_last_error()); return NULL; }
+	int rc = SUPRSEND_OK;
+	if (props >= 0) rc = suprsend_event_set_properties_json(ev, p + props);
+	if (rc == SUPRSEND_OK && idem >= 0) rc = suprsend_event_set_idempotency_key(ev, p + idem);
+	if (rc == SUPRSEND_OK && tenant >= 0) rc = suprsend_event_set_tenant_id(ev, p + tenant);
+	if (rc == SUPRSEND_OK && brand >= 0) rc = suprsend_event_set_brand_id(ev, p + brand);
+	if (rc != SUPRSEND_OK) {
+		*err = strdup(suprsend_last_error());
+		suprsend_event_free(ev);
+		return NULL;
+	}
 	return ev;
+}
+
+typedef struct { suprsend_event *ev; char *err; } ss_made;
+
+static ss_made ss_event_new_parts(const char *p, int name, int props, int idem, int tenant, int brand) {
+	ss_made m = {NULL, NULL};
+	m.ev = ss_event_parts(p, name, props, idem, tenant, brand, &m.err);
+	return m;
 }
 
 static int ss_add_attachment(suprsend_event *ev, const char *url, const char *name, int ignore, char **err) {
@@ -48,24 +78,28 @@ static int ss_track_async(suprsend_client *c, const suprsend_event *ev, ss_pump 
 	return rc;
 }
 
-// suprsend_event_new_json, ss_track_async and suprsend_event_free in one call. An event the
-// library cannot make is SUPRSEND_E_ARGUMENT, as from cEventFromJSON.
-static int ss_track_json(suprsend_client *c, const char *json, ss_pump *p, uintptr_t h, char **err) {
-	suprsend_event *ev = suprsend_event_new_json(json);
-	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
-	int rc = ss_track_async(c, ev, p, h, err);
+// ss_event_parts, ss_track_async and suprsend_event_free in one call. An event the library
+// cannot make is SUPRSEND_E_ARGUMENT.
+static ss_result ss_track_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant, int brand,
+                                ss_pump *pump, uintptr_t h) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r.rc = ss_track_async(c, ev, pump, h, &r.err);
 	suprsend_event_free(ev);
-	return rc;
+	return r;
 }
 
-// The blocking call: suprsend_event_new_json, suprsend_track_event, the response copied into
-// *out (text: its message, malloc'ed) and freed, suprsend_event_free, in one call.
-static int ss_track_sync_json(suprsend_client *c, const char *json, ss_note *out, char **err) {
-	suprsend_event *ev = suprsend_event_new_json(json);
-	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
+// The blocking call: ss_event_parts, suprsend_track_event, the response copied into *out
+// (text: its message, malloc'ed) and freed, suprsend_event_free, in one call.
+static ss_result ss_track_sync_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant,
+                                     int brand, ss_note *out) {
+	ss_result res = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &res.err);
+	if (ev == NULL) return res;
 	suprsend_response *r = NULL;
-	int rc = suprsend_track_event(c, ev, &r);
-	*err = ss_error(rc);
+	res.rc = suprsend_track_event(c, ev, &r);
+	res.err = ss_error(res.rc);
 	suprsend_event_free(ev);
 	if (r) {
 		const char *m = suprsend_response_message(r);
@@ -76,7 +110,7 @@ static int ss_track_sync_json(suprsend_client *c, const char *json, ss_note *out
 		out->lens[0] = strlen(out->text);
 		suprsend_response_free(r);
 	}
-	return rc;
+	return res;
 }
 
 static int ss_bulk_append(suprsend_bulk *b, const suprsend_event *ev, char **err) {
@@ -85,10 +119,17 @@ static int ss_bulk_append(suprsend_bulk *b, const suprsend_event *ev, char **err
 	return rc;
 }
 
-static int ss_bulk_append_json(suprsend_bulk *b, const char *json, char **err) {
-	int rc = suprsend_bulk_append_json(b, json);
-	*err = ss_error(rc);
-	return rc;
+// ss_event_parts, suprsend_bulk_append and suprsend_event_free in one call. SUPRSEND_E_ARGUMENT:
+// nothing was kept (the library could not make the event); any other status is the event's,
+// kept as a failed record.
+static ss_result ss_bulk_append_parts(suprsend_bulk *b, const char *p, int name, int props, int idem, int tenant,
+                                      int brand) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r = ss_result_of(suprsend_bulk_append(b, ev));
+	suprsend_event_free(ev);
+	return r;
 }
 
 static int ss_bulk_trigger_async(suprsend_bulk *b, ss_pump *p, uintptr_t h, char **err) {
@@ -106,13 +147,15 @@ static int ss_enqueue(suprsend_client *c, const suprsend_event *ev, char **err) 
 	return rc;
 }
 
-// suprsend_event_new_json, suprsend_enqueue and suprsend_event_free in one call.
-static int ss_enqueue_json(suprsend_client *c, const char *json, char **err) {
-	suprsend_event *ev = suprsend_event_new_json(json);
-	if (ev == NULL) { *err = strdup(suprsend_last_error()); return SUPRSEND_E_ARGUMENT; }
-	int rc = ss_enqueue(c, ev, err);
+// ss_event_parts, suprsend_enqueue and suprsend_event_free in one call.
+static ss_result ss_enqueue_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant,
+                                  int brand) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r = ss_result_of(suprsend_enqueue(c, ev));
 	suprsend_event_free(ev);
-	return rc;
+	return r;
 }
 
 static int ss_flush(suprsend_client *c, long ms, char **err) {
@@ -365,18 +408,31 @@ func (h *clientHandle) close(ms int64) error {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-// cEventFromJSON builds a C event from its JSON object (NUL-terminated) and attachments.
-func cEventFromJSON(data []byte, atts []attachment) (*C.suprsend_event, *Error) {
-	var e *C.char
-	cev := C.ss_event_new_json((*C.char)(unsafe.Pointer(&data[0])), &e)
-	if cev == nil {
-		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), takeError(e))
+// partsArgs are the C arguments of the event whose parts start data[0] (appendParts).
+func partsArgs(data []byte, p eventParts) (*C.char, C.int, C.int, C.int, C.int, C.int) {
+	return (*C.char)(unsafe.Pointer(&data[0])), C.int(p.name), C.int(p.props), C.int(p.idem), C.int(p.tenant), C.int(p.brand)
+}
+
+// resultError is the *Error of a helper's ss_result (nil for SUPRSEND_OK); frees the message.
+func resultError(r C.ss_result) error {
+	if r.rc == C.SUPRSEND_OK {
+		return nil
 	}
-	if err := addAttachments(cev, atts); err != nil {
-		C.suprsend_event_free(cev)
+	return newError(int(r.rc), takeError(r.err))
+}
+
+// cEventFromParts builds a C event from its parts and attachments.
+func cEventFromParts(data []byte, p eventParts, atts []attachment) (*C.suprsend_event, *Error) {
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	m := C.ss_event_new_parts(pc, name, props, idem, tenant, brand)
+	if m.ev == nil {
+		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), takeError(m.err))
+	}
+	if err := addAttachments(m.ev, atts); err != nil {
+		C.suprsend_event_free(m.ev)
 		return nil, err
 	}
-	return cev, nil
+	return m.ev, nil
 }
 
 func addAttachments(cev *C.suprsend_event, atts []attachment) *Error {
@@ -409,29 +465,27 @@ func freeEvent(cev *C.suprsend_event) { C.suprsend_event_free(cev) }
 func (h *clientHandle) enqueue(ev *Event) error {
 	buf := getScratch()
 	defer putScratch(buf)
-	data, err := appendEvent(*buf, ev)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
-	data = append(data, 0)
 	*buf = data
-	var e *C.char
-	var rc C.int
 	if len(ev.attachments) == 0 {
-		rc = C.ss_enqueue_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), &e)
+		pc, name, props, idem, tenant, brand := partsArgs(data, p)
+		err = resultError(C.ss_enqueue_parts(h.ptr, pc, name, props, idem, tenant, brand))
 	} else {
-		cev, err := cEventFromJSON(data, ev.attachments)
-		if err != nil {
-			return err
+		cev, cerr := cEventFromParts(data, p, ev.attachments)
+		if cerr != nil {
+			return cerr
 		}
-		rc = C.ss_enqueue(h.ptr, cev, &e)
+		var e *C.char
+		if rc := C.ss_enqueue(h.ptr, cev, &e); rc != C.SUPRSEND_OK {
+			err = newError(int(rc), takeError(e))
+		}
 		freeEvent(cev)
 	}
 	runtime.KeepAlive(h)
-	if rc != C.SUPRSEND_OK {
-		return newError(int(rc), takeError(e))
-	}
-	return nil
+	return err
 }
 
 // trackCall is one asynchronous track: the pump completes it with what the library's callback
@@ -452,53 +506,52 @@ type trackResult struct {
 func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
 	buf := getScratch()
 	defer putScratch(buf)
-	data, err := appendEvent(*buf, ev)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
-	data = append(data, 0)
 	*buf = data
 	hd := cgo.NewHandle(t)
-	var e *C.char
-	var rc C.int
 	if len(ev.attachments) == 0 {
-		rc = C.ss_track_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), h.pump.c, C.uintptr_t(hd), &e)
+		pc, name, props, idem, tenant, brand := partsArgs(data, p)
+		err = resultError(C.ss_track_parts(h.ptr, pc, name, props, idem, tenant, brand, h.pump.c, C.uintptr_t(hd)))
 	} else {
-		cev, err := cEventFromJSON(data, ev.attachments)
-		if err != nil {
+		cev, cerr := cEventFromParts(data, p, ev.attachments)
+		if cerr != nil {
 			hd.Delete()
-			return err
+			return cerr
 		}
-		rc = C.ss_track_async(h.ptr, cev, h.pump.c, C.uintptr_t(hd), &e)
+		var e *C.char
+		if rc := C.ss_track_async(h.ptr, cev, h.pump.c, C.uintptr_t(hd), &e); rc != C.SUPRSEND_OK {
+			err = newError(int(rc), takeError(e))
+		}
 		freeEvent(cev)
 	}
 	runtime.KeepAlive(h)
-	if rc != C.SUPRSEND_OK {
+	if err != nil {
 		hd.Delete() // never called back
-		return newError(int(rc), takeError(e))
 	}
-	return nil
+	return err
 }
 
 // trackBlocking sends ev (no attachments) with the blocking call on this goroutine's thread.
 func (h *clientHandle) trackBlocking(ev *Event, t *trackCall) error {
 	buf := getScratch()
 	defer putScratch(buf)
-	data, err := appendEvent(*buf, ev)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
-	data = append(data, 0)
 	*buf = data
 	var note C.ss_note
-	var e *C.char
-	rc := C.ss_track_sync_json(h.ptr, (*C.char)(unsafe.Pointer(&data[0])), &note, &e)
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	r := C.ss_track_sync_parts(h.ptr, pc, name, props, idem, tenant, brand, &note)
 	runtime.KeepAlive(h)
-	msg := takeError(e)
+	msg := takeError(r.err)
 	if note.has_resp == 0 {
-		return newError(int(rc), msg)
+		return newError(int(r.rc), msg)
 	}
-	t.status = int(rc)
+	t.status = int(r.rc)
 	t.res = trackResult{ok: true, success: note.success != 0, statusCode: int(note.status_code), message: noteText(&note, 0)}
 	C.free(unsafe.Pointer(note.text))
 	return nil
@@ -540,12 +593,12 @@ func (b *cBulk) free() {
 	b.ptr = nil
 }
 
-// appendJSON appends the events of a JSON array (NUL-terminated in data). Invalid events are
-// kept as failed records; only SUPRSEND_E_ARGUMENT means nothing was kept.
-func (b *cBulk) appendJSON(data []byte) (int, string) {
-	var e *C.char
-	rc := C.ss_bulk_append_json(b.ptr, (*C.char)(unsafe.Pointer(&data[0])), &e)
-	return int(rc), takeError(e)
+// appendParts appends the event whose parts start data[0]. SUPRSEND_E_ARGUMENT: nothing was
+// kept; any other status is the event's (kept as a failed record when not SUPRSEND_OK).
+func (b *cBulk) appendParts(data []byte, p eventParts) (int, string) {
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	r := C.ss_bulk_append_parts(b.ptr, pc, name, props, idem, tenant, brand)
+	return int(r.rc), takeError(r.err)
 }
 
 func (b *cBulk) appendEvent(cev *C.suprsend_event) (int, string) {

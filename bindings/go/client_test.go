@@ -693,5 +693,8 @@ func TestEventsTheLibraryCannotTake(t *testing.T) {
 			t.Fatalf("failed record %d: %v", k, r)
 		}
 	}
+	// The record of the event the library could not make shows it whole.
+	if rec := resp.FailedRecords[1]["record"].(map[string]any); rec["event"] != "bulk_deep" || rec["properties"] == nil {
+		t.Fatalf("record of the deep event: %v", rec)
+	}
 }
-

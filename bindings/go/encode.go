@@ -1,10 +1,11 @@
 package suprsend
 
-// The event's JSON, written without reflection for the values properties usually hold (strings,
-// numbers, booleans, nil, map[string]any, []any and a few other plain maps and slices), byte for
-// byte as encoding/json writes them (without HTML escaping: keys sorted, the same escapes and
-// float format). Any other value is written by encoding/json itself; a value encoding/json
-// refuses (NaN, a channel, a cycle, ...) sends the whole event through encoding/json, so the
+// The event as the library gets it: its strings, NUL-terminated, and its properties' JSON object,
+// written without reflection for the values properties usually hold (strings, numbers, booleans,
+// nil, map[string]any, []any and a few other plain maps and slices), byte for byte as
+// encoding/json writes them (without HTML escaping: keys sorted, the same escapes and float
+// format). Any other value is written by encoding/json itself; a value encoding/json refuses
+// (NaN, a channel, a cycle, ...) sends the whole properties map through encoding/json, so the
 // error is its error.
 
 import (
@@ -20,46 +21,66 @@ import (
 // Deeper than this, the event goes through encoding/json (which finds cycles).
 const maxFastDepth = 100
 
-// appendEvent appends ev's JSON object to dst (dst unchanged on error).
-func appendEvent(dst []byte, ev *Event) ([]byte, error) {
+// eventParts locates an event's strings in a buffer that appendParts wrote: the distinct id at
+// the start, then the name, the properties' JSON object, the idempotency key, the tenant and the
+// brand, each NUL-terminated; the offsets count from the distinct id, -1 for a field not given.
+// The library builds the event from them as bench/c_bench.c does (suprsend_event_new, then
+// suprsend_event_set_properties_json and the setters), parsing only the properties.
+type eventParts struct {
+	name, props, idem, tenant, brand int32
+}
+
+// appendParts appends ev's strings to dst (dst unchanged on error). The properties are written
+// as encoding/json writes them (omitted when empty, as "omitempty" would).
+func appendParts(dst []byte, ev *Event) ([]byte, eventParts, error) {
+	var p eventParts
 	if err := checkText(ev); err != nil {
-		return dst, err
+		return dst, p, err
 	}
-	if out, ok := appendEventFast(dst, ev); ok {
+	start := len(dst)
+	off := func() int32 { return int32(len(dst) - start) }
+	dst = append(append(dst, ev.DistinctId...), 0)
+	p.name = off()
+	dst = append(append(dst, ev.EventName...), 0)
+	p.props = -1
+	if len(ev.Properties) > 0 {
+		p.props = off()
+		var err error
+		if dst, err = appendProperties(dst, ev.Properties); err != nil {
+			return dst[:start], p, err
+		}
+		dst = append(dst, 0)
+	}
+	str := func(s string) int32 {
+		if s == "" {
+			return -1
+		}
+		o := off()
+		dst = append(append(dst, s...), 0)
+		return o
+	}
+	p.idem, p.tenant, p.brand = str(ev.IdempotencyKey), str(ev.TenantId), str(ev.BrandId)
+	if len(dst)-start > math.MaxInt32 {
+		return dst[:start], p, &Error{Code: 413, Message: "event: too large", Err: StatusTooLarge}
+	}
+	return dst, p, nil
+}
+
+// appendProperties appends the JSON object of props (not empty) to dst (dst unchanged on error).
+func appendProperties(dst []byte, props map[string]any) ([]byte, error) {
+	start := len(dst)
+	if out, ok := appendMap(dst, props, 1); ok {
 		return out, nil
 	}
+	dst = dst[:start]
 	var buf bytes.Buffer
-	if err := newEncoder(&buf).Encode(wireEvent{ev.DistinctId, ev.EventName, ev.Properties, ev.IdempotencyKey, ev.TenantId, ev.BrandId}); err != nil {
+	if err := newEncoder(&buf).Encode(props); err != nil {
 		return dst, &Error{Code: 400, Message: "properties: " + err.Error(), Err: err}
 	}
 	return append(dst, buf.Bytes()[:buf.Len()-1]...), nil // without the Encoder's newline
 }
 
-func appendEventFast(dst []byte, ev *Event) ([]byte, bool) {
-	start := len(dst)
-	dst = append(dst, `{"distinct_id":`...)
-	dst = appendString(dst, ev.DistinctId)
-	dst = append(dst, `,"event":`...)
-	dst = appendString(dst, ev.EventName)
-	if len(ev.Properties) > 0 {
-		dst = append(dst, `,"properties":`...)
-		var ok bool
-		if dst, ok = appendMap(dst, ev.Properties, 1); !ok {
-			return dst[:start], false
-		}
-	}
-	for _, f := range [...]struct{ key, value string }{
-		{`,"$idempotency_key":`, ev.IdempotencyKey}, {`,"tenant_id":`, ev.TenantId}, {`,"brand_id":`, ev.BrandId},
-	} {
-		if f.value != "" {
-			dst = append(dst, f.key...)
-			dst = appendString(dst, f.value)
-		}
-	}
-	return append(dst, '}'), true
-}
-
-// appendValue writes v; false when encoding/json must write the whole event instead.
+// appendValue writes v; false when encoding/json must write the whole properties map instead.
 func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 	if depth > maxFastDepth {
 		return dst, false
@@ -319,4 +340,33 @@ func putScratch(b *[]byte) {
 		*b = (*b)[:0]
 		scratch.Put(b)
 	}
+}
+
+// partAt is the NUL-terminated string at offset o of an event's parts.
+func partAt(b []byte, o int32) []byte {
+	s := b[o:]
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// recordJSON is the JSON object of the event whose parts start b (appendParts), as a failed
+// record shows an event the library never kept.
+func recordJSON(b []byte, p eventParts) []byte {
+	out := appendString([]byte(`{"distinct_id":`), string(partAt(b, 0)))
+	out = append(out, `,"event":`...)
+	out = appendString(out, string(partAt(b, p.name)))
+	if p.props >= 0 {
+		out = append(append(out, `,"properties":`...), partAt(b, p.props)...)
+	}
+	for _, f := range [...]struct {
+		key string
+		off int32
+	}{{`,"$idempotency_key":`, p.idem}, {`,"tenant_id":`, p.tenant}, {`,"brand_id":`, p.brand}} {
+		if f.off >= 0 {
+			out = appendString(append(out, f.key...), string(partAt(b, f.off)))
+		}
+	}
+	return append(out, '}')
 }

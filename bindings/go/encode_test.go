@@ -8,6 +8,25 @@ import (
 	"time"
 )
 
+// The event as encoding/json writes it: appendParts writes its parts the same way.
+type wireEvent struct {
+	DistinctId     string         `json:"distinct_id"`
+	EventName      string         `json:"event"`
+	Properties     map[string]any `json:"properties,omitempty"`
+	IdempotencyKey string         `json:"$idempotency_key,omitempty"`
+	TenantId       string         `json:"tenant_id,omitempty"`
+	BrandId        string         `json:"brand_id,omitempty"`
+}
+
+// appendEvent is the event's JSON object from its parts (appendParts).
+func appendEvent(dst []byte, ev *Event) ([]byte, error) {
+	parts, p, err := appendParts(nil, ev)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, recordJSON(parts, p)...), nil
+}
+
 // The fast encoder (encode.go) writes what encoding/json writes, byte for byte, and refuses
 // what it refuses with its error.
 func TestAppendEventMatchesEncodingJSON(t *testing.T) {

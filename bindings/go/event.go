@@ -102,16 +102,6 @@ func (e *Event) AddAttachment(filePath string, opts ...*AttachmentOption) error 
 	return nil
 }
 
-// The event as suprsend_event_new_json and suprsend_bulk_append_json take it.
-type wireEvent struct {
-	DistinctId     string         `json:"distinct_id"`
-	EventName      string         `json:"event"`
-	Properties     map[string]any `json:"properties,omitempty"`
-	IdempotencyKey string         `json:"$idempotency_key,omitempty"`
-	TenantId       string         `json:"tenant_id,omitempty"`
-	BrandId        string         `json:"brand_id,omitempty"`
-}
-
 // checkText refuses, before the library sees them, the strings it could not take at all: not
 // UTF-8, or with a NUL.
 func checkText(ev *Event) *Error {
