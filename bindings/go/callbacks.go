@@ -175,11 +175,24 @@ func noteText(n *C.ss_note, i int) string {
 	return C.GoStringN((*C.char)(unsafe.Add(unsafe.Pointer(n.text), off)), C.int(n.lens[i]))
 }
 
+// noteDelivery is the Delivery of a note: its strings share one Go copy of the text block.
 func noteDelivery(n *C.ss_note) Delivery {
-	d := Delivery{InsertId: noteText(n, 0), IdempotencyKey: noteText(n, 1), EventName: noteText(n, 2),
-		DistinctId: noteText(n, 3), StatusCode: int(n.http_status), Attempts: int(n.attempts)}
+	var s [5]string
+	total := 0
+	for i := range s {
+		total += int(n.lens[i])
+	}
+	if total > 0 {
+		text, off := C.GoStringN(n.text, C.int(total)), 0
+		for i := range s {
+			s[i] = text[off : off+int(n.lens[i])]
+			off += int(n.lens[i])
+		}
+	}
+	d := Delivery{InsertId: s[0], IdempotencyKey: s[1], EventName: s[2], DistinctId: s[3],
+		StatusCode: int(n.http_status), Attempts: int(n.attempts)}
 	if status := int(n.status); status != int(C.SUPRSEND_OK) {
-		e := newError(status, noteText(n, 4))
+		e := newError(status, s[4])
 		if d.StatusCode != 0 {
 			e.Code = d.StatusCode
 		}
