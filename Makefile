@@ -74,16 +74,11 @@ test-python: lib python-ext
 # detector against the local hub, then again with cgocheck=2 (every pointer passed to C checked).
 GO ?= go
 GO_ENV = PKG_CONFIG_PATH=$(ROOT)/dist/lib/pkgconfig LD_LIBRARY_PATH=$(ROOT)/dist/lib
-.PHONY: test-go bench-go
+.PHONY: test-go
 test-go: lib
 	cd bindings/go && $(GO_ENV) $(GO) vet ./...
 	cd bindings/go && $(GO_ENV) $(GO) test -race -count=1 ./...
 	cd bindings/go && $(GO_ENV) GODEBUG=cgocheck=2 $(GO) test -count=1 ./...
-
-# The Go binding's benchmarks (TrackEvent, a 100k-event bulk, Enqueue) against bench/run.py's
-# nginx; writes bench/results/go.json.
-bench-go: deps lib
-	$(PYTHON) bench/go_bench.py
 
 # The C++ header (include/suprsend.hpp) built with g++ and clang++, -Wall -Wextra -Werror.
 test-cpp: lib

@@ -116,6 +116,20 @@ def node_ratios_and_targets(g, paired, t, ratios, targets):
                                               TARGETS["node_enqueue_cpu_over_c_enqueue_max"], "max"),
         "node_bulk_cpu_le_2x_c_bulk": t(ratios["node_bulk_over_c_bulk_cpu"], TARGETS["node_bulk_cpu_over_c_bulk_max"], "max"),
     })
+# The Go binding (bindings/go, its bench client bindings/go/internal/benchclient, built with go build
+# at the start of the run): go_single, go_bulk and go_enqueue do what c_single, c_bulk and c_enqueue
+# do in C (same events, one goroutine, same options; go_enqueue with a delivery callback counting
+# the fates, as c_enqueue). Skipped when go is missing.
+GO_SCENARIOS = ("go_single", "go_bulk", "go_enqueue")
+GO_DIR = ROOT / "bindings" / "go"
+FULL.update({"go_single": 20000, "go_bulk": 100000, "go_enqueue": 100000})
+SMOKE.update({"go_single": 20, "go_bulk": 200, "go_enqueue": 300})
+TARGETS.update({
+    # What the Go binding adds over the library's C API, CPU per event (paired runs; issue 18).
+    "go_single_cpu_over_c_single_max": 1.5,
+    "go_bulk_cpu_over_c_bulk_max": 1.3,
+    "go_enqueue_cpu_over_c_enqueue_max": 1.3,
+})
 TARGETS.update({
     "c_enqueue_cpu_us_max": 8.0,                  # whole process, enqueue start .. flush end
     "c_enqueue_caller_cpu_us_max": 2.0,           # the enqueuing thread, per enqueue
@@ -482,6 +496,9 @@ class Scenarios:
             return swift_command(t, name, base, n)
         if name in SLOW_SCENARIOS or name in PAUSED_SCENARIOS:
             return slow_command(self, name, base, n)
+        if name in GO_SCENARIOS:
+            return ([t.get("go_client", "go_client-not-built"), "-mode", name[len("go_"):], "-n", str(n),
+                     "-base-url", base, "-key", KEY, "-secret", SECRET], None, "go")
         if name in NODE_SCENARIOS:
             return node_command(name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
@@ -514,6 +531,8 @@ class Scenarios:
             return "suprsend-py-sdk not installed"
         if need == "swift":
             return self.t.get("swift_bench_missing") if "swift_bench" not in self.t else None
+        if need == "go":
+            return go_missing(self.t)
         if need == "node":
             if not shutil.which("node"):
                 return "node not installed"
@@ -619,6 +638,7 @@ def correctness_pass(tmp, sc, strict=False):
                 ("c_enqueue_outbox", 150), ("c_enqueue_outbox_8t", 150), ("py_enqueue_outbox", 150),  # the same through the outbox
                 ("node_single", 40), ("node_bulk", 150), ("node_enqueue", 150)]
         plan += [(n, k) for n, k in SWIFT_CORRECTNESS if not (strict and n not in sc.t.get("swift_wanted", ()))]
+        plan += [("go_single", 3), ("go_bulk", 150), ("go_enqueue", 150)]
         log(f"  {'client':<20} {'events':>6} {'accepted':>8} {'rejected':>8} {'dupl.':>6} {'requests':>8} {'conns':>6}  verdict")
         for name, n in plan:
             if not sc.available(name):
@@ -1084,6 +1104,62 @@ def swift_notes(s):
     return []
 
 
+# Go binding scenarios: go_single, go_bulk, go_enqueue
+# ------------------------------------------------------------------------------------------
+#
+# bindings/go/internal/benchclient, built once per run with go build (cgo over dist/ through
+# pkg-config, an rpath to dist/lib), prints the JSON line of c_bench.c: go_single is c_single
+# (TrackEvent from one goroutine, no retries), go_bulk is c_bulk (Append N, Trigger; append and
+# trigger timed apart), go_enqueue is c_enqueue (Enqueue N from one goroutine locked to its
+# thread, a delivery callback counting fates, Flush; ok = N only when Flush returned nil, Stats
+# Delivered == N and N "delivered" fates were reported). CPU is getrusage(RUSAGE_SELF): the
+# whole Go process, garbage collector and library threads included.
+
+def build_go_client(tmp):
+    """{"go_client": path}, or {"go_client_error": why} when go is missing or the build fails."""
+    go = shutil.which("go")
+    if not go:
+        return {"go_client_error": "go not installed"}
+    out = tmp / "go_client"
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = str(PKGCONFIG_DIR) + (os.pathsep + env["PKG_CONFIG_PATH"] if env.get("PKG_CONFIG_PATH") else "")
+    env["CGO_ENABLED"] = "1"
+    env["CGO_LDFLAGS"] = (env.get("CGO_LDFLAGS", "") + f" -Wl,-rpath,{LIB.parent} -Wl,--enable-new-dtags").strip()
+    t0 = time.time()
+    r = run([go, "build", "-o", str(out), "./internal/benchclient"], cwd=GO_DIR, env=env)
+    if r.returncode != 0:
+        warn(f"go build of the Go bench client failed: {r.stderr.strip()[-800:]}")
+        return {"go_client_error": "go build failed: " + r.stderr.strip()[-200:]}
+    log(f"built the Go bench client in {time.time() - t0:.1f} s")
+    return {"go_client": str(out)}
+
+
+def go_missing(tools):
+    if not shutil.which("go"):
+        return "go not installed"
+    if "go_client" not in tools:
+        return tools.get("go_client_error") or "library not built"
+    return None
+
+
+def go_ratios_and_targets(g, paired, t, ratios, targets):
+    ratios.update({
+        "go_single_over_c_single_cpu": paired("go_single", "c_single", "cpu_us_per_event"),
+        "go_bulk_over_c_bulk_cpu": paired("go_bulk", "c_bulk", "cpu_us_per_event"),
+        "go_enqueue_over_c_enqueue_cpu": paired("go_enqueue", "c_enqueue", "cpu_us_per_event"),
+        "go_single_over_c_single_events_per_s": paired("go_single", "c_single", "events_per_s"),
+        "go_bulk_over_c_bulk_events_per_s": paired("go_bulk", "c_bulk", "events_per_s"),
+        "go_enqueue_over_c_enqueue_events_per_s": paired("go_enqueue", "c_enqueue", "events_per_s"),
+    })
+    targets.update({
+        "go_single_cpu_le_1.5x_c_single": t(ratios["go_single_over_c_single_cpu"],
+                                            TARGETS["go_single_cpu_over_c_single_max"], "max"),
+        "go_bulk_cpu_le_1.3x_c_bulk": t(ratios["go_bulk_over_c_bulk_cpu"], TARGETS["go_bulk_cpu_over_c_bulk_max"], "max"),
+        "go_enqueue_cpu_le_1.3x_c_enqueue": t(ratios["go_enqueue_over_c_enqueue_cpu"],
+                                              TARGETS["go_enqueue_cpu_over_c_enqueue_max"], "max"),
+    })
+
+
 # ------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------
@@ -1095,6 +1171,7 @@ ORDER = ["floor", "floor_bulk", "c_single", "c_single_8t", "c_async", "c_bulk", 
          "official_py_single", "official_py_bulk", "node_single", "node_bulk", "node_enqueue"]
 ORDER += [n for n in NODE_SCENARIOS if n not in ORDER]  # node_enqueue_nocb
 ORDER += [n for n in SWIFT_SCENARIOS if n not in ORDER]
+ORDER += GO_SCENARIOS
 
 
 def ratios_and_targets(by, per_run):
@@ -1158,6 +1235,7 @@ def ratios_and_targets(by, per_run):
     slow_ratios_and_targets(g, paired, t, ratios, targets)
     outbox_ratios_and_targets(g, paired, t, ratios, targets)
     node_ratios_and_targets(g, paired, t, ratios, targets)
+    go_ratios_and_targets(g, paired, t, ratios, targets)
     return ratios, targets
 
 
@@ -1333,6 +1411,7 @@ def main():
         cfg[k] = int(v)
     for k in ("floor_bulk", "c_bulk", "py_bulk", "official_py_bulk", "node_bulk"):
         cfg[k] = max(BULK_CHUNK, -(-cfg[k] // BULK_CHUNK) * BULK_CHUNK)  # whole chunks: nginx's fixed bulk answer
+    cfg["go_bulk"] = max(BULK_CHUNK, -(-cfg["go_bulk"] // BULK_CHUNK) * BULK_CHUNK)
     only = set(a.only.split(",")) if a.only else set(ORDER)
     if a.smoke and not a.only:
         only -= set(SWIFT_SCENARIOS)  # minutes of swift build: not in make test (see SWIFT_SCENARIOS)
@@ -1360,6 +1439,7 @@ def main():
                 have_lib = False
         else:
             warn(f"{LIB.relative_to(ROOT)} not built yet (run `make`): library scenarios skipped")
+        tools.update(build_go_client(tmp) if have_lib else {})
         have_binding = (BINDING_SRC / "suprsend_native").is_dir()
         if not have_binding:
             warn(f"{BINDING_SRC.relative_to(ROOT)}/suprsend_native missing: Python binding scenarios skipped")

@@ -1,18 +1,19 @@
 package suprsend
 
 // Benchmarks: TrackEvent (one goroutine, and 8 at once), a bulk of 100,000 events, Enqueue.
-// They send to SUPRSEND_BENCH_BASE_URL when it is set (bench/go_bench.py starts the nginx of
-// bench/run.py, which answers at once), else to the local hub (correct, but its Python is what
-// is measured then).
+// They send to SUPRSEND_BENCH_BASE_URL when it is set (a server that answers at once, such as
+// the nginx of bench/run.py), else to the local hub (correct, but its Python is what is
+// measured then). `make bench` measures the same three with CPU per event beside the C
+// scenarios (bench/run.py's go_single, go_bulk, go_enqueue, through internal/benchclient).
 //
-//   make bench-go                      (python3 bench/go_bench.py: nginx, writes bench/results/go.json)
 //   go test -run '^$' -bench . -benchtime 200x      (against the local hub)
+//   SUPRSEND_BENCH_BASE_URL=http://127.0.0.1:PORT/ go test -run '^$' -bench . -benchtime 3s
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,10 +40,11 @@ func benchClient(b *testing.B, opts ...ClientOption) *Client {
 // The event every bench client sends (bench/README.md): distinct_id user_<i>, product_purchased.
 func benchEvent(i int) *Event {
 	return &Event{
-		DistinctId: fmt.Sprintf("user_%d", i),
+		DistinctId: "user_" + strconv.Itoa(i),
 		EventName:  "product_purchased",
-		Properties: map[string]any{"first_name": "User", "spend_amount": "$10", "item_count": i % 7,
-			"nested": map[string]any{"sku": "SKU-1234", "price": 10.5}},
+		Properties: map[string]any{"first_name": "User", "order_id": "ord_" + strconv.Itoa(i), "amount": 1299.5,
+			"currency": "INR", "items": []any{map[string]any{"sku": "sku_1", "qty": 2}, map[string]any{"sku": "sku_2", "qty": 1}},
+			"is_first_order": false},
 	}
 }
 

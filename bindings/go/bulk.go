@@ -1,12 +1,10 @@
 package suprsend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 )
 
@@ -51,9 +49,18 @@ func (s *BulkEventsService) NewInstance() BulkEvents {
 	return &bulkEvents{client: s.client}
 }
 
-// One appended event: its JSON object in the bulk's arena, or why it could not be encoded.
+// One appended event: its parts (appendParts) at chunks[chunk][start:]. What few events have
+// (their attachments, or why Go refused them) is in the bulk's extras, by the event's position.
 type bulkItem struct {
-	start, end  int // arena[start:end] is the object
+	chunk, start int32
+	parts        eventParts
+}
+
+// The bulk's events are stored end to end in chunks of this size (a larger one for an event
+// that does not fit), so that growing never copies what is stored.
+const chunkSize = 256 << 10
+
+type bulkExtra struct {
 	attachments []attachment
 	refused     *Error
 	record      map[string]any // for a refused event
@@ -63,14 +70,23 @@ type bulkEvents struct {
 	client *Client
 
 	mu        sync.Mutex
-	arena     bytes.Buffer
-	enc       *json.Encoder // of arena
+	chunks    [][]byte // the events' parts, end to end
 	items     []bulkItem
+	extras    map[int]*bulkExtra
 	triggered bool
 }
 
-// The events of one suprsend_bulk_append_json call, at most.
-const appendRun = 1000
+func (b *bulkEvents) extra(i int) *bulkExtra {
+	if b.extras == nil {
+		b.extras = map[int]*bulkExtra{}
+	}
+	x := b.extras[i]
+	if x == nil {
+		x = &bulkExtra{}
+		b.extras[i] = x
+	}
+	return x
+}
 
 func (b *bulkEvents) Append(events ...*Event) {
 	b.mu.Lock()
@@ -80,20 +96,36 @@ func (b *bulkEvents) Append(events ...*Event) {
 			continue
 		}
 		// The copy: the event as it is now, encoded; later changes to it do not reach the bulk.
-		start := b.arena.Len()
-		if b.enc == nil {
-			b.enc = newEncoder(&b.arena)
+		// The library gets it at Trigger (events it is given are checked at once).
+		last := len(b.chunks) - 1
+		if last < 0 || cap(b.chunks[last])-len(b.chunks[last]) < chunkSize/16 {
+			b.chunks = append(b.chunks, make([]byte, 0, chunkSize))
+			last++
 		}
-		if err := encodeEventWith(&b.arena, b.enc, ev); err != nil {
+		chunk := b.chunks[last]
+		start := len(chunk)
+		var p eventParts
+		var err error
+		if chunk, p, err = appendParts(chunk, ev); err != nil {
 			e, _ := err.(*Error)
-			b.items = append(b.items, bulkItem{refused: e, record: ev.asJSON()})
+			x := b.extra(len(b.items))
+			x.refused, x.record = e, ev.asJSON()
+			b.items = append(b.items, bulkItem{chunk: -1})
 			continue
 		}
-		item := bulkItem{start: start, end: b.arena.Len()}
-		if len(ev.attachments) > 0 {
-			item.attachments = append([]attachment(nil), ev.attachments...)
+		if start > 0 && len(chunk) > cap(b.chunks[last]) {
+			// It did not fit: moved to a chunk of its own (what was stored stays where it was).
+			own := append(make([]byte, 0, len(chunk)-start), chunk[start:]...)
+			b.chunks = append(b.chunks, own)
+			last++
+			start = 0
+		} else {
+			b.chunks[last] = chunk
 		}
-		b.items = append(b.items, item)
+		if len(ev.attachments) > 0 {
+			b.extra(len(b.items)).attachments = append([]attachment(nil), ev.attachments...)
+		}
+		b.items = append(b.items, bulkItem{chunk: int32(last), start: int32(start), parts: p})
 	}
 }
 
@@ -113,80 +145,38 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 	b.triggered = true
 	client := b.client
 
-	// The library's bulk gets every event Go could encode, in order; cToGo maps its positions
-	// back to the bulk's.
+	// The library's bulk gets every event it can make, in order (one cgo call each: made,
+	// appended and freed in C); cToGo maps its positions back to the bulk's. An event it cannot
+	// make at all (properties nested too deep, ...) is refused here, as one Go refused.
 	cb := client.h.newBulk()
 	defer cb.free()
 	cToGo := make([]int, 0, len(b.items))
-	var run []byte
-	runItems := []int{}
-	arena := b.arena.Bytes()
 	var goRefused []int
-	flushRun := func() error {
-		if len(runItems) == 0 {
-			return nil
-		}
-		run[len(run)-1] = ']' // the last ','
-		run = append(run, 0)
-		rc, _ := cb.appendJSON(run)
-		if rc == int(StatusArgument) {
-			// Nothing of the run was kept: one event the library cannot take at all (properties
-			// nested too deep, ...). One by one, so that only that one fails.
-			for _, i := range runItems {
-				it := &b.items[i]
-				one := make([]byte, 0, it.end-it.start+1)
-				one = append(append(one, arena[it.start:it.end]...), 0)
-				rc, msg := cb.appendJSON(one)
-				if rc == int(StatusArgument) {
-					it.refused = newError(rc, msg)
-					it.record = recordOf(arena[it.start:it.end])
-					goRefused = append(goRefused, i)
-					continue
-				}
-				cToGo = append(cToGo, i)
-			}
-		} else {
-			cToGo = append(cToGo, runItems...)
-		}
-		run, runItems = run[:0], runItems[:0]
-		return nil
-	}
 	for i := range b.items {
 		it := &b.items[i]
-		if it.refused != nil {
+		x := b.extras[i]
+		if x != nil && x.refused != nil {
 			goRefused = append(goRefused, i)
 			continue
 		}
-		if len(it.attachments) == 0 {
-			if len(runItems) == 0 {
-				run = append(run, '[')
+		data := b.chunks[it.chunk][it.start:]
+		var err *Error
+		if x == nil || len(x.attachments) == 0 {
+			if rc, msg := cb.appendParts(data, it.parts); rc == int(StatusArgument) {
+				err = newError(rc, msg)
 			}
-			run = append(run, arena[it.start:it.end]...)
-			run = append(run, ',')
-			runItems = append(runItems, i)
-			if len(runItems) >= appendRun {
-				if err := flushRun(); err != nil {
-					return nil, err
-				}
-			}
-			continue
+		} else {
+			err = appendWithAttachments(cb, data, it.parts, x.attachments)
 		}
-		if err := flushRun(); err != nil {
-			return nil, err
-		}
-		if err := b.appendWithAttachments(cb, it, arena); err != nil {
-			// Refused before the library kept it (an attachment it could not take): a failed
-			// record all the same.
-			it.refused = err
-			it.record = recordOf(arena[it.start:it.end])
+		if err != nil {
+			x = b.extra(i)
+			x.refused, x.record = err, recordOf(recordJSON(data, it.parts))
 			goRefused = append(goRefused, i)
 			continue
 		}
 		cToGo = append(cToGo, i)
 	}
-	if err := flushRun(); err != nil {
-		return nil, err
-	}
+	b.chunks = nil // the library holds the events now
 	if n := cb.count(); n != len(cToGo) {
 		return nil, &Error{Code: 500, Message: fmt.Sprintf("suprsend: the library holds %d events of the bulk, not %d", n, len(cToGo)), Err: StatusInternal}
 	}
@@ -213,15 +203,13 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 	} else {
 		cres = &cBulkResult{}
 	}
-	sort.Ints(goRefused) // those of a run were found when it was appended
 	return b.response(cres, cToGo, goRefused), nil
 }
 
-func (b *bulkEvents) appendWithAttachments(cb *cBulk, it *bulkItem, arena []byte) *Error {
-	data := make([]byte, 0, it.end-it.start+1)
-	data = append(data, arena[it.start:it.end]...)
-	data = append(data, 0)
-	ev, err := cEventFromJSON(data, it.attachments)
+// appendWithAttachments appends an event with attachments; an *Error when the library kept
+// nothing of it (an attachment it could not take, ...).
+func appendWithAttachments(cb *cBulk, data []byte, p eventParts, atts []attachment) *Error {
+	ev, err := cEventFromParts(data, p, atts)
 	if err != nil {
 		return err
 	}
@@ -250,9 +238,9 @@ func (b *bulkEvents) response(cres *cBulkResult, cToGo []int, goRefused []int) *
 			}
 		}
 		if gi < len(goRefused) && (fi >= len(cres.failures) || goRefused[gi] < goIndexOfC) {
-			it := &b.items[goRefused[gi]]
+			x := b.extras[goRefused[gi]]
 			r.FailedRecords = append(r.FailedRecords, map[string]any{
-				"record": it.record, "error": it.refused.Message, "code": 500,
+				"record": x.record, "error": x.refused.Message, "code": 500,
 			})
 			gi++
 			continue

@@ -2,7 +2,15 @@ package suprsend
 
 // The calls into libsuprsend. Every C call that can fail and whose message matters goes through
 // a small C helper that copies suprsend_last_error() in the same call: the message is per
-// thread, and a goroutine may run its next cgo call on another thread.
+// thread, and a goroutine may run its next cgo call on another thread. An event without
+// attachments is made, sent (or queued, or appended) and freed in one call (ss_track_parts,
+// ss_enqueue_parts, ss_bulk_append_parts): a cgo call costs about as much as a small C function,
+// so the common paths make one each. The event is made as a C program makes it:
+// suprsend_event_new, then suprsend_event_set_properties_json with the properties' JSON (the only
+// text the library parses) and the setters, from a buffer of NUL-terminated strings Go wrote
+// (encode.go, appendParts), which C reads during the call only. The helpers Go calls per event
+// return their status and message as a struct (ss_result), so that no Go variable escapes to
+// the heap for a pointer C would write through.
 
 /*
 #cgo pkg-config: suprsend
@@ -10,19 +18,41 @@ package suprsend
 #include <stdlib.h>
 #include <string.h>
 #include <suprsend.h>
+#include "pump.h"
 
 // Defined in callbacks.go (//export).
-extern void goTrackDone(int status, suprsend_response *response, void *user_data);
-extern void goBulkDone(int status, suprsend_bulk_response *response, void *user_data);
-extern void goDelivery(suprsend_delivery *delivery, void *user_data);
 extern void goLog(int level, char *message, void *user_data);
 
 static char *ss_error(int rc) { return rc == SUPRSEND_OK ? NULL : strdup(suprsend_last_error()); }
 
-static suprsend_event *ss_event_new_json(const char *json, char **err) {
-	suprsend_event *ev = suprsend_event_new_json(json);
-	if (ev == NULL) *err = strdup(suprsend_last_error());
+typedef struct { int rc; char *err; } ss_result;
+
+static ss_result ss_result_of(int rc) { ss_result r = {rc, ss_error(rc)}; return r; }
+
+// The event whose strings are in p (encode.go, eventParts: offsets from p, -1 for none), or
+// NULL with *err set (SUPRSEND_E_ARGUMENT: the library's refusal of a field).
+static suprsend_event *ss_event_parts(const char *p, int name, int props, int idem, int tenant, int brand, char **err) {
+	suprsend_event *ev = suprsend_event_new(p, p + name);
+	if (ev == NULL) { *err = strdup(suprsend_last_error()); return NULL; }
+	int rc = SUPRSEND_OK;
+	if (props >= 0) rc = suprsend_event_set_properties_json(ev, p + props);
+	if (rc == SUPRSEND_OK && idem >= 0) rc = suprsend_event_set_idempotency_key(ev, p + idem);
+	if (rc == SUPRSEND_OK && tenant >= 0) rc = suprsend_event_set_tenant_id(ev, p + tenant);
+	if (rc == SUPRSEND_OK && brand >= 0) rc = suprsend_event_set_brand_id(ev, p + brand);
+	if (rc != SUPRSEND_OK) {
+		*err = strdup(suprsend_last_error());
+		suprsend_event_free(ev);
+		return NULL;
+	}
 	return ev;
+}
+
+typedef struct { suprsend_event *ev; char *err; } ss_made;
+
+static ss_made ss_event_new_parts(const char *p, int name, int props, int idem, int tenant, int brand) {
+	ss_made m = {NULL, NULL};
+	m.ev = ss_event_parts(p, name, props, idem, tenant, brand, &m.err);
+	return m;
 }
 
 static int ss_add_attachment(suprsend_event *ev, const char *url, const char *name, int ignore, char **err) {
@@ -38,16 +68,49 @@ static int ss_add_attachment_data(suprsend_event *ev, const void *data, size_t s
 	return rc;
 }
 
-static int ss_track(suprsend_client *c, const suprsend_event *ev, suprsend_response **out, char **err) {
-	int rc = suprsend_track_event(c, ev, out);
+// The completion goes to the pump (ss_track_done), naming the Go call by its handle h.
+static int ss_track_async(suprsend_client *c, const suprsend_event *ev, ss_pump *p, uintptr_t h, char **err) {
+	ss_call *call = ss_call_new(p, h);
+	if (!call) { *err = strdup("out of memory"); return SUPRSEND_E_INTERNAL; }
+	int rc = suprsend_track_event_async(c, ev, ss_track_done, call);
 	*err = ss_error(rc);
+	if (rc != SUPRSEND_OK) free(call);
 	return rc;
 }
 
-static int ss_track_async(suprsend_client *c, const suprsend_event *ev, uintptr_t h, char **err) {
-	int rc = suprsend_track_event_async(c, ev, (suprsend_response_fn)goTrackDone, (void *)h);
-	*err = ss_error(rc);
-	return rc;
+// ss_event_parts, ss_track_async and suprsend_event_free in one call. An event the library
+// cannot make is SUPRSEND_E_ARGUMENT.
+static ss_result ss_track_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant, int brand,
+                                ss_pump *pump, uintptr_t h) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r.rc = ss_track_async(c, ev, pump, h, &r.err);
+	suprsend_event_free(ev);
+	return r;
+}
+
+// The blocking call: ss_event_parts, suprsend_track_event, the response copied into *out
+// (text: its message, malloc'ed) and freed, suprsend_event_free, in one call.
+static ss_result ss_track_sync_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant,
+                                     int brand, ss_note *out) {
+	ss_result res = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &res.err);
+	if (ev == NULL) return res;
+	suprsend_response *r = NULL;
+	res.rc = suprsend_track_event(c, ev, &r);
+	res.err = ss_error(res.rc);
+	suprsend_event_free(ev);
+	if (r) {
+		const char *m = suprsend_response_message(r);
+		out->has_resp = 1;
+		out->success = suprsend_response_success(r);
+		out->status_code = suprsend_response_status_code(r);
+		out->text = strdup(m ? m : "");
+		out->lens[0] = strlen(out->text);
+		suprsend_response_free(r);
+	}
+	return res;
 }
 
 static int ss_bulk_append(suprsend_bulk *b, const suprsend_event *ev, char **err) {
@@ -56,15 +119,25 @@ static int ss_bulk_append(suprsend_bulk *b, const suprsend_event *ev, char **err
 	return rc;
 }
 
-static int ss_bulk_append_json(suprsend_bulk *b, const char *json, char **err) {
-	int rc = suprsend_bulk_append_json(b, json);
-	*err = ss_error(rc);
-	return rc;
+// ss_event_parts, suprsend_bulk_append and suprsend_event_free in one call. SUPRSEND_E_ARGUMENT:
+// nothing was kept (the library could not make the event); any other status is the event's,
+// kept as a failed record.
+static ss_result ss_bulk_append_parts(suprsend_bulk *b, const char *p, int name, int props, int idem, int tenant,
+                                      int brand) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r = ss_result_of(suprsend_bulk_append(b, ev));
+	suprsend_event_free(ev);
+	return r;
 }
 
-static int ss_bulk_trigger_async(suprsend_bulk *b, uintptr_t h, char **err) {
-	int rc = suprsend_bulk_trigger_async(b, (suprsend_bulk_response_fn)goBulkDone, (void *)h);
+static int ss_bulk_trigger_async(suprsend_bulk *b, ss_pump *p, uintptr_t h, char **err) {
+	ss_call *call = ss_call_new(p, h);
+	if (!call) { *err = strdup("out of memory"); return SUPRSEND_E_INTERNAL; }
+	int rc = suprsend_bulk_trigger_async(b, ss_bulk_done, call);
 	*err = ss_error(rc);
+	if (rc != SUPRSEND_OK) free(call);
 	return rc;
 }
 
@@ -72,6 +145,17 @@ static int ss_enqueue(suprsend_client *c, const suprsend_event *ev, char **err) 
 	int rc = suprsend_enqueue(c, ev);
 	*err = ss_error(rc);
 	return rc;
+}
+
+// ss_event_parts, suprsend_enqueue and suprsend_event_free in one call.
+static ss_result ss_enqueue_parts(suprsend_client *c, const char *p, int name, int props, int idem, int tenant,
+                                  int brand) {
+	ss_result r = {SUPRSEND_E_ARGUMENT, NULL};
+	suprsend_event *ev = ss_event_parts(p, name, props, idem, tenant, brand, &r.err);
+	if (ev == NULL) return r;
+	r = ss_result_of(suprsend_enqueue(c, ev));
+	suprsend_event_free(ev);
+	return r;
 }
 
 static int ss_flush(suprsend_client *c, long ms, char **err) {
@@ -90,8 +174,8 @@ static int ss_set_log(suprsend_options *o, uintptr_t h) {
 	return suprsend_options_set_log(o, SUPRSEND_LOG_DEBUG, (suprsend_log_fn)goLog, (void *)h);
 }
 
-static int ss_set_delivery(suprsend_options *o, uintptr_t h) {
-	return suprsend_options_set_delivery_callback(o, (suprsend_delivery_fn)goDelivery, (void *)h);
+static int ss_set_delivery(suprsend_options *o, ss_pump *p) {
+	return suprsend_options_set_delivery_callback(o, ss_delivery_cb, p);
 }
 */
 import "C"
@@ -141,7 +225,8 @@ func statusName(rc int) string { return C.GoString(C.suprsend_status_name(C.int(
 // handle valid, and only suprsend_client_free, which no other thread may overlap, releases it.
 type clientHandle struct {
 	ptr      *C.suprsend_client
-	handles  []cgo.Handle // log and delivery sinks, deleted after the free
+	pump     *pump        // completions and deliveries (callbacks.go)
+	handles  []cgo.Handle // the log sink, deleted after the free
 	closeMs  int64
 	released bool
 }
@@ -156,6 +241,7 @@ func (h *clientHandle) free() {
 	h.released = true
 	C.suprsend_client_free(h.ptr)
 	h.ptr = nil
+	h.pump.stop() // after the free: no callback can come any more
 	atomic.AddInt64(&clientsFreed, 1)
 	for _, x := range h.handles {
 		x.Delete()
@@ -233,11 +319,16 @@ func newClientHandle(apiKey, apiSecret string, cfg *clientConfig) (*clientHandle
 		}
 	}
 
-	h := &clientHandle{}
+	p, err := newPump(cfg.delivery)
+	if err != nil {
+		return nil, newError(int(C.SUPRSEND_E_INTERNAL), "NewClient: "+err.Error())
+	}
+	h := &clientHandle{pump: p}
 	release := func() {
 		for _, x := range h.handles {
 			x.Delete()
 		}
+		p.stop()
 	}
 	if cfg.debug {
 		lh := cgo.NewHandle(&logSink{})
@@ -248,9 +339,7 @@ func newClientHandle(apiKey, apiSecret string, cfg *clientConfig) (*clientHandle
 		}
 	}
 	if cfg.delivery != nil {
-		dh := cgo.NewHandle(&deliverySink{fn: cfg.delivery})
-		h.handles = append(h.handles, dh)
-		if err := check("WithDeliveryCallback", C.ss_set_delivery(opts, C.uintptr_t(dh))); err != nil {
+		if err := check("WithDeliveryCallback", C.ss_set_delivery(opts, p.c)); err != nil {
 			release()
 			return nil, err
 		}
@@ -287,20 +376,29 @@ func (h *clientHandle) stats() Stats {
 	return s
 }
 
-func (h *clientHandle) flush(ms int64) error {
+// flush is suprsend_flush; when it returns SUPRSEND_OK, every delivery the library has
+// reported has also been through the delivery callback (or done was closed: errFlushWait).
+func (h *clientHandle) flush(ms int64, done <-chan struct{}) error {
 	var e *C.char
 	rc := C.ss_flush(h.ptr, C.long(ms), &e)
 	runtime.KeepAlive(h)
 	if rc != C.SUPRSEND_OK {
 		return newError(int(rc), takeError(e))
 	}
+	if !h.pump.waitDelivered(h.pump.posted(), done) {
+		// The context ended while delivery callbacks were still running.
+		return newError(int(C.SUPRSEND_E_TIMEOUT), "")
+	}
 	return nil
 }
 
+// close is suprsend_client_close; the deliveries it reported (events left in a memory queue)
+// have been through the delivery callback when it returns.
 func (h *clientHandle) close(ms int64) error {
 	var e *C.char
 	rc := C.ss_close(h.ptr, C.long(ms), &e)
 	runtime.KeepAlive(h)
+	h.pump.waitDelivered(h.pump.posted(), nil)
 	if rc != C.SUPRSEND_OK {
 		return newError(int(rc), takeError(e))
 	}
@@ -310,31 +408,31 @@ func (h *clientHandle) close(ms int64) error {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-// cEvent builds the C event for ev (its JSON text and attachments). Free it with freeEvent.
-func cEvent(ev *Event) (*C.suprsend_event, error) {
-	data, err := eventJSON(ev)
-	if err != nil {
-		return nil, err
-	}
-	cev, e := cEventFromJSON(append(data, 0), ev.attachments)
-	if e != nil {
-		return nil, e
-	}
-	return cev, nil
+// partsArgs are the C arguments of the event whose parts start data[0] (appendParts).
+func partsArgs(data []byte, p eventParts) (*C.char, C.int, C.int, C.int, C.int, C.int) {
+	return (*C.char)(unsafe.Pointer(&data[0])), C.int(p.name), C.int(p.props), C.int(p.idem), C.int(p.tenant), C.int(p.brand)
 }
 
-// cEventFromJSON builds a C event from its JSON object (NUL-terminated) and attachments.
-func cEventFromJSON(data []byte, atts []attachment) (*C.suprsend_event, *Error) {
-	var e *C.char
-	cev := C.ss_event_new_json((*C.char)(unsafe.Pointer(&data[0])), &e)
-	if cev == nil {
-		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), takeError(e))
+// resultError is the *Error of a helper's ss_result (nil for SUPRSEND_OK); frees the message.
+func resultError(r C.ss_result) error {
+	if r.rc == C.SUPRSEND_OK {
+		return nil
 	}
-	if err := addAttachments(cev, atts); err != nil {
-		C.suprsend_event_free(cev)
+	return newError(int(r.rc), takeError(r.err))
+}
+
+// cEventFromParts builds a C event from its parts and attachments.
+func cEventFromParts(data []byte, p eventParts, atts []attachment) (*C.suprsend_event, *Error) {
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	m := C.ss_event_new_parts(pc, name, props, idem, tenant, brand)
+	if m.ev == nil {
+		return nil, newError(int(C.SUPRSEND_E_ARGUMENT), takeError(m.err))
+	}
+	if err := addAttachments(m.ev, atts); err != nil {
+		C.suprsend_event_free(m.ev)
 		return nil, err
 	}
-	return cev, nil
+	return m.ev, nil
 }
 
 func addAttachments(cev *C.suprsend_event, atts []attachment) *Error {
@@ -365,81 +463,107 @@ func addAttachments(cev *C.suprsend_event, atts []attachment) *Error {
 func freeEvent(cev *C.suprsend_event) { C.suprsend_event_free(cev) }
 
 func (h *clientHandle) enqueue(ev *Event) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
-	var e *C.char
-	rc := C.ss_enqueue(h.ptr, cev, &e)
-	runtime.KeepAlive(h)
-	freeEvent(cev)
-	if rc != C.SUPRSEND_OK {
-		return newError(int(rc), takeError(e))
+	*buf = data
+	if len(ev.attachments) == 0 {
+		pc, name, props, idem, tenant, brand := partsArgs(data, p)
+		err = resultError(C.ss_enqueue_parts(h.ptr, pc, name, props, idem, tenant, brand))
+	} else {
+		cev, cerr := cEventFromParts(data, p, ev.attachments)
+		if cerr != nil {
+			return cerr
+		}
+		var e *C.char
+		if rc := C.ss_enqueue(h.ptr, cev, &e); rc != C.SUPRSEND_OK {
+			err = newError(int(rc), takeError(e))
+		}
+		freeEvent(cev)
 	}
-	return nil
+	runtime.KeepAlive(h)
+	return err
 }
 
-// trackCall is one asynchronous track: the library's completion and the waiting goroutine
-// meet here. Whoever comes second owns the response: the waiter reads it, or the completion
-// of an abandoned call frees it.
+// trackCall is one asynchronous track: the pump completes it with what the library's callback
+// copied from the response (which the callback freed), and the waiting goroutine reads it.
 type trackCall struct {
 	pending
-	resp *C.suprsend_response
+	res trackResult
 }
 
-func (t *trackCall) freeResult() {
-	C.suprsend_response_free(t.resp)
-	t.resp = nil
+type trackResult struct {
+	ok         bool // the library gave a response
+	success    bool
+	statusCode int
+	message    string
 }
 
 // startTrack starts the asynchronous send of ev; the call completes into t.
 func (h *clientHandle) startTrack(ev *Event, t *trackCall) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
+	*buf = data
 	hd := cgo.NewHandle(t)
-	var e *C.char
-	rc := C.ss_track_async(h.ptr, cev, C.uintptr_t(hd), &e)
-	runtime.KeepAlive(h)
-	freeEvent(cev)
-	if rc != C.SUPRSEND_OK {
-		hd.Delete() // never called back
-		return newError(int(rc), takeError(e))
+	if len(ev.attachments) == 0 {
+		pc, name, props, idem, tenant, brand := partsArgs(data, p)
+		err = resultError(C.ss_track_parts(h.ptr, pc, name, props, idem, tenant, brand, h.pump.c, C.uintptr_t(hd)))
+	} else {
+		cev, cerr := cEventFromParts(data, p, ev.attachments)
+		if cerr != nil {
+			hd.Delete()
+			return cerr
+		}
+		var e *C.char
+		if rc := C.ss_track_async(h.ptr, cev, h.pump.c, C.uintptr_t(hd), &e); rc != C.SUPRSEND_OK {
+			err = newError(int(rc), takeError(e))
+		}
+		freeEvent(cev)
 	}
-	return nil
+	runtime.KeepAlive(h)
+	if err != nil {
+		hd.Delete() // never called back
+	}
+	return err
 }
 
-// trackBlocking sends ev with the blocking call, on this goroutine's thread, into t.
+// trackBlocking sends ev (no attachments) with the blocking call on this goroutine's thread.
 func (h *clientHandle) trackBlocking(ev *Event, t *trackCall) error {
-	cev, err := cEvent(ev)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, p, err := appendParts(*buf, ev)
 	if err != nil {
 		return err
 	}
-	var e *C.char
-	rc := C.ss_track(h.ptr, cev, &t.resp, &e)
+	*buf = data
+	var note C.ss_note
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	r := C.ss_track_sync_parts(h.ptr, pc, name, props, idem, tenant, brand, &note)
 	runtime.KeepAlive(h)
-	freeEvent(cev)
-	msg := takeError(e)
-	if rc != C.SUPRSEND_OK && t.resp == nil {
-		return newError(int(rc), msg)
+	msg := takeError(r.err)
+	if note.has_resp == 0 {
+		return newError(int(r.rc), msg)
 	}
-	t.status = int(rc)
+	t.status = int(r.rc)
+	t.res = trackResult{ok: true, success: note.success != 0, statusCode: int(note.status_code), message: noteText(&note, 0)}
+	C.free(unsafe.Pointer(note.text))
 	return nil
 }
 
-// result reads the completed call's response (the waiter owns it then) and frees it.
+// result is the completed call's answer.
 func (t *trackCall) result() (*Response, error) {
-	r := t.resp
-	defer t.freeResult()
-	if r == nil {
+	r := &t.res
+	if !r.ok {
 		return nil, newError(t.status, "")
 	}
-	resp := &Response{
-		Success:    C.suprsend_response_success(r) != 0,
-		StatusCode: int(C.suprsend_response_status_code(r)),
-		Message:    C.GoString(C.suprsend_response_message(r)),
-	}
+	resp := &Response{Success: r.success, StatusCode: r.statusCode, Message: r.message}
 	if t.status != int(C.SUPRSEND_OK) {
 		e := newError(t.status, resp.Message)
 		if resp.StatusCode != 0 {
@@ -454,13 +578,14 @@ func (t *trackCall) result() (*Response, error) {
 // Bulk
 
 type cBulk struct {
-	ptr *C.suprsend_bulk
+	ptr  *C.suprsend_bulk
+	pump *pump
 }
 
 func (h *clientHandle) newBulk() *cBulk {
 	b := C.suprsend_bulk_new(h.ptr)
 	runtime.KeepAlive(h)
-	return &cBulk{ptr: b}
+	return &cBulk{ptr: b, pump: h.pump}
 }
 
 func (b *cBulk) free() {
@@ -468,12 +593,12 @@ func (b *cBulk) free() {
 	b.ptr = nil
 }
 
-// appendJSON appends the events of a JSON array (NUL-terminated in data). Invalid events are
-// kept as failed records; only SUPRSEND_E_ARGUMENT means nothing was kept.
-func (b *cBulk) appendJSON(data []byte) (int, string) {
-	var e *C.char
-	rc := C.ss_bulk_append_json(b.ptr, (*C.char)(unsafe.Pointer(&data[0])), &e)
-	return int(rc), takeError(e)
+// appendParts appends the event whose parts start data[0]. SUPRSEND_E_ARGUMENT: nothing was
+// kept; any other status is the event's (kept as a failed record when not SUPRSEND_OK).
+func (b *cBulk) appendParts(data []byte, p eventParts) (int, string) {
+	pc, name, props, idem, tenant, brand := partsArgs(data, p)
+	r := C.ss_bulk_append_parts(b.ptr, pc, name, props, idem, tenant, brand)
+	return int(r.rc), takeError(r.err)
 }
 
 func (b *cBulk) appendEvent(cev *C.suprsend_event) (int, string) {
@@ -497,7 +622,7 @@ func (t *bulkCall) freeResult() {
 func (b *cBulk) startTrigger(t *bulkCall) error {
 	hd := cgo.NewHandle(t)
 	var e *C.char
-	rc := C.ss_bulk_trigger_async(b.ptr, C.uintptr_t(hd), &e)
+	rc := C.ss_bulk_trigger_async(b.ptr, b.pump.c, C.uintptr_t(hd), &e)
 	if rc != C.SUPRSEND_OK {
 		hd.Delete()
 		return newError(int(rc), takeError(e))
@@ -540,26 +665,4 @@ func (t *bulkCall) result() (*cBulkResult, error) {
 		})
 	}
 	return out, nil
-}
-
-// ---------------------------------------------------------------------------------------------
-// Deliveries (read on the worker thread, during the callback)
-
-func readDelivery(d *C.suprsend_delivery) Delivery {
-	out := Delivery{
-		InsertId:       C.GoString(C.suprsend_delivery_insert_id(d)),
-		IdempotencyKey: C.GoString(C.suprsend_delivery_idempotency_key(d)),
-		EventName:      C.GoString(C.suprsend_delivery_event_name(d)),
-		DistinctId:     C.GoString(C.suprsend_delivery_distinct_id(d)),
-		StatusCode:     int(C.suprsend_delivery_http_status(d)),
-		Attempts:       int(C.suprsend_delivery_attempts(d)),
-	}
-	if status := int(C.suprsend_delivery_status(d)); status != int(C.SUPRSEND_OK) {
-		e := newError(status, C.GoString(C.suprsend_delivery_message(d)))
-		if out.StatusCode != 0 {
-			e.Code = out.StatusCode
-		}
-		out.Err = e
-	}
-	return out
 }

@@ -6,7 +6,9 @@
 // network with a context (TrackEventWithContext, a bulk's Trigger) are the library's
 // asynchronous calls: a waiting goroutine holds no thread, and the context's deadline or
 // cancellation ends the wait. TrackEvent uses the blocking C call while few of the client's
-// calls do (less latency), and the asynchronous call past that.
+// calls do (less CPU and latency), and the asynchronous call past that. No Go code runs on the
+// library's threads: completions and deliveries are queued in C and taken by goroutines of the
+// client (callbacks.go).
 package suprsend
 
 import (
@@ -100,9 +102,11 @@ func WithOutbox(path string) ClientOption {
 	}
 }
 
-// WithDeliveryCallback receives the fate of each event Enqueue accepted, once, on the
-// library's worker thread: it should return quickly (the worker waits for it) and must not
-// call Flush or Close.
+// WithDeliveryCallback receives the fate of each event Enqueue accepted, once, on a goroutine
+// of the client that calls it for one event after another, in the order the library reported
+// them. The library's worker does not wait for it; Flush and Close return once it has returned
+// for every fate reported before they ended. It must not call Flush or Close (they would wait
+// for it).
 func WithDeliveryCallback(fn func(Delivery)) ClientOption {
 	return func(c *Client) error {
 		c.cfg.delivery = fn
@@ -253,10 +257,11 @@ func (c *Client) TrackEventWithContext(ctx context.Context, event *Event) (*Resp
 	if ctx.Err() != nil {
 		return nil, contextError("TrackEvent", ctx)
 	}
-	if ctx.Done() == nil {
-		// Nothing can end the wait: a blocking call on this goroutine's thread has the least
-		// latency, as long as few run at once; past that, the asynchronous call, which holds
-		// no thread, so that any number of goroutines never means as many threads.
+	if ctx.Done() == nil && len(event.attachments) == 0 {
+		// Nothing can end the wait: a blocking call on this goroutine's thread costs the least
+		// (the asynchronous call adds a hand-over to the library's thread and back), as long
+		// as few run at once; past that, the asynchronous call, which holds no thread, so that
+		// any number of goroutines never means as many threads.
 		select {
 		case c.blocking <- struct{}{}:
 			t := &trackCall{}
@@ -303,7 +308,7 @@ const flushSlice = 100 * time.Millisecond
 // fate, or ctx ends (an *Error wrapping ctx.Err(); delivery goes on).
 func (c *Client) Flush(ctx context.Context) error {
 	if ctx.Done() == nil {
-		return c.h.flush(-1)
+		return c.h.flush(-1, nil)
 	}
 	for {
 		if ctx.Err() != nil {
@@ -319,7 +324,7 @@ func (c *Client) Flush(ctx context.Context) error {
 				wait = left
 			}
 		}
-		err := c.h.flush(wait.Milliseconds())
+		err := c.h.flush(wait.Milliseconds(), ctx.Done())
 		if err == nil {
 			return nil
 		}

@@ -1,9 +1,7 @@
 package suprsend
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"log"
 	"net/url"
 	"os"
@@ -104,16 +102,6 @@ func (e *Event) AddAttachment(filePath string, opts ...*AttachmentOption) error 
 	return nil
 }
 
-// The event as suprsend_event_new_json and suprsend_bulk_append_json take it.
-type wireEvent struct {
-	DistinctId     string         `json:"distinct_id"`
-	EventName      string         `json:"event"`
-	Properties     map[string]any `json:"properties,omitempty"`
-	IdempotencyKey string         `json:"$idempotency_key,omitempty"`
-	TenantId       string         `json:"tenant_id,omitempty"`
-	BrandId        string         `json:"brand_id,omitempty"`
-}
-
 // checkText refuses, before the library sees them, the strings it could not take at all: not
 // UTF-8, or with a NUL.
 func checkText(ev *Event) *Error {
@@ -126,42 +114,6 @@ func checkText(ev *Event) *Error {
 		}
 	}
 	return nil
-}
-
-// encodeEvent appends ev's JSON object to buf (nothing on error). Property values are encoded
-// as encoding/json encodes them (without HTML escaping); a value it cannot encode (a channel,
-// a function, NaN) is an error.
-func encodeEvent(buf *bytes.Buffer, ev *Event) error {
-	return encodeEventWith(buf, newEncoder(buf), ev)
-}
-
-func newEncoder(buf *bytes.Buffer) *json.Encoder {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc
-}
-
-// encodeEventWith is encodeEvent with an Encoder of buf made once for many events.
-func encodeEventWith(buf *bytes.Buffer, enc *json.Encoder, ev *Event) error {
-	if err := checkText(ev); err != nil {
-		return err
-	}
-	start := buf.Len()
-	err := enc.Encode(wireEvent{ev.DistinctId, ev.EventName, ev.Properties, ev.IdempotencyKey, ev.TenantId, ev.BrandId})
-	if err != nil {
-		buf.Truncate(start)
-		return &Error{Code: 400, Message: "properties: " + err.Error(), Err: err}
-	}
-	buf.Truncate(buf.Len() - 1) // the Encoder's newline
-	return nil
-}
-
-func eventJSON(ev *Event) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := encodeEvent(&buf, ev); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // asJSON is the event as a failed record shows it when it never reached the library.
