@@ -39,7 +39,7 @@ bindir="$scratch/fuzzers"
 if [[ "${FUZZ_SKIP_BUILD:-0}" != 1 ]]; then
     echo "fuzz: building the instrumented library (.build-fuzz)" >&2
     (cd "$repo" && nice -n "$nice" swift build -c release --product suprsend --scratch-path "$scratch" \
-        -Xswiftc -sanitize=fuzzer,address >&2)
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSUPRSEND_FUZZ_HOOKS >&2)
     mkdir -p "$bindir"
     for target in "${targets[@]}"; do
         # Harnesses of code outside the library compile that code in (instrumented alike).

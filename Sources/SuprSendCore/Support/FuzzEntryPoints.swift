@@ -2,8 +2,10 @@
 // public C API reaches only through the network (the hub's answers, HTTP dates, Retry-After).
 // Each only calls existing internals, then checks a few invariants of what came back; it
 // returns 0, or a nonzero code naming the invariant that failed (the harness then aborts).
-// Not part of the C API: the names do not match scripts/exports.map's suprsend_*, so the
-// release library does not export them.
+// Compiled only into the fuzzing build (fuzz/run.sh defines SUPRSEND_FUZZ_HOOKS): the shipped
+// library carries no test code. Not part of the C API either way: the names do not match
+// scripts/exports.map's suprsend_*.
+#if SUPRSEND_FUZZ_HOOKS
 
 private func fuzzBytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
     guard let data, size > 0 else { return [] }
@@ -89,3 +91,4 @@ public func suprsendcoreFuzzRetryAfter(_ data: UnsafePointer<UInt8>?, _ size: In
     guard delay >= 0, delay.isFinite, delay <= max(RetryPolicy.retryAfterCap, policy.delay(beforeRetry: 1, retryAfter: nil, unitRandom: { 0.5 })) else { return 2 }
     return 0
 }
+#endif
