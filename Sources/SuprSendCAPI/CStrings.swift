@@ -33,8 +33,10 @@ enum CText {
 final class OwnedCString {
     let pointer: UnsafeMutablePointer<CChar>
 
-    convenience init(_ text: String) {
-        self.init(bytes: Array(text.utf8))
+    init(_ text: String) {
+        var text = text
+        // The string's own UTF-8 storage when it has one (native strings do): no array between.
+        pointer = text.withUTF8 { Self.copy(UnsafeRawBufferPointer($0)) }
     }
 
     init(bytes: [UInt8]) {
@@ -47,13 +49,15 @@ final class OwnedCString {
 
     /// The bytes and a NUL, in memory the caller owns (free with deallocate()).
     static func copy(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-        bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress {
-                UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count)
-            }
+        bytes.withUnsafeBytes { copy($0) }
+    }
+
+    static func copy(_ source: UnsafeRawBufferPointer) -> UnsafeMutablePointer<CChar> {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: source.count + 1)
+        if let base = source.baseAddress {
+            UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: source.count)
         }
-        buffer[bytes.count] = 0
+        buffer[source.count] = 0
         return buffer
     }
 }

@@ -343,3 +343,29 @@ struct RequestAttemptsTests {
         #expect(calls.lines.contains { $0.1.contains("Retry-After") })
     }
 }
+
+@Suite("Delivery core: an event's identity read back from its bytes")
+struct EventIdentityTests {
+    private func prepared(_ event: Event, autoIdempotency: Bool = true) throws -> PreparedEvent {
+        let preparer = EventPreparer(workspaceKey: "ws", sdkVersion: "test", rules: EventRules(), autoIdempotency: autoIdempotency)
+        guard case .success(let prepared) = preparer.prepare(event) else { throw SuprSendError(.internal, "refused") }
+        return prepared
+    }
+
+    @Test(arguments: [("user_1", "order_placed", "key-1", "t1"),
+                      ("u \"quoted\" \\ back", "naïve ☕ event", "k\"ey\\é", "tenant_2"),
+                      ("tab\there", "line\nbreak", "", "")])
+    func oneWalkReadsWhatTheQueueWouldKeep(distinctId: String, name: String, key: String, tenant: String) throws {
+        var event = Event(distinctId: distinctId, name: name)
+        if !key.isEmpty { event.idempotencyKey = key }
+        if !tenant.isEmpty { event.tenantId = tenant }
+        try event.setProperties(json: utf8Bytes(#"{"a":{"event":"nested","distinct_id":"no"},"n":[1,2]}"#))
+        let prepared = try prepared(event, autoIdempotency: !key.isEmpty)
+        let queued = QueuedEvent(sequence: 1, prepared: prepared)
+        let identity = queued.fullIdentity
+        #expect(identity == EventIdentity(insertId: prepared.insertId, idempotencyKey: prepared.idempotencyKey ?? "",
+                                          name: prepared.name, distinctId: prepared.distinctId))
+        #expect(queued.insertId == identity.insertId && queued.name == identity.name
+                && queued.distinctId == identity.distinctId && queued.idempotencyKey == identity.idempotencyKey)
+    }
+}

@@ -79,11 +79,14 @@ struct EventEncoder: Sendable {
 
     /// Where the top-level "$idempotency_key" value (a quoted JSON string) stands in an event
     /// object made by `encode`, if it has one.
+    private static let trailingIdMembers = [Array(#","brand_id":""#.utf8), Array(#","tenant_id":""#.utf8)]
+    private static let idempotencyKeyMember = Array(#","$idempotency_key":""#.utf8)
+
     static func idempotencyKeyValue(_ json: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return nil }  // past the last member
         // ,"tenant_id":"<A-Z a-z 0-9 _ ->" then ,"brand_id":"<the same>": values without escapes.
         // Skipped from the end: brand_id first, as it is written last.
-        for member in [Array(#","brand_id":""#.utf8), Array(#","tenant_id":""#.utf8)] {
+        for member in trailingIdMembers {
             if end > 0, json[end - 1] == UInt8(ascii: "\""),
                let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
                open + 1 >= member.count, json[(open + 1 - member.count)...open].elementsEqual(member) {
@@ -94,7 +97,7 @@ struct EventEncoder: Sendable {
         // it is a member's and not inside a string; the last one before `end` is the top-level
         // one if there is one, and a nested one is followed by more than a string.
         guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return nil }
-        let member = Array(#","$idempotency_key":""#.utf8)
+        let member = idempotencyKeyMember
         let window = max(0, end - member.count - 6 * EventRules.maxIdempotencyKeyLength - 1)
         var start = end - member.count
         while start >= window {

@@ -38,15 +38,19 @@ public struct QueuedEvent: Sendable {
         json.withUnsafeBufferPointer(body)
     }
 
-    public var insertId: String { identity?.insertId ?? EventFields.string("$insert_id", in: json) }
+    /// Its identity: kept apart by the queue, or read from the bytes in one walk. For a caller
+    /// that wants more than one of the fields below (each of those reads the bytes again).
+    public var fullIdentity: EventIdentity { identity ?? EventFields.identity(in: json) }
+
+    public var insertId: String { identity?.insertId ?? EventFields.string(EventFields.insertIdKey, in: json) }
     /// "" when the event has none.
     public var idempotencyKey: String { identity?.idempotencyKey ?? EventFields.idempotencyKey(in: json) }
     /// Whether the event carries an idempotency key (the hub drops a repeat of it).
     public var carriesIdempotencyKey: Bool {
         identity.map { !$0.idempotencyKey.isEmpty } ?? withJSON(EventEncoder.carriesIdempotencyKey)
     }
-    public var name: String { identity?.name ?? EventFields.string("event", in: json) }
-    public var distinctId: String { identity?.distinctId ?? EventFields.string("distinct_id", in: json) }
+    public var name: String { identity?.name ?? EventFields.string(EventFields.nameKey, in: json) }
+    public var distinctId: String { identity?.distinctId ?? EventFields.string(EventFields.distinctIdKey, in: json) }
 }
 
 /// What names an event in its fate, as fixed at enqueue.
@@ -62,33 +66,71 @@ public struct EventIdentity: Sendable, Equatable {
 /// (`{"$insert_id":…,"$time":…,"event":…,"env":…,"distinct_id":…,"properties":`) and the
 /// idempotency key after them, without parsing the caller's properties.
 enum EventFields {
-    static func string(_ member: String, in json: [UInt8]) -> String {
+    static let insertIdKey = Array(#""$insert_id""#.utf8)
+    static let nameKey = Array(#""event""#.utf8)
+    static let distinctIdKey = Array(#""distinct_id""#.utf8)
+
+    /// One member's string value ("" when absent).
+    static func string(_ key: [UInt8], in json: [UInt8]) -> String {
         json.withUnsafeBufferPointer { bytes in
-            let key = Array("\"\(member)\":".utf8)
-            var index = 1  // past "{"
-            // Members before "properties" are strings or integers; walk them one by one.
-            while index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
-                guard let keyEnd = stringEnd(bytes, from: index), keyEnd + 1 < bytes.count,
-                      bytes[keyEnd + 1] == UInt8(ascii: ":") else { return "" }
-                let valueStart = keyEnd + 2
-                // The properties object comes after every member read here.
-                guard valueStart < bytes.count, bytes[valueStart] != UInt8(ascii: "{"),
-                      bytes[valueStart] != UInt8(ascii: "[") else { return "" }
-                let isWanted = keyEnd + 2 - index == key.count && bytes[index..<(keyEnd + 2)].elementsEqual(key)
-                if bytes[valueStart] == UInt8(ascii: "\"") {
-                    guard let valueEnd = stringEnd(bytes, from: valueStart) else { return "" }
-                    if isWanted { return decode(bytes, valueStart..<(valueEnd + 1)) }
-                    index = valueEnd + 2
-                } else {
-                    if isWanted { return "" }
-                    var end = valueStart
-                    while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}") { end += 1 }
-                    if end < bytes.count, bytes[end] == UInt8(ascii: "}") { return "" }
-                    index = end + 1
-                }
-                guard index < bytes.count, bytes[index - 1] == UInt8(ascii: ",") else { return "" }
+            var found = ""
+            walkLeadingStrings(bytes) { keyRange, valueRange in
+                guard bytes[keyRange].elementsEqual(key) else { return true }
+                found = decode(bytes, valueRange)
+                return false
             }
-            return ""
+            return found
+        }
+    }
+
+    /// The insert id, name and distinct_id in one walk, and the key.
+    static func identity(in json: [UInt8]) -> EventIdentity {
+        json.withUnsafeBufferPointer { bytes in
+            var identity = EventIdentity(insertId: "", idempotencyKey: "", name: "", distinctId: "")
+            var left = 3
+            walkLeadingStrings(bytes) { keyRange, valueRange in
+                let key = bytes[keyRange]
+                if key.elementsEqual(insertIdKey) {
+                    identity.insertId = decode(bytes, valueRange)
+                } else if key.elementsEqual(nameKey) {
+                    identity.name = decode(bytes, valueRange)
+                } else if key.elementsEqual(distinctIdKey) {
+                    identity.distinctId = decode(bytes, valueRange)
+                } else {
+                    return true
+                }
+                left -= 1
+                return left > 0
+            }
+            if let range = EventEncoder.idempotencyKeyValue(bytes) { identity.idempotencyKey = decode(bytes, range) }
+            return identity
+        }
+    }
+
+    /// Calls `visit` with the quoted key and quoted value of each string member before the
+    /// properties, until it returns false. Integer members are stepped over.
+    private static func walkLeadingStrings(_ bytes: UnsafeBufferPointer<UInt8>,
+                                           _ visit: (Range<Int>, Range<Int>) -> Bool) {
+        var index = 1  // past "{"
+        // Members before "properties" are strings or integers; walk them one by one.
+        while index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            guard let keyEnd = stringEnd(bytes, from: index), keyEnd + 1 < bytes.count,
+                  bytes[keyEnd + 1] == UInt8(ascii: ":") else { return }
+            let valueStart = keyEnd + 2
+            // The properties object comes after every member read here.
+            guard valueStart < bytes.count, bytes[valueStart] != UInt8(ascii: "{"),
+                  bytes[valueStart] != UInt8(ascii: "[") else { return }
+            if bytes[valueStart] == UInt8(ascii: "\"") {
+                guard let valueEnd = stringEnd(bytes, from: valueStart) else { return }
+                guard visit(index..<(keyEnd + 1), valueStart..<(valueEnd + 1)) else { return }
+                index = valueEnd + 2
+            } else {
+                var end = valueStart
+                while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}") { end += 1 }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "}") { return }
+                index = end + 1
+            }
+            guard index < bytes.count, bytes[index - 1] == UInt8(ascii: ",") else { return }
         }
     }
 
