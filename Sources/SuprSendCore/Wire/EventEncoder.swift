@@ -79,25 +79,25 @@ struct EventEncoder: Sendable {
 
     /// Where the top-level "$idempotency_key" value (a quoted JSON string) stands in an event
     /// object made by `encode`, if it has one.
-    private static let trailingIdMembers = [Array(#","brand_id":""#.utf8), Array(#","tenant_id":""#.utf8)]
-    private static let idempotencyKeyMember = Array(#","$idempotency_key":""#.utf8)
-
     static func idempotencyKeyValue(_ json: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard var end = json.lastIndex(of: UInt8(ascii: "}")) else { return nil }  // past the last member
         // ,"tenant_id":"<A-Z a-z 0-9 _ ->" then ,"brand_id":"<the same>": values without escapes.
         // Skipped from the end: brand_id first, as it is written last.
-        for member in trailingIdMembers {
+        // The patterns are literals, not stored statics: see `EventFields`.
+        func skip(_ member: String.UTF8View) {
             if end > 0, json[end - 1] == UInt8(ascii: "\""),
                let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
                open + 1 >= member.count, json[(open + 1 - member.count)...open].elementsEqual(member) {
                 end = open + 1 - member.count
             }
         }
+        skip(#","brand_id":""#.utf8)
+        skip(#","tenant_id":""#.utf8)
         // ,"$idempotency_key":"<string>" ending at `end`. Its opening quote follows a comma, so
         // it is a member's and not inside a string; the last one before `end` is the top-level
         // one if there is one, and a nested one is followed by more than a string.
         guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return nil }
-        let member = idempotencyKeyMember
+        let member = #","$idempotency_key":""#.utf8
         let window = max(0, end - member.count - 6 * EventRules.maxIdempotencyKeyLength - 1)
         var start = end - member.count
         while start >= window {

@@ -314,32 +314,34 @@ struct JSONNestingStack {
     }
 }
 
-/// ASCII bytes the grammar cares about.
+/// ASCII bytes the grammar cares about. Computed, not stored: a stored static is initialized
+/// lazily (swift_once) in unoptimized builds, and a child forked while another thread was
+/// initializing one would wait for it forever (seen under TSan).
 enum JSONByte {
-    static let quote = UInt8(ascii: "\"")
-    static let backslash = UInt8(ascii: "\\")
-    static let slash = UInt8(ascii: "/")
-    static let openBrace = UInt8(ascii: "{")
-    static let closeBrace = UInt8(ascii: "}")
-    static let openBracket = UInt8(ascii: "[")
-    static let closeBracket = UInt8(ascii: "]")
-    static let comma = UInt8(ascii: ",")
-    static let colon = UInt8(ascii: ":")
-    static let minus = UInt8(ascii: "-")
-    static let plus = UInt8(ascii: "+")
-    static let dot = UInt8(ascii: ".")
-    static let zero = UInt8(ascii: "0")
-    static let nine = UInt8(ascii: "9")
-    static let lowerE = UInt8(ascii: "e")
-    static let upperE = UInt8(ascii: "E")
-    static let lowerT = UInt8(ascii: "t")
-    static let lowerF = UInt8(ascii: "f")
-    static let lowerN = UInt8(ascii: "n")
-    static let lowerU = UInt8(ascii: "u")
-    static let space = UInt8(ascii: " ")
-    static let tab = UInt8(ascii: "\t")
-    static let newline = UInt8(ascii: "\n")
-    static let carriageReturn = UInt8(ascii: "\r")
+    static var quote: UInt8 { UInt8(ascii: "\"") }
+    static var backslash: UInt8 { UInt8(ascii: "\\") }
+    static var slash: UInt8 { UInt8(ascii: "/") }
+    static var openBrace: UInt8 { UInt8(ascii: "{") }
+    static var closeBrace: UInt8 { UInt8(ascii: "}") }
+    static var openBracket: UInt8 { UInt8(ascii: "[") }
+    static var closeBracket: UInt8 { UInt8(ascii: "]") }
+    static var comma: UInt8 { UInt8(ascii: ",") }
+    static var colon: UInt8 { UInt8(ascii: ":") }
+    static var minus: UInt8 { UInt8(ascii: "-") }
+    static var plus: UInt8 { UInt8(ascii: "+") }
+    static var dot: UInt8 { UInt8(ascii: ".") }
+    static var zero: UInt8 { UInt8(ascii: "0") }
+    static var nine: UInt8 { UInt8(ascii: "9") }
+    static var lowerE: UInt8 { UInt8(ascii: "e") }
+    static var upperE: UInt8 { UInt8(ascii: "E") }
+    static var lowerT: UInt8 { UInt8(ascii: "t") }
+    static var lowerF: UInt8 { UInt8(ascii: "f") }
+    static var lowerN: UInt8 { UInt8(ascii: "n") }
+    static var lowerU: UInt8 { UInt8(ascii: "u") }
+    static var space: UInt8 { UInt8(ascii: " ") }
+    static var tab: UInt8 { UInt8(ascii: "\t") }
+    static var newline: UInt8 { UInt8(ascii: "\n") }
+    static var carriageReturn: UInt8 { UInt8(ascii: "\r") }
 }
 
 /// The extent of a string token: the bytes between the quotes, still escaped.

@@ -66,12 +66,14 @@ public struct EventIdentity: Sendable, Equatable {
 /// (`{"$insert_id":…,"$time":…,"event":…,"env":…,"distinct_id":…,"properties":`) and the
 /// idempotency key after them, without parsing the caller's properties.
 enum EventFields {
-    static let insertIdKey = Array(#""$insert_id""#.utf8)
-    static let nameKey = Array(#""event""#.utf8)
-    static let distinctIdKey = Array(#""distinct_id""#.utf8)
+    // The quoted keys, as literals: a stored static would be initialized lazily (swift_once), and
+    // these are read on the host's threads, outside the sections fork() waits for.
+    static var insertIdKey: String.UTF8View { #""$insert_id""#.utf8 }
+    static var nameKey: String.UTF8View { #""event""#.utf8 }
+    static var distinctIdKey: String.UTF8View { #""distinct_id""#.utf8 }
 
     /// One member's string value ("" when absent).
-    static func string(_ key: [UInt8], in json: [UInt8]) -> String {
+    static func string(_ key: String.UTF8View, in json: [UInt8]) -> String {
         json.withUnsafeBufferPointer { bytes in
             var found = ""
             walkLeadingStrings(bytes) { keyRange, valueRange in
