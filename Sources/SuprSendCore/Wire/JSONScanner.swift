@@ -314,9 +314,10 @@ struct JSONNestingStack {
     }
 }
 
-/// ASCII bytes the grammar cares about. Computed, not stored: a stored static is initialized
-/// lazily (swift_once) in unoptimized builds, and a child forked while another thread was
-/// initializing one would wait for it forever (seen under TSan).
+/// ASCII bytes the grammar cares about. Computed, not stored: in unoptimized builds a stored
+/// static is initialized lazily (swift_once), and under TSan a process's threads were seen
+/// waiting on that initialization forever (test_outbox); a child forked while another thread
+/// runs such an initializer would wait forever too. Constants need none.
 enum JSONByte {
     static var quote: UInt8 { UInt8(ascii: "\"") }
     static var backslash: UInt8 { UInt8(ascii: "\\") }
