@@ -337,6 +337,18 @@ def stop(proc):
             proc.wait()
 
 
+def start_server(cmd, port_file, stderr_path, what, preexec_fn=None):
+    """Starts a server that writes its port to port_file; returns the process and the port."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"), preexec_fn=preexec_fn)
+    t = time.time() + 15
+    while time.time() < t and proc.poll() is None:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, int(port_file.read_text().strip())
+        time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError(f"{what} did not start: {stderr_path.read_text()[-800:]}")
+
+
 def http_json(port, method, path, body=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -351,21 +363,11 @@ def http_json(port, method, path, body=None):
 class Hub:
     def __init__(self, tmp):
         self.proc = None
-        self.port = None
         port_file = tmp / "hub.port"
         cmd = [str(HUB)] if os.access(HUB, os.X_OK) else [sys.executable, str(HUB)]
-        self.proc = subprocess.Popen(cmd + ["--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
-                                            "--workspace", f"{KEY}:{SECRET}", "--quiet"],
-                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "hub.stderr", "w"))
-        t = time.time() + 15
-        while time.time() < t and self.proc.poll() is None:
-            if port_file.exists() and port_file.read_text().strip():
-                self.port = int(port_file.read_text().strip())
-                break
-            time.sleep(0.05)
-        if not self.port:
-            stop(self.proc)
-            raise RuntimeError(f"the hub did not start: {(tmp / 'hub.stderr').read_text()[-800:]}")
+        self.proc, self.port = start_server(cmd + ["--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
+                                                   "--workspace", f"{KEY}:{SECRET}", "--quiet"],
+                                            port_file, tmp / "hub.stderr", "the hub")
         self.base = f"http://127.0.0.1:{self.port}/"
 
     def stats(self):
@@ -1325,20 +1327,9 @@ class SlowHub:
     def __init__(self, tmp, cpu=None, delay_ms=SLOW_HUB_DELAY_MS):
         port_file = tmp / "slow_hub.port"
         pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None  # noqa: E731
-        self.proc = subprocess.Popen([sys.executable, str(SLOW_HUB), "--delay-ms", str(delay_ms),
-                                      "--port-file", str(port_file)],
-                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "slow_hub.stderr", "w"),
-                                     preexec_fn=pre)
-        self.port = None
-        t = time.time() + 15
-        while time.time() < t and self.proc.poll() is None:
-            if port_file.exists() and port_file.read_text().strip():
-                self.port = int(port_file.read_text().strip())
-                break
-            time.sleep(0.05)
-        if not self.port:
-            stop(self.proc)
-            raise RuntimeError(f"bench/slow_hub.py did not start: {(tmp / 'slow_hub.stderr').read_text()[-800:]}")
+        self.proc, self.port = start_server([sys.executable, str(SLOW_HUB), "--delay-ms", str(delay_ms),
+                                             "--port-file", str(port_file)], port_file, tmp / "slow_hub.stderr",
+                                            "bench/slow_hub.py", preexec_fn=pre)
         self.base = f"http://127.0.0.1:{self.port}/"
 
     def accepts(self):
