@@ -123,35 +123,9 @@ func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 		}
 		return appendMap(dst, x, depth+1)
 	case []any:
-		if x == nil {
-			return append(dst, "null"...), true
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var ok bool
-			if dst, ok = appendValue(dst, e, depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, ']'), true
+		return appendSlice(dst, x, depth)
 	case []map[string]any:
-		if x == nil {
-			return append(dst, "null"...), true
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var ok bool
-			if dst, ok = appendValue(dst, e, depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, ']'), true
+		return appendSlice(dst, x, depth)
 	case map[string]string:
 		if x == nil {
 			return append(dst, "null"...), true
@@ -190,6 +164,24 @@ func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 type mapEntry struct {
 	key   string
 	value any
+}
+
+// appendSlice writes a slice of values as encoding/json does (nil is null).
+func appendSlice[T any](dst []byte, xs []T, depth int) ([]byte, bool) {
+	if xs == nil {
+		return append(dst, "null"...), true
+	}
+	dst = append(dst, '[')
+	for i, e := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var ok bool
+		if dst, ok = appendValue(dst, e, depth+1); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, ']'), true
 }
 
 func appendMap(dst []byte, m map[string]any, depth int) ([]byte, bool) {
