@@ -48,19 +48,21 @@ final class AsyncCalls: @unchecked Sendable {
                 deadline: Double? = nil, done: @escaping Completion) throws(SuprSendError) {
         let call = Call(attempts: sender.attempts(endpoint, body: body, keyed: keyed, deadline: deadline),
                         requestURI: sender.basePath + endpoint.path, body: body, done: done)
-        let refusal: SuprSendError? = lock.withLock {
-            guard !closing else { return SuprSendError(.closed, "the client is closed; nothing was sent") }
+        let queued: Result<Bool, SuprSendError> = lock.withLock {
+            guard !closing else { return .failure(SuprSendError(.closed, "the client is closed; nothing was sent")) }
             if thread == nil {
                 switch WorkerThread.start(name: "suprsend-async", { [self] in run() }) {
                 case .success(let started): thread = started
-                case .failure(let error): return error
+                case .failure(let error): return .failure(error)
                 }
             }
             inbox.append(call)
-            return nil
+            return .success(inbox.count == 1)
         }
-        if let refusal { throw refusal }
-        transport.wake()
+        // One wake per batch: while the inbox holds calls, the wake that the first of them
+        // sent is still to be answered (the thread empties the inbox after every wait), so
+        // a burst of calls costs the thread one wake-up, not one each.
+        if try queued.get() { transport.wake() }
     }
 
     /// Stops taking calls; those under way get until `deadline` (monotonic seconds; nil:
