@@ -58,8 +58,6 @@ final class RandomPool: @unchecked Sendable {
 
 /// RFC 9562 version 4 UUIDs, the form of $insert_id and generated idempotency keys.
 enum UUIDv4 {
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     static func make() -> String {
         var raw = (UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &raw) { bytes in
@@ -75,8 +73,8 @@ enum UUIDv4 {
                         out[position] = UInt8(ascii: "-")
                         position += 1
                     }
-                    out[position] = hexDigits[Int(bytes[index] >> 4)]
-                    out[position + 1] = hexDigits[Int(bytes[index] & 0x0F)]
+                    out[position] = Hex.digit(bytes[index] >> 4)
+                    out[position + 1] = Hex.digit(bytes[index] & 0x0F)
                     position += 2
                 }
                 return position

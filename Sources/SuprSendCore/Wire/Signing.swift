@@ -82,14 +82,12 @@ final class RequestSigner: Sendable {
         return hex(digest)
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         String(unsafeUninitializedCapacity: bytes.count * 2) { out in
             var position = 0
             for byte in bytes {
-                out[position] = hexDigits[Int(byte >> 4)]
-                out[position + 1] = hexDigits[Int(byte & 0x0F)]
+                out[position] = Hex.digit(byte >> 4)
+                out[position + 1] = Hex.digit(byte & 0x0F)
                 position += 2
             }
             return position
