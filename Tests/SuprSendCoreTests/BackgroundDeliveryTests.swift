@@ -126,8 +126,7 @@ private struct Rig {
                 throw SuprSendError(.internal, "the test event was refused")
             }
             let stamped = PreparedEvent(json: prepared.json, insertId: prepared.insertId, idempotencyKey: prepared.idempotencyKey,
-                                        name: prepared.name, distinctId: prepared.distinctId, time: clock.wallMilliseconds(),
-                                        fieldSpans: prepared.fieldSpans)
+                                        name: prepared.name, distinctId: prepared.distinctId, time: clock.wallMilliseconds())
             _ = try queue.add(stamped)
             return stamped
         }

@@ -15,7 +15,7 @@ struct OutboxTests {
         guard case .success(let ready) = preparer.prepare(event) else { fatalError("refused") }
         guard let time else { return ready }
         return PreparedEvent(json: ready.json, insertId: ready.insertId, idempotencyKey: ready.idempotencyKey,
-                             name: ready.name, distinctId: ready.distinctId, time: time, fieldSpans: ready.fieldSpans)
+                             name: ready.name, distinctId: ready.distinctId, time: time)
     }
 
     private func withDirectory(_ body: (String) throws -> Void) rethrows {

@@ -12,9 +12,6 @@ public struct PreparedEvent: Sendable {
     public let distinctId: String
     /// Wall-clock milliseconds of this occurrence (its $time).
     public let time: Int64
-    /// Where `json` holds the insert id, name, distinct_id and key: a queue keeps these beside
-    /// the bytes, so that a fate names its event without reading the JSON again.
-    public let fieldSpans: EventFieldSpans
 }
 
 /// An event that broke a rule: why, and the event as it would have been sent, so that a
@@ -56,14 +53,14 @@ public struct EventPreparer: Sendable {
                                          brandId: checked.brandId)
         var writer = JSONWriter(reservingCapacity: encoder.estimatedSize(fields, properties: event.properties,
                                                                          attachments: event.attachments))
-        let spans = encoder.encode(fields, properties: event.properties, attachments: event.attachments, into: &writer)
+        encoder.encode(fields, properties: event.properties, attachments: event.attachments, into: &writer)
         do {
             try rules.checkSize(writer.bytes.count)
         } catch {
             return .failure(RejectedEvent(error: error, recordJSON: writer.bytes))
         }
         return .success(PreparedEvent(json: writer.bytes, insertId: insertId, idempotencyKey: key,
-                                      name: checked.name, distinctId: checked.distinctId, time: time, fieldSpans: spans))
+                                      name: checked.name, distinctId: checked.distinctId, time: time))
     }
 
     /// The event with its fields as the caller gave them, for a failed record.

@@ -37,26 +37,22 @@ struct EventEncoder: Sendable {
         return members + strings + properties.objectBytes.count + attachments.reduce(0) { $0 + $1.leastEncodedSize + 16 }
     }
 
-    /// Writes the event object; returns where its identity went (see `EventFieldSpans`).
-    @discardableResult
-    func encode(_ fields: Fields, properties: EventProperties, attachments: [Attachment],
-                into writer: inout JSONWriter) -> EventFieldSpans {
-        var spans = EventFieldSpans()
+    func encode(_ fields: Fields, properties: EventProperties, attachments: [Attachment], into writer: inout JSONWriter) {
         writer.appendRaw("{\"$insert_id\":")
-        spans.insertId = Self.appendString(fields.insertId, to: &writer)
+        writer.appendString(fields.insertId)
         writer.appendRaw(",\"$time\":")
         writer.appendInt(fields.time)
         writer.appendRaw(",\"event\":")
-        spans.name = Self.appendString(fields.name, to: &writer)
+        writer.appendString(fields.name)
         writer.appendRaw(",\"env\":")
         writer.appendRaw(quotedWorkspaceKey)
         writer.appendRaw(",\"distinct_id\":")
-        spans.distinctId = Self.appendString(fields.distinctId, to: &writer)
+        writer.appendString(fields.distinctId)
         writer.appendRaw(",\"properties\":")
         encodeProperties(properties, attachments: attachments, into: &writer)
         if let key = fields.idempotencyKey {
             writer.appendRaw(",\"$idempotency_key\":")
-            spans.idempotencyKey = Self.appendString(key, to: &writer)
+            writer.appendString(key)
         }
         if let tenant = fields.tenantId {
             writer.appendRaw(",\"tenant_id\":")
@@ -67,14 +63,6 @@ struct EventEncoder: Sendable {
             writer.appendString(brand)
         }
         writer.appendRaw("}")
-        return spans
-    }
-
-    /// Writes `string` quoted; returns where it went, quotes included.
-    private static func appendString(_ string: String, to writer: inout JSONWriter) -> EventFieldSpans.Span {
-        let start = writer.bytes.count
-        writer.appendString(string)
-        return EventFieldSpans.Span(start: UInt32(clamping: start), end: UInt32(clamping: writer.bytes.count))
     }
 
     /// Whether `json`, an event object made by `encode`, carries "$idempotency_key": the

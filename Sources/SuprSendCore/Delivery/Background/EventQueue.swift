@@ -116,7 +116,6 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
         var sequence: UInt64
         var enqueuedAtMilliseconds: Int64
         var json: ByteBlocks.Span
-        var fields: EventFieldSpans
     }
 
     private let capacity: Int
@@ -142,15 +141,14 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     }
 
     /// What an event holds in memory, for the byte bound: its JSON and its bookkeeping.
-    private static func memoryBytes(_ jsonBytes: Int) -> Int { jsonBytes + MemoryLayout<Entry>.stride }
+    private static func memoryBytes(_ jsonBytes: Int) -> Int { jsonBytes + 32 }
 
     public func add(_ event: PreparedEvent) throws(SuprSendError) -> (sequence: UInt64, waiting: Int) {
         let count = event.json.count
         let result: (UInt64, Int)? = lock.withLock {
             guard held < capacity, heldBytes + Self.memoryBytes(count) <= maxBytes, count < Int(Int32.max) else { return nil }
             sequence += 1
-            entries.append(Entry(sequence: sequence, enqueuedAtMilliseconds: event.time, json: store.append(event.json),
-                                 fields: event.fieldSpans))
+            entries.append(Entry(sequence: sequence, enqueuedAtMilliseconds: event.time, json: store.append(event.json)))
             held += 1
             heldBytes += Self.memoryBytes(count)
             waitingJSONBytes += count
@@ -234,10 +232,8 @@ public final class MemoryQueue: EventQueue, @unchecked Sendable {
     /// The waiting event at `index` of `entries`, with its JSON copied out. Lock held.
     private func event(at index: Int) -> QueuedEvent {
         let entry = entries[index]
-        var event = QueuedEvent(sequence: entry.sequence, enqueuedAtMilliseconds: entry.enqueuedAtMilliseconds,
-                                json: store.bytes(entry.json))
-        event.fieldSpans = entry.fields
-        return event
+        return QueuedEvent(sequence: entry.sequence, enqueuedAtMilliseconds: entry.enqueuedAtMilliseconds,
+                           json: store.bytes(entry.json))
     }
 
     /// Forgets the entries before `end` (taken), and the blocks no waiting entry is in. Lock held.

@@ -18,10 +18,8 @@ public struct QueuedEvent: Sendable {
     public var lastHTTPStatus: Int32 = 0
     /// The event object, as sent (made by `EventEncoder`).
     public let json: [UInt8]
-    /// Its identity, when the queue keeps it apart from the bytes (the outbox's columns).
+    /// Its identity, when the queue keeps it apart from the bytes.
     public var identity: EventIdentity?
-    /// Where its identity stands in the bytes, as the encoder wrote it (the memory queue).
-    public var fieldSpans: EventFieldSpans?
 
     public init(sequence: UInt64, enqueuedAtMilliseconds: Int64, json: [UInt8]) {
         self.sequence = sequence
@@ -31,7 +29,6 @@ public struct QueuedEvent: Sendable {
 
     public init(sequence: UInt64, prepared: PreparedEvent) {
         self.init(sequence: sequence, enqueuedAtMilliseconds: prepared.time, json: prepared.json)
-        fieldSpans = prepared.fieldSpans
     }
 
     /// Bytes of the event JSON.
@@ -41,73 +38,19 @@ public struct QueuedEvent: Sendable {
         json.withUnsafeBufferPointer(body)
     }
 
-    /// Its identity: kept apart by the queue, cut from the bytes where the encoder wrote it,
-    /// or (bytes alone) read from them in one walk. For a caller that wants more than one of
-    /// the fields below.
-    public var fullIdentity: EventIdentity {
-        if let identity { return identity }
-        if let fieldSpans { return json.withUnsafeBufferPointer { fieldSpans.identity(in: $0) } }
-        return EventFields.identity(in: json)
-    }
+    /// Its identity: kept apart by the queue, or read from the bytes in one walk. For a caller
+    /// that wants more than one of the fields below (each of those reads the bytes again).
+    public var fullIdentity: EventIdentity { identity ?? EventFields.identity(in: json) }
 
-    public var insertId: String {
-        if let identity { return identity.insertId }
-        if let fieldSpans { return json.withUnsafeBufferPointer { EventFieldSpans.text(fieldSpans.insertId, in: $0) } }
-        return EventFields.string(EventFields.insertIdKey, in: json)
-    }
+    public var insertId: String { identity?.insertId ?? EventFields.string(EventFields.insertIdKey, in: json) }
     /// "" when the event has none.
-    public var idempotencyKey: String {
-        if let identity { return identity.idempotencyKey }
-        if let fieldSpans { return json.withUnsafeBufferPointer { EventFieldSpans.text(fieldSpans.idempotencyKey, in: $0) } }
-        return EventFields.idempotencyKey(in: json)
-    }
+    public var idempotencyKey: String { identity?.idempotencyKey ?? EventFields.idempotencyKey(in: json) }
     /// Whether the event carries an idempotency key (the hub drops a repeat of it).
     public var carriesIdempotencyKey: Bool {
-        if let identity { return !identity.idempotencyKey.isEmpty }
-        if let fieldSpans { return !fieldSpans.idempotencyKey.isEmpty }
-        return withJSON(EventEncoder.carriesIdempotencyKey)
+        identity.map { !$0.idempotencyKey.isEmpty } ?? withJSON(EventEncoder.carriesIdempotencyKey)
     }
-    public var name: String {
-        if let identity { return identity.name }
-        if let fieldSpans { return json.withUnsafeBufferPointer { EventFieldSpans.text(fieldSpans.name, in: $0) } }
-        return EventFields.string(EventFields.nameKey, in: json)
-    }
-    public var distinctId: String {
-        if let identity { return identity.distinctId }
-        if let fieldSpans { return json.withUnsafeBufferPointer { EventFieldSpans.text(fieldSpans.distinctId, in: $0) } }
-        return EventFields.string(EventFields.distinctIdKey, in: json)
-    }
-}
-
-/// Where `EventEncoder` wrote an event's identity in its JSON: the quoted values of
-/// "$insert_id", "event", "distinct_id" and "$idempotency_key" (empty when it has none),
-/// quotes included. 32 bytes kept beside the bytes, instead of four strings or a walk
-/// through the JSON each time a fate names its event.
-public struct EventFieldSpans: Sendable, Equatable {
-    public struct Span: Sendable, Equatable {
-        var start: UInt32 = 0
-        var end: UInt32 = 0
-        var isEmpty: Bool { end <= start }
-    }
-    var insertId = Span()
-    var name = Span()
-    var distinctId = Span()
-    var idempotencyKey = Span()
-
-    func identity(in json: UnsafeBufferPointer<UInt8>) -> EventIdentity {
-        EventIdentity(insertId: Self.text(insertId, in: json), idempotencyKey: Self.text(idempotencyKey, in: json),
-                      name: Self.text(name, in: json), distinctId: Self.text(distinctId, in: json))
-    }
-
-    /// The string at `span` ("" for an empty span, or one that does not hold a quoted string
-    /// of `json`: spans come from the encoder of these very bytes, so that would be a bug, not
-    /// a reason to stop).
-    static func text(_ span: Span, in json: UnsafeBufferPointer<UInt8>) -> String {
-        let start = Int(span.start), end = Int(span.end)
-        guard end - start >= 2, end <= json.count, json[start] == UInt8(ascii: "\""),
-              json[end - 1] == UInt8(ascii: "\"") else { return "" }
-        return EventFields.decode(json, start..<end)
-    }
+    public var name: String { identity?.name ?? EventFields.string(EventFields.nameKey, in: json) }
+    public var distinctId: String { identity?.distinctId ?? EventFields.string(EventFields.distinctIdKey, in: json) }
 }
 
 /// What names an event in its fate, as fixed at enqueue.
@@ -214,7 +157,7 @@ enum EventFields {
     }
 
     /// A quoted JSON string (quotes included) as text.
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ quoted: Range<Int>) -> String {
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ quoted: Range<Int>) -> String {
         let inner = UnsafeBufferPointer(rebasing: bytes[(quoted.lowerBound + 1)..<(quoted.upperBound - 1)])
         if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
         return JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[quoted]))?.stringValue ?? ""
