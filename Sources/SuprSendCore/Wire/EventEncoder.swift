@@ -84,29 +84,31 @@ struct EventEncoder: Sendable {
         // ,"tenant_id":"<A-Z a-z 0-9 _ ->" then ,"brand_id":"<the same>": values without escapes.
         // Skipped from the end: brand_id first, as it is written last.
         // The patterns are literals, not stored statics: see `EventFields`.
-        func skip(_ member: String.UTF8View) {
+        func skip(_ member: StaticString) {
+            let length = member.utf8CodeUnitCount
             if end > 0, json[end - 1] == UInt8(ascii: "\""),
                let open = json[..<(end - 1)].lastIndex(of: UInt8(ascii: "\"")),
-               open + 1 >= member.count, json[(open + 1 - member.count)...open].elementsEqual(member) {
-                end = open + 1 - member.count
+               open + 1 >= length, json.hasBytes(member, at: open + 1 - length) {
+                end = open + 1 - length
             }
         }
-        skip(#","brand_id":""#.utf8)
-        skip(#","tenant_id":""#.utf8)
+        skip(#","brand_id":""#)
+        skip(#","tenant_id":""#)
         // ,"$idempotency_key":"<string>" ending at `end`. Its opening quote follows a comma, so
         // it is a member's and not inside a string; the last one before `end` is the top-level
         // one if there is one, and a nested one is followed by more than a string.
         guard end > 0, json[end - 1] == UInt8(ascii: "\"") else { return nil }
-        let member = #","$idempotency_key":""#.utf8
-        let window = max(0, end - member.count - 6 * EventRules.maxIdempotencyKeyLength - 1)
-        var start = end - member.count
+        let member: StaticString = #","$idempotency_key":""#
+        let length = member.utf8CodeUnitCount
+        let window = max(0, end - length - 6 * EventRules.maxIdempotencyKeyLength - 1)
+        var start = end - length
         while start >= window {
-            if json[start] == UInt8(ascii: ","), json[start..<(start + member.count)].elementsEqual(member) { break }
+            if json[start] == UInt8(ascii: ","), json.hasBytes(member, at: start) { break }
             start -= 1
         }
         guard start >= window else { return nil }
         // The rest must be one string: no quote but escaped ones before the closing one.
-        var index = start + member.count
+        var index = start + length
         while index < end - 1 {
             switch json[index] {
             case UInt8(ascii: "\\"): index += 2
@@ -114,7 +116,7 @@ struct EventEncoder: Sendable {
             default: index += 1
             }
         }
-        return index == end - 1 ? (start + member.count - 1)..<end : nil
+        return index == end - 1 ? (start + length - 1)..<end : nil
     }
 
     private func encodeProperties(_ properties: EventProperties, attachments: [Attachment], into writer: inout JSONWriter) {

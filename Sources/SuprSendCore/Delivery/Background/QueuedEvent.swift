@@ -66,18 +66,19 @@ public struct EventIdentity: Sendable, Equatable {
 /// (`{"$insert_id":…,"$time":…,"event":…,"env":…,"distinct_id":…,"properties":`) and the
 /// idempotency key after them, without parsing the caller's properties.
 enum EventFields {
-    // The quoted keys, as literals: a stored static would be initialized lazily (swift_once), and
-    // these are read on the host's threads, outside the sections fork() waits for.
-    static var insertIdKey: String.UTF8View { #""$insert_id""#.utf8 }
-    static var nameKey: String.UTF8View { #""event""#.utf8 }
-    static var distinctIdKey: String.UTF8View { #""distinct_id""#.utf8 }
+    // The quoted keys, as static strings: a stored static would be initialized lazily
+    // (swift_once), and these are read on the host's threads, outside the sections fork()
+    // waits for.
+    static var insertIdKey: StaticString { #""$insert_id""# }
+    static var nameKey: StaticString { #""event""# }
+    static var distinctIdKey: StaticString { #""distinct_id""# }
 
     /// One member's string value ("" when absent).
-    static func string(_ key: String.UTF8View, in json: [UInt8]) -> String {
+    static func string(_ key: StaticString, in json: [UInt8]) -> String {
         json.withUnsafeBufferPointer { bytes in
             var found = ""
             walkLeadingStrings(bytes) { keyRange, valueRange in
-                guard bytes[keyRange].elementsEqual(key) else { return true }
+                guard keyIs(bytes, keyRange, key) else { return true }
                 found = decode(bytes, valueRange)
                 return false
             }
@@ -91,12 +92,11 @@ enum EventFields {
             var identity = EventIdentity(insertId: "", idempotencyKey: "", name: "", distinctId: "")
             var left = 3
             walkLeadingStrings(bytes) { keyRange, valueRange in
-                let key = bytes[keyRange]
-                if key.elementsEqual(insertIdKey) {
+                if keyIs(bytes, keyRange, insertIdKey) {
                     identity.insertId = decode(bytes, valueRange)
-                } else if key.elementsEqual(nameKey) {
+                } else if keyIs(bytes, keyRange, nameKey) {
                     identity.name = decode(bytes, valueRange)
-                } else if key.elementsEqual(distinctIdKey) {
+                } else if keyIs(bytes, keyRange, distinctIdKey) {
                     identity.distinctId = decode(bytes, valueRange)
                 } else {
                     return true
@@ -107,6 +107,11 @@ enum EventFields {
             if let range = EventEncoder.idempotencyKeyValue(bytes) { identity.idempotencyKey = decode(bytes, range) }
             return identity
         }
+    }
+
+    /// Whether `bytes[range]` is exactly `key`.
+    private static func keyIs(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ key: StaticString) -> Bool {
+        range.count == key.utf8CodeUnitCount && bytes.hasBytes(key, at: range.lowerBound)
     }
 
     /// Calls `visit` with the quoted key and quoted value of each string member before the
