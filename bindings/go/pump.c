@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ss_pump {
@@ -32,12 +33,20 @@ void ss_pump_free(ss_pump *p) {
 
 static void push(ss_pump *p, const ss_note *n) {
 	pthread_mutex_lock(&p->mu);
-	if (p->len == p->cap) {
+	while (p->len == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 64;
 		ss_note *items = realloc(p->items, cap * sizeof *items);
-		if (!items) abort(); // out of memory: a completion cannot be dropped
-		p->items = items;
-		p->cap = cap;
+		if (items) {
+			p->items = items;
+			p->cap = cap;
+			break;
+		}
+		// Out of memory. A completion cannot be dropped (a goroutine waits for it), and the host
+		// must not be killed for it: wait for memory, without holding the queue, and look again.
+		pthread_mutex_unlock(&p->mu);
+		struct timespec pause = {0, 1000000};
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&p->mu);
 	}
 	p->items[p->len++] = *n;
 	if (n->kind == SS_NOTE_DELIVERY) p->posted++;
@@ -93,7 +102,11 @@ static void set_text(ss_note *n, const char *const *s, int count) {
 	size_t total = 0;
 	for (int i = 0; i < count; i++) total += n->lens[i] = s[i] ? strlen(s[i]) : 0;
 	n->text = malloc(total ? total : 1);
-	if (!n->text) abort();
+	if (!n->text) {
+		// Out of memory: the note goes without its strings (empty in Go) rather than not at all.
+		memset(n->lens, 0, sizeof n->lens);
+		return;
+	}
 	char *at = n->text;
 	for (int i = 0; i < count; i++) {
 		if (n->lens[i]) memcpy(at, s[i], n->lens[i]);
