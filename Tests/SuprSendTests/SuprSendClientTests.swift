@@ -53,6 +53,49 @@ struct SuprSendClientTests {
         }
     }
 
+    /// Strings are checked for escapes eight bytes at a time: every byte that needs one, at
+    /// every place in a word and in the tail, reads back the same at the hub; so do non-ASCII
+    /// text, keys that need escapes, and properties too large for the writer's stack buffer.
+    @Test func stringsReadBackTheSameAtTheHub() async throws {
+        try await withLocalHub { hub in
+            let client = try makeClient(hub)
+            var strings: [String: EventValue] = [:]
+            var expected: [String: String] = [:]
+            let needingEscape: [UInt8] = Array(0..<0x20) + [UInt8(ascii: "\""), UInt8(ascii: "\\")]
+            for (number, byte) in needingEscape.enumerated() {
+                // The byte at a place that moves through two words and the tail (19 bytes).
+                let place = number % 19
+                let text = String(decoding: Array(repeating: UInt8(ascii: "a"), count: place) + [byte]
+                    + Array(repeating: UInt8(ascii: "b"), count: 18 - place), as: UTF8.self)
+                strings["s\(number)"] = .string(text)
+                expected["s\(number)"] = text
+            }
+            let plain = ["", "x", "Zoë 😀 — ünïcödé", String(repeating: "0123456789", count: 300), "~\u{7F}/"]
+            for (number, text) in plain.enumerated() {
+                strings["p\(number)"] = .string(text)
+                expected["p\(number)"] = text
+            }
+            strings["key \"with\" \\escapes\\\n"] = "k"
+            expected["key \"with\" \\escapes\\\n"] = "k"
+            let response = try await client.track(Event(distinctID: "u", name: "e1", properties: strings))
+            #expect(response.statusCode == 202)
+            let events = try await hub.events()
+            try #require(events.count == 1)
+            var received = try #require(events[0]["properties"] as? [String: String])
+            #expect(received.removeValue(forKey: "$ss_sdk_version") != nil)  // the library's own
+            #expect(received == expected)
+
+            // Reserved prefixes are refused at the top level only.
+            for key in ["$x", "SS_y", "ss_"] {
+                await #expect { try await client.track(Event(distinctID: "u", name: "e1", properties: [key: 1, "b": 2])) }
+                    throws: { ($0 as? SuprSendError)?.code == .validation && "\($0)".contains(key) }
+            }
+            #expect(try await client.track(Event(distinctID: "u", name: "e1", properties: ["o": ["$x": 1, "ss_y": 2]]))
+                .statusCode == 202)
+            try await client.shutdown(timeout: .seconds(2))
+        }
+    }
+
     /// Properties are written once from the typed values and not scanned again by the core
     /// (debug builds check that they would pass the scan): the core's nesting limit still holds.
     @Test func propertiesNestUpToTheCoresLimit() async throws {

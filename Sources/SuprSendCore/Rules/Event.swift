@@ -32,15 +32,17 @@ public struct Event: Sendable {
     /// Sets the properties from one JSON object that the caller wrote itself from typed values
     /// and vouches for, so that it is not scanned a second time: exactly one well-formed object
     /// from `{` to `}` (no surrounding whitespace), nested at most `EventProperties.maxDepth`
-    /// levels, valid UTF-8, `topLevelKeys` its own keys as `setProperties(json:)` would decode
-    /// them, in order, none twice. For this package's SuprSend product (its Event writes the
-    /// JSON from `[String: EventValue]`); debug builds check the promise with the scanner.
-    package mutating func setProperties(wellFormedObject json: [UInt8], topLevelKeys: [String]) {
+    /// levels, valid UTF-8, without repeated top-level keys; `reservedKeys` are those of its
+    /// top-level keys that have a reserved prefix (`EventRules.hasReservedPrefix`), in order.
+    /// For this package's SuprSend product (its Event writes the JSON from
+    /// `[String: EventValue]`); debug builds check the promise with the scanner.
+    package mutating func setProperties(wellFormedObject json: [UInt8], reservedKeys: [String]) {
         assert({
             guard case .success(let scan) = JSONScanner.scanObject(json, maxDepth: EventProperties.maxDepth) else { return false }
-            return scan.objectRange == 0..<json.count && scan.topLevelKeys == topLevelKeys
+            return scan.objectRange == 0..<json.count
+                && scan.topLevelKeys.filter(EventRules.hasReservedPrefix) == reservedKeys
         }(), "setProperties(wellFormedObject:): not the well-formed object promised")
-        properties = EventProperties(objectBytes: json, isEmpty: topLevelKeys.isEmpty, topLevelKeys: topLevelKeys)
+        properties = EventProperties(objectBytes: json, isEmpty: json.count <= 2, reservedKeys: reservedKeys)
     }
 
     /// Adds a URL attachment or reads a local file into one (see `Attachment`).
@@ -77,20 +79,28 @@ public struct Event: Sendable {
 }
 
 /// The caller's properties: the bytes of one JSON object, checked and kept exactly as given,
-/// with its top-level keys decoded for the reserved-name rule.
+/// with those of its top-level keys that the reserved-name rule is about.
 public struct EventProperties: Sendable {
     public static let maxDepth = 64
-    static let empty = EventProperties(objectBytes: Array("{}".utf8), isEmpty: true, topLevelKeys: [])
+    static let empty = EventProperties(objectBytes: Array("{}".utf8), isEmpty: true, reservedKeys: [])
 
     /// The object from its '{' to its '}'.
     let objectBytes: [UInt8]
     let isEmpty: Bool
-    let topLevelKeys: [String]
+    /// The top-level keys with a reserved prefix (`$`, `ss_`), decoded, in order: the only ones
+    /// a rule looks at. Usually none, so no string is kept per key.
+    let reservedKeys: [String]
 
-    init(objectBytes: [UInt8], isEmpty: Bool, topLevelKeys: [String]) {
+    init(objectBytes: [UInt8], isEmpty: Bool, reservedKeys: [String]) {
         self.objectBytes = objectBytes
         self.isEmpty = isEmpty
-        self.topLevelKeys = topLevelKeys
+        self.reservedKeys = reservedKeys
+    }
+
+    /// From a scan of the object: its keys, all of them, are filtered here.
+    init(objectBytes: [UInt8], scan: JSONObjectScan) {
+        self.init(objectBytes: objectBytes, isEmpty: scan.isEmpty,
+                  reservedKeys: scan.topLevelKeys.filter(EventRules.hasReservedPrefix))
     }
 
     init(json: [UInt8]) throws(SuprSendError) {
@@ -103,7 +113,7 @@ public struct EventProperties: Sendable {
         case .failure(let error):
             throw .argument("properties: \(error.message)")
         case .success(let scan):
-            self.init(objectBytes: Array(json[scan.objectRange]), isEmpty: scan.isEmpty, topLevelKeys: scan.topLevelKeys)
+            self.init(objectBytes: Array(json[scan.objectRange]), scan: scan)
         }
     }
 }

@@ -208,7 +208,6 @@ extension Event {
             throw .argument("properties: \(error.message)")
         }
         lexer.position = start + scan.objectRange.upperBound
-        return EventProperties(objectBytes: Array(rest[scan.objectRange]), isEmpty: scan.isEmpty,
-                               topLevelKeys: scan.topLevelKeys)
+        return EventProperties(objectBytes: Array(rest[scan.objectRange]), scan: scan)
     }
 }

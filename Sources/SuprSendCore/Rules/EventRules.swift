@@ -42,10 +42,10 @@ public struct EventRules: Sendable {
             throw .validation("event name: must not start with '$' or 'ss_' ('\(excerpt(name))'); these are reserved by SuprSend")
         }
 
-        for key in event.properties.topLevelKeys where Self.hasReservedPrefix(key) && key != "$attachments" {
+        for key in event.properties.reservedKeys where key != "$attachments" {
             throw .validation("properties: key '\(excerpt(key))' must not start with '$' or 'ss_'; these are reserved by SuprSend")
         }
-        if event.properties.topLevelKeys.contains("$attachments") {
+        if event.properties.reservedKeys.contains("$attachments") {
             if !event.attachments.isEmpty {
                 throw .validation("properties: '$attachments' is managed by add_attachment; give attachments one way, not both")
             }
@@ -140,13 +140,18 @@ public struct EventRules: Sendable {
     }
 
     /// '$' or 'ss_' at the start, in any case.
-    static func hasReservedPrefix(_ name: String) -> Bool {
-        var bytes = name.utf8.makeIterator()
-        guard let first = bytes.next() else { return false }
+    package static func hasReservedPrefix(_ name: String) -> Bool {
+        if let reserved = name.utf8.withContiguousStorageIfAvailable(hasReservedPrefix(utf8:)) { return reserved }
+        var contiguous = name  // bridged or lazily built: copied once
+        return contiguous.withUTF8(hasReservedPrefix(utf8:))
+    }
+
+    /// The same for a name's UTF-8 bytes.
+    package static func hasReservedPrefix(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first else { return false }
         if first == UInt8(ascii: "$") { return true }
-        guard first | 0x20 == UInt8(ascii: "s"), let second = bytes.next(), second | 0x20 == UInt8(ascii: "s"),
-              let third = bytes.next() else { return false }
-        return third == UInt8(ascii: "_")
+        return bytes.count >= 3 && first | 0x20 == UInt8(ascii: "s") && bytes[1] | 0x20 == UInt8(ascii: "s")
+            && bytes[2] == UInt8(ascii: "_")
     }
 
     private static func isTenantIdByte(_ byte: UInt8) -> Bool {
