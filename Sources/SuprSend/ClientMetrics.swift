@@ -25,19 +25,20 @@ final class ClientMetrics: Sendable {
         var queued = 0
         /// The worker's retry count when last read: the counter grows by the difference.
         var retries = 0
-        var lastRefresh: ContinuousClock.Instant?
+        /// When the worker's counts were last read (`SuprSendCore.Clock.coarseMonotonicMilliseconds`).
+        var lastRefresh: Int64?
 
         /// Whether the worker's counts are due to be read again (at most once a second); if so,
         /// counts this as the read. Taken under the same lock as the queued count: one lock per
         /// event, not two.
-        mutating func refreshDue(_ now: ContinuousClock.Instant) -> Bool {
-            if let last = lastRefresh, now - last < ClientMetrics.refreshInterval { return false }
+        mutating func refreshDue(_ now: Int64) -> Bool {
+            if let last = lastRefresh, now - last < ClientMetrics.refreshIntervalMilliseconds { return false }
             lastRefresh = now
             return true
         }
     }
     private let state = Mutex(State())
-    static let refreshInterval = Duration.seconds(1)
+    static let refreshIntervalMilliseconds: Int64 = 1000
 
     init(label: String, factory: (any MetricsFactory)?) {
         let dimensions = [("client", label)]
@@ -53,7 +54,7 @@ final class ClientMetrics: Sendable {
     /// One event accepted by `enqueue`.
     func enqueued(stats: () -> DeliveryStats?) {
         enqueued.increment()
-        let now = ContinuousClock.now
+        let now = SuprSendCore.Clock.coarseMonotonicMilliseconds()
         let (queuedNow, due) = state.withLock { state -> (Int, Bool) in
             state.queued += 1
             return (state.queued, state.refreshDue(now))
@@ -69,7 +70,7 @@ final class ClientMetrics: Sendable {
         case .http, .validation, .tooLarge: refused.increment()
         default: dropped.increment()
         }
-        let now = ContinuousClock.now
+        let now = SuprSendCore.Clock.coarseMonotonicMilliseconds()
         let (queuedNow, due) = state.withLock { state -> (Int, Bool) in
             state.queued = max(0, state.queued - 1)
             return (state.queued, state.refreshDue(now))
