@@ -20,11 +20,9 @@ public struct Event: Sendable {
     /// The brand the event is sent for; nil means none.
     public var brandID: String?
 
-    /// The attachments added so far, kept in a core event (its other fields are set when sent);
-    /// nil until the first is added, so that an event without any starts from a new core event.
-    private var withAttachments: SuprSendCore.Event?
-    /// An attachment that could not be added by a call that does not throw: thrown when sent.
-    private var attachmentError: SuprSendCore.SuprSendError?
+    /// What `addAttachment` gathered, behind one reference: most events have none, and stay
+    /// small to build, copy and drop.
+    private var attachments: Attachments?
 
     public init(distinctID: String, name: String, properties: [String: EventValue] = [:],
                 idempotencyKey: String? = nil, tenantID: String? = nil) {
@@ -38,32 +36,33 @@ public struct Event: Sendable {
     /// Adds an attachment the hub downloads. A URL that is not http(s) with a host makes the
     /// send of this event throw `.argument`.
     public mutating func addAttachment(url: String, fileName: String? = nil, ignoreIfError: Bool = false) {
+        var event = attachments?.event ?? SuprSendCore.Event(distinctId: "", name: "")
+        var firstError = attachments?.error
         do throws(SuprSendCore.SuprSendError) {
-            var event = withAttachments.take() ?? SuprSendCore.Event(distinctId: "", name: "")
-            defer { withAttachments = event }  // a refused attachment leaves the event as it was
             try event.addAttachment(url, fileName: fileName, ignoreIfError: ignoreIfError)
         } catch {
-            if attachmentError == nil { attachmentError = error }
+            if firstError == nil { firstError = error }
         }
+        attachments = Attachments(event: event, error: firstError)
     }
 
     /// Reads a local file now and attaches it inline (base64). Throws `.attachment` when the
     /// file cannot be read, `.tooLarge` when no event could carry it.
     public mutating func addAttachment(file path: String, fileName: String?) throws(SuprSendError) {
+        var event = attachments?.event ?? SuprSendCore.Event(distinctId: "", name: "")
         do throws(SuprSendCore.SuprSendError) {
-            var event = withAttachments.take() ?? SuprSendCore.Event(distinctId: "", name: "")
-            defer { withAttachments = event }  // a refused attachment leaves the event as it was
             try event.addAttachment(path, fileName: fileName, ignoreIfError: false)
         } catch {
             throw SuprSendError(core: error)
         }
+        attachments = Attachments(event: event, error: attachments?.error)
     }
 
     /// The core's event: what `track`, `enqueue` and bulks hand to SuprSendCore.
     func coreEvent() throws(SuprSendError) -> SuprSendCore.Event {
-        if let attachmentError { throw SuprSendError(core: attachmentError) }
+        if let error = attachments?.error { throw SuprSendError(core: error) }
         var event: SuprSendCore.Event
-        if let withAttachments {
+        if let withAttachments = attachments?.event {
             event = withAttachments
             event.distinctId = distinctID
             event.name = name
@@ -89,6 +88,19 @@ public struct Event: Sendable {
             }
         }
         return event
+    }
+}
+
+/// The attachments added to an `Event` (kept in a core event, whose other fields are set when it
+/// is sent) and the first that could not be added by a call that does not throw (thrown then).
+/// Immutable, so events that share one stay values: adding makes a new one.
+private final class Attachments: Sendable {
+    let event: SuprSendCore.Event
+    let error: SuprSendCore.SuprSendError?
+
+    init(event: SuprSendCore.Event, error: SuprSendCore.SuprSendError?) {
+        self.event = event
+        self.error = error
     }
 }
 
