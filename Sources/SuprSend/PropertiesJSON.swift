@@ -324,20 +324,15 @@ struct JSONBytes: ~Copyable {
         return wordNeedsEscape(bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self))
     }
 
-    /// Whether any of eight bytes is below 0x20, `"` or `\`. A byte is below n, or zero (0x22
-    /// or 0x5C after an xor, n = 1), exactly when some lane has its high bit set in
-    /// `(x - n * 0x0101...) & ~x & 0x8080...` (n <= 0x80; a borrow can mark a lane beyond a true
-    /// one, never make a false "none").
+    /// Whether any of eight bytes is below 0x20, `"` or `\`: the tests of the core's `ByteWords`
+    /// (which says why they are exact), their lanes joined before the one branch.
     @inline(__always)
     private static func wordNeedsEscape(_ word: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
-        let below = (word &- ones &* 0x20) & ~word
-        let isQuote = (quote &- ones) & ~quote
-        let isBackslash = (backslash &- ones) & ~backslash
-        return (below | isQuote | isBackslash) & highs != 0
+        let lanes = (word &- ones &* 0x20) & ~word | (quote &- ones) & ~quote | (backslash &- ones) & ~backslash
+        return lanes & (ones &* 0x80) != 0
     }
 
     /// The text written so far.

@@ -367,5 +367,16 @@ struct EventIdentityTests {
                                           name: prepared.name, distinctId: prepared.distinctId))
         #expect(queued.insertId == identity.insertId && queued.name == identity.name
                 && queued.distinctId == identity.distinctId && queued.idempotencyKey == identity.idempotencyKey)
+        // The C hosts' form: the same strings, NUL-terminated in one buffer, read from the bytes
+        // and from an identity the queue kept apart.
+        for form in [queued, { var kept = queued; kept.identity = identity; return kept }()] {
+            let (bytes, starts) = form.identityCStrings
+            func text(_ start: Int) -> String {
+                String(decoding: bytes[start...].prefix { $0 != 0 }, as: UTF8.self)
+            }
+            #expect(bytes.filter { $0 == 0 }.count == 4 && bytes.last == 0)
+            #expect(EventIdentity(insertId: text(starts.0), idempotencyKey: text(starts.1), name: text(starts.2),
+                                  distinctId: text(starts.3)) == identity)
+        }
     }
 }

@@ -42,6 +42,25 @@ public struct QueuedEvent: Sendable {
     /// that wants more than one of the fields below (each of those reads the bytes again).
     public var fullIdentity: EventIdentity { identity ?? EventFields.identity(in: json) }
 
+    /// Its identity's strings, decoded, each followed by a NUL, end to end in one buffer (insert
+    /// id, idempotency key, name, distinct_id; `starts` says where each begins): for a C host
+    /// that reads them all, without a `String` or an allocation per field.
+    public var identityCStrings: (bytes: [UInt8], starts: (Int, Int, Int, Int)) {
+        guard let identity else { return EventFields.identityCStrings(in: json) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(identity.insertId.utf8.count + identity.idempotencyKey.utf8.count
+            + identity.name.utf8.count + identity.distinctId.utf8.count + 4)
+        func append(_ text: String) -> Int {
+            let start = bytes.count
+            bytes.append(contentsOf: text.utf8)
+            bytes.append(0)
+            return start
+        }
+        let starts = (append(identity.insertId), append(identity.idempotencyKey), append(identity.name),
+                      append(identity.distinctId))
+        return (bytes, starts)
+    }
+
     public var insertId: String { identity?.insertId ?? EventFields.string(EventFields.insertIdKey, in: json) }
     /// "" when the event has none.
     public var idempotencyKey: String { identity?.idempotencyKey ?? EventFields.idempotencyKey(in: json) }
@@ -89,24 +108,58 @@ enum EventFields {
     /// The insert id, name and distinct_id in one walk, and the key.
     static func identity(in json: [UInt8]) -> EventIdentity {
         json.withUnsafeBufferPointer { bytes in
-            var identity = EventIdentity(insertId: "", idempotencyKey: "", name: "", distinctId: "")
-            var left = 3
-            walkLeadingStrings(bytes) { keyRange, valueRange in
-                if keyIs(bytes, keyRange, insertIdKey) {
-                    identity.insertId = decode(bytes, valueRange)
-                } else if keyIs(bytes, keyRange, nameKey) {
-                    identity.name = decode(bytes, valueRange)
-                } else if keyIs(bytes, keyRange, distinctIdKey) {
-                    identity.distinctId = decode(bytes, valueRange)
-                } else {
-                    return true
-                }
-                left -= 1
-                return left > 0
-            }
-            if let range = EventEncoder.idempotencyKeyValue(bytes) { identity.idempotencyKey = decode(bytes, range) }
-            return identity
+            let found = identityRanges(bytes)
+            func text(_ quoted: Range<Int>?) -> String { quoted.map { decode(bytes, $0) } ?? "" }
+            return EventIdentity(insertId: text(found.insertId), idempotencyKey: text(found.idempotencyKey),
+                                 name: text(found.name), distinctId: text(found.distinctId))
         }
+    }
+
+    /// The same, decoded into one buffer of NUL-terminated strings (see `QueuedEvent.identityCStrings`).
+    static func identityCStrings(in json: [UInt8]) -> (bytes: [UInt8], starts: (Int, Int, Int, Int)) {
+        json.withUnsafeBufferPointer { bytes in
+            let found = identityRanges(bytes)
+            var out: [UInt8] = []
+            out.reserveCapacity([found.insertId, found.idempotencyKey, found.name, found.distinctId]
+                .reduce(4) { $0 + ($1?.count ?? 0) })
+            func append(_ quoted: Range<Int>?) -> Int {
+                let start = out.count
+                if let quoted {
+                    let inner = UnsafeBufferPointer(rebasing: bytes[(quoted.lowerBound + 1)..<(quoted.upperBound - 1)])
+                    if inner.contains(UInt8(ascii: "\\")) {
+                        out.append(contentsOf: decode(bytes, quoted).utf8)
+                    } else {
+                        out.append(contentsOf: inner)
+                    }
+                }
+                out.append(0)
+                return start
+            }
+            let starts = (append(found.insertId), append(found.idempotencyKey), append(found.name),
+                          append(found.distinctId))
+            return (out, starts)
+        }
+    }
+
+    /// Where the quoted values of the identity's members stand (nil: absent), in one walk.
+    private static func identityRanges(_ bytes: UnsafeBufferPointer<UInt8>)
+        -> (insertId: Range<Int>?, idempotencyKey: Range<Int>?, name: Range<Int>?, distinctId: Range<Int>?) {
+        var insertId: Range<Int>?, name: Range<Int>?, distinctId: Range<Int>?
+        var left = 3
+        walkLeadingStrings(bytes) { keyRange, valueRange in
+            if keyIs(bytes, keyRange, insertIdKey) {
+                insertId = valueRange
+            } else if keyIs(bytes, keyRange, nameKey) {
+                name = valueRange
+            } else if keyIs(bytes, keyRange, distinctIdKey) {
+                distinctId = valueRange
+            } else {
+                return true
+            }
+            left -= 1
+            return left > 0
+        }
+        return (insertId, EventEncoder.idempotencyKeyValue(bytes), name, distinctId)
     }
 
     /// Whether `bytes[range]` is exactly `key`.
@@ -151,6 +204,13 @@ enum EventFields {
     /// The index of the closing quote of the JSON string whose opening quote is at `start`.
     private static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         var index = start + 1
+        // Past the words with neither a quote nor a backslash (a UUID, a name) eight bytes at a time.
+        let words = UnsafeRawBufferPointer(bytes)
+        while index + 8 <= words.count {
+            let word = words.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if ByteWords.contains(UInt8(ascii: "\""), in: word) || ByteWords.contains(UInt8(ascii: "\\"), in: word) { break }
+            index += 8
+        }
         while index < bytes.count {
             switch bytes[index] {
             case UInt8(ascii: "\\"): index += 2
