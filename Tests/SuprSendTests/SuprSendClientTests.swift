@@ -70,6 +70,16 @@ struct SuprSendClientTests {
                 strings["s\(number)"] = .string(text)
                 expected["s\(number)"] = text
             }
+            // Every length through three words, plain and with an escape in the last byte (the
+            // short, two-word and long paths, and where the last word overlaps).
+            for length in 1...24 {
+                let plainText = String((0..<length).map { Character(UnicodeScalar(UInt8(ascii: "A") + UInt8($0))) })
+                strings["len\(length)"] = .string(plainText)
+                expected["len\(length)"] = plainText
+                let escapedText = String(plainText.dropLast()) + "\""
+                strings["esc\(length)"] = .string(escapedText)
+                expected["esc\(length)"] = escapedText
+            }
             let plain = ["", "x", "Zoë 😀 — ünïcödé", String(repeating: "0123456789", count: 300), "~\u{7F}/"]
             for (number, text) in plain.enumerated() {
                 strings["p\(number)"] = .string(text)
