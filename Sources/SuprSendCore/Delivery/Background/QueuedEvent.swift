@@ -120,8 +120,8 @@ enum EventFields {
         json.withUnsafeBufferPointer { bytes in
             let found = identityRanges(bytes)
             var out: [UInt8] = []
-            out.reserveCapacity([found.insertId, found.idempotencyKey, found.name, found.distinctId]
-                .reduce(4) { $0 + ($1?.count ?? 0) })
+            out.reserveCapacity((found.insertId?.count ?? 0) + (found.idempotencyKey?.count ?? 0)
+                + (found.name?.count ?? 0) + (found.distinctId?.count ?? 0) + 4)
             func append(_ quoted: Range<Int>?) -> Int {
                 let start = out.count
                 if let quoted {
