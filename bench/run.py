@@ -1068,7 +1068,12 @@ def swift_prepare(tools, only, smoke):
     build = [swift, "build", "-c", "release", "--package-path", str(SWIFT_PACKAGE)]
     try:
         r = run(build + ["--product", "swift-bench"], timeout=3600)
-        if r.returncode != 0:  # once more: SwiftPM re-plans after a source file was removed ("missing inputs")
+        if r.returncode != 0:
+            # Once more from nothing: SwiftPM can keep the repository package's old list of
+            # source files in bench/swift/.build after a file was added or removed ("cannot find
+            # ... in scope", "missing inputs"); `reset` removes that build directory.
+            log("  swift build failed; once more after swift package reset ...")
+            run([swift, "package", "--package-path", str(SWIFT_PACKAGE), "reset"], timeout=600)
             r = run(build + ["--product", "swift-bench"], timeout=3600)
     except subprocess.TimeoutExpired:
         tools["swift_bench_missing"] = "swift build timed out"
