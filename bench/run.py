@@ -120,10 +120,19 @@ def node_ratios_and_targets(g, paired, t, ratios, targets):
 # at the start of the run): go_single, go_bulk and go_enqueue do what c_single, c_bulk and c_enqueue
 # do in C (same events, one goroutine, same options; go_enqueue with a delivery callback counting
 # the fates, as c_enqueue). Skipped when go is missing.
-GO_SCENARIOS = ("go_single", "go_bulk", "go_enqueue")
+# Two more tell the rest of the story. go_floor: the bench's events built (maps) and written as
+# the binding writes them for the library, with no library call: what Go itself costs per event,
+# which no binding of suprsend-go's map-based Event can take away (C writes the same properties
+# with one snprintf, about 0.15 us). go_single_gomaxprocs2: go_single with GOMAXPROCS=2. Pinned
+# to one CPU, Go runs with GOMAXPROCS=1, and then its sysmon thread takes the only P from a
+# goroutine blocked in a cgo call for more than 20 us (every TrackEvent) and hands it to another
+# thread, about 1.7 more context switches per call; with a second P (Go's default on any machine
+# of two or more CPUs, a container's CPU quota included) it does not.
+GO_SCENARIOS = ("go_single", "go_single_gomaxprocs2", "go_bulk", "go_enqueue", "go_floor")
 GO_DIR = ROOT / "bindings" / "go"
-FULL.update({"go_single": 20000, "go_bulk": 100000, "go_enqueue": 100000})
-SMOKE.update({"go_single": 20, "go_bulk": 200, "go_enqueue": 300})
+FULL.update({"go_single": 20000, "go_single_gomaxprocs2": 20000, "go_bulk": 100000, "go_enqueue": 100000,
+             "go_floor": 100000})
+SMOKE.update({"go_single": 20, "go_single_gomaxprocs2": 20, "go_bulk": 200, "go_enqueue": 300, "go_floor": 300})
 TARGETS.update({
     # What the Go binding adds over the library's C API, CPU per event (paired runs; issue 18).
     "go_single_cpu_over_c_single_max": 1.5,
@@ -499,8 +508,10 @@ class Scenarios:
         if name in SLOW_SCENARIOS or name in PAUSED_SCENARIOS:
             return slow_command(self, name, base, n)
         if name in GO_SCENARIOS:
-            return ([t.get("go_client", "go_client-not-built"), "-mode", name[len("go_"):], "-n", str(n),
-                     "-base-url", base, "-key", KEY, "-secret", SECRET], None, "go")
+            mode = {"go_single_gomaxprocs2": "single"}.get(name, name[len("go_"):])
+            env = dict(os.environ, GOMAXPROCS="2") if name == "go_single_gomaxprocs2" else None
+            return ([t.get("go_client", "go_client-not-built"), "-mode", mode, "-n", str(n),
+                     "-base-url", base, "-key", KEY, "-secret", SECRET], env, "go")
         if name in NODE_SCENARIOS:
             return node_command(name, base, n)
         py = [sys.executable, str(BENCH / "py_client.py"), "--base-url", base, "--key", KEY, "--secret", SECRET, "--n", str(n)]
@@ -1133,7 +1144,7 @@ def build_go_client(tmp):
     env["CGO_ENABLED"] = "1"
     env["CGO_LDFLAGS"] = (env.get("CGO_LDFLAGS", "") + f" -Wl,-rpath,{LIB.parent} -Wl,--enable-new-dtags").strip()
     t0 = time.time()
-    r = run([go, "build", "-o", str(out), "./internal/benchclient"], cwd=GO_DIR, env=env)
+    r = run([go, "build", "-tags", "suprsend_bench", "-o", str(out), "./internal/benchclient"], cwd=GO_DIR, env=env)
     if r.returncode != 0:
         warn(f"go build of the Go bench client failed: {r.stderr.strip()[-800:]}")
         return {"go_client_error": "go build failed: " + r.stderr.strip()[-200:]}
@@ -1157,7 +1168,18 @@ def go_ratios_and_targets(g, paired, t, ratios, targets):
         "go_single_over_c_single_events_per_s": paired("go_single", "c_single", "events_per_s"),
         "go_bulk_over_c_bulk_events_per_s": paired("go_bulk", "c_bulk", "events_per_s"),
         "go_enqueue_over_c_enqueue_events_per_s": paired("go_enqueue", "c_enqueue", "events_per_s"),
+        "go_single_gomaxprocs2_over_c_single_cpu": paired("go_single_gomaxprocs2", "c_single", "cpu_us_per_event"),
+        # The lowest go_*_over_c_*_cpu a binding of map-based events can show: C's CPU per event
+        # plus Go's building and writing of the event (go_floor), over C's.
+        "c_enqueue_plus_go_floor_over_c_enqueue_cpu": paired("c_enqueue", "go_floor", "cpu_us_per_event",
+                                                             lambda c, f: (c + f) / c),
+        "c_bulk_plus_go_floor_over_c_bulk_cpu": paired("c_bulk", "go_floor", "cpu_us_per_event", lambda c, f: (c + f) / c),
     })
+    # What the binding and Go's runtime add beyond that (medians): Go's CPU per event over C's plus go_floor.
+    for go_name, c_name in (("go_bulk", "c_bulk"), ("go_enqueue", "c_enqueue")):
+        go_cpu, c_cpu, floor_cpu = g(go_name, "cpu_us_per_event"), g(c_name, "cpu_us_per_event"), g("go_floor", "cpu_us_per_event")
+        ratios[f"{go_name}_over_{c_name}_plus_go_floor_cpu"] = (
+            round(go_cpu / (c_cpu + floor_cpu), 3) if None not in (go_cpu, c_cpu, floor_cpu) else None)
     targets.update({
         "go_single_cpu_le_1.5x_c_single": t(ratios["go_single_over_c_single_cpu"],
                                             TARGETS["go_single_cpu_over_c_single_max"], "max"),

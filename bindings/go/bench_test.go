@@ -11,6 +11,7 @@ package suprsend
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"runtime"
 	"strconv"
@@ -142,5 +143,41 @@ func BenchmarkEnqueue(b *testing.B) {
 func reportRate(b *testing.B, events int, elapsed time.Duration) {
 	if s := elapsed.Seconds(); s > 0 {
 		b.ReportMetric(float64(events)/s, "events/s")
+	}
+}
+
+// What Go itself costs per event before the library sees it, with no library call: the seed's
+// event built (maps, as benchEvent), then its properties written as JSON by appendParts, and for
+// comparison by encoding/json. bench/c_bench.c writes the same properties with snprintf. With
+// `make bench`'s figures this is the part of go_enqueue and go_bulk no binding can take away.
+var benchSink []byte
+
+func BenchmarkEventBuild(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		benchSink = []byte(benchEvent(i).DistinctId)
+	}
+}
+
+func BenchmarkEventBuildAndAppendParts(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 1024)
+	for i := 0; i < b.N; i++ {
+		out, _, err := appendParts(buf[:0], benchEvent(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSink = out
+	}
+}
+
+func BenchmarkEventBuildAndEncodingJSON(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		out, err := json.Marshal(benchEvent(i).Properties)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSink = out
 	}
 }

@@ -1,12 +1,13 @@
 // Command benchclient is one Go benchmark scenario of bench/run.py in its own process: the Go
 // binding (package suprsend) over libsuprsend, doing what bench/c_bench.c does in C.
 //
-//	benchclient -mode single|bulk|enqueue -n N -base-url URL -key K -secret S
+//	benchclient -mode single|bulk|enqueue|floor -n N -base-url URL -key K -secret S
 //
 // single: N events, one TrackEvent each, from one goroutine (as c_single: one thread, no
 // retries); bulk: N events built, Appended to one bulk, Triggered (as c_bulk); enqueue: N events
 // built and Enqueued from one goroutine with a delivery callback counting the fates, then Flush
-// (as c_enqueue: queue capacity N, timed from the first Enqueue until Flush returned).
+// (as c_enqueue: queue capacity N, timed from the first Enqueue until Flush returned); floor
+// (built with -tags suprsend_bench, floor.go): N events built and encoded, no library call.
 //
 // Prints one JSON line with the fields of c_bench.c. CPU is getrusage(RUSAGE_SELF) around the
 // timed part: the whole process (every thread: goroutines, the garbage collector, the
@@ -41,6 +42,9 @@ func props(i int) map[string]any {
 func event(i int) *suprsend.Event {
 	return &suprsend.Event{DistinctId: "user_" + strconv.Itoa(i), EventName: "product_purchased", Properties: props(i)}
 }
+
+// Modes of files built with -tags suprsend_bench (floor.go), by name.
+var extraModes = map[string]func(out map[string]any, n int, base, key, secret string) int{}
 
 // sink keeps the events built for the creation timing on the heap.
 var sink *suprsend.Event
@@ -101,7 +105,11 @@ func main() {
 	case "enqueue":
 		code = enqueue(out, *n, *base, *key, *secret)
 	default:
-		fail("-mode must be single, bulk or enqueue")
+		extra := extraModes[*mode]
+		if extra == nil {
+			fail("-mode must be single, bulk or enqueue (floor: built with -tags suprsend_bench)")
+		}
+		code = extra(out, *n, *base, *key, *secret)
 	}
 	line, err := json.Marshal(out)
 	if err != nil {
