@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 )
 
@@ -15,8 +16,9 @@ type BulkEventsService struct {
 
 // BulkEvents is a bulk of events sent together, as in suprsend-go.
 type BulkEvents interface {
-	// Append copies the events into the bulk (nil ones are skipped). They are checked when the
-	// bulk is triggered: an invalid one is a failed record of the response.
+	// Append copies the events into the bulk (nil ones are skipped). It never fails: an event
+	// that breaks a rule is a failed record of Trigger's response. Events appended after
+	// Trigger are not sent.
 	Append(...*Event)
 	// Trigger sends the bulk's valid events (in requests of at most 100 events and 800 KiB)
 	// and returns what became of each. A bulk is sent once.
@@ -49,84 +51,100 @@ func (s *BulkEventsService) NewInstance() BulkEvents {
 	return &bulkEvents{client: s.client}
 }
 
-// One appended event: its parts (appendParts) at chunks[chunk][start:]. What few events have
-// (their attachments, or why Go refused them) is in the bulk's extras, by the event's position.
-type bulkItem struct {
-	chunk, start int32
-	parts        eventParts
-}
-
-// The bulk's events are stored end to end in chunks of this size (a larger one for an event
-// that does not fit), so that growing never copies what is stored.
-const chunkSize = 256 << 10
-
-type bulkExtra struct {
-	attachments []attachment
-	refused     *Error
-	record      map[string]any // for a refused event
+// An event refused before the library kept it (Go could not write it, or the library could not
+// make it): a failed record with code 500, at its position among the appended events.
+type bulkRefusal struct {
+	index  int
+	err    *Error
+	record map[string]any
 }
 
 type bulkEvents struct {
 	client *Client
 
 	mu        sync.Mutex
-	chunks    [][]byte // the events' parts, end to end
-	items     []bulkItem
-	extras    map[int]*bulkExtra
+	cb        *cBulk // the library's bulk, made at the first event handed to it; it holds the events
+	cToGo     []int  // an event's position in the library's bulk -> its position among the appended
+	appended  int    // events appended (nil ones are skipped)
+	refused   []bulkRefusal
+	batch     []byte        // events written and not yet handed to the library, end to end
+	items     []pendingItem // where each of them is in batch
 	triggered bool
 }
 
-func (b *bulkEvents) extra(i int) *bulkExtra {
-	if b.extras == nil {
-		b.extras = map[int]*bulkExtra{}
-	}
-	x := b.extras[i]
-	if x == nil {
-		x = &bulkExtra{}
-		b.extras[i] = x
-	}
-	return x
+// pendingItem is an event in bulkEvents.batch: its parts (appendParts) at batch[start:].
+type pendingItem struct {
+	index       int
+	start       int
+	parts       eventParts
+	attachments []attachment
 }
+
+// The events of a bulk are written into a batch of this size and then handed to the library's
+// bulk together, one cgo call each: back to back they cost less than one at a time between the
+// building of events (the library's code stays in the caches), and Go holds no more than one
+// batch of a bulk however large it grows (the library keeps the events).
+const batchSize = 128 << 10
 
 func (b *bulkEvents) Append(events ...*Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.triggered {
+		return // a bulk is sent once: what comes after is not sent
+	}
 	for _, ev := range events {
 		if ev == nil {
 			continue
 		}
-		// The copy: the event as it is now, encoded; later changes to it do not reach the bulk.
-		// The library gets it at Trigger (events it is given are checked at once).
-		last := len(b.chunks) - 1
-		if last < 0 || cap(b.chunks[last])-len(b.chunks[last]) < chunkSize/16 {
-			b.chunks = append(b.chunks, make([]byte, 0, chunkSize))
-			last++
-		}
-		chunk := b.chunks[last]
-		start := len(chunk)
-		var p eventParts
-		var err error
-		if chunk, p, err = appendParts(chunk, ev); err != nil {
+		i := b.appended
+		b.appended++
+		// The copy: the event as it is now, written; later changes to ev do not reach the bulk.
+		start := len(b.batch)
+		data, p, err := appendParts(b.batch, ev)
+		if err != nil {
 			e, _ := err.(*Error)
-			x := b.extra(len(b.items))
-			x.refused, x.record = e, ev.asJSON()
-			b.items = append(b.items, bulkItem{chunk: -1})
+			b.refused = append(b.refused, bulkRefusal{index: i, err: e, record: ev.asJSON()})
 			continue
 		}
-		if start > 0 && len(chunk) > cap(b.chunks[last]) {
-			// It did not fit: moved to a chunk of its own (what was stored stays where it was).
-			own := append(make([]byte, 0, len(chunk)-start), chunk[start:]...)
-			b.chunks = append(b.chunks, own)
-			last++
-			start = 0
-		} else {
-			b.chunks[last] = chunk
-		}
+		b.batch = data
+		item := pendingItem{index: i, start: start, parts: p}
 		if len(ev.attachments) > 0 {
-			b.extra(len(b.items)).attachments = append([]attachment(nil), ev.attachments...)
+			item.attachments = append([]attachment(nil), ev.attachments...)
 		}
-		b.items = append(b.items, bulkItem{chunk: int32(last), start: int32(start), parts: p})
+		b.items = append(b.items, item)
+		if len(b.batch) >= batchSize {
+			b.handOver()
+		}
 	}
+}
+
+// handOver gives the batch's events to the library's bulk, which copies and checks each: one
+// that breaks a rule is kept there as a failed record (reported by Trigger); one it cannot make
+// at all (properties nested too deep, ...) is refused here. Lock held.
+func (b *bulkEvents) handOver() {
+	if len(b.items) == 0 {
+		return
+	}
+	if b.cb == nil {
+		b.cb = b.client.h.newBulk()
+	}
+	for _, it := range b.items {
+		data := b.batch[it.start:]
+		var refusal *Error
+		if len(it.attachments) == 0 {
+			if rc, msg := b.cb.appendParts(data, it.parts); rc == int(StatusArgument) {
+				refusal = newError(rc, msg)
+			}
+		} else {
+			refusal = appendWithAttachments(b.cb, data, it.parts, it.attachments)
+		}
+		if refusal != nil {
+			b.refused = append(b.refused, bulkRefusal{index: it.index, err: refusal, record: recordOf(recordJSON(data, it.parts))})
+			continue
+		}
+		b.cToGo = append(b.cToGo, it.index)
+	}
+	b.batch, b.items = b.batch[:0], b.items[:0]
 }
 
 func (b *bulkEvents) Trigger() (*BulkResponse, error) {
@@ -135,54 +153,27 @@ func (b *bulkEvents) Trigger() (*BulkResponse, error) {
 
 func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.triggered {
+		b.mu.Unlock()
 		return nil, &Error{Code: 400, Message: "suprsend: bulk already triggered; make a new instance for more events", Err: StatusArgument}
 	}
 	if ctx.Err() != nil {
+		b.mu.Unlock()
 		return nil, contextError("Trigger", ctx)
 	}
 	b.triggered = true
-	client := b.client
+	b.handOver()
+	sort.Slice(b.refused, func(i, j int) bool { return b.refused[i].index < b.refused[j].index })
+	cb, cToGo, refused := b.cb, b.cToGo, b.refused
+	b.cb, b.cToGo, b.refused, b.batch, b.items = nil, nil, nil, nil, nil
+	b.mu.Unlock() // the bulk is ours now: nothing waits on the lock while the network does
 
-	// The library's bulk gets every event it can make, in order (one cgo call each: made,
-	// appended and freed in C); cToGo maps its positions back to the bulk's. An event it cannot
-	// make at all (properties nested too deep, ...) is refused here, as one Go refused.
-	cb := client.h.newBulk()
-	defer cb.free()
-	cToGo := make([]int, 0, len(b.items))
-	var goRefused []int
-	for i := range b.items {
-		it := &b.items[i]
-		x := b.extras[i]
-		if x != nil && x.refused != nil {
-			goRefused = append(goRefused, i)
-			continue
+	cres := &cBulkResult{}
+	if cb != nil {
+		defer cb.free()
+		if n := cb.count(); n != len(cToGo) {
+			return nil, &Error{Code: 500, Message: fmt.Sprintf("suprsend: the library holds %d events of the bulk, not %d", n, len(cToGo)), Err: StatusInternal}
 		}
-		data := b.chunks[it.chunk][it.start:]
-		var err *Error
-		if x == nil || len(x.attachments) == 0 {
-			if rc, msg := cb.appendParts(data, it.parts); rc == int(StatusArgument) {
-				err = newError(rc, msg)
-			}
-		} else {
-			err = appendWithAttachments(cb, data, it.parts, x.attachments)
-		}
-		if err != nil {
-			x = b.extra(i)
-			x.refused, x.record = err, recordOf(recordJSON(data, it.parts))
-			goRefused = append(goRefused, i)
-			continue
-		}
-		cToGo = append(cToGo, i)
-	}
-	b.chunks = nil // the library holds the events now
-	if n := cb.count(); n != len(cToGo) {
-		return nil, &Error{Code: 500, Message: fmt.Sprintf("suprsend: the library holds %d events of the bulk, not %d", n, len(cToGo)), Err: StatusInternal}
-	}
-
-	var cres *cBulkResult
-	if len(cToGo) > 0 {
 		t := &bulkCall{pending: newPending()}
 		if err := cb.startTrigger(t); err != nil {
 			return nil, err
@@ -195,15 +186,13 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 			}
 			<-t.done
 		}
-		runtime.KeepAlive(client)
+		runtime.KeepAlive(b.client)
 		var err error
 		if cres, err = t.result(); err != nil {
 			return nil, err
 		}
-	} else {
-		cres = &cBulkResult{}
 	}
-	return b.response(cres, cToGo, goRefused), nil
+	return response(cres, cToGo, refused), nil
 }
 
 // appendWithAttachments appends an event with attachments; an *Error when the library kept
@@ -221,26 +210,27 @@ func appendWithAttachments(cb *cBulk, data []byte, p eventParts, atts []attachme
 	return nil
 }
 
-// response merges the library's outcomes with the events refused before it saw them.
-func (b *bulkEvents) response(cres *cBulkResult, cToGo []int, goRefused []int) *BulkResponse {
+// response merges the library's outcomes with the events refused before it kept them, in the
+// order the events were appended.
+func response(cres *cBulkResult, cToGo []int, refused []bulkRefusal) *BulkResponse {
 	r := &BulkResponse{
-		Total:         cres.total + len(goRefused),
+		Total:         cres.total + len(refused),
 		Success:       cres.success,
-		Failure:       cres.failure + len(goRefused),
-		FailedRecords: make([]map[string]any, 0, cres.failure+len(goRefused)),
+		Failure:       cres.failure + len(refused),
+		FailedRecords: make([]map[string]any, 0, cres.failure+len(refused)),
 	}
 	fi, gi := 0, 0
-	for fi < len(cres.failures) || gi < len(goRefused) {
+	for fi < len(cres.failures) || gi < len(refused) {
 		goIndexOfC := -1
 		if fi < len(cres.failures) {
 			if ci := cres.failures[fi].index; ci >= 0 && ci < len(cToGo) {
 				goIndexOfC = cToGo[ci]
 			}
 		}
-		if gi < len(goRefused) && (fi >= len(cres.failures) || goRefused[gi] < goIndexOfC) {
-			x := b.extras[goRefused[gi]]
+		if gi < len(refused) && (fi >= len(cres.failures) || refused[gi].index < goIndexOfC) {
+			x := refused[gi]
 			r.FailedRecords = append(r.FailedRecords, map[string]any{
-				"record": x.record, "error": x.refused.Message, "code": 500,
+				"record": x.record, "error": x.err.Message, "code": 500,
 			})
 			gi++
 			continue

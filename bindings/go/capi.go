@@ -577,20 +577,28 @@ func (t *trackCall) result() (*Response, error) {
 // ---------------------------------------------------------------------------------------------
 // Bulk
 
+// cBulk is a library bulk. It keeps its client's handle reachable (the C client must outlive
+// the bulk); one never triggered is freed by a finalizer.
 type cBulk struct {
 	ptr  *C.suprsend_bulk
+	h    *clientHandle
 	pump *pump
 }
 
 func (h *clientHandle) newBulk() *cBulk {
-	b := C.suprsend_bulk_new(h.ptr)
-	runtime.KeepAlive(h)
-	return &cBulk{ptr: b, pump: h.pump}
+	b := &cBulk{ptr: C.suprsend_bulk_new(h.ptr), h: h, pump: h.pump}
+	runtime.SetFinalizer(b, (*cBulk).free)
+	return b
 }
 
 func (b *cBulk) free() {
+	if b.ptr == nil {
+		return
+	}
 	C.suprsend_bulk_free(b.ptr)
 	b.ptr = nil
+	runtime.SetFinalizer(b, nil)
+	runtime.KeepAlive(b.h)
 }
 
 // appendParts appends the event whose parts start data[0]. SUPRSEND_E_ARGUMENT: nothing was

@@ -306,6 +306,71 @@ func TestBulkHubRefusalsAndChunks(t *testing.T) {
 	}
 }
 
+// A bulk larger than one batch (bulk.go, batchSize): the library gets the events a batch at a
+// time while they are appended; the failed records still come in append order, whichever side
+// refused them, and an event that was not triggered is never sent.
+func TestBulkLargerThanABatch(t *testing.T) {
+	hubReset(t)
+	c := newTestClient(t)
+	b := c.BulkEvents.NewInstance()
+	const n = 1200 // about 300 bytes each: three batches
+	pad := strings.Repeat("p", 200)
+	for i := 0; i < n; i++ {
+		ev := &Event{DistinctId: fmt.Sprintf("u%d", i), EventName: "bulk_batches", Properties: map[string]any{"i": i, "pad": pad}}
+		switch i {
+		case 10, 900: // refused by the library when it is handed the batch (too deep to make)
+			ev.Properties = deepProperties(80)
+		case 20, 1150: // refused by Go at Append (not encodable)
+			ev.Properties = map[string]any{"f": func() {}}
+		case 30, 600: // kept by the library as failed records (a reserved name)
+			ev.EventName = "$reserved"
+		}
+		b.Append(ev)
+	}
+	resp, err := b.Trigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Total != n || resp.Failure != 6 || resp.Success != n-6 || resp.Status != "partial" {
+		t.Fatalf("%v", resp)
+	}
+	for k, want := range []string{"u10", "u20", "u30", "u600", "u900", "u1150"} {
+		r := resp.FailedRecords[k]
+		if rec, _ := r["record"].(map[string]any); rec == nil || rec["distinct_id"] != want || r["code"] != 500 {
+			t.Fatalf("failed record %d: %v", k, r)
+		}
+	}
+	b.Append(&Event{DistinctId: "late", EventName: "bulk_batches"})
+	evs := hubEvents(t)
+	if len(evs) != n-6 {
+		t.Fatalf("hub got %d events", len(evs))
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev["distinct_id"].(string)] = true
+	}
+	for _, id := range []string{"u0", "u11", "u599", "u601", "u1199"} {
+		if !seen[id] {
+			t.Fatalf("%s not at the hub", id)
+		}
+	}
+	if seen["late"] || seen["u600"] {
+		t.Fatal("an event appended after Trigger, or a refused one, reached the hub")
+	}
+	// A bulk never triggered: its library bulk is freed once it is unreachable.
+	for i := 0; i < 3; i++ {
+		nb := c.BulkEvents.NewInstance()
+		for j := 0; j < 600; j++ {
+			nb.Append(&Event{DistinctId: "u", EventName: "never_sent", Properties: map[string]any{"pad": pad}})
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	if s := hubGetStats(t); s.Accepted != n-6 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 func TestBulkEmptyAndAllRefused(t *testing.T) {
 	hubReset(t)
 	c := newTestClient(t)
