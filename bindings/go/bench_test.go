@@ -181,3 +181,17 @@ func BenchmarkEventBuildAndEncodingJSON(b *testing.B) {
 		benchSink = out
 	}
 }
+
+func BenchmarkAppendPartsOnly(b *testing.B) {
+	ev := benchEvent(12345)
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		out, _, err := appendParts(buf[:0], ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = out
+	}
+	benchSink = buf
+}

@@ -195,7 +195,7 @@ func appendMap(dst []byte, m map[string]any, depth int) ([]byte, bool) {
 		entries = append(entries, mapEntry{k, v})
 	}
 	for i := 1; i < len(entries); i++ {
-		for j := i; j > 0 && entries[j].key < entries[j-1].key; j-- {
+		for j := i; j > 0 && keyLess(entries[j].key, entries[j-1].key); j-- {
 			entries[j], entries[j-1] = entries[j-1], entries[j]
 		}
 	}
@@ -211,6 +211,15 @@ func appendMap(dst []byte, m map[string]any, depth int) ([]byte, bool) {
 		}
 	}
 	return append(dst, '}'), true
+}
+
+// keyLess is a < b (byte order, as encoding/json sorts keys), deciding by the first bytes
+// without a call to the runtime's string comparison when they differ (they mostly do).
+func keyLess(a, b string) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 func appendBigMap(dst []byte, m map[string]any, depth int) ([]byte, bool) {
@@ -268,11 +277,38 @@ func appendFloat(dst []byte, f float64, bits int) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// Eight bytes at a time: the bytes of a word of a string, and whether any of them is not plain
+// printable ASCII ('"', '\\', a control byte or a byte of a multi-byte character), which only
+// the byte-by-byte writer handles. It may say yes for a plain byte after one that is not (the
+// borrow of the subtraction), never no for one that is not.
+const (
+	wordOnes = 0x0101010101010101
+	wordHigh = 0x8080808080808080
+)
+
+func wordAt(s string, i int) uint64 {
+	w := s[i : i+8] // one bounds check; the compiler joins the loads into one
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+func wordNeedsCare(w uint64) bool {
+	quote, backslash := w^(wordOnes*'"'), w^(wordOnes*'\\')
+	control := (w - wordOnes*0x20) &^ w
+	return (control|(quote-wordOnes)&^quote|(backslash-wordOnes)&^backslash|w)&wordHigh != 0
+}
+
 // appendString is encoding/json's string encoding with HTML escaping off.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && !wordNeedsCare(wordAt(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
 				i++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,4 +84,34 @@ func errorsAs(err error, e **Error) bool {
 	x, ok := err.(*Error)
 	*e = x
 	return ok
+}
+
+// appendString's eight-byte steps: every length through three words and a tail, with each byte
+// that needs care at every place, written as encoding/json writes it.
+func TestAppendStringEveryPlace(t *testing.T) {
+	specials := []string{"\"", "\\", "\x00", "\x1f", "\n", "\x7f", "é", "\u2028", "\xff", "✓"}
+	check := func(s string) {
+		var buf bytes.Buffer
+		if err := newEncoder(&buf).Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	}
+	for n := 0; n <= 27; n++ {
+		plain := strings.Repeat("abcdefgh", 4)[:n]
+		check(plain)
+		for at := 0; at < n; at++ {
+			for _, sp := range specials {
+				check(plain[:at] + sp + plain[at+1:])
+			}
+		}
+	}
+	// Bytes just below and above the limits of the word test.
+	for b := 0; b < 256; b++ {
+		check(strings.Repeat("x", 9) + string([]byte{byte(b)}) + strings.Repeat("y", 9))
+		check(string([]byte{byte(b), byte(b), byte(b), byte(b), byte(b), byte(b), byte(b), byte(b)}))
+	}
 }
