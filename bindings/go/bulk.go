@@ -174,6 +174,8 @@ func (b *bulkEvents) TriggerWithContext(ctx context.Context) (*BulkResponse, err
 		if n := cb.count(); n != len(cToGo) {
 			return nil, &Error{Code: 500, Message: fmt.Sprintf("suprsend: the library holds %d events of the bulk, not %d", n, len(cToGo)), Err: StatusInternal}
 		}
+	}
+	if len(cToGo) > 0 { // else nothing to send: every event was refused before the library kept it
 		t := &bulkCall{pending: newPending()}
 		if err := cb.startTrigger(t); err != nil {
 			return nil, err

@@ -384,6 +384,13 @@ func TestBulkEmptyAndAllRefused(t *testing.T) {
 	if err != nil || resp.Status != "fail" || resp.Total != 2 || resp.Failure != 2 || resp.Success != 0 {
 		t.Fatalf("all refused: %v %v", resp, err)
 	}
+	// Only events the library could not make: its bulk holds none, nothing is sent.
+	b = c.BulkEvents.NewInstance()
+	b.Append(&Event{DistinctId: "u", EventName: "too_deep", Properties: deepProperties(80)})
+	resp, err = b.Trigger()
+	if err != nil || resp.Status != "fail" || resp.Total != 1 || resp.Failure != 1 || resp.FailedRecords[0]["code"] != 500 {
+		t.Fatalf("all refused by the library: %v %v", resp, err)
+	}
 	if s := hubGetStats(t); s.Requests != 0 {
 		t.Fatalf("stats %+v", s)
 	}
